@@ -1,0 +1,244 @@
+"""Server assembly: from settings to an ``App`` with every enabled plugin wired in."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastmcp import FastMCP
+from starlette.middleware import Middleware as AsgiMiddleware
+from starlette.middleware.cors import CORSMiddleware
+
+import scs
+from scs.auth.secrets import ensure_secrets
+from scs.auth.service import AuthService
+from scs.db import Database, MigrationError
+from scs.events import Event
+from scs.http import BodyLimitMiddleware, SecurityHeadersMiddleware
+from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
+from scs.plugins import CORE, PluginError, PluginHost, discover, select
+from scs.settings import ConfigError, ScsSettings, Settings, load_settings
+from scs.tools import ToolPolicy
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from scs.plugins import PluginInfo
+
+log = logging.getLogger("scs.app")
+
+INSTRUCTIONS = (
+    "Shared context for teams of AI agents. Call authenticate_agent once for a token, "
+    "pass it as auth_token (or a Bearer header), then create_session / add_message / "
+    "get_messages / search_context / set_memory. get_usage_guidance explains more."
+)
+
+
+class StartupError(Exception):
+    """The server cannot start; the text says why in one line."""
+
+
+@dataclass
+class App:
+    """What every hook receives: settings, database, plugins, the FastMCP server."""
+
+    settings: Settings
+    host: PluginHost
+    db: Database
+    auth: AuthService
+    server: FastMCP[Any]
+    plugin_settings: dict[str, ScsSettings] = field(default_factory=dict)
+    tools: dict[str, ToolPolicy] = field(default_factory=dict)
+    children: dict[str, FastMCP[Any]] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    services: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+
+    def config(self, plugin: str) -> Any:
+        """The settings model instance of an enabled plugin."""
+        return self.plugin_settings[plugin]
+
+    @property
+    def plugins(self) -> list[str]:
+        return [name for name in self.host.enabled if name != CORE]
+
+    async def emit(self, name: str, source: str = "", **data: Any) -> None:
+        """Tell every plugin that something happened (call after the commit)."""
+        event = Event(name, data, source)
+        for plugin in self.host.each("scs_event"):
+            try:
+                result = self.host.call_one(plugin, "scs_event", app=self, event=event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # one plugin's failure must not undo a committed write
+                log.exception("plugin %r failed handling event %s", plugin, name)
+
+    def http_app(self) -> Starlette:
+        """The ASGI app: ``/mcp`` with Host/Origin protection, hardening, plugin routes."""
+        middleware = [
+            AsgiMiddleware(SecurityHeadersMiddleware),
+            AsgiMiddleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes),
+        ]
+        if self.settings.cors_origins:
+            middleware.insert(
+                0,
+                AsgiMiddleware(
+                    CORSMiddleware,
+                    allow_origins=self.settings.cors_origins,
+                    allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                    allow_headers=["authorization", "content-type", "mcp-session-id",
+                                   "mcp-protocol-version", "x-api-key", "last-event-id"],
+                    expose_headers=["mcp-session-id"],
+                ),
+            )
+        return self.server.http_app(
+            path="/mcp",
+            middleware=middleware,
+            host_origin_protection=True,
+            allowed_hosts=self.settings.allowed_hosts or None,
+            allowed_origins=self.settings.cors_origins or None,
+        )
+
+    async def close(self) -> None:
+        """Run shutdown hooks (reverse order) and close the pool."""
+        if self.closed:
+            return
+        self.closed = True
+        for plugin in self.host.each("scs_shutdown", reverse=True):
+            try:
+                result = self.host.call_one(plugin, "scs_shutdown", app=self)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("plugin %r failed during shutdown", plugin)
+        await self.db.close()
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to bind a non-loopback address with generated (unshared) secrets."""
+    if settings.transport != "http" or settings.binds_loopback():
+        return
+    missing = [
+        name
+        for name, value in (
+            ("SCS_API_KEY", settings.api_key),
+            ("SCS_JWT_SECRET_KEY", settings.jwt_secret_key if settings.jwt_algorithm == "HS256" else True),
+        )
+        if value is None
+    ]
+    if missing:
+        raise StartupError(
+            f"refusing to listen on {settings.host} (not loopback) without "
+            f"{' and '.join(missing)} set explicitly; set them or bind 127.0.0.1"
+        )
+
+
+def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
+    loaded: dict[str, ScsSettings] = {}
+    for name in host.each("scs_settings"):
+        model = host.call_one(name, "scs_settings")
+        if model is not None:
+            loaded[name] = load_settings(model)
+    return loaded
+
+
+async def _register(app: App, strict: bool) -> None:
+    host = app.host
+    owners: dict[str, str] = {}
+    for name in list(host.each("scs_register")):
+        if any(need in host.refused for need in host.requirements(name)):
+            host.refuse(PluginError(name, "a plugin it requires was refused"), strict)
+            continue
+        child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
+        try:
+            result = host.call_one(name, "scs_register", app=app, mcp=child)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as error:
+            host.refuse(
+                PluginError(name, f"scs_register raised {type(error).__name__}: {error}"), strict
+            )
+            continue
+        for tool in await child.list_tools():
+            if tool.name in owners:
+                raise StartupError(
+                    f"tool {tool.name!r} is registered by both plugin {owners[tool.name]!r} "
+                    f"and plugin {name!r}; disable one of them"
+                )
+            owners[tool.name] = name
+            app.tools[tool.name] = ToolPolicy.from_tags(tool.name, name, set(tool.tags or ()))
+        app.children[name] = child
+        app.server.mount(child)
+
+
+async def create_app(
+    settings: Settings | None = None, *, installed: dict[str, PluginInfo] | None = None
+) -> App:
+    """Build a ready server: secrets, plugins, database, migrations, tools, middleware."""
+    settings = settings or load_settings()
+    check_exposure(settings)
+    settings = ensure_secrets(settings)
+    infos = installed if installed is not None else discover()
+    try:
+        selection = select(settings.plugins, infos)
+        host = PluginHost.create(selection, infos, strict=settings.plugins_strict)
+    except PluginError as error:
+        raise StartupError(str(error)) from None
+    except Exception as error:
+        raise StartupError(str(error)) from None
+    plugin_settings = _plugin_settings(host)
+
+    db = Database(
+        settings.db_path,
+        pool_size=settings.db_pool_size,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+        mmap_size=settings.db_mmap_size,
+        acquire_timeout_s=settings.db_acquire_timeout_s,
+    )
+    await db.open()
+    try:
+        for name in host.enabled:
+            migrations = host.call_one(name, "scs_migrations") or []
+            await db.migrate(name, migrations)
+        server: FastMCP[Any] = FastMCP(
+            name="scs",
+            instructions=INSTRUCTIONS,
+            version=scs.__version__,
+            mask_error_details=True,
+            on_duplicate="error",
+        )
+        app = App(settings, host, db, AuthService(settings, db), server, plugin_settings)
+        await _register(app, settings.plugins_strict)
+
+        middleware = [ErrorMiddleware(), AuthMiddleware(app)]
+        for name in host.each("scs_middleware"):
+            middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])
+        for item in sorted(middleware, key=order_of):
+            server.add_middleware(item)
+
+        for name in host.each("scs_http_routes"):
+            for route in host.call_one(name, "scs_http_routes", app=app) or []:
+                app.routes.append(route)
+                server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
+                    route.endpoint
+                )
+        for name in host.each("scs_startup"):
+            result = host.call_one(name, "scs_startup", app=app)
+            if inspect.isawaitable(result):
+                await result
+    except MigrationError as error:
+        await db.close()
+        raise StartupError(str(error)) from None
+    except PluginError as error:
+        await db.close()
+        raise StartupError(str(error)) from None
+    except BaseException:
+        await db.close()
+        raise
+    return app
+
+
+__all__ = ["App", "ConfigError", "StartupError", "create_app"]

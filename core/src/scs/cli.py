@@ -1,0 +1,280 @@
+"""The ``scs`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+import scs
+from scs.app import StartupError, create_app
+from scs.auth.secrets import ensure_secrets, new_secret
+from scs.auth.tokens import TokenService
+from scs.identity import PERMISSIONS
+from scs.plugins import CORE, PluginHost, SelectionError, discover, select
+from scs.runner import configure_logging, run
+from scs.settings import ConfigError, Settings, load_settings
+
+CLIENTS = ("claude", "cursor", "vscode", "gemini", "generic")
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"scs: error: {message}", err=True)
+    sys.exit(code)
+
+
+def settings_from(**overrides: Any) -> Settings:
+    try:
+        settings: Settings = load_settings(Settings, **overrides)
+    except ConfigError as error:
+        fail(str(error))
+        raise  # unreachable; keeps type checkers happy
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(scs.__version__, prog_name="scs")
+def cli() -> None:
+    """shared-context-server: shared sessions, messages, memory and search for AI agents."""
+
+
+@cli.command()
+@click.option("--plugins", help="Plugins to enable, e.g. 'default,-ratelimit,foo' (SCS_PLUGINS).")
+@click.option("--transport", type=click.Choice(["http", "stdio"]), help="SCS_TRANSPORT.")
+@click.option("--host", help="Address to bind for HTTP (SCS_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port for HTTP (SCS_PORT, default 23456; 0 = any free).")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (SCS_DATABASE_PATH).")
+@click.option("--reload", is_flag=True, help="Restart on code changes (development, HTTP only).")
+def serve(
+    plugins: str | None,
+    transport: str | None,
+    host: str | None,
+    port: int | None,
+    database: Path | None,
+    reload: bool,
+) -> None:
+    """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio)."""
+    settings = settings_from(
+        plugins=plugins, transport=transport, host=host, port=port, database_path=database
+    )
+    configure_logging(settings.log_level)
+    if reload:
+        _serve_reload(settings, plugins, host, port, database)
+        return
+    try:
+        asyncio.run(run(settings))
+    except (StartupError, ConfigError, SelectionError) as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_reload(
+    settings: Settings, plugins: str | None, host: str | None, port: int | None, database: Path | None
+) -> None:
+    import uvicorn
+
+    for name, value in (
+        ("SCS_PLUGINS", plugins),
+        ("SCS_HOST", host),
+        ("SCS_PORT", port),
+        ("SCS_DATABASE_PATH", database),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    uvicorn.run(
+        "scs.runner:reload_factory",
+        factory=True,
+        reload=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+@click.option("--plugins", help="Plugin selection to check (default: SCS_PLUGINS).")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path))
+def check(plugins: str | None, database: Path | None) -> None:
+    """Validate configuration, plugins and database; print the effective settings."""
+    settings = settings_from(plugins=plugins, database_path=database)
+
+    async def probe() -> dict[str, Any]:
+        app = await create_app(settings)
+        try:
+            async with app.db.read() as conn:
+                cursor = await conn.execute("PRAGMA quick_check")
+                row = await cursor.fetchone()
+            return {"plugins": app.plugins, "tools": sorted(app.tools), "database": row[0]}
+        finally:
+            await app.close()
+
+    try:
+        result = asyncio.run(probe())
+    except (StartupError, ConfigError) as error:
+        fail(str(error), 1)
+        return
+    effective = json.loads(ensure_secrets(settings).model_dump_json())
+    click.echo(json.dumps({"settings": effective, **result}, indent=2, default=str))
+    if result["database"] != "ok":
+        fail(f"database check failed: {result['database']}", 1)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins: version, enabled, hooks and tools."""
+    settings = settings_from()
+    infos = discover()
+    try:
+        enabled = set(select(settings.plugins, infos))
+    except SelectionError as error:
+        fail(str(error))
+        return
+    tools = asyncio.run(_tools_by_plugin(settings, infos))
+    rows = [
+        {
+            "name": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "enabled": info.name in enabled or info.name == CORE,
+            "builtin": info.builtin,
+            "hooks": info.hook_names(),
+            "tools": tools.get(info.name, []),
+            "error": info.error,
+        }
+        for info in sorted(infos.values(), key=lambda i: (i.name != CORE, i.name))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<14} {'version':<9} {'enabled':<8} {'distribution':<24} tools")
+    for row in rows:
+        mark = "yes" if row["enabled"] else "no"
+        click.echo(
+            f"{row['name']:<14} {row['version']:<9} {mark:<8} {row['distribution']:<24} "
+            f"{', '.join(row['tools']) or row['error'] or '-'}"
+        )
+
+
+async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[str, list[str]]:
+    """Register every installed plugin on a scratch database to learn its tools."""
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = settings.model_copy(
+            update={
+                "plugins": ",".join(name for name in infos if name != CORE),
+                "plugins_strict": False,
+                "data_dir": Path(scratch),
+                "database_path": Path(scratch) / "probe.db",
+                "transport": "stdio",
+            }
+        )
+        try:
+            app = await create_app(probe, installed=infos)
+        except Exception:
+            return {}
+        try:
+            tools: dict[str, list[str]] = {}
+            for policy in app.tools.values():
+                tools.setdefault(policy.plugin, []).append(policy.name)
+            return {name: sorted(names) for name, names in tools.items()}
+        finally:
+            await app.close()
+
+
+@cli.command()
+def version() -> None:
+    """Print the versions of scs and its plugins."""
+    click.echo(f"scs {scs.__version__}")
+    for info in sorted(discover().values(), key=lambda i: i.name):
+        if info.name != CORE:
+            click.echo(f"  {info.name} {info.version} ({info.distribution})")
+
+
+@cli.command()
+@click.option("--agent-id", required=True, help="The agent's stable name.")
+@click.option("--agent-type", default="generic", show_default=True)
+@click.option("--permissions", default="read,write", show_default=True,
+              help=f"Comma-separated subset of {','.join(PERMISSIONS)}.")
+def token(agent_id: str, agent_type: str, permissions: str) -> None:
+    """Mint a token with the configured key (for wiring a client by hand)."""
+    settings = ensure_secrets(settings_from())
+    service = TokenService(settings)
+    try:
+        service.check_agent(agent_id, agent_type)
+    except Exception as error:
+        fail(getattr(error, "message", str(error)))
+    wanted = {p.strip() for p in permissions.split(",") if p.strip()}
+    unknown = wanted - set(PERMISSIONS)
+    if unknown:
+        fail(f"unknown permission(s) {', '.join(sorted(unknown))}; use {', '.join(PERMISSIONS)}")
+    granted = frozenset(wanted) & service.allowed_permissions(agent_type)
+    click.echo(service.mint(agent_id, agent_type, granted).token)
+
+
+@cli.command("client-config")
+@click.argument("client", type=click.Choice(CLIENTS))
+@click.option("--agent-id", default=None, help="Agent id for the token (default: the client name).")
+def client_config(client: str, agent_id: str | None) -> None:
+    """Print a ready configuration snippet for an MCP client."""
+    settings = ensure_secrets(settings_from())
+    service = TokenService(settings)
+    agent_type = client if client in settings.agent_type_permissions else "generic"
+    minted = service.mint(agent_id or client, agent_type, service.allowed_permissions(agent_type))
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/mcp"
+    header = f"Authorization: Bearer {minted.token}"
+    if client == "claude":
+        click.echo(
+            f"claude mcp add --transport http scs {shlex.quote(url)} "
+            f"--header {shlex.quote(header)}"
+        )
+        return
+    entry: dict[str, Any] = {"url": url, "headers": {"Authorization": f"Bearer {minted.token}"}}
+    if client == "vscode":
+        entry["type"] = "http"
+        click.echo(json.dumps({"servers": {"scs": entry}}, indent=2))
+    elif client == "gemini":
+        entry = {"httpUrl": url, "headers": entry["headers"]}
+        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
+    else:
+        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
+    click.echo(
+        f"# token expires {minted.as_result()['expires_at']}; renew with refresh_token "
+        "or run this command again",
+        err=True,
+    )
+
+
+@cli.command()
+def secrets() -> None:
+    """Print fresh random secrets in .env form."""
+    for name in ("SCS_API_KEY", "SCS_ADMIN_API_KEY", "SCS_JWT_SECRET_KEY"):
+        click.echo(f"{name}={new_secret()}")
+
+
+def _add_plugin_commands() -> None:
+    try:
+        settings = load_settings(Settings)
+        infos = discover()
+        host = PluginHost.create(select(settings.plugins, infos), infos, strict=False)
+    except Exception:  # a broken configuration must not break `scs --help` or `scs check`
+        return
+    for name in host.each("scs_commands"):
+        host.call_one(name, "scs_commands", cli=cli)
+
+
+def main() -> None:
+    _add_plugin_commands()
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,94 @@
+"""The core's own hooks, registered like any plugin: auth tables, auth tools, /health."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+import scs
+from scs.auth import store
+from scs.errors import ErrorCode, ScsError
+from scs.hookspecs import hookimpl
+from scs.request import client_address, header
+from scs.tools import requires
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fastmcp import FastMCP
+    from starlette.requests import Request
+
+    from scs.app import App
+    from scs.migrations import Migration
+
+
+@hookimpl
+def scs_migrations() -> Sequence[Migration]:
+    return store.MIGRATIONS
+
+
+@hookimpl
+def scs_register(app: App, mcp: FastMCP[Any]) -> None:
+    auth = app.auth
+
+    @mcp.tool(tags=requires("none", rate="auth"))
+    async def authenticate_agent(
+        agent_id: Annotated[str, Field(description="Your stable agent name (1..100 chars)")],
+        agent_type: Annotated[
+            str, Field(description="claude, cursor, gemini, generic, readonly, admin...")
+        ] = "generic",
+        requested_permissions: Annotated[
+            list[str] | None, Field(description="Subset of read, write, admin, debug")
+        ] = None,
+        api_key: Annotated[
+            str | None, Field(description="API key for stdio clients (HTTP: X-API-Key header)")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Mint a JWT for an agent. Needs the API key (the admin key for admin tokens)."""
+        presented = header("x-api-key") or api_key
+        minted = await auth.authenticate(
+            agent_id, agent_type, requested_permissions, presented, client_address()
+        )
+        return minted.as_result()
+
+    @mcp.tool(tags=requires("none", rate="auth"))
+    async def refresh_token(
+        current_token: Annotated[str | None, Field(description="The token to renew")] = None,
+        token: Annotated[str | None, Field(description="Alias of current_token")] = None,
+    ) -> dict[str, Any]:
+        """Exchange a valid token for a fresh one; the old one is revoked."""
+        presented = current_token or token
+        if not presented:
+            raise ScsError(ErrorCode.VALIDATION, "current_token is required")
+        return (await auth.refresh(presented)).as_result()
+
+    @mcp.tool(tags=requires("none", rate="auth"))
+    async def revoke_token(
+        token: Annotated[str, Field(description="The token to revoke (proof of possession)")],
+    ) -> dict[str, Any]:
+        """Revoke a token at once; it is refused from then on, until it would have expired."""
+        identity = await auth.revoke(token)
+        return {"success": True, "revoked": True, "agent_id": identity.agent_id}
+
+
+@hookimpl
+def scs_http_routes(app: App) -> Sequence[Route]:
+    async def health(request: Request) -> JSONResponse:
+        database = await app.db.ping()
+        body = {
+            "status": "ok" if database else "degraded",
+            "version": scs.__version__,
+            "database": "ok" if database else "unreachable",
+            "plugins": [name for name in app.host.enabled if name != "core"],
+        }
+        return JSONResponse(body, status_code=200 if database else 503)
+
+    return [Route("/health", health, methods=["GET"])]
+
+
+@hookimpl
+async def scs_startup(app: App) -> None:
+    await store.purge_expired_revocations(app.db)

@@ -1,0 +1,230 @@
+"""The database: an aiosqlitepool pool of WAL-mode aiosqlite connections, and migrations.
+
+All SQL of the core lives here and in ``scs.auth.store``; plugins keep theirs in
+their own store modules and reach the database only through this object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from aiosqlitepool import SQLiteConnectionPool
+from aiosqlitepool.exceptions import PoolConnectionAcquireTimeoutError
+
+from scs.errors import ErrorCode, ScsError
+from scs.migrations import Migration, split_statements
+
+log = logging.getLogger("scs.db")
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS scs_migrations (
+    plugin TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (plugin, version)
+)
+"""
+
+
+class MigrationError(Exception):
+    """A plugin's schema step failed; the database is left as it was."""
+
+    def __init__(self, plugin: str, migration: Migration, cause: BaseException) -> None:
+        self.plugin = plugin
+        self.migration = migration
+        super().__init__(
+            f"migration {migration.version} ({migration.name}) of plugin {plugin!r} failed: {cause}"
+        )
+
+
+def busy_error(cause: BaseException | None = None) -> ScsError:
+    return ScsError(
+        ErrorCode.DATABASE_BUSY,
+        "the database is busy (locked by another writer)",
+        "retry in a moment; nothing was written",
+        retryable=True,
+        retry_after=1,
+        cause=str(cause) if cause else None,
+    )
+
+
+def is_busy(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and (
+        "locked" in text or "busy" in text
+    )
+
+
+class Database:
+    """A pool of SQLite connections with the PRAGMAs every connection needs.
+
+    ``read()`` lends a connection for queries. ``transaction()`` runs a write
+    transaction: one writer at a time inside this process (an asyncio lock, so
+    writers queue fairly instead of spinning in SQLite's busy handler) and
+    ``BEGIN IMMEDIATE`` across processes.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        pool_size: int = 20,
+        busy_timeout_ms: int = 5000,
+        mmap_size: int = 268_435_456,
+        acquire_timeout_s: int = 10,
+    ) -> None:
+        self.path = Path(path)
+        self.pool_size = pool_size
+        self.busy_timeout_ms = busy_timeout_ms
+        self.mmap_size = mmap_size
+        self.acquire_timeout_s = acquire_timeout_s
+        self._pool: SQLiteConnectionPool | None = None
+        self._write_lock = asyncio.Lock()
+        self.in_use = 0
+        self.opened = 0
+        self.waits = 0
+
+    @property
+    def pragmas(self) -> tuple[str, ...]:
+        return (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA cache_size=-8000",
+            "PRAGMA temp_store=MEMORY",
+            f"PRAGMA mmap_size={int(self.mmap_size)}",
+        )
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in self.pragmas:
+            await conn.execute(pragma)
+        self.opened += 1
+        return conn
+
+    async def open(self) -> None:
+        """Create the file (and its folder) and the pool."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pool = SQLiteConnectionPool(
+            self._connect,
+            pool_size=self.pool_size,
+            acquisition_timeout=self.acquire_timeout_s,
+        )
+        async with self.read() as conn:
+            await conn.execute(MIGRATIONS_TABLE)
+
+    async def close(self) -> None:
+        """Run ``PRAGMA optimize`` and close every connection."""
+        if self._pool is None:
+            return
+        try:
+            async with self.read() as conn:
+                await conn.execute("PRAGMA optimize")
+        except Exception:  # closing must not fail because optimize did
+            log.warning("PRAGMA optimize failed on shutdown", exc_info=True)
+        await self._pool.close()
+        self._pool = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Lend a connection for reads (autocommit; no transaction is held)."""
+        if self._pool is None:
+            raise RuntimeError("database is not open")
+        started = time.perf_counter()
+        try:
+            cm = self._pool.connection()
+            conn = await cm.__aenter__()
+        except PoolConnectionAcquireTimeoutError as error:
+            raise busy_error(error) from None
+        if time.perf_counter() - started > 0.001:
+            self.waits += 1
+        self.in_use += 1
+        try:
+            yield conn
+        except sqlite3.OperationalError as error:
+            if is_busy(error):
+                raise busy_error(error) from error
+            raise
+        finally:
+            self.in_use -= 1
+            await cm.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        async with self._write_lock, self.read() as conn:
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if is_busy(error):
+                    raise busy_error(error) from error
+                raise
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            try:
+                await conn.commit()
+            except sqlite3.OperationalError as error:
+                await conn.rollback()
+                if is_busy(error):
+                    raise busy_error(error) from error
+                raise
+
+    async def applied_versions(self, plugin: str) -> set[int]:
+        async with self.read() as conn:
+            cursor = await conn.execute(
+                "SELECT version FROM scs_migrations WHERE plugin = ?", (plugin,)
+            )
+            return {row[0] for row in await cursor.fetchall()}
+
+    async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
+        """Apply a plugin's pending steps in one transaction; return the versions applied."""
+        done = await self.applied_versions(plugin)
+        pending = sorted((m for m in migrations if m.version not in done), key=lambda m: m.version)
+        if not pending:
+            return []
+        current: Migration = pending[0]
+        try:
+            async with self.transaction() as conn:
+                for current in pending:
+                    for statement in split_statements(current.sql):
+                        await conn.execute(statement)
+                    if current.fn is not None:
+                        await current.fn(conn)
+                    await conn.execute(
+                        "INSERT INTO scs_migrations (plugin, version, name) VALUES (?, ?, ?)",
+                        (plugin, current.version, current.name),
+                    )
+        except Exception as error:
+            raise MigrationError(plugin, current, error) from error
+        return [m.version for m in pending]
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.pool_size,
+            "in_use": self.in_use,
+            "connections_opened": self.opened,
+            "acquire_waits": self.waits,
+            "writer_waiting": self._write_lock.locked(),
+        }

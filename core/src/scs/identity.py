@@ -1,0 +1,61 @@
+"""Who is calling: set per call by the auth middleware, read by tools."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Literal
+
+from scs.errors import ErrorCode, ScsError
+
+Permission = Literal["read", "write", "admin", "debug"]
+PERMISSIONS: tuple[Permission, ...] = ("read", "write", "admin", "debug")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The verified caller. Comes only from a verified token (or the anonymous reader)."""
+
+    agent_id: str
+    agent_type: str
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    token_id: str | None = None
+    expires_at: int | None = None
+    anonymous: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.permissions
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+ANONYMOUS_READER = Identity("anonymous", "anonymous", frozenset({"read"}), anonymous=True)
+
+_current: ContextVar[Identity | None] = ContextVar("scs_identity", default=None)
+
+
+def current_identity() -> Identity | None:
+    """The caller of the tool or resource being run, or None outside a call."""
+    return _current.get()
+
+
+def require_identity() -> Identity:
+    """The caller, or an ``AUTH_001`` error when the call carries no identity."""
+    identity = _current.get()
+    if identity is None:
+        raise ScsError(
+            ErrorCode.AUTH_REQUIRED,
+            "authentication required",
+            "pass auth_token (from authenticate_agent) or an Authorization: Bearer header",
+        )
+    return identity
+
+
+def set_identity(identity: Identity | None) -> object:
+    return _current.set(identity)
+
+
+def reset_identity(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]

@@ -1,0 +1,195 @@
+"""The core's FastMCP middleware: typed errors (outermost) and authentication.
+
+Plugin middleware is placed by its ``order`` attribute: below ``AUTH_ORDER`` it
+runs before the caller is known (timing, metrics); above it, it sees the caller
+(rate limits, caches).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastmcp.exceptions import NotFoundError, ToolError
+from fastmcp.exceptions import ValidationError as FastMCPValidationError
+from fastmcp.server.middleware import Middleware
+from pydantic import ValidationError as PydanticValidationError
+
+from scs.errors import ErrorCode, ScsError
+from scs.identity import ANONYMOUS_READER, reset_identity, set_identity
+from scs.request import bearer_token, new_request_id, request_id, reset_request_id
+
+if TYPE_CHECKING:
+    from fastmcp.server.middleware import CallNext, MiddlewareContext
+    from fastmcp.tools import Tool
+
+    from scs.app import App
+    from scs.identity import Identity
+
+log = logging.getLogger("scs.server")
+
+ERROR_ORDER = 0
+OUTER_ORDER = 100
+AUTH_ORDER = 200
+INNER_ORDER = 300
+
+AUTH_TOKEN_SCHEMA = {
+    "type": "string",
+    "description": "JWT from authenticate_agent; identifies the caller when several agents "
+    "share one connection (overrides the Authorization header).",
+}
+
+
+def order_of(middleware: Middleware) -> int:
+    return int(getattr(middleware, "order", INNER_ORDER))
+
+
+def _validation_message(error: BaseException) -> str:
+    cause = error.__cause__ if error.__cause__ is not None else error
+    if isinstance(cause, PydanticValidationError):
+        parts = []
+        for item in cause.errors()[:5]:
+            where = ".".join(str(p) for p in item["loc"]) or "arguments"
+            parts.append(f"{where}: {item['msg']}")
+        return "; ".join(parts)
+    return str(error)[:500]
+
+
+class ErrorMiddleware(Middleware):
+    """Every failure reaches the client as a typed error; tracebacks stay in the log."""
+
+    order = ERROR_ORDER
+
+    async def on_request(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        token = new_request_id()
+        try:
+            return await call_next(context)
+        except ScsError:
+            raise
+        except NotFoundError as error:
+            raise ScsError(
+                ErrorCode.NOT_FOUND, str(error)[:300], "list the tools or resources first"
+            ) from None
+        except FastMCPValidationError as error:
+            raise ScsError(
+                ErrorCode.VALIDATION,
+                f"invalid arguments: {_validation_message(error)}",
+                "check the tool's input schema",
+            ) from None
+        except PydanticValidationError as error:
+            raise ScsError(
+                ErrorCode.VALIDATION,
+                f"invalid arguments: {_validation_message(error)}",
+                "check the tool's input schema",
+            ) from None
+        except ToolError as error:
+            cause = error.__cause__
+            if isinstance(cause, ScsError):
+                raise cause from None
+            if cause is None:
+                raise
+            raise self._internal(context, cause) from None
+        except Exception as error:
+            raise self._internal(context, error) from None
+        finally:
+            reset_request_id(token)
+
+    @staticmethod
+    def _internal(context: MiddlewareContext[Any], error: BaseException) -> ScsError:
+        rid = request_id()
+        log.error(
+            "internal error in %s (request %s)",
+            context.method,
+            rid,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        return ScsError(
+            ErrorCode.INTERNAL,
+            f"internal error (request id {rid})",
+            "the server logged the details under this request id",
+            request_id=rid,
+        )
+
+
+class AuthMiddleware(Middleware):
+    """Identifies the caller of every tool call and resource read, and checks permissions."""
+
+    order = AUTH_ORDER
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._schemas: dict[str, tuple[Tool, Tool]] = {}
+
+    async def _identify(self, token: str | None, *, required: bool) -> Identity | None:
+        if token:
+            try:
+                return await self.app.auth.identify(token)
+            except ScsError:
+                if required:
+                    raise
+                return None
+        if self.app.settings.allow_anonymous_read:
+            return ANONYMOUS_READER
+        return None
+
+    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        message = context.message
+        arguments = dict(message.arguments or {})
+        arg_token = arguments.pop("auth_token", None)
+        policy = self.app.tools.get(message.name)
+        needed = policy.permission if policy else "read"
+        token = arg_token if isinstance(arg_token, str) and arg_token else bearer_token()
+        identity = await self._identify(token, required=needed != "none")
+        if needed != "none":
+            if identity is None:
+                raise ScsError(
+                    ErrorCode.AUTH_REQUIRED,
+                    "authentication required",
+                    "call authenticate_agent, then pass auth_token or an "
+                    "Authorization: Bearer header",
+                )
+            if not identity.can(needed):
+                raise await self.app.auth.deny(identity, message.name, needed)
+        marker = set_identity(identity)
+        try:
+            return await call_next(context.copy(message=message.model_copy(update={"arguments": arguments})))
+        finally:
+            reset_identity(marker)
+
+    async def on_read_resource(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        identity = await self._identify(bearer_token(), required=True)
+        if identity is None:
+            raise ScsError(
+                ErrorCode.AUTH_REQUIRED,
+                "authentication required to read resources",
+                "send an Authorization: Bearer header with a token from authenticate_agent",
+            )
+        marker = set_identity(identity)
+        try:
+            return await call_next(context)
+        finally:
+            reset_identity(marker)
+
+    async def on_get_prompt(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        identity = await self._identify(bearer_token(), required=False)
+        marker = set_identity(identity)
+        try:
+            return await call_next(context)
+        finally:
+            reset_identity(marker)
+
+    async def on_list_tools(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        tools = await call_next(context)
+        return [self._with_auth_token(tool) for tool in tools]
+
+    def _with_auth_token(self, tool: Tool) -> Tool:
+        cached = self._schemas.get(tool.name)
+        if cached is not None and cached[0] is tool:
+            return cached[1]
+        parameters = dict(tool.parameters or {"type": "object"})
+        properties = dict(parameters.get("properties") or {})
+        properties.setdefault("auth_token", AUTH_TOKEN_SCHEMA)
+        parameters["properties"] = properties
+        copy = tool.model_copy(update={"parameters": parameters})
+        self._schemas[tool.name] = (tool, copy)
+        return copy

@@ -1,0 +1,108 @@
+"""Running an App over HTTP (uvicorn) or stdio, with clean start-up errors and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from scs.app import create_app
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from scs.app import App
+    from scs.settings import Settings
+
+log = logging.getLogger("scs")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+
+
+async def serve_http(app: App) -> None:
+    settings = app.settings
+    config = uvicorn.Config(
+        app.http_app(),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    announcer = asyncio.create_task(_announce(server))
+    try:
+        await server.serve()
+    finally:
+        announcer.cancel()
+
+
+async def _announce(server: uvicorn.Server) -> None:
+    for _ in range(6000):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    for listener in server.servers:
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            print(f"scs: listening on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+
+
+async def run(settings: Settings) -> None:
+    """Build the app, serve it on the configured transport, then close it."""
+    app = await create_app(settings)
+    try:
+        if settings.transport == "stdio":
+            await app.server.run_stdio_async(show_banner=False)
+        else:
+            await serve_http(app)
+    finally:
+        await app.close()
+        log.info("scs stopped; database closed")
+
+
+class LazyApp:
+    """ASGI app that builds the scs App inside the server's lifespan (for ``--reload``)."""
+
+    def __init__(self) -> None:
+        self.app: App | None = None
+        self.asgi: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            first = await receive()
+            from scs.settings import load_settings
+
+            self.app = await create_app(load_settings())
+            self.asgi = self.app.http_app()
+            replayed = False
+
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return first
+                return await receive()
+
+            try:
+                await self.asgi(scope, replay, send)
+            finally:
+                await self.app.close()
+            return
+        await self.asgi(scope, receive, send)
+
+
+def reload_factory() -> LazyApp:
+    return LazyApp()

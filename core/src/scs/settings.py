@@ -1,0 +1,148 @@
+"""Core settings (prefix ``SCS_``) and the helpers plugins use for their own settings."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AGENT_PERMISSIONS: dict[str, list[str]] = {
+    "claude": ["read", "write"],
+    "gemini": ["read", "write"],
+    "cursor": ["read", "write"],
+    "copilot": ["read", "write"],
+    "windsurf": ["read", "write"],
+    "generic": ["read", "write"],
+    "readonly": ["read"],
+    "admin": ["read", "write", "admin", "debug"],
+}
+
+PLACEHOLDER_MARKERS = (
+    "replace-this",
+    "replace-me",
+    "change-me",
+    "changeme",
+    "your-secure",
+    "your-api-key",
+    "your-secret",
+    "placeholder",
+    "example",
+)
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; its text is one line meant for a person."""
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("scs", appauthor=False))
+
+
+def check_secret(name: str, value: SecretStr | None) -> SecretStr | None:
+    """Refuse placeholders and short secrets; return the value unchanged otherwise."""
+    if value is None:
+        return None
+    raw = value.get_secret_value()
+    lowered = raw.lower()
+    if any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+        raise ValueError(f"{name} is a placeholder value; generate one with `scs secrets`")
+    if len(raw.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes long")
+    return value
+
+
+class ScsSettings(BaseSettings):
+    """Base for every settings model: reads the environment and ``.env``, ignores extras."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+
+class Settings(ScsSettings):
+    """Settings of the core. CLI flags override them."""
+
+    plugins: str = Field("default", description="Plugins to enable: default, names, -name")
+    plugins_strict: bool = Field(True, description="Stop start-up when a plugin is refused")
+    transport: Literal["http", "stdio"] = "http"
+    host: str = "127.0.0.1"
+    port: int = Field(23456, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_path: Path | None = None
+    db_pool_size: int = Field(20, ge=1, le=200)
+    db_busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+    db_mmap_size: int = Field(268_435_456, ge=0)
+    db_acquire_timeout_s: int = Field(10, ge=1, le=600)
+
+    api_key: SecretStr | None = None
+    admin_api_key: SecretStr | None = None
+    jwt_secret_key: SecretStr | None = None
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
+    jwt_private_key_path: Path | None = None
+    jwt_public_key_path: Path | None = None
+    jwt_issuer: str = "scs"
+    jwt_audience: str = "scs-mcp"
+    token_ttl_seconds: int = Field(3600, ge=60, le=30 * 86400)
+    allow_anonymous_read: bool = False
+    agent_type_permissions: dict[str, list[Literal["read", "write", "admin", "debug"]]] = Field(
+        default_factory=lambda: dict(DEFAULT_AGENT_PERMISSIONS)
+    )
+    auth_max_failures: int = Field(10, ge=1, description="API-key failures per client per window")
+    auth_failure_window_s: int = Field(300, ge=1)
+
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("api_key", "admin_api_key", "jwt_secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        return check_secret(f"SCS_{info.field_name.upper()}", value)
+
+    @property
+    def db_path(self) -> Path:
+        return self.database_path or self.data_dir / "scs.db"
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    def binds_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def format_validation_error(error: ValidationError, prefix: str = "SCS_") -> str:
+    """One line per bad value, naming the environment variable and what it accepts."""
+    lines = []
+    for item in error.errors():
+        field = "_".join(str(part) for part in item["loc"] if not isinstance(part, int))
+        name = f"{prefix}{field.upper()}" if field else prefix.rstrip("_")
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) or got is None else f" (got {str(got)[:60]!r})"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}{shown}")
+    return "; ".join(lines)
+
+
+def load_settings(model: type[ScsSettings] = Settings, **overrides: Any) -> Any:
+    """Build a settings model; turn validation failures into a one-line ConfigError."""
+    try:
+        return model(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        prefix = str(model.model_config.get("env_prefix") or "SCS_")
+        raise ConfigError(format_validation_error(error, prefix)) from None

@@ -1,0 +1,333 @@
+"""Test fixtures for scs and its plugins (the built-in ones use them too).
+
+Enable with ``pytest_plugins = ["scs.testing"]`` in your root ``conftest.py``. Then::
+
+    async def test_hello(scs_factory):
+        server = await scs_factory(plugins="sessions,hello")
+        agent = await server.agent("alice")
+        result = await agent.call("hello", name="x")
+
+Every server is a real App (real plugin selection, real SQLite file under
+``tmp_path``); ``agent.call`` goes through a real ``fastmcp.Client``.
+``scs_factory(..., http=True)`` also serves it over real HTTP on 127.0.0.1 with an
+ephemeral port, for header auth, resources and routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from scs.app import App, create_app
+from scs.settings import Settings
+
+API_KEY = "test-api-key-" + secrets.token_hex(16)
+ADMIN_API_KEY = "test-admin-key-" + secrets.token_hex(16)
+JWT_SECRET = "test-jwt-secret-" + secrets.token_hex(24)
+
+
+def make_settings(tmp_path: Path, plugins: str = "default", **overrides: Any) -> Settings:
+    """Settings for a throw-away server under ``tmp_path`` with known secrets."""
+    values: dict[str, Any] = {
+        "plugins": plugins,
+        "data_dir": tmp_path,
+        "database_path": tmp_path / "scs.db",
+        "api_key": API_KEY,
+        "admin_api_key": ADMIN_API_KEY,
+        "jwt_secret_key": JWT_SECRET,
+        "transport": "http",
+        "port": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class ToolCallError(Exception):
+    """A tool answered with an error; ``code``, ``message``, ``hint`` and ``body`` as sent."""
+
+    def __init__(self, body: dict[str, Any], raw: str) -> None:
+        self.body = body
+        self.code = str(body.get("code", ""))
+        self.message = str(body.get("error", raw))
+        self.hint = body.get("hint")
+        super().__init__(f"{self.code}: {self.message}")
+
+
+def parse_result(result: Any) -> Any:
+    """The JSON object a tool returned (structured content, or its text parsed)."""
+    if result.structured_content is not None:
+        content = result.structured_content
+        if isinstance(content, dict) and set(content) == {"result"}:
+            return content["result"]
+        return content
+    texts = [getattr(block, "text", "") for block in result.content]
+    text = "".join(texts)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_error(result: Any) -> ToolCallError:
+    text = "".join(getattr(block, "text", "") for block in result.content)
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = {"error": text}
+    if not isinstance(body, dict):
+        body = {"error": text}
+    return ToolCallError(body, text)
+
+
+@dataclass
+class Agent:
+    """An authenticated agent talking to the server through a real MCP client."""
+
+    client: Client[Any]
+    agent_id: str
+    agent_type: str
+    token: str
+    permissions: list[str] = field(default_factory=list)
+
+    async def call(self, tool: str, **arguments: Any) -> Any:
+        """Call a tool with this agent's token; return its JSON or raise ToolCallError."""
+        arguments.setdefault("auth_token", self.token)
+        result = await self.client.call_tool(tool, arguments, raise_on_error=False)
+        if result.is_error:
+            raise parse_error(result)
+        return parse_result(result)
+
+    async def fails(self, tool: str, **arguments: Any) -> ToolCallError:
+        """Call a tool that must fail; return the typed error."""
+        try:
+            result = await self.call(tool, **arguments)
+        except ToolCallError as error:
+            return error
+        raise AssertionError(f"{tool} succeeded unexpectedly: {result!r}")
+
+
+@dataclass
+class ScsServer:
+    """A running test server: the App, its clients and (with http=True) its URL."""
+
+    app: App
+    tmp_path: Path
+    url: str | None = None
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    def client(self, token: str | None = None, headers: dict[str, str] | None = None) -> Client[Any]:
+        """A new, unopened MCP client: over HTTP when served, in memory otherwise."""
+        if self.url is None:
+            return Client(self.app.server)
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        return Client(StreamableHttpTransport(self.url, headers=sent))
+
+    async def open_client(self, token: str | None = None, headers: dict[str, str] | None = None) -> Client[Any]:
+        client = self.client(token, headers)
+        await self._stack.enter_async_context(client)
+        return client
+
+    async def agent(
+        self,
+        agent_id: str,
+        agent_type: str = "claude",
+        permissions: list[str] | None = None,
+        *,
+        client: Client[Any] | None = None,
+    ) -> Agent:
+        """Mint a token through ``authenticate_agent`` and return an agent using it.
+
+        Admin agents (type ``admin`` or admin/debug permissions) use the admin key.
+        Over HTTP the agent's client also sends the token as a Bearer header.
+        """
+        wants_admin = agent_type == "admin" or bool(set(permissions or ()) & {"admin", "debug"})
+        if permissions is None and agent_type == "admin":
+            permissions = ["read", "write", "admin", "debug"]
+        key = ADMIN_API_KEY if wants_admin else API_KEY
+        bootstrap = client or await self.open_client()
+        arguments: dict[str, Any] = {"agent_id": agent_id, "agent_type": agent_type, "api_key": key}
+        if permissions is not None:
+            arguments["requested_permissions"] = permissions
+        result = await bootstrap.call_tool("authenticate_agent", arguments, raise_on_error=False)
+        if result.is_error:
+            raise parse_error(result)
+        minted = parse_result(result)
+        token = minted["token"]
+        own = client or (await self.open_client(token) if self.url else bootstrap)
+        return Agent(own, agent_id, agent_type, token, minted["permissions"])
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+        await self.app.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_http(app: App) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 and an ephemeral port; yield the MCP URL."""
+    config = uvicorn.Config(
+        app.http_app(), host="127.0.0.1", port=0, lifespan="on", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            raise RuntimeError("the test HTTP server did not start")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=20)
+
+
+ServerFactory = Callable[..., Awaitable[ScsServer]]
+
+
+@pytest.fixture
+async def scs_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServerFactory]:
+    """Build test servers: ``await scs_factory(plugins="default,-cache", http=False, env={...}, **settings)``.
+
+    ``env`` sets environment variables (plugin settings such as
+    ``SCS_MEMORY_MAX_VALUE_KB``) before the server is built. Each server gets its
+    own folder and database under ``tmp_path`` unless ``database_path`` is given.
+    """
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's working copy
+    servers: list[ScsServer] = []
+
+    async def build(
+        plugins: str = "default",
+        *,
+        http: bool = False,
+        env: dict[str, str] | None = None,
+        **overrides: Any,
+    ) -> ScsServer:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        folder = tmp_path / f"server{len(servers)}"
+        folder.mkdir()
+        overrides.setdefault("database_path", folder / "scs.db")
+        app = await create_app(make_settings(folder, plugins, **overrides))
+        server = ScsServer(app, folder)
+        servers.append(server)
+        if http:
+            server.url = await server._stack.enter_async_context(serve_http(app))
+        return server
+
+    yield build
+    for server in reversed(servers):
+        await server.close()
+
+
+@pytest.fixture
+async def scs_server(scs_factory: ServerFactory) -> ScsServer:
+    """A server with the default plugins, in memory."""
+    return await scs_factory()
+
+
+@pytest.fixture
+async def scs_http_server(scs_factory: ServerFactory) -> ScsServer:
+    """A server with the default plugins, served over real HTTP."""
+    return await scs_factory(http=True)
+
+
+# -- real server processes ----------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    """``scs serve`` running as a subprocess; ``url`` is its MCP endpoint (HTTP)."""
+
+    process: subprocess.Popen[bytes]
+    url: str | None
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+
+def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a server subprocess with the test secrets and a private data dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCS_")}
+    env.update(
+        SCS_DATA_DIR=str(tmp_path),
+        SCS_DATABASE_PATH=str(tmp_path / "scs.db"),
+        SCS_API_KEY=API_KEY,
+        SCS_ADMIN_API_KEY=ADMIN_API_KEY,
+        SCS_JWT_SECRET_KEY=JWT_SECRET,
+        SCS_LOG_LEVEL="INFO",
+    )
+    env.update(extra)
+    return env
+
+
+def start_server_process(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> ServerProcess:
+    """Start ``scs serve --port 0 ARGS`` and wait (bounded) until it listens."""
+    log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
+    handle = log_path.open("wb")
+    command = [sys.executable, "-m", "scs.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args]
+    process = subprocess.Popen(
+        command,
+        env=env or server_env(tmp_path),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
+        for line in text.splitlines():
+            if "scs: listening on " in line:
+                url = line.split("scs: listening on ", 1)[1].strip()
+                return ServerProcess(process, url, log_path)
+        if process.poll() is not None:
+            raise RuntimeError(f"scs serve exited with {process.returncode}:\n{text}")
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"scs serve did not start within {timeout}s:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def scs_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start real ``scs serve`` subprocesses; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        server = start_server_process(tmp_path, *args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop(signal.SIGKILL if server.process.poll() is None else signal.SIGTERM)

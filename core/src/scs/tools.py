@@ -1,0 +1,49 @@
+"""Helpers for plugin tools: declare what a tool needs, read its policy back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Requirement = Literal["none", "read", "write", "admin", "debug"]
+RateClass = Literal["auth", "read", "write", "search", "admin"]
+
+_PERM = "scs:perm:"
+_RATE = "scs:rate:"
+_DEFAULT_RATE: dict[str, RateClass] = {
+    "none": "auth",
+    "read": "read",
+    "write": "write",
+    "admin": "admin",
+    "debug": "admin",
+}
+
+
+def requires(permission: Requirement, *, rate: RateClass | None = None) -> set[str]:
+    """Tags for ``@mcp.tool(tags=requires("write"))``: the permission and the rate class.
+
+    ``"none"`` marks a tool callable without a token (authenticate_agent).
+    A tool without these tags needs ``read``.
+    """
+    return {_PERM + permission, _RATE + (rate or _DEFAULT_RATE[permission])}
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    """What calling a tool takes, and which plugin provides it."""
+
+    name: str
+    plugin: str
+    permission: Requirement = "read"
+    rate_class: RateClass = "read"
+
+    @classmethod
+    def from_tags(cls, name: str, plugin: str, tags: set[str]) -> ToolPolicy:
+        permission: Requirement = "read"
+        rate: RateClass | None = None
+        for tag in tags:
+            if tag.startswith(_PERM):
+                permission = tag.removeprefix(_PERM)  # type: ignore[assignment]
+            elif tag.startswith(_RATE):
+                rate = tag.removeprefix(_RATE)  # type: ignore[assignment]
+        return cls(name, plugin, permission, rate or _DEFAULT_RATE[permission])

@@ -1,0 +1,1 @@
+"""scs plugin: monitoring."""
