@@ -148,9 +148,16 @@ def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
 async def _register(app: App, strict: bool) -> None:
     host = app.host
     owners: dict[str, str] = {}
-    for name in list(host.each("scs_register")):
-        if any(need in host.refused for need in host.requirements(name)):
-            host.refuse(PluginError(name, "a plugin it requires was refused"), strict)
+    # Every enabled plugin, in dependency order: a dependent of a plugin refused here is
+    # refused too, whether or not it registers anything itself.
+    for name in list(host.enabled):
+        lost = [need for need in host.requirements(name) if need in host.refused]
+        if lost:
+            host.refuse(
+                PluginError(name, f"requires plugin {lost[0]!r}, which was refused"), strict
+            )
+            continue
+        if host.impl(name, "scs_register") is None:
             continue
         child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
         try:

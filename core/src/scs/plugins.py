@@ -6,6 +6,7 @@ in the ``scs`` group. Only the selected ones are registered with pluggy.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,17 @@ BUILTINS: tuple[str, ...] = (
     "monitoring",
 )
 CORE = "core"
+# Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.
+SYNC_HOOKS = frozenset(
+    {
+        "scs_settings",
+        "scs_requires",
+        "scs_migrations",
+        "scs_middleware",
+        "scs_http_routes",
+        "scs_commands",
+    }
+)
 
 
 class PluginError(Exception):
@@ -68,6 +80,20 @@ class PluginInfo:
             for name, value in inspect.getmembers(self.module)
             if name.startswith("scs_") and hasattr(value, f"{hookspecs.PROJECT}_impl")
         )
+
+
+def _required_arguments(function: Any) -> list[str]:
+    """Arguments pluggy passes to an implementation: those without a default (not ``self``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def normalize(name: str) -> str:
@@ -139,6 +165,7 @@ class PluginHost:
     infos: dict[str, PluginInfo]
     enabled: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
+    needs: dict[str, list[str]] = field(default_factory=dict)
     pm: pluggy.PluginManager = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,19 +193,70 @@ class PluginHost:
         info = self.infos[name]
         if info.error or info.module is None:
             raise PluginError(name, info.error or "has no module")
+        self._check_hooks(name, info.module)
         try:
             self.pm.register(info.module, name=name)
-        except pluggy.PluginValidationError as error:
-            raise PluginError(name, f"invalid hook implementation: {error}") from None
-        unknown = [
-            hook.name
-            for hook in self.pm.get_hookcallers(info.module) or []
-            if hook.spec is None
-        ]
-        if unknown:
+        except pluggy.PluginValidationError as error:  # what _check_hooks does not cover
+            reason = " ".join(str(error).split())
+            raise PluginError(name, f"invalid hook implementation: {reason}") from None
+        try:
+            self.needs[name] = self._declared_requirements(name)
+        except PluginError:
             self.pm.unregister(info.module)
-            raise PluginError(name, f"implements unknown hook(s): {', '.join(unknown)}")
+            raise
         self.enabled.append(name)
+
+    def _check_hooks(self, name: str, module: object) -> None:
+        """Refuse unknown hook names, arguments a spec does not offer, and async sync-only hooks.
+
+        pluggy accepts unknown names until ``check_pending`` and words signature
+        errors over several lines; this says it in one line, before anything is registered.
+        """
+        unknown: list[str] = []
+        for attr in dir(module):
+            opts = self.pm.parse_hookimpl_opts(module, attr)
+            if opts is None:
+                continue
+            hook = opts.get("specname") or attr
+            function = getattr(module, attr)
+            caller = getattr(self.pm.hook, hook, None)
+            if caller is None or caller.spec is None:
+                unknown.append(hook)
+                continue
+            offered = list(caller.spec.argnames)
+            taken = _required_arguments(function)
+            extra = [arg for arg in taken if arg not in offered]
+            if extra:
+                raise PluginError(
+                    name,
+                    f"{hook}({', '.join(taken)}) takes {', '.join(map(repr, extra))}, which the "
+                    f"hook does not provide (spec: {hook}({', '.join(offered)}))",
+                )
+            if hook in SYNC_HOOKS and (
+                inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
+            ):
+                raise PluginError(name, f"{hook} must not be async (the host calls it directly)")
+        if unknown:
+            known = [spec for spec in dir(hookspecs) if spec.startswith(f"{hookspecs.PROJECT}_")]
+            hints = [
+                f"{hook} (did you mean {close[0]}?)" if close else hook
+                for hook in sorted(unknown)
+                for close in [difflib.get_close_matches(hook, known, n=1)]
+            ]
+            raise PluginError(name, f"implements unknown hook(s): {', '.join(hints)}")
+
+    def _declared_requirements(self, name: str) -> list[str]:
+        try:
+            declared = self.call_one(name, "scs_requires")
+        except Exception as error:
+            raise PluginError(
+                name, f"scs_requires raised {type(error).__name__}: {error}"
+            ) from None
+        if declared is None:
+            return []
+        if isinstance(declared, str) or not all(isinstance(need, str) for need in declared):
+            raise PluginError(name, f"scs_requires must return a list of names, not {declared!r}")
+        return [normalize(need) for need in declared]
 
     def refuse(self, error: PluginError, strict: bool) -> None:
         if strict or error.plugin == CORE:
@@ -192,7 +270,8 @@ class PluginHost:
             self.enabled.remove(error.plugin)
 
     def requirements(self, name: str) -> list[str]:
-        return [normalize(r) for r in self.call_one(name, "scs_requires") or []]
+        """The plugins ``name`` declared it needs (read once, when it was registered)."""
+        return self.needs.get(name, [])
 
     def _check_requirements(self, strict: bool) -> None:
         changed = True
@@ -204,6 +283,8 @@ class PluginHost:
                         continue
                     if need not in self.infos:
                         reason = f"declares an unknown requirement {need!r} (not installed)"
+                    elif need in self.refused:
+                        reason = f"requires plugin {need!r}, which was refused"
                     else:
                         reason = (
                             f"requires plugin {need!r}, which is not enabled "
