@@ -1,0 +1,48 @@
+"""Settings of the ratelimit plugin (prefix ``SCS_RATELIMIT_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from scs.settings import ScsSettings
+
+RATE_CLASSES: tuple[str, ...] = ("auth", "read", "write", "search", "admin")
+
+
+class RatelimitSettings(ScsSettings):
+    """Token-bucket sizes per tool class; ``*_PER_MINUTE`` refills, ``*_BURST`` is the bucket."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_RATELIMIT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    auth_per_minute: float = Field(300, gt=0, description="authenticate/refresh/revoke per address")
+    auth_burst: int = Field(60, ge=1)
+    read_per_minute: float = Field(1200, gt=0, description="reads per agent")
+    read_burst: int = Field(200, ge=1)
+    write_per_minute: float = Field(600, gt=0, description="writes per agent")
+    write_burst: int = Field(100, ge=1)
+    search_per_minute: float = Field(300, gt=0, description="searches per agent")
+    search_burst: int = Field(60, ge=1)
+    admin_per_minute: float = Field(300, gt=0, description="admin tools per agent")
+    admin_burst: int = Field(60, ge=1)
+    auth_failures_per_minute: float = Field(
+        20, gt=0, description="failed authentications tolerated per client address"
+    )
+    auth_failures_burst: int = Field(20, ge=1)
+    exempt_admins: bool = Field(True, description="admin tokens are not limited")
+    max_buckets: int = Field(10_000, ge=10, description="buckets kept in memory at most")
+
+    def rate(self, rate_class: str) -> tuple[float, int]:
+        """(tokens per second, burst) of a tool class; unknown classes count as read."""
+        name = rate_class if rate_class in RATE_CLASSES else "read"
+        per_minute: float = getattr(self, f"{name}_per_minute")
+        burst: int = getattr(self, f"{name}_burst")
+        return per_minute / 60.0, burst
+
+    def failure_rate(self) -> tuple[float, int]:
+        return self.auth_failures_per_minute / 60.0, self.auth_failures_burst

@@ -1,0 +1,158 @@
+"""Rate limits through a real MCP client: refusal, recovery, independence, exemption."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scs.testing import ADMIN_API_KEY, Agent, ToolCallError, parse_error
+
+from . import probe
+
+if TYPE_CHECKING:
+    from scs.testing import ScsServer, ServerFactory
+
+# 60 per minute = one token a second; a burst of 2 is spent by two quick calls.
+SMALL = {
+    f"SCS_RATELIMIT_{cls}_{what}": value
+    for cls in ("AUTH", "READ", "WRITE", "SEARCH", "ADMIN")
+    for what, value in (("PER_MINUTE", "60"), ("BURST", "2"))
+}
+
+
+async def small_server(scs_factory: ServerFactory, **env: str) -> ScsServer:
+    return await scs_factory(
+        "default,probe", env={**SMALL, **env}, extra_plugins={"probe": probe.module()}
+    )
+
+
+async def spend(agent: Agent, tool: str, **arguments: Any) -> ToolCallError:
+    """Call until refused (bounded); return the refusal."""
+    for _ in range(10):
+        try:
+            await agent.call(tool, **arguments)
+        except ToolCallError as error:
+            return error
+    raise AssertionError(f"{tool} was never rate limited")
+
+
+async def poll_until_allowed(agent: Agent, tool: str, deadline_s: float = 10) -> float:
+    """Call until allowed (bounded); return the seconds it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            await agent.call(tool)
+        except ToolCallError as error:
+            assert error.code == "RATE_LIMITED"
+            assert time.monotonic() - started < deadline_s, "the bucket never refilled"
+            await asyncio.sleep(0.05)
+        else:
+            return time.monotonic() - started
+
+
+async def test_refused_with_retry_after_then_recovers(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    alice = await server.agent("alice")
+    error = await spend(alice, "probe_read")
+    assert error.code == "RATE_LIMITED"
+    assert error.body["retry_after"] == 1  # one token a second, rounded up to whole seconds
+    assert error.body["rate_class"] == "read"
+    assert error.hint and "retry" in error.hint
+    waited = await poll_until_allowed(alice, "probe_read")
+    assert waited <= 1.5
+
+
+async def test_refused_write_writes_nothing(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    alice = await server.agent("alice")
+    await alice.call("probe_write", note="one")
+    await alice.call("probe_write", note="two")
+    error = await alice.fails("probe_write", note="three")
+    assert error.code == "RATE_LIMITED"
+    assert await probe.rows(server.app) == ["one", "two"]
+
+
+async def test_agents_have_their_own_buckets(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    assert (await spend(alice, "probe_read")).code == "RATE_LIMITED"
+    await bob.call("probe_read")
+    await bob.call("probe_read")
+    assert (await bob.fails("probe_read")).code == "RATE_LIMITED"
+
+
+async def test_classes_have_their_own_buckets(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    alice = await server.agent("alice")
+    assert (await spend(alice, "probe_read")).code == "RATE_LIMITED"
+    await alice.call("probe_search")
+    await alice.call("probe_write", note="still allowed")
+    assert (await spend(alice, "probe_search")).body["rate_class"] == "search"
+    assert (await alice.fails("probe_read")).code == "RATE_LIMITED"
+
+
+async def test_class_sizes_come_from_settings(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory, SCS_RATELIMIT_SEARCH_BURST="5")
+    alice = await server.agent("alice")
+    for _ in range(5):
+        await alice.call("probe_search")
+    assert (await alice.fails("probe_search")).code == "RATE_LIMITED"
+
+
+async def test_admins_exempt_by_default(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    admin = await server.agent("root", agent_type="admin")
+    for _ in range(6):
+        await admin.call("probe_admin")
+        await admin.call("probe_read")
+
+
+async def test_admins_limited_when_not_exempt(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory, SCS_RATELIMIT_EXEMPT_ADMINS="false")
+    admin = await server.agent("root", agent_type="admin")
+    error = await spend(admin, "probe_admin")
+    assert error.code == "RATE_LIMITED"
+    assert error.body["rate_class"] == "admin"
+
+
+async def test_authenticate_limited_per_address(scs_factory: ServerFactory) -> None:
+    server = await small_server(scs_factory)
+    client = await server.open_client()
+    arguments = {"agent_id": "a", "agent_type": "claude", "api_key": ADMIN_API_KEY}
+    codes = []
+    for _ in range(3):
+        result = await client.call_tool("authenticate_agent", arguments, raise_on_error=False)
+        codes.append(parse_error(result).code if result.is_error else "ok")
+    assert codes == ["ok", "ok", "RATE_LIMITED"]
+
+
+async def test_failed_authentications_limited_per_address(scs_factory: ServerFactory) -> None:
+    server = await small_server(
+        scs_factory,
+        SCS_RATELIMIT_AUTH_FAILURES_PER_MINUTE="6",
+        SCS_RATELIMIT_AUTH_FAILURES_BURST="3",
+    )
+    alice = await server.agent("alice")
+    await alice.call("probe_read")  # this process has now accepted alice's token
+    codes = []
+    for _ in range(5):
+        codes.append((await alice.fails("probe_read", auth_token="not-a-token")).code)
+    assert codes[:3] == ["AUTH_002"] * 3
+    assert codes[3:] == ["RATE_LIMITED"] * 2
+    # the agent that already proved its token is not locked out by the other's failures
+    await alice.call("probe_read")
+    # a caller with no accepted token from that address is refused before verification
+    error = await alice.fails("probe_read", auth_token="another-bad-token")
+    assert error.code == "RATE_LIMITED" and error.body["rate_class"] == "auth_failures"
+
+
+@pytest.mark.parametrize("plugins", ["default,-ratelimit,probe"])
+async def test_server_works_without_ratelimit(scs_factory: ServerFactory, plugins: str) -> None:
+    server = await scs_factory(plugins, env=SMALL, extra_plugins={"probe": probe.module()})
+    alice = await server.agent("alice")
+    for _ in range(6):
+        await alice.call("probe_read")
+    assert "ratelimit" not in server.app.plugins
