@@ -89,8 +89,14 @@ class App:
                     CORSMiddleware,
                     allow_origins=self.settings.cors_origins,
                     allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                    allow_headers=["authorization", "content-type", "mcp-session-id",
-                                   "mcp-protocol-version", "x-api-key", "last-event-id"],
+                    allow_headers=[
+                        "authorization",
+                        "content-type",
+                        "mcp-session-id",
+                        "mcp-protocol-version",
+                        "x-api-key",
+                        "last-event-id",
+                    ],
                     expose_headers=["mcp-session-id"],
                 ),
             )
@@ -125,7 +131,10 @@ def check_exposure(settings: Settings) -> None:
         name
         for name, value in (
             ("SCS_API_KEY", settings.api_key),
-            ("SCS_JWT_SECRET_KEY", settings.jwt_secret_key if settings.jwt_algorithm == "HS256" else True),
+            (
+                "SCS_JWT_SECRET_KEY",
+                settings.jwt_secret_key if settings.jwt_algorithm == "HS256" else True,
+            ),
         )
         if value is None
     ]

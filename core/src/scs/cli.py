@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 import scs
 from scs.app import StartupError, create_app
@@ -50,7 +51,11 @@ def cli() -> None:
 @click.option("--transport", type=click.Choice(["http", "stdio"]), help="SCS_TRANSPORT.")
 @click.option("--host", help="Address to bind for HTTP (SCS_HOST, default 127.0.0.1).")
 @click.option("--port", type=int, help="Port for HTTP (SCS_PORT, default 23456; 0 = any free).")
-@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), help="SQLite file (SCS_DATABASE_PATH).")
+@click.option(
+    "--database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite file (SCS_DATABASE_PATH).",
+)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development, HTTP only).")
 def serve(
     plugins: str | None,
@@ -77,7 +82,11 @@ def serve(
 
 
 def _serve_reload(
-    settings: Settings, plugins: str | None, host: str | None, port: int | None, database: Path | None
+    settings: Settings,
+    plugins: str | None,
+    host: str | None,
+    port: int | None,
+    database: Path | None,
 ) -> None:
     import uvicorn
 
@@ -112,7 +121,8 @@ def check(plugins: str | None, database: Path | None) -> None:
             async with app.db.read() as conn:
                 cursor = await conn.execute("PRAGMA quick_check")
                 row = await cursor.fetchone()
-            return {"plugins": app.plugins, "tools": sorted(app.tools), "database": row[0]}
+            status = row[0] if row is not None else "no answer"
+            return {"plugins": app.plugins, "tools": sorted(app.tools), "database": status}
         finally:
             await app.close()
 
@@ -139,7 +149,7 @@ def plugins_command(as_json: bool) -> None:
         fail(str(error))
         return
     tools = asyncio.run(_tools_by_plugin(settings, infos))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": info.name,
             "distribution": info.distribution,
@@ -174,6 +184,9 @@ async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[st
                 "data_dir": Path(scratch),
                 "database_path": Path(scratch) / "probe.db",
                 "transport": "stdio",
+                "api_key": SecretStr(new_secret()),
+                "admin_api_key": SecretStr(new_secret()),
+                "jwt_secret_key": SecretStr(new_secret()),
             }
         )
         try:
@@ -201,8 +214,12 @@ def version() -> None:
 @cli.command()
 @click.option("--agent-id", required=True, help="The agent's stable name.")
 @click.option("--agent-type", default="generic", show_default=True)
-@click.option("--permissions", default="read,write", show_default=True,
-              help=f"Comma-separated subset of {','.join(PERMISSIONS)}.")
+@click.option(
+    "--permissions",
+    default="read,write",
+    show_default=True,
+    help=f"Comma-separated subset of {','.join(PERMISSIONS)}.",
+)
 def token(agent_id: str, agent_type: str, permissions: str) -> None:
     """Mint a token with the configured key (for wiring a client by hand)."""
     settings = ensure_secrets(settings_from())
@@ -233,8 +250,7 @@ def client_config(client: str, agent_id: str | None) -> None:
     header = f"Authorization: Bearer {minted.token}"
     if client == "claude":
         click.echo(
-            f"claude mcp add --transport http scs {shlex.quote(url)} "
-            f"--header {shlex.quote(header)}"
+            f"claude mcp add --transport http scs {shlex.quote(url)} --header {shlex.quote(header)}"
         )
         return
     entry: dict[str, Any] = {"url": url, "headers": {"Authorization": f"Bearer {minted.token}"}}

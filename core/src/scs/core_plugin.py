@@ -76,7 +76,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 
 @hookimpl
 def scs_http_routes(app: App) -> Sequence[Route]:
-    async def health(request: Request) -> JSONResponse:
+    async def health(_request: Request) -> JSONResponse:
         database = await app.db.ping()
         body = {
             "status": "ok" if database else "degraded",

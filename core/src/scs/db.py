@@ -10,10 +10,9 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 from aiosqlitepool import SQLiteConnectionPool
@@ -21,6 +20,9 @@ from aiosqlitepool.exceptions import PoolConnectionAcquireTimeoutError
 
 from scs.errors import ErrorCode, ScsError
 from scs.migrations import Migration, split_statements
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
 
 log = logging.getLogger("scs.db")
 
@@ -59,9 +61,7 @@ def busy_error(cause: BaseException | None = None) -> ScsError:
 
 def is_busy(error: BaseException) -> bool:
     text = str(error).lower()
-    return isinstance(error, sqlite3.OperationalError) and (
-        "locked" in text or "busy" in text
-    )
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 class Database:

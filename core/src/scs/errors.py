@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from enum import StrEnum
 from typing import Any
 
@@ -51,7 +52,8 @@ class ScsError(ToolError):
         self.message = message
         self.hint = hint
         self.details = details
-        super().__init__(self.to_text())
+        # a refusal is an answer, not a server fault: keep it out of the error log
+        super().__init__(self.to_text(), log_level=logging.DEBUG)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": False, "code": self.code, "error": self.message}

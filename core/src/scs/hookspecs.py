@@ -7,12 +7,13 @@ each enabled plugin in dependency order; the others fan out to every plugin.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
+
     import click
     from fastmcp import FastMCP
     from fastmcp.server.middleware import Middleware
@@ -29,7 +30,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def scs_settings() -> type[ScsSettings] | None:  # type: ignore[empty-body]
+def scs_settings() -> type[ScsSettings] | None:
     """Return the plugin's settings model (a ``ScsSettings`` subclass, prefix ``SCS_<PLUGIN>_``)."""
 
 

@@ -60,7 +60,9 @@ class ErrorMiddleware(Middleware):
 
     order = ERROR_ORDER
 
-    async def on_request(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_request(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         token = new_request_id()
         try:
             return await call_next(context)
@@ -132,7 +134,9 @@ class AuthMiddleware(Middleware):
             return ANONYMOUS_READER
         return None
 
-    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         message = context.message
         arguments = dict(message.arguments or {})
         arg_token = arguments.pop("auth_token", None)
@@ -152,11 +156,15 @@ class AuthMiddleware(Middleware):
                 raise await self.app.auth.deny(identity, message.name, needed)
         marker = set_identity(identity)
         try:
-            return await call_next(context.copy(message=message.model_copy(update={"arguments": arguments})))
+            return await call_next(
+                context.copy(message=message.model_copy(update={"arguments": arguments}))
+            )
         finally:
             reset_identity(marker)
 
-    async def on_read_resource(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_read_resource(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         identity = await self._identify(bearer_token(), required=True)
         if identity is None:
             raise ScsError(
@@ -170,7 +178,9 @@ class AuthMiddleware(Middleware):
         finally:
             reset_identity(marker)
 
-    async def on_get_prompt(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_get_prompt(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
         marker = set_identity(identity)
         try:
@@ -178,7 +188,9 @@ class AuthMiddleware(Middleware):
         finally:
             reset_identity(marker)
 
-    async def on_list_tools(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_list_tools(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         tools = await call_next(context)
         return [self._with_auth_token(tool) for tool in tools]
 

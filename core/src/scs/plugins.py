@@ -9,15 +9,17 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from scs import hookspecs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from types import ModuleType
 
 log = logging.getLogger("scs.plugins")
 
@@ -142,9 +144,11 @@ def select(spec: str, installed: Iterable[str]) -> list[str]:
         if not raw:
             continue
         drop = raw.startswith("-")
-        names = list(BUILTINS) if normalize(raw.lstrip("-+")) == "default" else [
-            normalize(raw.lstrip("-+"))
-        ]
+        names = (
+            list(BUILTINS)
+            if normalize(raw.lstrip("-+")) == "default"
+            else [normalize(raw.lstrip("-+"))]
+        )
         for name in names:
             if name not in known or name == CORE:
                 available = ", ".join(sorted(known - {CORE})) or "none"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,8 @@ import uvicorn
 from scs.app import create_app
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from starlette.types import Receive, Scope, Send
 
     from scs.app import App
@@ -29,6 +33,17 @@ def configure_logging(level: str) -> None:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown, which would kill the
+    process before the pool is closed and ``PRAGMA optimize`` runs; we exit normally."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 async def serve_http(app: App) -> None:
     settings = app.settings
     config = uvicorn.Config(
@@ -41,7 +56,7 @@ async def serve_http(app: App) -> None:
         server_header=False,
         access_log=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     announcer = asyncio.create_task(_announce(server))
     try:
         await server.serve()
@@ -65,12 +80,26 @@ async def run(settings: Settings) -> None:
     app = await create_app(settings)
     try:
         if settings.transport == "stdio":
-            await app.server.run_stdio_async(show_banner=False)
+            await _serve_stdio(app)
         else:
             await serve_http(app)
     finally:
         await app.close()
         log.info("scs stopped; database closed")
+
+
+async def _serve_stdio(app: App) -> None:
+    task = asyncio.ensure_future(app.server.run_stdio_async(show_banner=False))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        log.info("stdio server stopped by signal")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 class LazyApp:

@@ -10,7 +10,8 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_AGENT_PERMISSIONS: dict[str, list[str]] = {
+PermissionName = Literal["read", "write", "admin", "debug"]
+DEFAULT_AGENT_PERMISSIONS: dict[str, list[PermissionName]] = {
     "claude": ["read", "write"],
     "gemini": ["read", "write"],
     "cursor": ["read", "write"],
@@ -93,7 +94,7 @@ class Settings(ScsSettings):
     jwt_audience: str = "scs-mcp"
     token_ttl_seconds: int = Field(3600, ge=60, le=30 * 86400)
     allow_anonymous_read: bool = False
-    agent_type_permissions: dict[str, list[Literal["read", "write", "admin", "debug"]]] = Field(
+    agent_type_permissions: dict[str, list[PermissionName]] = Field(
         default_factory=lambda: dict(DEFAULT_AGENT_PERMISSIONS)
     )
     auth_max_failures: int = Field(10, ge=1, description="API-key failures per client per window")

@@ -26,8 +26,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
@@ -35,7 +34,11 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from scs.app import App, create_app
+from scs.plugins import PluginInfo, discover
 from scs.settings import Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 API_KEY = "test-api-key-" + secrets.token_hex(16)
 ADMIN_API_KEY = "test-admin-key-" + secrets.token_hex(16)
@@ -131,7 +134,9 @@ class ScsServer:
     url: str | None = None
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
-    def client(self, token: str | None = None, headers: dict[str, str] | None = None) -> Client[Any]:
+    def client(
+        self, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> Client[Any]:
         """A new, unopened MCP client: over HTTP when served, in memory otherwise."""
         if self.url is None:
             return Client(self.app.server)
@@ -140,7 +145,9 @@ class ScsServer:
             sent["Authorization"] = f"Bearer {token}"
         return Client(StreamableHttpTransport(self.url, headers=sent))
 
-    async def open_client(self, token: str | None = None, headers: dict[str, str] | None = None) -> Client[Any]:
+    async def open_client(
+        self, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> Client[Any]:
         client = self.client(token, headers)
         await self._stack.enter_async_context(client)
         return client
@@ -204,8 +211,13 @@ ServerFactory = Callable[..., Awaitable[ScsServer]]
 
 
 @pytest.fixture
-async def scs_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ServerFactory]:
+async def scs_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ServerFactory]:
     """Build test servers: ``await scs_factory(plugins="default,-cache", http=False, env={...}, **settings)``.
+
+    ``extra_plugins={"probe": module}`` makes test-only plugin modules (or objects
+    with ``@hookimpl`` methods) installable for this server; select them by name.
 
     ``env`` sets environment variables (plugin settings such as
     ``SCS_MEMORY_MAX_VALUE_KB``) before the server is built. Each server gets its
@@ -219,6 +231,7 @@ async def scs_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
         *,
         http: bool = False,
         env: dict[str, str] | None = None,
+        extra_plugins: dict[str, object] | None = None,
         **overrides: Any,
     ) -> ScsServer:
         for name, value in (env or {}).items():
@@ -226,7 +239,12 @@ async def scs_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
         folder = tmp_path / f"server{len(servers)}"
         folder.mkdir()
         overrides.setdefault("database_path", folder / "scs.db")
-        app = await create_app(make_settings(folder, plugins, **overrides))
+        installed = None
+        if extra_plugins:
+            installed = discover()
+            for name, module in extra_plugins.items():
+                installed[name] = PluginInfo(name, f"scs-plugin-{name}", "0.0.0", module)
+        app = await create_app(make_settings(folder, plugins, **overrides), installed=installed)
         server = ScsServer(app, folder)
         servers.append(server)
         if http:
@@ -296,7 +314,17 @@ def start_server_process(
     """Start ``scs serve --port 0 ARGS`` and wait (bounded) until it listens."""
     log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
     handle = log_path.open("wb")
-    command = [sys.executable, "-m", "scs.cli", "serve", "--host", "127.0.0.1", "--port", "0", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "scs.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+    ]
     process = subprocess.Popen(
         command,
         env=env or server_env(tmp_path),

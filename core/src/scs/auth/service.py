@@ -156,7 +156,11 @@ class AuthService:
 
     async def deny(self, identity: Identity, tool: str, needed: str) -> ScsError:
         await store.audit(
-            self.db, "permission", "denied", agent_id=identity.agent_id, detail=f"{tool} needs {needed}"
+            self.db,
+            "permission",
+            "denied",
+            agent_id=identity.agent_id,
+            detail=f"{tool} needs {needed}",
         )
         return ScsError(
             ErrorCode.AUTH_FORBIDDEN,

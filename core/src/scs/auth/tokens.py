@@ -91,21 +91,21 @@ class TokenService:
     ) -> Minted:
         issued = int(time.time()) if now is None else now
         expires = issued + self.settings.token_ttl_seconds
-        claims = {
+        granted = sorted(p for p in permissions if p in PERMISSIONS)
+        jti = uuid.uuid4().hex
+        claims: dict[str, Any] = {
             "sub": agent_id,
             "agent_type": agent_type,
-            "permissions": sorted(p for p in permissions if p in PERMISSIONS),
+            "permissions": granted,
             "iss": self.settings.jwt_issuer,
             "aud": self.settings.jwt_audience,
             "iat": issued,
             "nbf": issued,
             "exp": expires,
-            "jti": uuid.uuid4().hex,
+            "jti": jti,
         }
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
-        identity = Identity(
-            agent_id, agent_type, frozenset(claims["permissions"]), claims["jti"], expires
-        )
+        identity = Identity(agent_id, agent_type, frozenset(granted), jti, expires)
         return Minted(token, identity)
 
     def verify(self, token: str) -> Identity:

@@ -1,0 +1,167 @@
+"""Plugin selection: default, -name, unknown names, requirements, duplicates, entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scs import hookimpl
+from scs.app import StartupError, create_app
+from scs.plugins import BUILTINS, PluginInfo, SelectionError, discover, normalize, select
+from scs.testing import make_settings, server_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fastmcp import FastMCP
+
+
+def test_builtins_are_found_through_entry_points() -> None:
+    found = discover()
+    for name in BUILTINS:
+        assert found[name].distribution == f"scs-plugin-{name}"
+        assert found[name].error is None
+
+
+def test_selection_grammar() -> None:
+    installed = ["core", *BUILTINS, "extra"]
+    assert select("default", installed) == list(BUILTINS)
+    assert select("default,-ratelimit", installed) == [n for n in BUILTINS if n != "ratelimit"]
+    assert select("sessions, messaging", installed) == ["sessions", "messaging"]
+    assert select("default,scs-plugin-extra", installed)[-1] == "extra"
+    assert select("", installed) == []
+    assert normalize("scs_plugin_extra") == "extra"
+
+
+def test_unknown_plugin_lists_installed() -> None:
+    with pytest.raises(SelectionError) as caught:
+        select("default,nope", ["core", *BUILTINS])
+    assert "'nope'" in str(caught.value)
+    assert "sessions" in str(caught.value)
+
+
+async def test_default_set_registers_builtin_tools(scs_factory: Any) -> None:
+    server = await scs_factory()
+    assert server.app.plugins == [name for name in server.app.host.enabled if name != "core"]
+    assert set(server.app.plugins) == set(BUILTINS)
+    assert "authenticate_agent" in server.app.tools
+
+
+async def test_dropping_a_plugin(scs_factory: Any) -> None:
+    server = await scs_factory("default,-ratelimit")
+    assert "ratelimit" not in server.app.plugins
+    assert "sessions" in server.app.plugins
+
+
+async def test_missing_requirement_names_both(tmp_path: Path) -> None:
+    with pytest.raises(StartupError) as caught:
+        await create_app(make_settings(tmp_path, "messaging"))
+    text = str(caught.value)
+    assert "'messaging'" in text and "'sessions'" in text
+
+
+class DupA:
+    @hookimpl
+    def scs_register(self, mcp: FastMCP[Any]) -> None:
+        @mcp.tool
+        def twin() -> str:
+            return "a"
+
+
+class DupB:
+    @hookimpl
+    def scs_register(self, mcp: FastMCP[Any]) -> None:
+        @mcp.tool
+        def twin() -> str:
+            return "b"
+
+
+async def test_duplicate_tool_names_stop_startup(tmp_path: Path) -> None:
+    installed = discover()
+    installed["dupa"] = PluginInfo("dupa", "scs-plugin-dupa", "0", DupA())
+    installed["dupb"] = PluginInfo("dupb", "scs-plugin-dupb", "0", DupB())
+    with pytest.raises(StartupError) as caught:
+        await create_app(make_settings(tmp_path, "dupa,dupb"), installed=installed)
+    text = str(caught.value)
+    assert "'twin'" in text and "'dupa'" in text and "'dupb'" in text
+
+
+DEMO_MODULE = '''
+from scs import hookimpl, requires
+
+
+@hookimpl
+def scs_register(app, mcp):
+    @mcp.tool(tags=requires("read"))
+    def demo_ping() -> dict:
+        """Answer pong."""
+        return {"success": True, "pong": True}
+
+
+@hookimpl
+def scs_commands(cli):
+    @cli.command("demo-hello")
+    def hello():
+        """Say hello from the demo plugin."""
+        print("hello from demo")
+'''
+
+
+def install_fake_distribution(root: Path) -> None:
+    """A module plus a dist-info with an ``scs`` entry point: enough for importlib.metadata."""
+    (root / "scs_demo_plugin.py").write_text(DEMO_MODULE)
+    info = root / "scs_plugin_demo-0.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: scs-plugin-demo\nVersion: 0.3.0\n")
+    (info / "entry_points.txt").write_text("[scs]\ndemo = scs_demo_plugin\n")
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scs.cli", *args],
+        env=server_env(tmp_path, PYTHONPATH=str(tmp_path / "site"), **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_third_party_entry_point_listed_and_enabled_only_when_selected(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    install_fake_distribution(tmp_path / "site")
+    listed = run_cli(tmp_path, "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["demo"]["distribution"] == "scs-plugin-demo"
+    assert rows["demo"]["version"] == "0.3.0"
+    assert rows["demo"]["enabled"] is False
+    assert rows["demo"]["tools"] == ["demo_ping"]
+    assert rows["demo"]["hooks"] == ["scs_commands", "scs_register"]
+    assert rows["sessions"]["enabled"] is True
+
+    selected = run_cli(tmp_path, "plugins", "--json", SCS_PLUGINS="default,demo")
+    rows = {row["name"]: row for row in json.loads(selected.stdout)}
+    assert rows["demo"]["enabled"] is True
+
+    assert "demo-hello" not in run_cli(tmp_path, "--help").stdout
+    hello = run_cli(tmp_path, "demo-hello", SCS_PLUGINS="default,demo")
+    assert hello.returncode == 0 and hello.stdout.strip() == "hello from demo"
+
+
+async def test_third_party_runs_only_when_selected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scs_factory: Any
+) -> None:
+    (tmp_path / "site").mkdir()
+    install_fake_distribution(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    without = await scs_factory("default")
+    assert "demo_ping" not in without.app.tools
+    with_demo = await scs_factory("default,demo")
+    agent = await with_demo.agent("alice")
+    assert await agent.call("demo_ping") == {"success": True, "pong": True}
