@@ -1,0 +1,171 @@
+"""Input rules of the memory tools: keys, values, TTLs, prefixes and cursors.
+
+Everything here is pure (no database): each check either returns the cleaned
+input or raises a typed ``ScsError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scs import ErrorCode, ScsError
+from scs.errors import validation_error
+
+MAX_KEY_CHARS = 255
+MAX_SESSION_ID_CHARS = 200
+MAX_TTL_SECONDS = 31_536_000
+ALL_SCOPES = "all"
+# Categories refused in keys: control, surrogate (not encodable), separators (spaces).
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zs", "Zl", "Zp"}
+_SURROGATES = range(0xD800, 0xE000)
+_MAX_CODE_POINT = 0x10FFFF
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601 (``2026-11-25T21:15:48.123456Z``): sorts as it compares."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def expiry(moment: datetime, expires_in: int | None) -> str | None:
+    if expires_in is None:
+        return None
+    if not 1 <= expires_in <= MAX_TTL_SECONDS:
+        raise validation_error(
+            f"expires_in must be between 1 and {MAX_TTL_SECONDS} seconds (got {expires_in})",
+            "omit expires_in (or pass null) for an entry that never expires",
+        )
+    return iso(moment + timedelta(seconds=expires_in))
+
+
+def _bad_char(text: str) -> str | None:
+    for char in text:
+        if char.isspace() or unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+            return char
+    return None
+
+
+def check_key(key: str, what: str = "key") -> str:
+    """A key is 1..255 characters without whitespace or control characters."""
+    if not key:
+        raise validation_error(f"{what} must not be empty", "use a name like 'plan.step'")
+    if len(key) > MAX_KEY_CHARS:
+        raise validation_error(
+            f"{what} is {len(key)} characters long; the limit is {MAX_KEY_CHARS}",
+            "use a shorter key",
+        )
+    bad = _bad_char(key)
+    if bad is not None:
+        raise validation_error(
+            f"{what} contains a whitespace or control character ({ascii(bad)})",
+            "keys may not contain spaces, tabs, newlines or control characters; "
+            "use '.', '_' or '-' as separators",
+        )
+    return key
+
+
+def check_prefix(prefix: str | None) -> str | None:
+    if prefix is None or prefix == "":
+        return None
+    return check_key(prefix, "prefix")
+
+
+def check_session_id(session_id: str | None) -> str | None:
+    """None and "" (as in 1.x) mean the agent's global scope."""
+    if session_id is None or session_id == "":
+        return None
+    if len(session_id) > MAX_SESSION_ID_CHARS or _bad_char(session_id) is not None:
+        raise ScsError(
+            ErrorCode.NOT_FOUND,
+            f"session {session_id[:80]!r} not found",
+            "pass the session_id returned by create_session",
+        )
+    return session_id
+
+
+def encode_json(value: Any, what: str, max_bytes: int) -> tuple[str, int]:
+    """The compact JSON text of ``value`` and its size in UTF-8 bytes, within ``max_bytes``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(text.encode("utf-8"))
+    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as error:
+        raise validation_error(
+            f"{what} is not storable JSON: {str(error)[:200]}",
+            "use strings, numbers (finite), booleans, null, lists and objects",
+        ) from None
+    if size > max_bytes:
+        raise ScsError(
+            ErrorCode.VALIDATION_TOO_LARGE,
+            f"{what} is {size} bytes as JSON; the limit is {max_bytes} bytes",
+            "store less, or split it over several keys",
+            size=size,
+            max_bytes=max_bytes,
+        )
+    return text, size
+
+
+def check_metadata(metadata: Any, max_bytes: int) -> str | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise validation_error(
+            "metadata must be a JSON object or null", 'for example {"source": "planner"}'
+        )
+    return encode_json(metadata, "metadata", max_bytes)[0]
+
+
+def _next_code_point(code: int) -> int | None:
+    code += 1
+    if code in _SURROGATES:
+        code = _SURROGATES.stop
+    return code if code <= _MAX_CODE_POINT else None
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    ``key >= prefix AND key < bound`` selects exactly the keys starting with it
+    under binary (code point / UTF-8 byte) order, with ``%`` and ``_`` as plain
+    characters and an index range scan. None means "no upper bound".
+    """
+    chars = list(prefix)
+    while chars:
+        following = _next_code_point(ord(chars[-1]))
+        if following is not None:
+            chars[-1] = chr(following)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def encode_cursor(scope: str, key: str) -> str:
+    raw = json.dumps([scope, key], ensure_ascii=False).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if cursor is None or cursor == "":
+        return None
+    bad = validation_error(
+        "cursor is not one this server returned", "pass next_cursor from list_memory as is"
+    )
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        raise bad from None
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 2
+        and all(isinstance(part, str) for part in decoded)
+    ):
+        raise bad
+    return decoded[0], decoded[1]

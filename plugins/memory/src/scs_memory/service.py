@@ -1,0 +1,351 @@
+"""What the memory tools do: ownership, scopes, expiry, versions and limits.
+
+Every entry belongs to the agent of the verified token; the agent id is never
+taken from an argument. An expired row is treated as absent by every path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scs import ErrorCode, Identity, ScsError
+from scs.errors import validation_error
+
+from scs_memory import rules, store
+
+if TYPE_CHECKING:
+    import aiosqlite
+    from scs.app import App
+
+    from scs_memory.settings import MemorySettings
+
+SOURCE = "memory"
+
+
+def scope_name(session_id: str | None) -> str:
+    return "session" if session_id else "global"
+
+
+def owner_of(identity: Identity) -> str:
+    """The agent whose memory a call uses; the anonymous reader has none."""
+    if identity.anonymous:
+        raise ScsError(
+            ErrorCode.AUTH_REQUIRED,
+            "memory belongs to an authenticated agent",
+            "call authenticate_agent and pass its token",
+        )
+    return identity.agent_id
+
+
+def _not_found(key: str, session_id: str | None) -> ScsError:
+    where = f"session {session_id}" if session_id else "global memory"
+    return ScsError(
+        ErrorCode.MEMORY_NOT_FOUND,
+        f"no memory entry {key!r} in your {where}",
+        "it may have expired; list_memory shows your keys",
+        key=key,
+        session_id=session_id,
+    )
+
+
+def _unknown_session(session_id: str) -> ScsError:
+    return ScsError(
+        ErrorCode.NOT_FOUND,
+        f"session {session_id} not found",
+        "pass a session_id from create_session, or omit it for global memory",
+    )
+
+
+def _listed(item: store.Listed) -> dict[str, Any]:
+    return {
+        "key": item.key,
+        "scope": scope_name(item.session_id),
+        "session_id": item.session_id,
+        "size": item.size,
+        "value_size": item.size,  # the 1.x name
+        "version": item.version,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "expires_at": item.expires_at,
+    }
+
+
+def _full(entry: store.Entry) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "value": json.loads(entry.value),
+        "metadata": None if entry.metadata is None else json.loads(entry.metadata),
+        "scope": scope_name(entry.session_id),
+        "session_id": entry.session_id,
+        "version": entry.version,
+        "size": entry.size,
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+        "expires_at": entry.expires_at,
+    }
+
+
+@dataclass
+class MemoryService:
+    """The memory plugin's operations, shared by its tools and its resource."""
+
+    app: App
+    settings: MemorySettings
+
+    async def _check_session(self, conn: aiosqlite.Connection, session_id: str) -> None:
+        state = await store.session_state(conn, session_id)
+        if state is None:
+            raise _unknown_session(session_id)
+        if state == "closed":
+            raise ScsError(
+                ErrorCode.SESSION_CLOSED,
+                f"session {session_id} is closed; its memory is read-only",
+                "store it in your global memory or in an open session",
+            )
+
+    async def set(
+        self,
+        identity: Identity,
+        key: str,
+        value: Any,
+        *,
+        session_id: str | None = None,
+        expires_in: int | None = None,
+        metadata: Any = None,
+        overwrite: bool = True,
+        if_version: int | None = None,
+    ) -> dict[str, Any]:
+        agent_id = owner_of(identity)
+        key = rules.check_key(key)
+        session_id = rules.check_session_id(session_id)
+        value_text, size = rules.encode_json(value, "value", self.settings.max_value_bytes)
+        metadata_text = rules.check_metadata(metadata, self.settings.max_metadata_bytes)
+        if if_version is not None and if_version < 0:
+            raise validation_error(
+                "if_version must be 0 (the key must not exist) or a stored version",
+                "read the entry with get_memory to learn its version",
+            )
+        moment_dt = rules.now()
+        moment = rules.iso(moment_dt)
+        expires_at = rules.expiry(moment_dt, expires_in)
+        scope = session_id or ""
+
+        async with self.app.db.transaction() as conn:
+            if session_id is not None:
+                await self._check_session(conn, session_id)
+            row = await store.find(conn, agent_id, scope, key)
+            live = row if row is not None and row.live_at(moment) else None
+            current = live.version if live else 0
+            if live is not None and not overwrite:
+                raise ScsError(
+                    ErrorCode.KEY_EXISTS,
+                    f"memory entry {key!r} exists and overwrite is false",
+                    "pass overwrite=true, or if_version to update it safely",
+                    key=key,
+                    current_version=current,
+                )
+            if if_version is not None and if_version != current:
+                raise ScsError(
+                    ErrorCode.CONFLICT,
+                    f"memory entry {key!r} is at version {current}, not {if_version}",
+                    "read it again, apply your change to what you read, and retry "
+                    "with the new version",
+                    key=key,
+                    current_version=current,
+                )
+            if live is not None:
+                version = live.version + 1
+                await store.update(
+                    conn,
+                    live.id,
+                    value=value_text,
+                    metadata=metadata_text,
+                    size=size,
+                    version=version,
+                    moment=moment,
+                    expires_at=expires_at,
+                )
+            else:
+                if row is not None:  # expired: gone for every purpose, start afresh
+                    await store.delete(conn, row.id)
+                held = await store.count_live(conn, agent_id, moment)
+                limit = self.settings.max_entries_per_agent
+                if held >= limit:
+                    raise ScsError(
+                        ErrorCode.LIMIT_EXCEEDED,
+                        f"you hold {held} memory entries; the limit is {limit}",
+                        "delete entries you no longer need (delete_memory), or let "
+                        "them expire (expires_in)",
+                        limit=limit,
+                        count=held,
+                    )
+                version = 1
+                await store.insert(
+                    conn,
+                    agent_id=agent_id,
+                    session_id=session_id,
+                    key=key,
+                    value=value_text,
+                    metadata=metadata_text,
+                    size=size,
+                    moment=moment,
+                    expires_at=expires_at,
+                )
+        await self.app.emit(
+            "memory.set",
+            source=SOURCE,
+            agent_id=agent_id,
+            key=key,
+            session_id=session_id,
+            version=version,
+        )
+        return {
+            "success": True,
+            "key": key,
+            "scope": scope_name(session_id),
+            "session_id": session_id,
+            "session_scoped": session_id is not None,  # the 1.x name
+            "version": version,
+            "created": version == 1,
+            "size": size,
+            "expires_at": expires_at,
+            "stored_at": moment,
+        }
+
+    async def get(
+        self, identity: Identity, key: str, session_id: str | None = None
+    ) -> dict[str, Any]:
+        agent_id = owner_of(identity)
+        key = rules.check_key(key)
+        session_id = rules.check_session_id(session_id)
+        moment = rules.iso(rules.now())
+        entry = await store.get_live(self.app.db, agent_id, session_id or "", key, moment)
+        if entry is None:
+            if session_id is not None and not await store.session_exists(self.app.db, session_id):
+                raise _unknown_session(session_id)
+            raise _not_found(key, session_id)
+        return {"success": True, **_full(entry)}
+
+    async def delete(
+        self,
+        identity: Identity,
+        key: str,
+        session_id: str | None = None,
+        if_version: int | None = None,
+    ) -> dict[str, Any]:
+        agent_id = owner_of(identity)
+        key = rules.check_key(key)
+        session_id = rules.check_session_id(session_id)
+        moment = rules.iso(rules.now())
+        async with self.app.db.transaction() as conn:
+            row = await store.find(conn, agent_id, session_id or "", key)
+            if row is None or not row.live_at(moment):
+                if session_id is not None and await store.session_state(conn, session_id) is None:
+                    raise _unknown_session(session_id)
+                # An expired row is absent already: nothing to report, leave it to the sweep.
+                raise _not_found(key, session_id)
+            if if_version is not None and if_version != row.version:
+                raise ScsError(
+                    ErrorCode.CONFLICT,
+                    f"memory entry {key!r} is at version {row.version}, not {if_version}",
+                    "read it again and retry with the current version",
+                    key=key,
+                    current_version=row.version,
+                )
+            await store.delete(conn, row.id)
+        await self.app.emit(
+            "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
+        )
+        return {
+            "success": True,
+            "deleted": True,
+            "key": key,
+            "scope": scope_name(session_id),
+            "session_id": session_id,
+            "version": row.version,
+        }
+
+    async def list(
+        self,
+        identity: Identity,
+        session_id: str | None = None,
+        prefix: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        agent_id = owner_of(identity)
+        prefix = rules.check_prefix(prefix)
+        after = rules.decode_cursor(cursor)
+        every = session_id == rules.ALL_SCOPES
+        scope: str | None = None
+        if not every:
+            session_id = rules.check_session_id(session_id)
+            scope = session_id or ""
+            if session_id is not None and not await store.session_exists(self.app.db, session_id):
+                raise _unknown_session(session_id)
+        moment = rules.iso(rules.now())
+        rows = await store.list_live(
+            self.app.db,
+            agent_id,
+            moment,
+            scope=scope,
+            prefix=prefix,
+            upper=None if prefix is None else rules.prefix_upper_bound(prefix),
+            after=after,
+            limit=limit + 1,
+        )
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = rules.encode_cursor(rows[-1].scope, rows[-1].key) if has_more else None
+        return {
+            "success": True,
+            "entries": [_listed(row) for row in rows],
+            "count": len(rows),
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+            "scope_filter": rules.ALL_SCOPES if every else (session_id or "global"),
+        }
+
+    async def snapshot(self, identity: Identity, agent_id: str) -> dict[str, Any]:
+        """The whole live memory of ``agent_id``, for that agent or an admin."""
+        if identity.anonymous or (identity.agent_id != agent_id and not identity.is_admin):
+            raise ScsError(
+                ErrorCode.AUTH_FORBIDDEN,
+                "an agent's memory is readable only by that agent or an admin",
+                f"read agent://{identity.agent_id}/memory for your own",
+            )
+        moment = rules.iso(rules.now())
+        entries = await store.all_live(self.app.db, agent_id, moment)
+        budget = self.settings.resource_max_bytes
+        memory: dict[str, Any] = {"global": {}, "sessions": {}}
+        omitted = 0
+        for entry in entries:
+            item = _full(entry)
+            for name in ("key", "scope", "session_id"):
+                del item[name]
+            if entry.size > budget:
+                item["value"] = None
+                item["value_omitted"] = True
+                omitted += 1
+            else:
+                budget -= entry.size
+            if entry.session_id is None:
+                memory["global"][entry.key] = item
+            else:
+                memory["sessions"].setdefault(entry.session_id, {})[entry.key] = item
+        return {
+            "agent_id": agent_id,
+            "memory": memory,
+            "statistics": {
+                "global_keys": len(memory["global"]),
+                "session_scopes": len(memory["sessions"]),
+                "total_entries": len(entries),
+                "values_omitted": omitted,
+            },
+            "resource_info": {
+                "last_updated": moment,
+                "value_budget_bytes": self.settings.resource_max_bytes,
+            },
+        }
