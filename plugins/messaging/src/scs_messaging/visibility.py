@@ -9,11 +9,14 @@ Admins see everything; the anonymous reader (``SCS_ALLOW_ANONYMOUS_READ``) sees 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from scs import Identity
 from scs.errors import validation_error
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from scs import Identity
 
 Visibility = Literal["public", "private", "agent_only", "admin_only"]
 LEVELS: tuple[Visibility, ...] = ("public", "private", "agent_only", "admin_only")
@@ -51,9 +54,7 @@ def can_see(identity: Identity, message: Mapping[str, Any]) -> bool:
 
 def check_level(value: str, field: str = "visibility") -> Visibility:
     if value not in LEVELS:
-        raise validation_error(
-            f"unknown {field} {value!r}", f"use one of: {', '.join(LEVELS)}"
-        )
+        raise validation_error(f"unknown {field} {value!r}", f"use one of: {', '.join(LEVELS)}")
     return value  # type: ignore[return-value]
 
 

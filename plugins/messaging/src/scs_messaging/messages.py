@@ -1,0 +1,232 @@
+"""What the messaging tools and resources do, kept apart from their MCP declarations.
+
+Every read goes through ``visibility.py``; every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scs import ErrorCode, ScsError
+from scs.errors import not_found, validation_error
+from scs_sessions.validation import (
+    check_session_id,
+    clean_text,
+    decode_metadata,
+    encode_metadata,
+    utc_now,
+)
+
+from scs_messaging import store
+from scs_messaging.visibility import check_level, narrow_sql, visible_sql
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import aiosqlite
+    from scs import Identity
+    from scs.app import App
+
+    from scs_messaging.settings import MessagingSettings
+
+SERVICE = "messaging"
+MAX_LIMIT = 1000
+
+
+def message_object(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+    """A message as every tool, resource and event shows it."""
+    metadata = row["metadata"]
+    return {
+        "id": row["id"],
+        "session_id": row["session_id"],
+        "sender": row["sender"],
+        "sender_type": row["sender_type"],
+        "content": row["content"],
+        "visibility": row["visibility"],
+        "metadata": decode_metadata(metadata) if isinstance(metadata, str) else metadata,
+        "parent_message_id": row["parent_message_id"],
+        "timestamp": row["timestamp"],
+    }
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    return limit
+
+
+class Messaging:
+    """Message operations over the app's database (also the sessions plugin's MessageReader)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @property
+    def settings(self) -> MessagingSettings:
+        settings: MessagingSettings = self.app.config("messaging")
+        return settings
+
+    async def add(
+        self,
+        identity: Identity,
+        session_id: str,
+        content: str,
+        visibility: str = "public",
+        metadata: dict[str, Any] | str | None = None,
+        parent_message_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Check everything, then one transaction: session open, parent valid, insert."""
+        settings = self.settings
+        level = check_level(visibility)
+        if level == "admin_only" and not identity.is_admin:
+            raise ScsError(
+                ErrorCode.AUTH_FORBIDDEN,
+                "writing an admin_only message needs the 'admin' permission",
+                "use public, private or agent_only",
+            )
+        check_session_id(session_id)
+        content = clean_text(content, "content", settings.max_message_length)
+        stored = encode_metadata(metadata, settings.max_metadata_size_kb)
+        if parent_message_id is not None and parent_message_id < 1:
+            raise validation_error(f"parent_message_id {parent_message_id} does not exist")
+        async with self.app.db.transaction() as conn:
+            timestamp = utc_now()
+            message_id = await store.insert(
+                conn,
+                session_id=session_id,
+                sender=identity.agent_id,
+                sender_type=identity.agent_type,
+                content=content,
+                visibility=level,
+                metadata=stored,
+                parent_id=parent_message_id,
+                timestamp=timestamp,
+                parent_visible=visible_sql(identity, "m"),
+            )
+            if message_id is None:
+                raise await self._refusal(conn, session_id, parent_message_id)
+        message = {
+            "id": message_id,
+            "session_id": session_id,
+            "sender": identity.agent_id,
+            "sender_type": identity.agent_type,
+            "content": content,
+            "visibility": level,
+            "metadata": decode_metadata(stored),
+            "parent_message_id": parent_message_id,
+            "timestamp": timestamp,
+        }
+        await self.app.emit("message.added", source="messaging", message=message)
+        return {
+            "success": True,
+            "message_id": message_id,
+            "session_id": session_id,
+            "timestamp": timestamp,
+            "visibility": level,
+            "parent_message_id": parent_message_id,
+        }
+
+    @staticmethod
+    async def _refusal(
+        conn: aiosqlite.Connection, session_id: str, parent_message_id: int | None
+    ) -> ScsError:
+        """Why the insert matched nothing (asked only on that rare path)."""
+        state = await store.session_state(conn, session_id)
+        if state == "missing":
+            return not_found("session", session_id, "create_session first, or check the id")
+        if state == "closed":
+            return ScsError(
+                ErrorCode.SESSION_CLOSED,
+                f"session {session_id} is closed; it takes no new messages",
+                "create a new session to continue",
+            )
+        return validation_error(
+            f"parent_message_id {parent_message_id} is not a message of session {session_id}",
+            "reply to a message of the same session that you can see, or omit parent_message_id",
+        )
+
+    async def page(
+        self,
+        identity: Identity,
+        session_id: str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        after_id: int | None = None,
+        visibility_filter: str | None = None,
+    ) -> dict[str, Any]:
+        """Messages the caller may see, oldest first: after ``after_id``, then skip ``offset``."""
+        check_limit(limit)
+        if offset < 0:
+            raise validation_error(f"offset must be 0 or more, not {offset}")
+        visible = narrow_sql(identity, visibility_filter, "m")
+        check_session_id(session_id)
+        async with self.app.db.read() as conn:
+            total = await store.count_visible(conn, session_id, visible)
+            if total is None:
+                raise not_found("session", session_id, "list_sessions shows the sessions there are")
+            rows = await store.page(
+                conn, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
+            )
+        has_more = len(rows) > limit
+        messages = [message_object(row) for row in rows[:limit]]
+        return {
+            "success": True,
+            "session_id": session_id,
+            "messages": messages,
+            "count": len(messages),
+            "total_count": total,
+            "has_more": has_more,
+            "next_cursor": messages[-1]["id"] if has_more else None,
+        }
+
+    async def recent(
+        self, conn: aiosqlite.Connection, identity: Identity, session_id: str, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The newest ``limit`` messages the caller may see (oldest first) and their total."""
+        visible = visible_sql(identity, "m")
+        rows = await store.newest(conn, session_id, visible, limit)
+        total = await store.count_visible(conn, session_id, visible) or 0
+        return [message_object(row) for row in rows], total
+
+    async def latest(self, identity: Identity, session_id: str, limit: int) -> dict[str, Any]:
+        """For the messages resource: the newest ``limit`` visible messages, oldest first."""
+        check_limit(limit)
+        check_session_id(session_id)
+        async with self.app.db.read() as conn:
+            if await store.session_state(conn, session_id) == "missing":
+                raise not_found("session", session_id)
+            messages, total = await self.recent(conn, identity, session_id, limit)
+        return {
+            "success": True,
+            "session_id": session_id,
+            "messages": messages,
+            "count": len(messages),
+            "total_count": total,
+            "has_more": total > len(messages),
+        }
+
+    async def thread(self, identity: Identity, message_id: int) -> dict[str, Any]:
+        """The root of the message's thread and every reply in it the caller may see."""
+        visible = visible_sql(identity, "m")
+        cap = self.settings.max_thread_messages
+        async with self.app.db.read() as conn:
+            start = await store.get(conn, message_id, visible)
+            if start is None:
+                raise not_found("message", message_id, "get_messages shows the ids you can see")
+            root = await store.root_id(conn, message_id)
+            rows = await store.thread(conn, root, visible, cap + 1)
+        truncated = len(rows) > cap
+        messages = [message_object(row) for row in rows[:cap]]
+        root_message = messages[0] if messages and messages[0]["id"] == root else None
+        replies = messages[1:] if root_message is not None else messages
+        return {
+            "success": True,
+            "session_id": start["session_id"],
+            "message_id": message_id,
+            "root_id": root,
+            "root": root_message,
+            "replies": replies,
+            "count": len(messages),
+            "truncated": truncated,
+        }

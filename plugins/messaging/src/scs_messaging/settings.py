@@ -1,0 +1,25 @@
+"""Settings of the messaging plugin (prefix ``SCS_MESSAGING_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from scs.settings import ScsSettings
+
+
+class MessagingSettings(ScsSettings):
+    """Limits on what a message may carry."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_MESSAGING_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    max_message_length: int = Field(
+        100_000, ge=1, le=10_000_000, description="Longest content accepted, in characters"
+    )
+    max_metadata_size_kb: int = Field(
+        10, ge=1, le=1024, description="Largest message metadata accepted, in KiB of JSON"
+    )
+    max_thread_messages: int = Field(
+        1000, ge=1, le=100_000, description="Most messages get_thread returns"
+    )

@@ -1,0 +1,211 @@
+"""What the sessions tools and resources do, kept apart from their MCP declarations.
+
+Other plugins reach sessions through ``app.services["sessions"]`` (a ``Sessions``).
+Messages are not ours: when messaging is enabled it puts a ``MessageReader`` in
+``app.services["messaging"]`` and ``view`` uses it; without it a session has no messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scs import ErrorCode, ScsError
+from scs.errors import not_found, validation_error
+
+from scs_sessions import store
+from scs_sessions.validation import (
+    check_session_id,
+    clean_text,
+    decode_metadata,
+    encode_metadata,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import aiosqlite
+    from scs import Identity
+    from scs.app import App
+
+    from scs_sessions.settings import SessionsSettings
+
+SERVICE = "sessions"
+MESSAGE_READER = "messaging"
+RECENT_MESSAGES = 50
+
+
+class MessageReader(Protocol):
+    """What messaging offers sessions: the newest visible messages and their count."""
+
+    async def recent(
+        self, conn: aiosqlite.Connection, identity: Identity, session_id: str, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Up to ``limit`` newest messages ``identity`` may see (oldest first), and how many it may see."""
+        ...
+
+
+def new_session_id() -> str:
+    return f"session_{secrets.token_hex(8)}"
+
+
+def session_object(row: sqlite3.Row) -> dict[str, Any]:
+    """A session as every tool, resource and event shows it."""
+    return {
+        "id": row["id"],
+        "session_id": row["id"],
+        "purpose": row["purpose"],
+        "metadata": decode_metadata(row["metadata"]),
+        "created_by": row["created_by"],
+        "created_by_type": row["created_by_type"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "closed_at": row["closed_at"],
+        "is_active": row["closed_at"] is None,
+    }
+
+
+def encode_cursor(row: sqlite3.Row) -> str:
+    raw = json.dumps([row["created_at"], row["id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, session_id = json.loads(raw)
+        if isinstance(created_at, str) and isinstance(session_id, str):
+            return created_at, session_id
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise validation_error(
+        "cursor is not one this server issued", "pass next_cursor from a previous list_sessions"
+    )
+
+
+class Sessions:
+    """Session operations over the app's database."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @property
+    def settings(self) -> SessionsSettings:
+        settings: SessionsSettings = self.app.config("sessions")
+        return settings
+
+    async def get(self, session_id: str) -> dict[str, Any] | None:
+        """The session object, or None when there is no such session."""
+        if not session_id or len(session_id) > 128:
+            return None
+        async with self.app.db.read() as conn:
+            row = await store.get(conn, session_id)
+        return session_object(row) if row is not None else None
+
+    async def create(
+        self, identity: Identity, purpose: str, metadata: dict[str, Any] | str | None
+    ) -> dict[str, Any]:
+        settings = self.settings
+        purpose = clean_text(purpose, "purpose", settings.max_purpose_length)
+        stored = encode_metadata(metadata, settings.max_metadata_size_kb)
+        session_id = new_session_id()
+        now = utc_now()
+        async with self.app.db.transaction() as conn:
+            await store.insert(
+                conn,
+                session_id=session_id,
+                purpose=purpose,
+                metadata=stored,
+                created_by=identity.agent_id,
+                created_by_type=identity.agent_type,
+                created_at=now,
+            )
+        session = {
+            "id": session_id,
+            "session_id": session_id,
+            "purpose": purpose,
+            "metadata": decode_metadata(stored),
+            "created_by": identity.agent_id,
+            "created_by_type": identity.agent_type,
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+            "is_active": True,
+        }
+        await self.app.emit("session.created", source="sessions", session=session)
+        return session
+
+    async def view(
+        self, identity: Identity, session_id: str, limit: int = RECENT_MESSAGES
+    ) -> dict[str, Any]:
+        """The session, the newest ``limit`` messages the caller may see, and counts."""
+        check_session_id(session_id)
+        reader: MessageReader | None = self.app.services.get(MESSAGE_READER)
+        async with self.app.db.read() as conn:
+            row = await store.get(conn, session_id)
+            if row is None:
+                raise not_found("session", session_id, "list_sessions shows the sessions there are")
+            messages: list[dict[str, Any]] = []
+            total = 0
+            if reader is not None:
+                messages, total = await reader.recent(conn, identity, session_id, limit)
+        return {
+            "success": True,
+            "session": session_object(row),
+            "messages": messages,
+            "message_count": len(messages),
+            "total_count": total,
+            "has_more": total > len(messages),
+        }
+
+    async def list_page(
+        self, limit: int, cursor: str | None, include_closed: bool
+    ) -> dict[str, Any]:
+        before = decode_cursor(cursor) if cursor else None
+        async with self.app.db.read() as conn:
+            rows = await store.page(
+                conn, limit=limit + 1, before=before, include_closed=include_closed
+            )
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "success": True,
+            "sessions": [session_object(row) for row in rows],
+            "count": len(rows),
+            "has_more": has_more,
+            "next_cursor": encode_cursor(rows[-1]) if has_more else None,
+        }
+
+    async def close(self, identity: Identity, session_id: str) -> dict[str, Any]:
+        """Close a session (its creator or an admin); closing a closed one changes nothing."""
+        check_session_id(session_id)
+        now = utc_now()
+        async with self.app.db.transaction() as conn:
+            row = await store.get(conn, session_id)
+            if row is None:
+                raise not_found("session", session_id)
+            if row["created_by"] != identity.agent_id and not identity.is_admin:
+                raise ScsError(
+                    ErrorCode.AUTH_FORBIDDEN,
+                    f"only the creator of session {session_id} or an admin may close it",
+                    f"ask {row['created_by']} or an admin",
+                )
+            closed = await store.close(conn, session_id, now)
+        if not closed:
+            return {
+                "success": True,
+                "session_id": session_id,
+                "closed_at": row["closed_at"],
+                "already_closed": True,
+            }
+        await self.app.emit("session.closed", source="sessions", session_id=session_id)
+        return {
+            "success": True,
+            "session_id": session_id,
+            "closed_at": now,
+            "already_closed": False,
+        }
