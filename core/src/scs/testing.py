@@ -309,13 +309,20 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def start_server_process(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    python: str | os.PathLike[str] | None = None,
 ) -> ServerProcess:
-    """Start ``scs serve --port 0 ARGS`` and wait (bounded) until it listens."""
+    """Start ``scs serve --port 0 ARGS`` in ``tmp_path`` and wait (bounded) until it listens.
+
+    ``python`` is the interpreter to run it with (default: this one), e.g. a
+    virtual environment's ``bin/python`` to test an installed plugin.
+    """
     log_path = tmp_path / f"server-{time.monotonic_ns()}.log"
-    handle = log_path.open("wb")
     command = [
-        sys.executable,
+        os.fspath(python) if python is not None else sys.executable,
         "-m",
         "scs.cli",
         "serve",
@@ -325,13 +332,14 @@ def start_server_process(
         "0",
         *args,
     ]
-    process = subprocess.Popen(
-        command,
-        env=env or server_env(tmp_path),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
+    with log_path.open("wb") as handle:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command,
+            env=env or server_env(tmp_path),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
