@@ -1,3 +1,56 @@
 """Hook implementations of the monitoring plugin."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scs import hookimpl, requires
+from starlette.routing import Route
+
+from scs_monitoring.metrics import Metrics
+from scs_monitoring.middleware import CallerTagger, CallTimer
+from scs_monitoring.routes import metrics_endpoint
+from scs_monitoring.settings import MonitoringSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fastmcp import FastMCP
+    from fastmcp.server.middleware import Middleware
+    from scs.app import App
+
+
+def _metrics(app: App) -> Metrics:
+    """The App's Metrics, created on first use (hooks run in an order we do not rely on)."""
+    metrics = app.services.get("monitoring")
+    if metrics is None:
+        settings: MonitoringSettings = app.config("monitoring")
+        metrics = app.services["monitoring"] = Metrics(app, settings.reservoir_size)
+    return metrics
+
+
+@hookimpl
+def scs_settings() -> type[MonitoringSettings]:
+    return MonitoringSettings
+
+
+@hookimpl
+def scs_register(app: App, mcp: FastMCP[Any]) -> None:
+    metrics = _metrics(app)
+
+    @mcp.tool(tags=requires("admin"))
+    async def get_performance_metrics() -> dict[str, Any]:
+        """Measured figures per tool (calls, errors by code, p50/p95/p99 ms), totals,
+        in-flight calls, database pool, cache and rate limiter. Admin only."""
+        return metrics.snapshot()
+
+
+@hookimpl
+def scs_middleware(app: App) -> Sequence[Middleware]:
+    return [CallTimer(_metrics(app), app.config("monitoring")), CallerTagger()]
+
+
+@hookimpl
+def scs_http_routes(app: App) -> Sequence[Route]:
+    endpoint = metrics_endpoint(app, _metrics(app), app.config("monitoring"))
+    return [Route("/metrics", endpoint, methods=["GET"])]

@@ -1,0 +1,197 @@
+"""Per-tool figures: Prometheus series (per-App registry) and in-process quantiles."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter as Tally
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import scs
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from prometheus_client.metrics_core import Metric
+    from scs.app import App
+
+# Seconds. Most scs calls take 0.2-20 ms; the tail goes to seconds when the DB is busy.
+BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+UNKNOWN_TOOL = "unknown"
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """Nearest-rank quantile of an already sorted, non-empty list."""
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class ToolFigures:
+    """Counts since start, and the latest durations (seconds) for quantiles."""
+
+    reservoir_size: int
+    calls: int = 0
+    errors: int = 0
+    errors_by_code: Tally[str] = field(default_factory=Tally)
+    total_seconds: float = 0.0
+    recent: deque[float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = deque(maxlen=self.reservoir_size)
+
+    def add(self, seconds: float, code: str | None) -> None:
+        self.calls += 1
+        self.total_seconds += seconds
+        self.recent.append(seconds)
+        if code is not None:
+            self.errors += 1
+            self.errors_by_code[code] += 1
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.recent)
+        figures: dict[str, Any] = {
+            "calls": self.calls,
+            "errors": self.errors,
+            "errors_by_code": dict(sorted(self.errors_by_code.items())),
+            "error_rate": round(self.errors / self.calls, 4) if self.calls else 0.0,
+            "mean_ms": round(self.total_seconds / self.calls * 1000, 3) if self.calls else None,
+        }
+        for name, q in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+            figures[name] = round(quantile(ordered, q) * 1000, 3) if ordered else None
+        figures["window"] = len(ordered)
+        return figures
+
+
+class Metrics:
+    """Everything monitoring measures for one App."""
+
+    def __init__(self, app: App, reservoir_size: int) -> None:
+        self.app = app
+        self.reservoir_size = reservoir_size
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.tools: dict[str, ToolFigures] = {}
+        self.all = ToolFigures(reservoir_size)
+        self.in_flight = 0
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "scs_tool_calls", "Tool calls by outcome", ["tool", "outcome"], registry=self.registry
+        )
+        self.errors = Counter(
+            "scs_tool_errors", "Failed tool calls by error code", ["tool", "code"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "scs_tool_duration_seconds", "Tool call duration", ["tool"], buckets=BUCKETS,
+            registry=self.registry,
+        )  # fmt: skip
+        self.in_flight_gauge = Gauge(
+            "scs_tool_calls_in_flight", "Tool calls being served now", registry=self.registry
+        )
+        self.registry.register(StateCollector(self))
+
+    def label(self, tool: str) -> str:
+        """Tool names come from clients: only registered ones become labels."""
+        return tool if tool in self.app.tools else UNKNOWN_TOOL
+
+    def started_call(self) -> None:
+        self.in_flight += 1
+        self.in_flight_gauge.inc()
+
+    def finished_call(self, tool: str, seconds: float, code: str | None) -> None:
+        self.in_flight -= 1
+        self.in_flight_gauge.dec()
+        label = self.label(tool)
+        figures = self.tools.get(label)
+        if figures is None:
+            figures = self.tools[label] = ToolFigures(self.reservoir_size)
+        figures.add(seconds, code)
+        self.all.add(seconds, code)
+        self.calls.labels(label, "ok" if code is None else "error").inc()
+        if code is not None:
+            self.errors.labels(label, code).inc()
+        self.duration.labels(label).observe(seconds)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    def service_stats(self, name: str) -> dict[str, Any] | None:
+        service = self.app.services.get(name)
+        stats = getattr(service, "stats", None)
+        return stats() if callable(stats) else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The JSON answer of get_performance_metrics."""
+        return {
+            "success": True,
+            "version": scs.__version__,
+            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
+            "uptime_seconds": round(self.uptime(), 3),
+            "in_flight": self.in_flight,
+            "totals": self.all.summary(),
+            "tools": {name: self.tools[name].summary() for name in sorted(self.tools)},
+            "database": self.app.db.stats(),
+            "cache": self.service_stats("cache"),
+            "ratelimit": self.service_stats("ratelimit"),
+        }
+
+
+class StateCollector(Collector):
+    """Figures read at scrape time: uptime, database pool, cache, rate limiter."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("scs_uptime_seconds", "Seconds since start", self.metrics.uptime())
+        yield from _db_families(self.metrics.app.db.stats())
+        cache = self.metrics.service_stats("cache")
+        if cache is not None:
+            yield from _cache_families(cache)
+        limiter = self.metrics.service_stats("ratelimit")
+        if limiter is not None:
+            refused = CounterMetricFamily(
+                "scs_ratelimit_refused", "Calls refused by the rate limiter", labels=["reason"]
+            )
+            refused.add_metric(["limit"], limiter["refused"])
+            refused.add_metric(["auth_failures"], limiter["refused_auth_failures"])
+            yield refused
+            yield GaugeMetricFamily(
+                "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
+            )
+
+
+def _db_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    yield GaugeMetricFamily("scs_db_pool_size", "Connections the pool may hold", stats["pool_size"])
+    yield GaugeMetricFamily("scs_db_pool_in_use", "Connections lent out now", stats["in_use"])
+    yield CounterMetricFamily(
+        "scs_db_connections_opened", "Connections opened", stats["connections_opened"]
+    )
+    yield CounterMetricFamily(
+        "scs_db_acquire_waits", "Connection requests that had to wait", stats["acquire_waits"]
+    )
+    yield GaugeMetricFamily(
+        "scs_db_writer_waiting",
+        "1 while a writer holds the write lock",
+        int(stats["writer_waiting"]),
+    )
+
+
+def _cache_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    yield CounterMetricFamily("scs_cache_hits", "Reads answered from the cache", stats["hits"])
+    yield CounterMetricFamily("scs_cache_misses", "Cacheable reads that ran", stats["misses"])
+    yield CounterMetricFamily(
+        "scs_cache_invalidations", "Times the cache was emptied by a write", stats["invalidations"]
+    )
+    yield GaugeMetricFamily("scs_cache_entries", "Entries in the cache", stats["entries"])
+    yield GaugeMetricFamily("scs_cache_bytes", "Approximate size of the entries", stats["bytes"])
+    yield GaugeMetricFamily("scs_cache_hit_ratio", "hits / (hits + misses)", stats["hit_ratio"])

@@ -1,0 +1,47 @@
+"""Settings of the monitoring plugin (prefix ``SCS_MONITORING_``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+from scs.settings import ScsSettings, check_secret
+
+
+class MonitoringSettings(ScsSettings):
+    """Call log, slow-call threshold, quantile window and the /metrics credential."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_MONITORING_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "OFF"] = Field(
+        "INFO", description="level of the one-line-per-call log (OFF: none)"
+    )
+    slow_ms: float = Field(1000, gt=0, description="calls slower than this log at WARNING")
+    reservoir_size: int = Field(
+        1024, ge=16, le=1_000_000, description="latest calls per tool kept for p50/p95/p99"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="extra credential accepted by GET /metrics (X-API-Key or Bearer)"
+    )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_secret("SCS_MONITORING_METRICS_TOKEN", value)
+
+    def call_log_level(self) -> int | None:
+        """The logging level of the per-call line, or None when it is off."""
+        levels = {
+            "DEBUG": logging.DEBUG,
+            "INFO": logging.INFO,
+            "WARNING": logging.WARNING,
+        }
+        return levels.get(self.log_level)

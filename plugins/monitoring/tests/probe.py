@@ -1,0 +1,50 @@
+"""A test-only plugin: tools that succeed, fail with a chosen code, take a while, or wait."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from typing import TYPE_CHECKING, Any
+
+from scs import ScsError, hookimpl, requires
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+    from scs.app import App
+
+
+class Gate:
+    """Lets a test hold a call inside its tool."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+
+def scs_register(app: App, mcp: FastMCP[Any]) -> None:
+    gate = app.services["probe_gate"] = Gate()
+
+    @mcp.tool(tags=requires("read"))
+    async def probe_ok() -> dict[str, Any]:
+        return {"success": True}
+
+    @mcp.tool(tags=requires("read"))
+    async def probe_fail(code: str) -> dict[str, Any]:
+        raise ScsError(code, "failing on purpose")
+
+    @mcp.tool(tags=requires("read"))
+    async def probe_sleep(ms: int) -> dict[str, Any]:
+        await asyncio.sleep(ms / 1000)
+        return {"success": True}
+
+    @mcp.tool(tags=requires("read"))
+    async def probe_wait() -> dict[str, Any]:
+        gate.entered.set()
+        await gate.release.wait()
+        return {"success": True}
+
+
+def module() -> types.ModuleType:
+    probe = types.ModuleType("scs_test_monitoring_probe")
+    probe.scs_register = hookimpl(scs_register)  # type: ignore[attr-defined]
+    return probe

@@ -1,0 +1,83 @@
+"""GET /metrics over real HTTP: Prometheus text for key holders, 401/403 for others."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+from prometheus_client.parser import text_string_to_metric_families
+from scs.testing import ADMIN_API_KEY, API_KEY
+
+from . import probe
+
+if TYPE_CHECKING:
+    from scs.testing import ScsServer, ServerFactory
+
+METRICS_TOKEN = "metrics-token-" + "m" * 40
+
+
+async def get_metrics(server: ScsServer, headers: dict[str, str] | None = None) -> httpx2.Response:
+    assert server.url is not None
+    async with httpx2.AsyncClient() as http:
+        return await http.get(server.url.removesuffix("/mcp") + "/metrics", headers=headers or {})
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+async def http_server(scs_factory: ServerFactory, **options: Any) -> ScsServer:
+    return await scs_factory(
+        "default,probe", http=True, extra_plugins={"probe": probe.module()}, **options
+    )
+
+
+async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) -> None:
+    server = await http_server(scs_factory)
+    alice = await server.agent("alice")
+    for _ in range(3):
+        await alice.call("probe_ok")
+    await alice.fails("probe_fail", code="CONFLICT")
+
+    response = await get_metrics(server, {"X-API-Key": API_KEY})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values = samples(response.text)
+    assert values[("scs_tool_calls_total", (("outcome", "ok"), ("tool", "probe_ok")))] == 3
+    assert values[("scs_tool_calls_total", (("outcome", "error"), ("tool", "probe_fail")))] == 1
+    assert values[("scs_tool_errors_total", (("code", "CONFLICT"), ("tool", "probe_fail")))] == 1
+    assert values[("scs_tool_duration_seconds_count", (("tool", "probe_ok"),))] == 3
+    assert values[("scs_tool_duration_seconds_bucket", (("le", "+Inf"), ("tool", "probe_ok")))] == 3
+    assert values[("scs_tool_calls_in_flight", ())] == 0
+    assert values[("scs_db_pool_size", ())] == server.app.settings.db_pool_size
+    assert values[("scs_uptime_seconds", ())] > 0
+    assert ("scs_ratelimit_refused_total", (("reason", "limit"),)) in values
+
+
+async def test_metrics_refused_without_or_with_wrong_credentials(
+    scs_factory: ServerFactory,
+) -> None:
+    server = await http_server(scs_factory)
+    missing = await get_metrics(server)
+    assert missing.status_code == 401
+    assert missing.json()["success"] is False
+    assert "scs_tool" not in missing.text
+    wrong = await get_metrics(server, {"X-API-Key": "x" * 40})
+    assert wrong.status_code == 403
+    bearer_key = await get_metrics(server, {"Authorization": f"Bearer {API_KEY}"})
+    assert bearer_key.status_code == 200  # a bearer credential is checked the same way
+    admin = await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})
+    assert admin.status_code == 200
+
+
+async def test_metrics_token(scs_factory: ServerFactory) -> None:
+    server = await http_server(scs_factory, env={"SCS_MONITORING_METRICS_TOKEN": METRICS_TOKEN})
+    assert (
+        await get_metrics(server, {"Authorization": f"Bearer {METRICS_TOKEN}"})
+    ).status_code == 200
+    assert (await get_metrics(server, {"X-API-Key": METRICS_TOKEN})).status_code == 200
+    assert (await get_metrics(server, {"Authorization": "Bearer nope"})).status_code == 403
