@@ -55,6 +55,11 @@ async def test_set_replaces_the_whole_entry_and_bumps_the_version(alice: Agent) 
     assert got["updated_at"] == second["stored_at"] > got["created_at"]
 
 
+async def test_metadata_as_json_text_like_1x_clients_send(alice: Agent) -> None:
+    await alice.call("set_memory", key="k", value=1, metadata='{"source": "planner"}')
+    assert (await alice.call("get_memory", key="k"))["metadata"] == {"source": "planner"}
+
+
 async def test_overwrite_false_refuses_a_live_key(
     alice: Agent, server: ScsServer, helpers: Any
 ) -> None:

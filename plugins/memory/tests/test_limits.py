@@ -35,6 +35,8 @@ BAD_SETS: list[tuple[dict[str, Any], str]] = [
     ({"value": {"deep": ["y" * 1100]}}, "VALIDATION_002"),
     ({"metadata": "not an object"}, "VALIDATION_001"),
     ({"metadata": [1, 2]}, "VALIDATION_001"),
+    ({"metadata": "[1, 2]"}, "VALIDATION_001"),
+    ({"metadata": 5}, "VALIDATION_001"),
     ({"metadata": {"big": "z" * 1100}}, "VALIDATION_002"),
     ({"expires_in": 0}, "VALIDATION_001"),
     ({"expires_in": -5}, "VALIDATION_001"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer
+    from scs.testing import Agent, ScsServer, ServerFactory
 
 
 async def test_global_and_session_scopes_are_separate(alice: Agent, helpers: Any) -> None:
@@ -118,3 +119,14 @@ async def test_deleting_a_session_deletes_its_memory(
     rows = await helpers.memory_rows(server)
     assert sorted(r["value"] for r in rows) == ['"global"', '"kept"']
     assert (await alice.fails("get_memory", key="k", session_id=doomed)).code == "RESOURCE_001"
+
+
+async def test_the_anonymous_reader_has_no_memory(scs_factory: ServerFactory, helpers: Any) -> None:
+    server = await scs_factory(plugins=helpers.plugins, allow_anonymous_read=True)
+    alice = await server.agent("alice")
+    await alice.call("set_memory", key="k", value=1)
+    async with server.client() as anonymous:
+        for tool, args in [("get_memory", {"key": "k"}), ("list_memory", {})]:
+            result = await anonymous.call_tool(tool, args, raise_on_error=False)
+            assert result.is_error
+            assert json.loads(result.content[0].text)["code"] == "AUTH_001"

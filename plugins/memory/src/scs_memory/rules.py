@@ -113,8 +113,16 @@ def encode_json(value: Any, what: str, max_bytes: int) -> tuple[str, int]:
 
 
 def check_metadata(metadata: Any, max_bytes: int) -> str | None:
+    """A JSON object (or, as 1.x clients send it, its JSON text) within ``max_bytes``."""
     if metadata is None:
         return None
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            raise validation_error(
+                "metadata text is not valid JSON", 'pass an object like {"source": "planner"}'
+            ) from None
     if not isinstance(metadata, dict):
         raise validation_error(
             "metadata must be a JSON object or null", 'for example {"source": "planner"}'

@@ -58,6 +58,16 @@ def _unknown_session(session_id: str) -> ScsError:
     )
 
 
+def _conflict(key: str, current: int, expected: int | None) -> ScsError:
+    return ScsError(
+        ErrorCode.CONFLICT,
+        f"memory entry {key!r} is at version {current}, not {expected}",
+        "read it again, apply your change to what you read, and retry with the new version",
+        key=key,
+        current_version=current,
+    )
+
+
 def _listed(item: store.Listed) -> dict[str, Any]:
     return {
         "key": item.key,
@@ -147,26 +157,26 @@ class MemoryService:
                     current_version=current,
                 )
             if if_version is not None and if_version != current:
-                raise ScsError(
-                    ErrorCode.CONFLICT,
-                    f"memory entry {key!r} is at version {current}, not {if_version}",
-                    "read it again, apply your change to what you read, and retry "
-                    "with the new version",
-                    key=key,
-                    current_version=current,
-                )
+                raise _conflict(key, current, if_version)
             if live is not None:
                 version = live.version + 1
-                await store.update(
+                updated = await store.update(
                     conn,
                     live.id,
+                    expected_version=live.version,
                     value=value_text,
                     metadata=metadata_text,
                     size=size,
-                    version=version,
                     moment=moment,
                     expires_at=expires_at,
                 )
+                if not updated:  # another writer got there first (see store.update)
+                    raise ScsError(
+                        ErrorCode.CONFLICT,
+                        f"memory entry {key!r} changed while it was being written",
+                        "read it again and retry",
+                        key=key,
+                    )
             else:
                 if row is not None:  # expired: gone for every purpose, start afresh
                     await store.delete(conn, row.id)
@@ -247,13 +257,7 @@ class MemoryService:
                 # An expired row is absent already: nothing to report, leave it to the sweep.
                 raise _not_found(key, session_id)
             if if_version is not None and if_version != row.version:
-                raise ScsError(
-                    ErrorCode.CONFLICT,
-                    f"memory entry {key!r} is at version {row.version}, not {if_version}",
-                    "read it again and retry with the current version",
-                    key=key,
-                    current_version=row.version,
-                )
+                raise _conflict(key, row.version, if_version)
             await store.delete(conn, row.id)
         await self.app.emit(
             "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id

@@ -153,18 +153,24 @@ async def update(
     conn: aiosqlite.Connection,
     entry_id: int,
     *,
+    expected_version: int,
     value: str,
     metadata: str | None,
     size: int,
-    version: int,
     moment: str,
     expires_at: str | None,
-) -> None:
-    await conn.execute(
-        "UPDATE memory_entries SET value = ?, metadata = ?, size = ?, version = ?, "
-        "updated_at = ?, expires_at = ? WHERE id = ?",
-        (value, metadata, size, version, moment, expires_at, entry_id),
+) -> bool:
+    """Replace an entry and bump its version, only if it is still at ``expected_version``.
+
+    Inside the plugin's write transaction the guard always holds; it keeps
+    compare-and-swap correct on a database whose writers are not serialised.
+    """
+    cursor = await conn.execute(
+        "UPDATE memory_entries SET value = ?, metadata = ?, size = ?, version = version + 1, "
+        "updated_at = ?, expires_at = ? WHERE id = ? AND version = ?",
+        (value, metadata, size, moment, expires_at, entry_id, expected_version),
     )
+    return int(cursor.rowcount) == 1
 
 
 async def delete(conn: aiosqlite.Connection, entry_id: int) -> None:

@@ -53,7 +53,8 @@ def register(mcp: FastMCP[Any], service: MemoryService) -> None:
             ),
         ] = None,
         metadata: Annotated[
-            dict[str, Any] | None, Field(description="Optional JSON object stored alongside")
+            dict[str, Any] | str | None,
+            Field(description="Optional JSON object (or its JSON text) stored alongside"),
         ] = None,
         overwrite: Annotated[
             bool, Field(description="false: refuse (KEY_EXISTS) if the key already exists")
