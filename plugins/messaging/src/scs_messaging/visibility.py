@@ -55,7 +55,7 @@ def can_see(identity: Identity, message: Mapping[str, Any]) -> bool:
 def check_level(value: str, field: str = "visibility") -> Visibility:
     if value not in LEVELS:
         raise validation_error(f"unknown {field} {value!r}", f"use one of: {', '.join(LEVELS)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def narrow_sql(

@@ -1,0 +1,129 @@
+"""Paging through 120 messages with offset, with after_id, and with the newest-first views."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .conftest import Team, TeamFactory
+
+TOTAL = 120
+
+
+@pytest.fixture
+async def filled(make_team: TeamFactory) -> tuple[Team, list[int]]:
+    team = await make_team()
+    posted = []
+    for n in range(TOTAL):
+        result = await team.alice.call("add_message", session_id=team.session_id, content=f"m{n}")
+        posted.append(result["message_id"])
+    return team, posted
+
+
+async def test_offset_pages(filled: tuple[Team, list[int]]) -> None:
+    team, posted = filled
+    seen: list[int] = []
+    pages = []
+    for offset in (0, 50, 100):
+        page = await team.bob.call(
+            "get_messages", session_id=team.session_id, limit=50, offset=offset
+        )
+        pages.append(page)
+        seen += [m["id"] for m in page["messages"]]
+        assert page["total_count"] == TOTAL
+    assert seen == posted
+    assert [p["count"] for p in pages] == [50, 50, 20]
+    assert [p["has_more"] for p in pages] == [True, True, False]
+    assert pages[0]["next_cursor"] == posted[49]
+    assert pages[2]["next_cursor"] is None
+    beyond = await team.bob.call("get_messages", session_id=team.session_id, offset=500)
+    assert beyond["messages"] == []
+    assert beyond["has_more"] is False
+    assert beyond["total_count"] == TOTAL
+
+
+async def test_after_id_pages(filled: tuple[Team, list[int]]) -> None:
+    team, posted = filled
+    seen: list[int] = []
+    cursor = None
+    for _ in range(10):  # bounded: 3 pages expected
+        page = await team.bob.call(
+            "get_messages", session_id=team.session_id, limit=45, after_id=cursor
+        )
+        seen += [m["id"] for m in page["messages"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert seen == posted
+
+    # polling: nothing new after the last id, then exactly the new one
+    last = posted[-1]
+    idle = await team.bob.call("get_messages", session_id=team.session_id, after_id=last)
+    assert idle["messages"] == []
+    new = await team.alice.call("add_message", session_id=team.session_id, content="new")
+    fresh = await team.bob.call("get_messages", session_id=team.session_id, after_id=last)
+    assert [m["id"] for m in fresh["messages"]] == [new["message_id"]]
+
+
+async def test_after_id_and_offset_combine(filled: tuple[Team, list[int]]) -> None:
+    team, posted = filled
+    page = await team.bob.call(
+        "get_messages", session_id=team.session_id, after_id=posted[9], offset=5, limit=10
+    )
+    assert [m["id"] for m in page["messages"]] == posted[15:25]
+
+
+async def test_messages_are_oldest_first_and_complete(filled: tuple[Team, list[int]]) -> None:
+    team, posted = filled
+    page = await team.bob.call("get_messages", session_id=team.session_id, limit=1000)
+    messages = page["messages"]
+    assert [m["content"] for m in messages] == [f"m{n}" for n in range(TOTAL)]
+    assert set(messages[0]) == {
+        "id",
+        "session_id",
+        "sender",
+        "sender_type",
+        "content",
+        "visibility",
+        "metadata",
+        "parent_message_id",
+        "timestamp",
+    }
+    stamps = [m["timestamp"] for m in messages]
+    assert stamps == sorted(stamps)
+    assert all(s.endswith("Z") and "T" in s for s in stamps)
+
+
+async def test_newest_views(filled: tuple[Team, list[int]]) -> None:
+    team, posted = filled
+    view = await team.bob.call("get_session", session_id=team.session_id)
+    assert [m["id"] for m in view["messages"]] == posted[-50:]
+    assert view["total_count"] == TOTAL
+    assert view["has_more"] is True
+
+
+async def test_messages_resource_limit(make_team: TeamFactory) -> None:
+    team = await make_team(http=True)
+    posted = []
+    for n in range(7):
+        result = await team.alice.call("add_message", session_id=team.session_id, content=f"m{n}")
+        posted.append(result["message_id"])
+
+    async def read(uri: str) -> dict[str, Any]:
+        contents = await team.bob.client.read_resource(uri)
+        data: dict[str, Any] = json.loads("".join(getattr(c, "text", "") for c in contents))
+        return data
+
+    data = await read(f"session://{team.session_id}/messages/3")
+    assert [m["id"] for m in data["messages"]] == posted[-3:]
+    assert data["has_more"] is True
+    for bad in ("0", "1001", "abc"):
+        with pytest.raises(Exception, match="VALIDATION_001"):
+            await read(f"session://{team.session_id}/messages/{bad}")
+    with pytest.raises(Exception, match="RESOURCE_001"):
+        await read("session://session_0000000000000000/messages/3")
+    with pytest.raises(Exception, match="RESOURCE_001"):
+        await read("session://session_0000000000000000")
