@@ -94,6 +94,7 @@ async def test_parent_must_be_a_visible_message_of_the_session(
     )
     await refused(team, stored_messages, "VALIDATION_001", parent_message_id=999_999)
     await refused(team, stored_messages, "VALIDATION_001", parent_message_id=0)
+    await refused(team, stored_messages, "VALIDATION_001", parent_message_id=2**70)
     await refused(team, stored_messages, "VALIDATION_001", parent_message_id=foreign["message_id"])
     await refused(
         team,
@@ -136,9 +137,17 @@ async def test_sql_metacharacters_are_stored_verbatim(team: Team) -> None:
 
 async def test_read_arguments_out_of_range(team: Team) -> None:
     sid = team.session_id
-    for arguments in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"after_id": -1}):
+    for arguments in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"offset": -1},
+        {"after_id": -1},
+        {"offset": 2**70},
+        {"after_id": 2**70},
+    ):
         error = await team.bob.fails("get_messages", session_id=sid, **arguments)
         assert error.code == "VALIDATION_001", arguments
+    assert (await team.bob.fails("get_thread", message_id=2**70)).code == "VALIDATION_001"
     unknown = await team.bob.fails("get_messages", session_id="session_ffffffffffffffff")
     assert unknown.code == "RESOURCE_001"
     assert (await team.bob.call("get_messages", session_id=sid, limit=1000))["success"]

@@ -87,7 +87,7 @@ class Messaging:
         check_session_id(session_id)
         content = clean_text(content, "content", settings.max_message_length)
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
-        if parent_message_id is not None and parent_message_id < 1:
+        if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
         async with self.app.db.transaction() as conn:
             timestamp = utc_now()
@@ -157,8 +157,10 @@ class Messaging:
     ) -> dict[str, Any]:
         """Messages the caller may see, oldest first: after ``after_id``, then skip ``offset``."""
         check_limit(limit)
-        if offset < 0:
+        if not 0 <= offset < 2**63:
             raise validation_error(f"offset must be 0 or more, not {offset}")
+        if after_id is not None and not 0 <= after_id < 2**63:
+            raise validation_error(f"after_id must be a message id (0 or more), not {after_id}")
         visible = narrow_sql(identity, visibility_filter, "m")
         check_session_id(session_id)
         async with self.app.db.read() as conn:
@@ -208,6 +210,8 @@ class Messaging:
 
     async def thread(self, identity: Identity, message_id: int) -> dict[str, Any]:
         """The root of the message's thread and every reply in it the caller may see."""
+        if not 1 <= message_id < 2**63:
+            raise not_found("message", message_id)
         visible = visible_sql(identity, "m")
         cap = self.settings.max_thread_messages
         async with self.app.db.read() as conn:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
+MAX_ID = 2**63 - 1  # SQLite integers are 64-bit; larger ids cannot exist
 
 
 @hookimpl
@@ -68,7 +69,8 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
             Field(description="Optional JSON object (or its JSON text) stored with the message"),
         ] = None,
         parent_message_id: Annotated[
-            int | None, Field(description="Id of the message this replies to (same session)")
+            int | None,
+            Field(ge=1, le=MAX_ID, description="Id of the message this replies to (same session)"),
         ] = None,
     ) -> dict[str, Any]:
         """Add a message to a session; returns its message_id and timestamp."""
@@ -80,10 +82,14 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
     async def get_messages(
         session_id: SessionId,
         limit: Annotated[int, Field(ge=1, le=1000, description="Messages per page (1..1000)")] = 50,
-        offset: Annotated[int, Field(ge=0, description="Messages to skip (after after_id)")] = 0,
+        offset: Annotated[
+            int, Field(ge=0, le=MAX_ID, description="Messages to skip (after after_id)")
+        ] = 0,
         after_id: Annotated[
             int | None,
-            Field(ge=0, description="Only messages with a larger id: pass the last id you saw"),
+            Field(
+                ge=0, le=MAX_ID, description="Only messages with a larger id: the last id you saw"
+            ),
         ] = None,
         visibility_filter: Annotated[
             Level | None, Field(description="Only this visibility (narrows, never widens)")
@@ -101,7 +107,7 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
 
     @mcp.tool(tags=requires("read"))
     async def get_thread(
-        message_id: Annotated[int, Field(ge=1, description="Any message of the thread")],
+        message_id: Annotated[int, Field(ge=1, le=MAX_ID, description="Any message of the thread")],
     ) -> dict[str, Any]:
         """The root of a message's thread and every reply in it you may see, oldest first."""
         return await messaging.thread(require_identity(), message_id)

@@ -100,7 +100,9 @@ class Sessions:
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
         """The session object, or None when there is no such session."""
-        if not session_id or len(session_id) > 128:
+        try:
+            check_session_id(session_id)
+        except ScsError:
             return None
         async with self.app.db.read() as conn:
             row = await store.get(conn, session_id)
