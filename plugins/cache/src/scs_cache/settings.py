@@ -1,0 +1,33 @@
+"""Settings of the cache plugin (prefix ``SCS_CACHE_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from scs.settings import ScsSettings
+
+# Chosen by bench/cache_bench.py: the reads that got faster (see the README for figures).
+DEFAULT_TOOLS = ["get_messages", "get_session", "get_thread", "search_context"]
+
+
+class CacheSettings(ScsSettings):
+    """Which reads are cached, how much memory the cache may use, and for how long."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_CACHE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    tools: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TOOLS),
+        description="read tools whose answers are cached (JSON list)",
+    )
+    resources: bool = Field(True, description="also cache session:// resource reads")
+    ttl_seconds: float = Field(300, gt=0, le=86_400, description="an entry's longest life")
+    max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="total size of the cached answers, approximately"
+    )
+    max_entry_bytes: int = Field(1024 * 1024, ge=256, description="larger answers are not cached")

@@ -1,0 +1,202 @@
+"""The cache through a real MCP client: hits, never stale, never across visibility classes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from . import probe
+
+if TYPE_CHECKING:
+    from scs.testing import Agent, ScsServer, ServerFactory
+
+
+def stats(server: ScsServer) -> dict[str, Any]:
+    result: dict[str, Any] = server.app.services["cache"].stats()
+    return result
+
+
+async def session_with(agent: Agent, *contents: str) -> str:
+    created = await agent.call("create_session", purpose="cache test")
+    for content in contents:
+        await agent.call("add_message", session_id=created["session_id"], content=content)
+    session_id: str = created["session_id"]
+    return session_id
+
+
+def contents(page: dict[str, Any]) -> list[str]:
+    return [message["content"] for message in page["messages"]]
+
+
+async def test_repeated_reads_are_hits(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "one", "two")
+    first = await alice.call("get_messages", session_id=session_id)
+    before = stats(server)
+    for _ in range(3):
+        assert await alice.call("get_messages", session_id=session_id) == first
+    after = stats(server)
+    assert after["hits"] - before["hits"] == 3
+    assert after["misses"] == before["misses"]
+    assert contents(first) == ["one", "two"]
+    view = await alice.call("get_session", session_id=session_id)
+    assert await alice.call("get_session", session_id=session_id) == view
+    assert stats(server)["hits"] == after["hits"] + 1
+
+
+async def test_write_in_this_process_is_seen_on_the_next_read(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    session_id = await session_with(alice, "one")
+    assert contents(await bob.call("get_messages", session_id=session_id)) == ["one"]
+    assert contents(await bob.call("get_messages", session_id=session_id)) == ["one"]
+    await alice.call("add_message", session_id=session_id, content="two")
+    assert contents(await bob.call("get_messages", session_id=session_id)) == ["one", "two"]
+    await alice.call("close_session", session_id=session_id)
+    assert (await bob.call("get_session", session_id=session_id))["session"]["is_active"] is False
+
+
+async def test_write_by_another_connection_is_seen(scs_factory: ServerFactory) -> None:
+    """A commit the server never heard about (no event), e.g. from another process."""
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "one")
+    assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
+    assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
+    with sqlite3.connect(server.app.db.path) as other:
+        other.execute(
+            "INSERT INTO messages (session_id, sender, sender_type, content, visibility, timestamp)"
+            " VALUES (?, 'elsewhere', 'claude', 'written elsewhere', 'public', ?)",
+            (session_id, "2026-11-25T21:15:48.123456Z"),
+        )
+    assert contents(await alice.call("get_messages", session_id=session_id)) == [
+        "one",
+        "written elsewhere",
+    ]
+
+
+async def test_admin_answers_never_reach_non_admins(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    admin = await server.agent("root", agent_type="admin")
+    alice = await server.agent("alice", agent_type="claude")
+    bob = await server.agent("bob", agent_type="gemini")
+    session_id = await session_with(alice, "public words")
+    await admin.call(
+        "add_message", session_id=session_id, content="admins only", visibility="admin_only"
+    )
+    await alice.call(
+        "add_message", session_id=session_id, content="alice private", visibility="private"
+    )
+    await alice.call(
+        "add_message", session_id=session_id, content="claude types", visibility="agent_only"
+    )
+    everything = ["public words", "admins only", "alice private", "claude types"]
+    for _ in range(2):
+        assert contents(await admin.call("get_messages", session_id=session_id)) == everything
+        assert contents(await alice.call("get_messages", session_id=session_id)) == [
+            "public words", "alice private", "claude types",
+        ]  # fmt: skip
+        assert contents(await bob.call("get_messages", session_id=session_id)) == ["public words"]
+        view = await bob.call("get_session", session_id=session_id)
+        assert contents(view) == ["public words"]
+    claude_too = await server.agent("carol", agent_type="claude")
+    assert contents(await claude_too.call("get_messages", session_id=session_id)) == [
+        "public words", "claude types",
+    ]  # fmt: skip
+    assert stats(server)["hits"] >= 4
+
+
+async def test_errors_are_not_cached(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    before = stats(server)
+    for _ in range(2):
+        error = await alice.fails("get_messages", session_id="session_0000000000000000")
+        assert error.code == "RESOURCE_001"
+    after = stats(server)
+    assert after["stores"] == before["stores"]
+    assert after["hits"] == before["hits"]
+
+
+async def test_read_racing_a_write_is_not_stored(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(
+        "default,probe",
+        env={"SCS_CACHE_TOOLS": '["probe_notes"]'},
+        extra_plugins={"probe": probe.module()},
+    )
+    alice = await server.agent("alice")
+    gate = server.app.services["probe_gate"]
+    await alice.call("probe_add_note", note="first")
+    gate.hold = True
+    slow_read = asyncio.create_task(alice.call("probe_notes"))
+    await asyncio.wait_for(gate.entered.wait(), timeout=10)
+    await alice.call("probe_add_note", note="second")  # commits while the read is held
+    gate.hold = False
+    gate.release.set()
+    assert (await asyncio.wait_for(slow_read, timeout=10))["notes"] == ["first"]
+    assert stats(server)["not_stored"] >= 1
+    assert (await alice.call("probe_notes"))["notes"] == ["first", "second"]
+    assert (await alice.call("probe_notes"))["notes"] == ["first", "second"]
+    assert stats(server)["hits"] == 1
+
+
+async def test_size_bounds(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(
+        env={"SCS_CACHE_MAX_ENTRY_BYTES": "2048", "SCS_CACHE_MAX_BYTES": "8192"}
+    )
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "x" * 3000)
+    await alice.call("get_messages", session_id=session_id)
+    assert stats(server)["entries"] == 0  # larger than an entry may be
+    small = await session_with(alice)
+    for limit in range(1, 30):
+        await alice.call("get_messages", session_id=small, limit=limit)
+    figures = stats(server)
+    assert 0 < figures["entries"] < 29
+    assert figures["bytes"] <= 8192
+
+
+async def test_session_resources_are_cached_and_fresh(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(http=True)
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "one")
+    uri = f"session://{session_id}/messages/10"
+
+    async def read() -> list[str]:
+        result = await alice.client.read_resource(uri)
+        return contents(json.loads(result[0].text))
+
+    assert await read() == ["one"]
+    hits = stats(server)["hits"]
+    assert await read() == ["one"]
+    assert stats(server)["hits"] == hits + 1
+    await alice.call("add_message", session_id=session_id, content="two")
+    assert await read() == ["one", "two"]
+
+
+async def test_monitoring_reports_the_cache(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    admin = await server.agent("root", agent_type="admin")
+    session_id = await session_with(alice, "one")
+    await alice.call("get_session", session_id=session_id)
+    await alice.call("get_session", session_id=session_id)
+    figures = (await admin.call("get_performance_metrics"))["cache"]
+    assert figures["hits"] >= 1 and 0 < figures["hit_ratio"] <= 1
+
+
+async def test_server_works_without_cache(scs_factory: ServerFactory) -> None:
+    server = await scs_factory("default,-cache")
+    alice = await server.agent("alice")
+    admin = await server.agent("root", agent_type="admin")
+    session_id = await session_with(alice, "one")
+    for _ in range(2):
+        assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
+    await alice.call("add_message", session_id=session_id, content="two")
+    assert contents(await alice.call("get_messages", session_id=session_id)) == ["one", "two"]
+    assert "cache" not in server.app.services
+    assert (await admin.call("get_performance_metrics"))["cache"] is None
