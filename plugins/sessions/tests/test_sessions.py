@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +91,8 @@ async def test_list_sessions_pages_with_a_cursor(scs_factory: ServerFactory) -> 
     assert [s["id"] for s in everything["sessions"]] == list(reversed(made))
     assert everything["sessions"][3]["is_active"] is False
 
-    for bad in ("garbage", "eyJ4IjoxfQ", "!!!"):
+    crafted = base64.urlsafe_b64encode(b'["\\ud800", "x"]').decode()
+    for bad in ("garbage", "eyJ4IjoxfQ", "!!!", "é", crafted):
         error = await alice.fails("list_sessions", cursor=bad)
         assert error.code == "VALIDATION_001", bad
     for limit in (0, 1001):

@@ -19,6 +19,7 @@ from scs.errors import not_found, validation_error
 from scs_sessions import store
 from scs_sessions.validation import (
     check_session_id,
+    check_unicode,
     clean_text,
     decode_metadata,
     encode_metadata,
@@ -79,8 +80,9 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, session_id = json.loads(raw)
         if isinstance(created_at, str) and isinstance(session_id, str):
+            check_unicode(created_at + session_id, "cursor")
             return created_at, session_id
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, ScsError):
         pass
     raise validation_error(
         "cursor is not one this server issued", "pass next_cursor from a previous list_sessions"
