@@ -1,0 +1,110 @@
+# ruff: noqa: ARG001  # the tools take scs's arguments and ignore them on purpose
+"""The floor: a bare FastMCP server whose tools do nothing, served like ``scs serve``.
+
+Same FastMCP version, same streamable-HTTP app (``http_app(path="/mcp")``), same
+uvicorn settings as ``scs.runner.serve_http``; tools with the same names and
+arguments as scs's, returning a constant. No middleware, no database, no auth.
+
+    python bench/noop_server.py   # prints "noop: listening on http://127.0.0.1:PORT/mcp"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from typing import Any
+
+import uvicorn
+from fastmcp import FastMCP
+
+mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
+ids = itertools.count(1)
+
+
+@mcp.tool
+async def add_message(
+    session_id: str,
+    content: str,
+    visibility: str = "public",
+    metadata: dict[str, Any] | str | None = None,
+    parent_message_id: int | None = None,
+) -> dict[str, Any]:
+    """Pretend to add a message."""
+    return {"success": True, "message_id": next(ids), "session_id": session_id}
+
+
+@mcp.tool
+async def get_messages(
+    session_id: str,
+    limit: int = 50,
+    offset: int = 0,
+    after_id: int | None = None,
+    visibility_filter: str | None = None,
+) -> dict[str, Any]:
+    """Pretend to read messages."""
+    return {"success": True, "session_id": session_id, "messages": [], "count": 0}
+
+
+@mcp.tool
+async def create_session(
+    purpose: str, metadata: dict[str, Any] | str | None = None
+) -> dict[str, Any]:
+    """Pretend to create a session."""
+    return {"success": True, "session_id": f"session_{next(ids):016x}"}
+
+
+@mcp.tool
+async def set_memory(
+    key: str,
+    value: Any,
+    session_id: str | None = None,
+    expires_in: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    overwrite: bool = True,
+    if_version: int | None = None,
+) -> dict[str, Any]:
+    """Pretend to store a value."""
+    return {"success": True, "key": key, "version": 1}
+
+
+@mcp.tool
+async def get_memory(key: str, session_id: str | None = None) -> dict[str, Any]:
+    """Pretend to read a value."""
+    return {"success": True, "key": key, "value": None}
+
+
+@mcp.tool
+async def search_context(
+    session_id: str, query: str, limit: int = 10, fuzzy_threshold: float = 60.0
+) -> dict[str, Any]:
+    """Pretend to search."""
+    return {"success": True, "results": [], "count": 0}
+
+
+async def main() -> None:
+    config = uvicorn.Config(
+        mcp.http_app(path="/mcp", host_origin_protection=True),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(6000):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    for listener in server.servers:
+        for sock in listener.sockets:
+            host, port = sock.getsockname()[:2]
+            print(f"noop: listening on http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    await task
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
