@@ -1,10 +1,113 @@
-"""Hook implementations of the search plugin."""
+"""Hook implementations of the search plugin: settings, tools, index upkeep through events."""
 
 from __future__ import annotations
 
-from scs import hookimpl
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+from scs import hookimpl, require_identity, requires
+
+from scs_search.service import SERVICE, Search
+from scs_search.settings import SearchSettings
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+    from scs.app import App
+    from scs.events import Event
+
+SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
+DROPPING_EVENTS = ("session.deleted",)
 
 
 @hookimpl
 def scs_requires() -> list[str]:
     return ["messaging"]
+
+
+@hookimpl
+def scs_settings() -> type[SearchSettings]:
+    return SearchSettings
+
+
+@hookimpl
+def scs_register(app: App, mcp: FastMCP[Any]) -> None:
+    search = Search(app)
+    app.services[SERVICE] = search
+
+    @mcp.tool(tags=requires("read", rate="search"))
+    async def search_context(
+        query: Annotated[
+            str, Field(description="Words to look for; typos are tolerated (1..1000 chars)")
+        ],
+        session_id: Annotated[
+            str | None,
+            Field(description="Session to search; omit to search every session you can read"),
+        ] = None,
+        fuzzy_threshold: Annotated[
+            float,
+            Field(ge=0, le=100, description="Lowest score (0..100) a result may have"),
+        ] = 60.0,
+        limit: Annotated[int, Field(ge=1, le=100, description="Most results (1..100)")] = 10,
+        search_metadata: Annotated[
+            bool, Field(description="Also match the messages' metadata values")
+        ] = True,
+        search_scope: Annotated[
+            Literal["all", "public", "private"],
+            Field(description="all you may see, only public, or only your private messages"),
+        ] = "all",
+    ) -> dict[str, Any]:
+        """Fuzzy search (RapidFuzz partial_ratio) over the messages you may see, best first."""
+        return await search.context(
+            require_identity(),
+            session_id,
+            query,
+            fuzzy_threshold,
+            limit,
+            search_metadata,
+            search_scope,
+        )
+
+    @mcp.tool(tags=requires("read", rate="search"))
+    async def search_by_sender(
+        session_id: SessionId,
+        sender: Annotated[str, Field(description="The agent_id whose messages you want")],
+        limit: Annotated[int, Field(ge=1, le=100, description="Most messages (1..100)")] = 20,
+    ) -> dict[str, Any]:
+        """Messages of one sender in a session that you may see, newest first."""
+        return await search.by_sender(require_identity(), session_id, sender, limit)
+
+    @mcp.tool(tags=requires("read", rate="search"))
+    async def search_by_timerange(
+        session_id: SessionId,
+        start_time: Annotated[
+            str, Field(description="ISO-8601 start, inclusive (no offset means UTC)")
+        ],
+        end_time: Annotated[
+            str, Field(description="ISO-8601 end, inclusive (no offset means UTC)")
+        ],
+        limit: Annotated[int, Field(ge=1, le=200, description="Most messages (1..200)")] = 50,
+    ) -> dict[str, Any]:
+        """Messages of a session you may see, stamped within the range, oldest first."""
+        return await search.by_timerange(
+            require_identity(), session_id, start_time, end_time, limit
+        )
+
+
+@hookimpl
+def scs_event(app: App, event: Event) -> None:
+    search: Search | None = app.services.get(SERVICE)
+    if search is None:
+        return
+    if event.name == "message.added":
+        message = event.data.get("message")
+        if isinstance(message, dict):
+            search.cache.added(message)
+    elif event.name in DROPPING_EVENTS:
+        search.cache.drop(str(event.data.get("session_id")))
+
+
+@hookimpl
+def scs_shutdown(app: App) -> None:
+    search: Search | None = app.services.get(SERVICE)
+    if search is not None:
+        search.cache.clear()

@@ -1,0 +1,145 @@
+"""The in-memory index of one session: prepared texts, ids, visibility classes, signatures.
+
+Rows are appended in any id order (events can arrive out of order); nothing is
+ever removed: a deletion seen in the database makes the cache rebuild the index.
+A search works on a ``Snapshot`` (the first ``n`` rows), so appends made while
+it runs in a worker thread do not disturb it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scs_search import trigrams
+from scs_search.text import prepare
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ClassKey = tuple[str, str, str]  # (visibility, sender, sender_type)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The first ``n`` rows of an index, safe to read while the index grows."""
+
+    n: int
+    texts: list[str]
+    ids: npt.NDArray[np.int64]
+    classes: npt.NDArray[np.int32]
+    full_len: npt.NDArray[np.int32]
+    base_len: npt.NDArray[np.int32]
+    signatures: npt.NDArray[np.uint8]
+    class_keys: tuple[ClassKey, ...]
+
+
+class SessionIndex:
+    """Everything needed to rank a session's messages without reading them again."""
+
+    def __init__(self, session_id: str, capacity: int = 1024) -> None:
+        self.session_id = session_id
+        self.texts: list[str] = []
+        self.class_keys: list[ClassKey] = []
+        self._class_codes: dict[ClassKey, int] = {}
+        capacity = max(8, -(-capacity // 8) * 8)
+        self.ids = np.zeros(capacity, dtype=np.int64)
+        self.classes = np.zeros(capacity, dtype=np.int32)
+        self.full_len = np.zeros(capacity, dtype=np.int32)
+        self.base_len = np.zeros(capacity, dtype=np.int32)
+        self.signatures = np.zeros((trigrams.BITS, capacity // 8), dtype=np.uint8)
+        # every message of the session with an id <= synced_id is indexed (read from
+        # the database); ids above it came from events and are listed in ``ahead``
+        self.synced_id = 0
+        self.ahead: set[int] = set()
+        self.max_id = 0
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.ids)
+
+    def nbytes(self) -> int:
+        """Approximate memory held (arrays, strings, id set)."""
+        arrays = sum(
+            a.nbytes
+            for a in (self.ids, self.classes, self.full_len, self.base_len, self.signatures)
+        )
+        strings = sum(49 + len(t) for t in self.texts)  # CPython compact ASCII strings
+        return arrays + strings + 8 * len(self.texts)
+
+    def _grow(self, needed: int) -> None:
+        capacity = self.capacity
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        for name in ("ids", "classes", "full_len", "base_len"):
+            old = getattr(self, name)
+            new = np.zeros(capacity, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+        signatures = np.zeros((trigrams.BITS, capacity // 8), dtype=np.uint8)
+        signatures[:, : self.signatures.shape[1]] = self.signatures
+        self.signatures = signatures
+
+    def _class_code(self, key: ClassKey) -> int:
+        code = self._class_codes.get(key)
+        if code is None:
+            code = len(self.class_keys)
+            self.class_keys.append(key)
+            self._class_codes[key] = code
+        return code
+
+    def add_synced(self, messages: list[Mapping[str, Any]], upto: int) -> None:
+        """Add what the database holds above ``synced_id`` up to ``upto`` (id order)."""
+        self._append([m for m in messages if int(m["id"]) not in self.ahead])
+        self.synced_id = max(self.synced_id, upto)
+        self.ahead = {ident for ident in self.ahead if ident > self.synced_id}
+
+    def add_event(self, message: Mapping[str, Any]) -> bool:
+        """Add a message announced by an event, unless it is indexed already."""
+        ident = int(message["id"])
+        if ident <= self.synced_id or ident in self.ahead:
+            return False
+        self._append([message])
+        self.ahead.add(ident)
+        return True
+
+    def _append(self, fresh: list[Mapping[str, Any]]) -> None:
+        if not fresh:
+            return
+        start = len(self.texts)
+        self._grow(start + len(fresh))
+        texts = []
+        for row, message in enumerate(fresh, start):
+            text, base = prepare(message["sender"], message["content"], message["metadata"])
+            ident = int(message["id"])
+            texts.append(text)
+            self.ids[row] = ident
+            self.classes[row] = self._class_code(
+                (message["visibility"], message["sender"], message["sender_type"])
+            )
+            self.full_len[row] = len(text)
+            self.base_len[row] = base
+            self.max_id = max(self.max_id, ident)
+        trigrams.set_signatures(self.signatures, texts, start)
+        self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
+
+    def snapshot(self) -> Snapshot:
+        n = len(self.texts)
+        return Snapshot(
+            n=n,
+            texts=self.texts,
+            ids=self.ids,
+            classes=self.classes,
+            full_len=self.full_len,
+            base_len=self.base_len,
+            signatures=self.signatures,
+            class_keys=tuple(self.class_keys),
+        )

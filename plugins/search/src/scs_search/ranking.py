@@ -1,0 +1,147 @@
+"""Top-k fuzzy ranking over a session snapshot: exact, but rarely a full scan.
+
+The result is, by definition, what a brute-force scan gives: every visible
+message whose ``partial_ratio`` with the query is at least the threshold,
+ordered by score then newest id, cut at ``limit``. To get there cheaply:
+
+1. Only rows of the visibility classes the caller may see are considered.
+2. Each row gets an upper bound of its score from the trigram signatures
+   (``trigrams.bound_table``); rows whose bound is under the threshold are
+   never scored.
+3. Rows are scored by RapidFuzz in batches, highest bound first. Once
+   ``limit`` results are known, the k-th best score is the bar: rows whose
+   bound is below it are skipped, and RapidFuzz gets it as ``score_cutoff`` so
+   it can abandon hopeless rows early. The scan stops when no remaining bound
+   reaches the bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+
+from scs_search import trigrams
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from scs_search.index import ClassKey, Snapshot
+
+# RapidFuzz can drop a text that scores exactly its score_cutoff (float rounding
+# inside the cached scorer): ask it for a little less and compare exact scores here.
+SLACK = 0.01
+# bounds get a hair of room so float rounding never prunes a row that ties
+EPSILON = 1e-9
+FIRST_BATCH = 512
+MAX_BATCH = 16_384
+
+
+@dataclass(frozen=True)
+class Hit:
+    score: float
+    message_id: int
+    row: int
+
+
+def allowed_classes(
+    class_keys: Sequence[ClassKey], may_see: Callable[[Mapping[str, Any]], bool]
+) -> npt.NDArray[np.bool_]:
+    """Which visibility classes (visibility, sender, sender_type) pass ``may_see``."""
+    return np.fromiter(
+        (may_see({"visibility": v, "sender": s, "sender_type": t}) for v, s, t in class_keys),
+        dtype=bool,
+        count=len(class_keys),
+    )
+
+
+def rank(
+    snapshot: Snapshot,
+    query: str,
+    threshold: float,
+    limit: int,
+    allowed: npt.NDArray[np.bool_],
+    *,
+    with_metadata: bool = True,
+) -> list[Hit]:
+    """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc)."""
+    n = snapshot.n
+    if n == 0 or not allowed.any() or not query:
+        return []
+    rows = np.flatnonzero(allowed[snapshot.classes[:n]]).astype(np.int64)
+    if rows.size == 0:
+        return []
+    bounds = _bounds(snapshot, query, rows, with_metadata)
+    keep = bounds >= threshold
+    rows, bounds = rows[keep], bounds[keep]
+    ids = snapshot.ids[rows]
+    order = np.lexsort((-ids, -bounds))
+    rows, bounds, ids = rows[order], bounds[order], ids[order]
+
+    best_scores = np.zeros(0, dtype=np.float64)
+    best_ids = np.zeros(0, dtype=np.int64)
+    best_rows = np.zeros(0, dtype=np.int64)
+    bar = threshold
+    full = False
+    position, batch = 0, FIRST_BATCH
+    while position < len(rows):
+        if full and bounds[position] < bar:
+            break
+        end = min(position + batch, len(rows))
+        chosen = slice(position, end)
+        position, batch = end, min(batch * 2, MAX_BATCH)
+        take = rows[chosen]
+        if full:
+            take = take[bounds[chosen] >= bar]
+            if take.size == 0:
+                continue
+        scores = process.cdist(
+            [query],
+            _texts(snapshot, take, with_metadata),
+            scorer=fuzz.partial_ratio,
+            processor=None,
+            score_cutoff=max(0.0, bar - SLACK),
+            dtype=np.float64,
+        )[0]
+        found = scores >= bar
+        if not found.any():
+            continue
+        best_scores = np.concatenate([best_scores, scores[found]])
+        best_ids = np.concatenate([best_ids, snapshot.ids[take[found]]])
+        best_rows = np.concatenate([best_rows, take[found]])
+        top = np.lexsort((-best_ids, -best_scores))[:limit]
+        best_scores, best_ids, best_rows = best_scores[top], best_ids[top], best_rows[top]
+        if len(best_scores) >= limit:
+            full = True
+            bar = max(bar, float(best_scores[-1]))
+    return [
+        Hit(float(score), int(ident), int(row))
+        for score, ident, row in zip(best_scores, best_ids, best_rows, strict=True)
+    ]
+
+
+def _texts(snapshot: Snapshot, rows: npt.NDArray[np.int64], with_metadata: bool) -> list[str]:
+    texts = snapshot.texts
+    if with_metadata:
+        return [texts[row] for row in rows.tolist()]
+    base = snapshot.base_len
+    return [texts[row][: base[row]] for row in rows.tolist()]
+
+
+def _bounds(
+    snapshot: Snapshot, query: str, rows: npt.NDArray[np.int64], with_metadata: bool
+) -> npt.NDArray[np.float64]:
+    """An upper bound of each row's score (see ``trigrams``); ``inf`` when none is known."""
+    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
+    positions = trigrams.query_positions(query)
+    if positions.size == 0:
+        return np.full(len(rows), np.inf)
+    present = trigrams.present_counts(snapshot.signatures, positions, rows)
+    table = trigrams.bound_table(len(query), len(positions)) + EPSILON
+    bounds = table[present]
+    # texts not longer than the query: the roles swap inside partial_ratio, no bound
+    bounds[lengths <= len(query)] = np.inf
+    return bounds

@@ -1,0 +1,26 @@
+"""Settings of the search plugin (prefix ``SCS_SEARCH_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+from scs.settings import ScsSettings
+
+
+class SearchSettings(ScsSettings):
+    """How much the in-memory search indexes may hold, and how results look."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCS_SEARCH_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    index_max_messages: int = Field(
+        300_000,
+        ge=1_000,
+        le=50_000_000,
+        description="Messages kept in memory over all session indexes (least recently "
+        "searched sessions are dropped first; about 200 bytes plus the text per message)",
+    )
+    preview_chars: int = Field(
+        150, ge=20, le=2_000, description="Length of match_preview, in characters"
+    )

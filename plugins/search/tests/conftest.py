@@ -1,0 +1,131 @@
+"""Shared set-up for the search tests: a team of agents, bulk seeding, a brute-force oracle."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from rapidfuzz import fuzz
+from scs_messaging.visibility import can_see
+from scs_search.text import prepare, prepare_query
+
+if TYPE_CHECKING:
+    from scs import Identity
+    from scs.app import App
+    from scs.testing import Agent, ScsServer, ServerFactory
+
+PLUGINS = "sessions,messaging,search"
+
+
+@dataclass
+class Team:
+    """alice and bob are claude agents, carol a cursor agent, auditor an admin."""
+
+    server: ScsServer
+    alice: Agent
+    bob: Agent
+    carol: Agent
+    auditor: Agent
+    session_id: str
+
+
+TeamFactory = Callable[..., Awaitable[Team]]
+
+
+@pytest.fixture
+def make_team(scs_factory: ServerFactory) -> TeamFactory:
+    async def build(**options: Any) -> Team:
+        server = await scs_factory(plugins=PLUGINS, **options)
+        alice = await server.agent("alice", "claude")
+        bob = await server.agent("bob", "claude")
+        carol = await server.agent("carol", "cursor")
+        auditor = await server.agent("auditor", "admin")
+        session = await alice.call("create_session", purpose="search tests")
+        return Team(server, alice, bob, carol, auditor, session["session_id"])
+
+    return build
+
+
+@pytest.fixture
+async def team(make_team: TeamFactory) -> Team:
+    return await make_team()
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def seed(
+    app: App,
+    session_id: str,
+    rows: Sequence[Mapping[str, Any]],
+    start: datetime | None = None,
+) -> list[int]:
+    """Insert many messages straight into the database (fast); return their ids.
+
+    Each row: content, sender, sender_type, visibility and optionally metadata.
+    Timestamps are one second apart from ``start``.
+    """
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    ids = []
+    async with app.db.transaction() as conn:
+        for offset, row in enumerate(rows):
+            metadata = row.get("metadata")
+            cursor = await conn.execute(
+                "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+                " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (
+                    session_id,
+                    row["sender"],
+                    row["sender_type"],
+                    row["content"],
+                    row["visibility"],
+                    json.dumps(metadata) if metadata is not None else None,
+                    stamp(start + timedelta(seconds=offset)),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            ids.append(cursor.lastrowid)
+    return ids
+
+
+async def all_messages(app: App) -> list[dict[str, Any]]:
+    async with app.db.read() as conn:
+        cursor = await conn.execute("SELECT * FROM messages ORDER BY id")
+        rows = await cursor.fetchall()
+    messages = []
+    for row in rows:
+        message = dict(row)
+        message["metadata"] = json.loads(row["metadata"]) if row["metadata"] else None
+        messages.append(message)
+    return messages
+
+
+def brute_force(
+    messages: Sequence[Mapping[str, Any]],
+    identity: Identity,
+    query: str,
+    threshold: float = 60.0,
+    limit: int = 10,
+    *,
+    session_id: str | None = None,
+    search_metadata: bool = True,
+) -> list[tuple[int, float]]:
+    """The oracle: score every visible message with RapidFuzz, keep >= threshold, sort."""
+    q = prepare_query(query)
+    scored = []
+    for message in messages:
+        if session_id is not None and message["session_id"] != session_id:
+            continue
+        if not can_see(identity, message):
+            continue
+        text, base = prepare(message["sender"], message["content"], message["metadata"])
+        score = fuzz.partial_ratio(q, text if search_metadata else text[:base])
+        if score >= threshold:
+            scored.append((message["id"], score))
+    scored.sort(key=lambda item: (-item[1], -item[0]))
+    return scored[:limit]
