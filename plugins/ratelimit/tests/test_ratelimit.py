@@ -156,3 +156,14 @@ async def test_server_works_without_ratelimit(scs_factory: ServerFactory, plugin
     for _ in range(6):
         await alice.call("probe_read")
     assert "ratelimit" not in server.app.plugins
+
+
+async def test_refused_add_message_adds_nothing(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(env=SMALL)
+    alice = await server.agent("alice")
+    session_id = (await alice.call("create_session", purpose="limits"))["session_id"]
+    await alice.call("add_message", session_id=session_id, content="fits")
+    error = await alice.fails("add_message", session_id=session_id, content="refused")
+    assert error.code == "RATE_LIMITED" and error.body["retry_after"] >= 1
+    page = await alice.call("get_messages", session_id=session_id)
+    assert [m["content"] for m in page["messages"]] == ["fits"]
