@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from rapidfuzz import fuzz
+from scs import Identity
 from scs_messaging.visibility import can_see
 from scs_search.text import prepare, prepare_query
 
 if TYPE_CHECKING:
-    from scs import Identity
     from scs.app import App
     from scs.testing import Agent, ScsServer, ServerFactory
 
@@ -53,6 +53,11 @@ def make_team(scs_factory: ServerFactory) -> TeamFactory:
 @pytest.fixture
 async def team(make_team: TeamFactory) -> Team:
     return await make_team()
+
+
+def identity_of(agent: Agent) -> Identity:
+    """The identity the server derives from the agent's token."""
+    return Identity(agent.agent_id, agent.agent_type, frozenset(agent.permissions))
 
 
 def stamp(moment: datetime) -> str:
@@ -114,6 +119,7 @@ def brute_force(
     *,
     session_id: str | None = None,
     search_metadata: bool = True,
+    scope: str = "all",
 ) -> list[tuple[int, float]]:
     """The oracle: score every visible message with RapidFuzz, keep >= threshold, sort."""
     q = prepare_query(query)
@@ -122,6 +128,12 @@ def brute_force(
         if session_id is not None and message["session_id"] != session_id:
             continue
         if not can_see(identity, message):
+            continue
+        if scope == "public" and message["visibility"] != "public":
+            continue
+        if scope == "private" and not (
+            message["visibility"] == "private" and message["sender"] == identity.agent_id
+        ):
             continue
         text, base = prepare(message["sender"], message["content"], message["metadata"])
         score = fuzz.partial_ratio(q, text if search_metadata else text[:base])

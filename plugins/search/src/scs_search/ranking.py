@@ -66,8 +66,12 @@ def rank(
     allowed: npt.NDArray[np.bool_],
     *,
     with_metadata: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> list[Hit]:
-    """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc)."""
+    """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc).
+
+    ``stats``, when given, receives how many rows were visible and how many were scored.
+    """
     n = snapshot.n
     if n == 0 or not allowed.any() or not query:
         return []
@@ -80,6 +84,7 @@ def rank(
     ids = snapshot.ids[rows]
     order = np.lexsort((-ids, -bounds))
     rows, bounds, ids = rows[order], bounds[order], ids[order]
+    scored = 0
 
     best_scores = np.zeros(0, dtype=np.float64)
     best_ids = np.zeros(0, dtype=np.int64)
@@ -98,6 +103,7 @@ def rank(
             take = take[bounds[chosen] >= bar]
             if take.size == 0:
                 continue
+        scored += len(take)
         scores = process.cdist(
             [query],
             _texts(snapshot, take, with_metadata),
@@ -117,6 +123,9 @@ def rank(
         if len(best_scores) >= limit:
             full = True
             bar = max(bar, float(best_scores[-1]))
+    if stats is not None:
+        stats["visible"] = int(keep.size)
+        stats["scored"] = scored
     return [
         Hit(float(score), int(ident), int(row))
         for score, ident, row in zip(best_scores, best_ids, best_rows, strict=True)

@@ -1,0 +1,71 @@
+"""The ranking core against brute force on random queries, without the MCP layer."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from rapidfuzz import fuzz
+from scs_search.index import SessionIndex
+from scs_search.ranking import rank
+from scs_search.text import prepare_query
+
+from .corpus import rows
+
+
+def typo(rnd: random.Random, text: str) -> str:
+    chars = list(text)
+    for _ in range(rnd.randint(0, 2)):
+        if not chars:
+            break
+        spot = rnd.randrange(len(chars))
+        action = rnd.random()
+        if action < 0.4:
+            del chars[spot]
+        elif action < 0.7:
+            chars.insert(spot, rnd.choice("abcdefghij "))
+        else:
+            chars[spot], chars[-1] = chars[-1], chars[spot]
+    return "".join(chars) or "x"
+
+
+def test_rank_equals_brute_force_and_prunes() -> None:
+    rnd = random.Random(11)
+    messages = [
+        {**row, "id": 10 + 3 * number, "session_id": "s"}
+        for number, row in enumerate(rows(4000, seed=5))
+    ]
+    index = SessionIndex("s")
+    # out of id order on purpose: events may arrive in any order
+    index.add_synced(messages[:2000], messages[1999]["id"])
+    for message in reversed(messages[2000:]):
+        index.add_event(message)
+    snapshot = index.snapshot()
+    texts = snapshot.texts
+    pruned = 0
+    for _ in range(150):
+        source = rnd.choice(texts)
+        start = rnd.randrange(len(source))
+        query = prepare_query(typo(rnd, source[start : start + rnd.randint(1, 45)]))
+        threshold = rnd.choice([0.0, 50.0, 60.0, 75.0, 90.0, 100.0])
+        limit = rnd.choice([1, 5, 10, 100])
+        allowed = np.array([rnd.random() < 0.7 for _ in snapshot.class_keys], dtype=bool)
+        with_metadata = rnd.random() < 0.8
+        stats: dict[str, int] = {}
+        hits = rank(
+            snapshot, query, threshold, limit, allowed, with_metadata=with_metadata, stats=stats
+        )
+        expected = []
+        for row in range(snapshot.n):
+            if not allowed[snapshot.classes[row]]:
+                continue
+            text = texts[row] if with_metadata else texts[row][: snapshot.base_len[row]]
+            score = fuzz.partial_ratio(query, text)
+            if score >= threshold:
+                expected.append((-score, -int(snapshot.ids[row])))
+        expected.sort()
+        assert [(h.score, h.message_id) for h in hits] == [
+            (-score, -ident) for score, ident in expected[:limit]
+        ], (query, threshold, limit)
+        pruned += stats["scored"] < stats["visible"]
+    assert pruned > 50  # the bounds do skip work, they are not only correct
