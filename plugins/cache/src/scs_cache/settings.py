@@ -6,8 +6,16 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from scs.settings import ScsSettings
 
-# Chosen by bench/cache_bench.py: the reads that got faster (see the README for figures).
-DEFAULT_TOOLS = ["get_messages", "get_session", "get_thread", "search_context"]
+# Chosen with bench/cache_bench.py: hot reads that got faster (figures in the README).
+DEFAULT_TOOLS = [
+    "get_messages",
+    "get_session",
+    "get_thread",
+    "list_sessions",
+    "search_context",
+    "search_by_sender",
+    "search_by_timerange",
+]
 
 
 class CacheSettings(ScsSettings):
