@@ -200,3 +200,32 @@ async def test_server_works_without_cache(scs_factory: ServerFactory) -> None:
     assert contents(await alice.call("get_messages", session_id=session_id)) == ["one", "two"]
     assert "cache" not in server.app.services
     assert (await admin.call("get_performance_metrics"))["cache"] is None
+
+
+async def test_search_answers_are_cached_per_caller_class(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    admin = await server.agent("root", agent_type="admin")
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "deploy the parser")
+    await admin.call(
+        "add_message", session_id=session_id, content="deploy secret keys", visibility="admin_only"
+    )
+
+    def found(result: dict[str, Any]) -> set[str]:
+        return {item["message"]["content"] for item in result["results"]}
+
+    everything = {"deploy the parser", "deploy secret keys"}
+    for _ in range(2):
+        assert (
+            found(await admin.call("search_context", query="deploy", session_id=session_id))
+            == everything
+        )
+        assert found(await alice.call("search_context", query="deploy", session_id=session_id)) == {
+            "deploy the parser"
+        }
+    hits = stats(server)["hits"]
+    assert hits >= 2
+    await alice.call("add_message", session_id=session_id, content="deploy again")
+    assert "deploy again" in found(
+        await alice.call("search_context", query="deploy", session_id=session_id)
+    )
