@@ -167,3 +167,33 @@ async def test_refused_add_message_adds_nothing(scs_factory: ServerFactory) -> N
     assert error.code == "RATE_LIMITED" and error.body["retry_after"] >= 1
     page = await alice.call("get_messages", session_id=session_id)
     assert [m["content"] for m in page["messages"]] == ["fits"]
+
+
+async def test_anonymous_readers_limited_per_address(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(
+        "default,probe",
+        env=SMALL,
+        extra_plugins={"probe": probe.module()},
+        allow_anonymous_read=True,
+    )
+    alice = await server.agent("alice")
+    anonymous = await server.open_client()
+    codes = []
+    for _ in range(3):
+        result = await anonymous.call_tool("probe_read", {}, raise_on_error=False)
+        codes.append(parse_error(result).code if result.is_error else "ok")
+    assert codes == ["ok", "ok", "RATE_LIMITED"]
+    await alice.call("probe_read")  # a named agent has its own bucket
+
+
+async def test_permission_refusals_are_not_failed_authentications(
+    scs_factory: ServerFactory,
+) -> None:
+    server = await small_server(
+        scs_factory,
+        SCS_RATELIMIT_AUTH_FAILURES_PER_MINUTE="6",
+        SCS_RATELIMIT_AUTH_FAILURES_BURST="3",
+    )
+    alice = await server.agent("alice")
+    codes = {(await alice.fails("probe_admin")).code for _ in range(6)}
+    assert codes == {"AUTH_005"}
