@@ -187,7 +187,27 @@ async def _register(app: App, strict: bool) -> None:
             owners[tool.name] = name
             app.tools[tool.name] = ToolPolicy.from_tags(tool.name, name, set(tool.tags or ()))
         app.children[name] = child
-        app.server.mount(child)
+        await _adopt(app.server, child, name)
+
+
+async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None:
+    """Copy a plugin's components onto the root server.
+
+    Plugins register on their own child server (so the host knows who owns what),
+    but mounting would route every call through a provider lookup: about 0.25 ms a
+    call, a third of a no-op tool call. Adopting the components keeps calls direct.
+    """
+    try:
+        for tool in await child.list_tools():
+            server.add_tool(tool)
+        for resource in await child.list_resources():
+            server.add_resource(resource)
+        for template in await child.list_resource_templates():
+            server.add_template(template)
+        for prompt in await child.list_prompts():
+            server.add_prompt(prompt)
+    except Exception as error:
+        raise StartupError(f"plugin {plugin!r}: cannot add its components: {error}") from None
 
 
 async def create_app(
