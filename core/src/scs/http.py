@@ -61,6 +61,7 @@ class BodyLimitMiddleware:
             return
         received = 0
         too_large = False
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -72,9 +73,22 @@ class BodyLimitMiddleware:
                     return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
-        if too_large:  # pragma: no cover - chunked uploads without content-length
-            return
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large:  # the app's answer to the cut-off body (a 500) becomes our 413
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        # chunked uploads have no content-length: the limit is enforced while reading
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
+            await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse(

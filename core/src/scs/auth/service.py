@@ -34,7 +34,8 @@ class AuthService:
     # -- API keys -----------------------------------------------------------
     def _key_level(self, presented: str) -> str | None:
         """'admin' for the admin key, 'user' for the API key, None otherwise (constant time)."""
-        encoded = presented.encode()
+        # surrogatepass: a lone surrogate (valid JSON "\\ud800") must be a wrong key, not a crash
+        encoded = presented.encode("utf-8", "surrogatepass")
         admin = self.settings.admin_api_key
         user = self.settings.api_key
         is_admin = admin is not None and hmac.compare_digest(

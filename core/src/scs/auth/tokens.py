@@ -110,7 +110,8 @@ class TokenService:
 
     def verify(self, token: str) -> Identity:
         """Check signature, algorithm, issuer, audience and times; return the identity."""
-        if not isinstance(token, str) or not token or len(token) > 8192:
+        # a JWT is base64url and dots: anything else (e.g. a lone surrogate) is malformed
+        if not isinstance(token, str) or not token or len(token) > 8192 or not token.isascii():
             raise self._invalid("the token is missing or malformed")
         try:
             claims = jwt.decode(
