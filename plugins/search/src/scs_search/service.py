@@ -11,7 +11,7 @@ from scs import ErrorCode, ScsError
 from scs.errors import not_found, validation_error
 from scs_messaging.messages import message_object
 from scs_messaging.visibility import can_see, visible_sql
-from scs_sessions.validation import check_session_id
+from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
 from scs_search.cache import IndexCache
@@ -41,6 +41,7 @@ def relevance(score: float) -> str:
 
 
 def check_query(query: str, threshold: float, limit: int, scope: str) -> None:
+    check_unicode(query, "query")  # a lone surrogate would break the JSON answer echoing it
     if not query.strip():
         raise validation_error("query must not be empty or blank", "send the words to look for")
     if len(query) > MAX_QUERY_CHARS:
@@ -196,6 +197,7 @@ class Search:
     ) -> dict[str, Any]:
         """The sender's messages the caller may see, newest first."""
         check_limit(limit, MAX_SENDER_RESULTS)
+        check_unicode(sender, "sender")
         check_session_id(session_id)
         async with self.app.db.read() as conn:
             if not await store.session_exists(conn, session_id):
