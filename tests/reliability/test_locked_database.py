@@ -90,7 +90,9 @@ async def test_writes_fail_busy_then_recover_when_the_lock_goes(
         recovered: list[Any] = []
 
         async def writes_again() -> bool:
-            outcome = await attempt(client, "add_message", 15, session_id=session_id, content="after")
+            outcome = await attempt(
+                client, "add_message", 15, session_id=session_id, content="after"
+            )
             recovered.append(outcome)
             return outcome.ok
 
@@ -99,7 +101,10 @@ async def test_writes_fail_busy_then_recover_when_the_lock_goes(
         if memory_before.ok:
             again = await attempt(client, "set_memory", key="k", value=3)
             assert again.ok and again.body["version"] == memory_before.body["version"] + 1
-        contents = [m["content"] for m in (await attempt(client, "get_messages", session_id=session_id)).body["messages"]]
+        contents = [
+            m["content"]
+            for m in (await attempt(client, "get_messages", session_id=session_id)).body["messages"]
+        ]
         assert contents == ["before", "after"]
 
     async with httpx2.AsyncClient(timeout=10) as http:
