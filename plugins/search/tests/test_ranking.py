@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from rapidfuzz import fuzz
+from scs_search import ranking
 from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
@@ -29,7 +31,9 @@ def typo(rnd: random.Random, text: str) -> str:
     return "".join(chars) or "x"
 
 
-def test_rank_equals_brute_force_and_prunes() -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_rank_equals_brute_force_and_prunes(workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ranking, "PARALLEL_MIN_TEXTS", 100)
     rnd = random.Random(11)
     messages = [
         {**row, "id": 10 + 3 * number, "session_id": "s"}
@@ -37,7 +41,8 @@ def test_rank_equals_brute_force_and_prunes() -> None:
     ]
     index = SessionIndex("s")
     # out of id order on purpose: events may arrive in any order
-    index.add_synced(messages[:2000], messages[1999]["id"])
+    index.add_synced(messages[:2000])
+    index.synced_to(messages[1999]["id"])
     for message in reversed(messages[2000:]):
         index.add_event(message)
     snapshot = index.snapshot()
@@ -53,7 +58,14 @@ def test_rank_equals_brute_force_and_prunes() -> None:
         with_metadata = rnd.random() < 0.8
         stats: dict[str, int] = {}
         hits = rank(
-            snapshot, query, threshold, limit, allowed, with_metadata=with_metadata, stats=stats
+            snapshot,
+            query,
+            threshold,
+            limit,
+            allowed,
+            with_metadata=with_metadata,
+            workers=workers,
+            stats=stats,
         )
         expected = []
         for row in range(snapshot.n):

@@ -102,15 +102,13 @@ class IndexCache:
                 if not await store.session_exists(conn, index.session_id):
                     self.drop(index.session_id)
                     raise not_found("session", index.session_id)
-                rows = await store.rows_after(conn, index.session_id, index.synced_id)
+                async for rows in store.rows_after(conn, index.session_id, index.synced_id):
+                    index.add_synced([_message(row) for row in rows])
+                    self.stats["synced_rows"] += len(rows)
                 count, max_id = await store.fingerprint(conn, index.session_id)
             finally:
                 await conn.execute("COMMIT")
-        if rows:
-            index.add_synced([_message(row) for row in rows], max_id)
-            self.stats["synced_rows"] += len(rows)
-        elif max_id > index.synced_id:
-            index.add_synced([], max_id)
+        index.synced_to(max_id)
         held = len(index) - len(index.ahead)
         return held == count and (count == 0 or index.synced_id == max_id)
 

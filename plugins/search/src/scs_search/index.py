@@ -96,9 +96,12 @@ class SessionIndex:
             self._class_codes[key] = code
         return code
 
-    def add_synced(self, messages: list[Mapping[str, Any]], upto: int) -> None:
-        """Add what the database holds above ``synced_id`` up to ``upto`` (id order)."""
+    def add_synced(self, messages: list[Mapping[str, Any]]) -> None:
+        """Add messages read from the database above ``synced_id`` (then call ``synced_to``)."""
         self._append([m for m in messages if int(m["id"]) not in self.ahead])
+
+    def synced_to(self, upto: int) -> None:
+        """Every message of the session up to id ``upto`` is now indexed."""
         self.synced_id = max(self.synced_id, upto)
         self.ahead = {ident for ident in self.ahead if ident > self.synced_id}
 

@@ -17,6 +17,8 @@ ordered by score then newest id, cut at ``limit``. To get there cheaply:
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,51 @@ SLACK = 0.01
 EPSILON = 1e-9
 FIRST_BATCH = 512
 MAX_BATCH = 16_384
+# below this many texts one thread scores them faster than several would
+PARALLEL_MIN_TEXTS = 4_096
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """Threads that score slices of a batch (RapidFuzz releases the GIL while scoring)."""
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="scs-search")
+            _pools[workers] = pool
+        return pool
+
+
+def shutdown_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        _pools.clear()
+
+
+def _score(query: str, texts: list[str], cutoff: float, workers: int) -> npt.NDArray[np.float64]:
+    """``partial_ratio`` of ``query`` with each text (0 below ``cutoff``), on ``workers`` threads."""
+
+    def score(part: list[str]) -> npt.NDArray[np.float64]:
+        result: npt.NDArray[np.float64] = process.cdist(
+            [query],
+            part,
+            scorer=fuzz.partial_ratio,
+            processor=None,
+            score_cutoff=cutoff,
+            dtype=np.float64,
+        )[0]
+        return result
+
+    if workers <= 1 or len(texts) < PARALLEL_MIN_TEXTS:
+        return score(texts)
+    step = -(-len(texts) // workers)
+    parts = [texts[start : start + step] for start in range(0, len(texts), step)]
+    futures = [_pool(workers).submit(score, part) for part in parts[1:]]
+    first = score(parts[0])
+    return np.concatenate([first, *(future.result() for future in futures)])
 
 
 @dataclass(frozen=True)
@@ -66,6 +113,7 @@ def rank(
     allowed: npt.NDArray[np.bool_],
     *,
     with_metadata: bool = True,
+    workers: int = 1,
     stats: dict[str, int] | None = None,
 ) -> list[Hit]:
     """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc).
@@ -104,14 +152,9 @@ def rank(
             if take.size == 0:
                 continue
         scored += len(take)
-        scores = process.cdist(
-            [query],
-            _texts(snapshot, take, with_metadata),
-            scorer=fuzz.partial_ratio,
-            processor=None,
-            score_cutoff=max(0.0, bar - SLACK),
-            dtype=np.float64,
-        )[0]
+        scores = _score(
+            query, _texts(snapshot, take, with_metadata), max(0.0, bar - SLACK), workers
+        )
         found = scores >= bar
         if not found.any():
             continue

@@ -140,7 +140,9 @@ class Search:
             if snapshot.n <= INLINE_ROWS:
                 hits = rank(*args, with_metadata=search_metadata)
             else:
-                hits = await asyncio.to_thread(rank, *args, with_metadata=search_metadata)
+                hits = await asyncio.to_thread(
+                    rank, *args, with_metadata=search_metadata, workers=self.settings.workers
+                )
             found.extend(hits)
         found.sort(key=lambda hit: (-hit.score, -hit.message_id))
         found = found[:limit]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from scs.settings import ScsSettings
@@ -20,6 +22,12 @@ class SearchSettings(ScsSettings):
         le=50_000_000,
         description="Messages kept in memory over all session indexes (least recently "
         "searched sessions are dropped first; about 200 bytes plus the text per message)",
+    )
+    workers: int = Field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="Threads that score one big search together (default: CPUs, at most 4)",
     )
     preview_chars: int = Field(
         150, ge=20, le=2_000, description="Length of match_preview, in characters"

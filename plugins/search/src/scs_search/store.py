@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import AsyncIterator
 
     import aiosqlite
 
@@ -28,25 +29,30 @@ async def session_ids(conn: aiosqlite.Connection) -> list[str]:
 
 
 async def rows_after(
-    conn: aiosqlite.Connection, session_id: str, after_id: int
-) -> list[sqlite3.Row]:
-    """The session's messages with an id above ``after_id``, in id order (for the index)."""
+    conn: aiosqlite.Connection, session_id: str, after_id: int, chunk: int = 10_000
+) -> AsyncIterator[list[sqlite3.Row]]:
+    """The session's messages with an id above ``after_id``, in id order, ``chunk`` at a time."""
     cursor = await conn.execute(
         f"SELECT {INDEX_COLUMNS} FROM messages WHERE session_id = ? AND id > ? ORDER BY id",
         (session_id, after_id),
     )
-    return list(await cursor.fetchall())
+    while rows := await cursor.fetchmany(chunk):
+        yield list(rows)
 
 
 async def fingerprint(conn: aiosqlite.Connection, session_id: str) -> tuple[int, int]:
-    """How many messages the session has and its largest id (0, 0 when none)."""
+    """How many messages the session has and its largest id (0, 0 when none).
+
+    Two statements: together SQLite would scan for MAX too; alone it is one seek.
+    """
     cursor = await conn.execute(
-        "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM messages WHERE session_id = ?",
-        (session_id,),
+        "SELECT COALESCE(MAX(id), 0) FROM messages WHERE session_id = ?", (session_id,)
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    top = await cursor.fetchone()
+    cursor = await conn.execute("SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,))
+    count = await cursor.fetchone()
+    assert top is not None and count is not None
+    return int(count[0]), int(top[0])
 
 
 async def messages_by_id(
