@@ -114,3 +114,18 @@ def _row(content: str) -> dict[str, object]:
         "visibility": "public",
         "metadata": None,
     }
+
+
+async def test_an_unchanged_database_skips_the_check_and_a_commit_restores_it(team: Team) -> None:
+    await seed(team.server.app, team.session_id, rows(200))
+    cache = team.server.app.services[SERVICE].cache
+    await team.bob.call("search_context", session_id=team.session_id, query="one")
+    checks = cache.stats["checks"]
+    await team.bob.call("search_context", session_id=team.session_id, query="two")
+    assert cache.stats["checks"] == checks and cache.stats["unchanged"] >= 1
+    await seed(team.server.app, team.session_id, [_row("ocelot")])  # any commit
+    found = await team.bob.call(
+        "search_context", session_id=team.session_id, query="ocelot", fuzzy_threshold=100
+    )
+    assert cache.stats["checks"] == checks + 1
+    assert [r["message"]["content"] for r in found["results"]] == ["ocelot"]

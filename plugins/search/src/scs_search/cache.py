@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from scs.errors import not_found
 
 from scs_search import store
+from scs_search.changes import ChangeMarker
 from scs_search.index import SessionIndex
 
 if TYPE_CHECKING:
@@ -60,7 +61,17 @@ class IndexCache:
         self.max_messages = max_messages
         self._indexes: OrderedDict[str, SessionIndex] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
-        self.stats = {"loads": 0, "rebuilds": 0, "synced_rows": 0, "event_rows": 0}
+        self._marker = ChangeMarker(db.path)
+        # the database's commit marker when each index was last checked against it
+        self._checked: dict[str, int] = {}
+        self.stats = {
+            "loads": 0,
+            "rebuilds": 0,
+            "checks": 0,
+            "unchanged": 0,
+            "synced_rows": 0,
+            "event_rows": 0,
+        }
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._indexes
@@ -77,6 +88,12 @@ class IndexCache:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             index = self._indexes.get(session_id)
+            marker = self._marker.read()  # before the check: later commits change it
+            if index is not None and marker is not None and self._checked.get(session_id) == marker:
+                self.stats["unchanged"] += 1  # nothing committed anywhere since the last check
+                self._indexes.move_to_end(session_id)
+                return index
+            self._checked.pop(session_id, None)
             for _ in range(ATTEMPTS):
                 if index is None:
                     index = SessionIndex(session_id)
@@ -89,6 +106,8 @@ class IndexCache:
             else:  # pragma: no cover - the session changes faster than it can be read
                 assert index is not None
             assert index is not None
+            if marker is not None:
+                self._checked[session_id] = marker
             self._indexes[session_id] = index
             self._indexes.move_to_end(session_id)
             self._evict(keep=session_id)
@@ -96,6 +115,7 @@ class IndexCache:
 
     async def _sync(self, index: SessionIndex) -> bool:
         """Bring ``index`` up to date; False when it holds something the database does not."""
+        self.stats["checks"] += 1
         async with self.db.read() as conn:
             await conn.execute("BEGIN")  # one snapshot for the rows and the fingerprint
             try:
@@ -120,9 +140,12 @@ class IndexCache:
 
     def drop(self, session_id: str) -> None:
         self._indexes.pop(session_id, None)
+        self._checked.pop(session_id, None)
 
-    def clear(self) -> None:
+    def close(self) -> None:
         self._indexes.clear()
+        self._checked.clear()
+        self._marker.close()
 
     def _evict(self, keep: str) -> None:
         total = self.indexed_messages
@@ -132,4 +155,5 @@ class IndexCache:
                 self._indexes.move_to_end(session_id)
                 continue
             del self._indexes[session_id]
+            self._checked.pop(session_id, None)
             total -= len(index)

@@ -111,5 +111,5 @@ def scs_event(app: App, event: Event) -> None:
 def scs_shutdown(app: App) -> None:
     search: Search | None = app.services.get(SERVICE)
     if search is not None:
-        search.cache.clear()
+        search.cache.close()
     shutdown_pools()
