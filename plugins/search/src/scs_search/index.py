@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from scs_search import trigrams
+from scs_search import grams
 from scs_search.text import prepare
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class SessionIndex:
         self.classes = np.zeros(capacity, dtype=np.int32)
         self.full_len = np.zeros(capacity, dtype=np.int32)
         self.base_len = np.zeros(capacity, dtype=np.int32)
-        self.signatures = np.zeros((trigrams.BITS, capacity // 8), dtype=np.uint8)
+        self.signatures = grams.new_signatures(capacity)
         # every message of the session with an id <= synced_id is indexed (read from
         # the database); ids above it came from events and are listed in ``ahead``
         self.synced_id = 0
@@ -84,8 +84,8 @@ class SessionIndex:
             new = np.zeros(capacity, dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
-        signatures = np.zeros((trigrams.BITS, capacity // 8), dtype=np.uint8)
-        signatures[:, : self.signatures.shape[1]] = self.signatures
+        signatures = grams.new_signatures(capacity)
+        signatures[:, :, : self.signatures.shape[2]] = self.signatures
         self.signatures = signatures
 
     def _class_code(self, key: ClassKey) -> int:
@@ -131,7 +131,7 @@ class SessionIndex:
             self.full_len[row] = len(text)
             self.base_len[row] = base
             self.max_id = max(self.max_id, ident)
-        trigrams.set_signatures(self.signatures, texts, start)
+        grams.set_signatures(self.signatures, texts, start)
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
 
     def snapshot(self) -> Snapshot:

@@ -5,8 +5,8 @@ message whose ``partial_ratio`` with the query is at least the threshold,
 ordered by score then newest id, cut at ``limit``. To get there cheaply:
 
 1. Only rows of the visibility classes the caller may see are considered.
-2. Each row gets an upper bound of its score from the trigram signatures
-   (``trigrams.bound_table``); rows whose bound is under the threshold are
+2. Each row gets an upper bound of its score from its bigram and trigram signatures
+   (``grams.bound_table``); rows whose bound is under the threshold are
    never scored.
 3. Rows are scored by RapidFuzz in batches, highest bound first. Once
    ``limit`` results are known, the k-th best score is the bar: rows whose
@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from scs_search import trigrams
+from scs_search import grams
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -186,14 +186,15 @@ def _texts(snapshot: Snapshot, rows: npt.NDArray[np.int64], with_metadata: bool)
 def _bounds(
     snapshot: Snapshot, query: str, rows: npt.NDArray[np.int64], with_metadata: bool
 ) -> npt.NDArray[np.float64]:
-    """An upper bound of each row's score (see ``trigrams``); ``inf`` when none is known."""
+    """An upper bound of each row's score (see ``grams``); ``inf`` when none is known."""
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
-    positions = trigrams.query_positions(query)
-    if positions.size == 0:
+    two, three = grams.query_positions(query)
+    if two.size == 0:
         return np.full(len(rows), np.inf)
-    present = trigrams.present_counts(snapshot.signatures, positions, rows)
-    table = trigrams.bound_table(len(query), len(positions)) + EPSILON
-    bounds = table[present]
+    absent2 = len(two) - grams.present_counts(snapshot.signatures[0], two, rows)
+    absent3 = len(three) - grams.present_counts(snapshot.signatures[1], three, rows)
+    table = grams.bound_table(len(query), len(two), len(three))
+    bounds = table[absent2, absent3] + EPSILON
     # texts not longer than the query: the roles swap inside partial_ratio, no bound
     bounds[lengths <= len(query)] = np.inf
     return bounds

@@ -1,0 +1,140 @@
+"""Character bigram and trigram signatures, and the score bound they give.
+
+The bound prunes exactly: it never drops a text that could reach the bar.
+
+Each indexed text gets two signatures of ``BITS`` bits: one bit per hashed
+character bigram it contains, one per hashed trigram. For a query ``q`` (length
+``m``) and a text longer than ``q``, RapidFuzz ``partial_ratio`` is the best
+``ratio`` between ``q`` and a window ``w`` of the text with ``len(w) <= m``:
+``200 * L / (m + len(w))``, ``L`` being their longest common subsequence.
+Write ``d1 = m - L`` (query characters left out) and ``d2 = len(w) - L``
+(window characters left out; ``d2 <= d1``). A bigram position ``i`` of the
+query survives into the window when ``q[i]`` and ``q[i+1]`` are both matched to
+neighbouring window characters: a left-out query character spoils at most 2
+bigram positions (3 trigram positions) and a run of left-out window characters
+at most 1 (2). So if only ``P2`` of the ``T2`` query bigram positions and
+``P3`` of the ``T3`` trigram positions occur anywhere in the text, every
+window has ``2*d1 + d2 >= T2 - P2`` and ``3*d1 + 2*d2 >= T3 - P3``, and the
+text scores at most the best ratio over the ``(d1, d2)`` allowed by both.
+Hash collisions only set more bits, which only raises the bound.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+BITS = 1024
+MAX_QUERY_POSITIONS = 48
+_M1 = np.uint32(0x9E3779B1)
+_M2 = np.uint32(0x85EBCA77)
+_M3 = np.uint32(0xC2B2AE3D)
+_SHIFT = np.uint32(11)
+_MASK = np.uint32(BITS - 1)
+_CHUNK = 8192
+
+U8 = npt.NDArray[np.uint8]
+U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
+
+
+def codes(text: str) -> U32:
+    """The code points of ``text`` as an array."""
+    points: U32 = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return points
+
+
+def _bigrams(points: U32) -> U32:
+    with np.errstate(over="ignore"):
+        mixed = (points[:-1] * _M1) ^ (points[1:] * _M3)
+    hashed: U32 = (mixed >> _SHIFT) & _MASK
+    return hashed
+
+
+def _trigrams(points: U32) -> U32:
+    with np.errstate(over="ignore"):
+        mixed = (points[:-2] * _M1) ^ (points[1:-1] * _M2) ^ (points[2:] * _M3)
+    hashed: U32 = (mixed >> _SHIFT) & _MASK
+    return hashed
+
+
+def query_positions(query: str) -> tuple[U32, U32]:
+    """The hashed bigram and trigram of each of the first query positions (repeats kept)."""
+    points = codes(query[: MAX_QUERY_POSITIONS + 2])
+    two = _bigrams(points)[:MAX_QUERY_POSITIONS] if len(points) >= 2 else points[:0]
+    three = _trigrams(points)[:MAX_QUERY_POSITIONS] if len(points) >= 3 else points[:0]
+    return two, three
+
+
+def new_signatures(capacity: int) -> U8:
+    """Room for ``capacity`` rows: ``(2, BITS, capacity // 8)``, bigrams then trigrams.
+
+    Bit ``row`` of line ``h`` says whether that row's text has a gram hashing to ``h``.
+    """
+    return np.zeros((2, BITS, capacity // 8), dtype=np.uint8)
+
+
+def set_signatures(signatures: U8, texts: list[str], first_row: int) -> None:
+    """Set the bits of ``texts`` (rows ``first_row...``) in ``signatures``."""
+    for start in range(0, len(texts), _CHUNK):
+        _set_chunk(signatures, texts[start : start + _CHUNK], first_row + start)
+
+
+def _set_chunk(signatures: U8, texts: list[str], first_row: int) -> None:
+    if not texts:
+        return
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    points = codes("\x00".join(texts))
+    # which text each code point belongs to; -1 marks the separators
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths + 1)[: len(points)]
+    ends = np.cumsum(lengths + 1) - 1
+    rows[ends[ends < len(points)]] = -1
+    aligned = first_row - first_row % 8
+    shift = first_row - aligned
+    span = -(-(shift + len(texts)) // 8) * 8
+    for kind, (size, hasher) in enumerate(((2, _bigrams), (3, _trigrams))):
+        if len(points) < size:
+            continue
+        start, end = rows[: len(points) - size + 1], rows[size - 1 :]
+        inside = (start == end) & (start >= 0)
+        bits = np.zeros((BITS, span), dtype=bool)
+        bits[hasher(points)[inside], start[inside] + shift] = True
+        packed = np.packbits(bits, axis=1, bitorder="little")
+        signatures[kind, :, aligned // 8 : aligned // 8 + packed.shape[1]] |= packed
+
+
+def present_counts(lines: U8, positions: U32, rows: I64) -> npt.NDArray[np.int32]:
+    """For each row, how many query positions have their gram bit set in ``lines``."""
+    counts = np.zeros(len(rows), dtype=np.int32)
+    hashes, repeats = np.unique(positions, return_counts=True)
+    for line, repeat in zip(hashes.tolist(), repeats.tolist(), strict=True):
+        bits = np.unpackbits(lines[line], bitorder="little")[rows]
+        if repeat == 1:
+            counts += bits
+        else:
+            counts += bits.astype(np.int32) * repeat
+    return counts
+
+
+@lru_cache(maxsize=256)
+def bound_table(m: int, positions2: int, positions3: int) -> npt.NDArray[np.float64]:
+    """``table[D2, D3]``: the highest ``partial_ratio`` a text longer than the query can
+    reach when ``D2`` bigram and ``D3`` trigram positions of the query are absent from it."""
+    top = max(-(-positions2 // 2), -(-positions3 // 3)) + 1
+    d1 = np.arange(min(m, top) + 1)[:, None]
+    d2 = np.arange(min(m, top) + 1)[None, :]
+    d1, d2 = np.broadcast_arrays(d1, d2)
+    possible = d2 <= d1
+    d1, d2 = d1[possible], d2[possible]
+    scores = 200.0 * (m - d1) / (2 * m - d1 + d2)
+    need2 = np.minimum(2 * d1 + d2, positions2)
+    need3 = np.minimum(3 * d1 + 2 * d2, positions3)
+    table = np.zeros((positions2 + 1, positions3 + 1), dtype=np.float64)
+    np.maximum.at(table, (need2, need3), scores)
+    # a pair allowed for (need2, need3) is allowed for every smaller D2 and D3
+    table = np.maximum.accumulate(table[::-1, :], axis=0)[::-1, :]
+    table = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
+    table.setflags(write=False)
+    return table
