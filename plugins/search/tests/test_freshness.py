@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scs_search.service import SERVICE
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .conftest import Team, TeamFactory
 
 
-def ids_of(found: dict[str, object]) -> list[int]:
-    return [r["message"]["id"] for r in found["results"]]  # type: ignore[attr-defined,index]
+def ids_of(found: dict[str, Any]) -> list[int]:
+    return [r["message"]["id"] for r in found["results"]]
 
 
 async def test_new_messages_are_found_at_once(team: Team) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .conftest import seed
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .conftest import Team
 
 
-def row(sender: str, sender_type: str, content: str, visibility: str = "public") -> dict:
+def row(sender: str, sender_type: str, content: str, visibility: str = "public") -> dict[str, Any]:
     return {
         "sender": sender,
         "sender_type": sender_type,

@@ -18,7 +18,7 @@ from scs_search import grams
 from scs_search.text import prepare
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 ClassKey = tuple[str, str, str]  # (visibility, sender, sender_type)
 
@@ -96,7 +96,7 @@ class SessionIndex:
             self._class_codes[key] = code
         return code
 
-    def add_synced(self, messages: list[Mapping[str, Any]]) -> None:
+    def add_synced(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Add messages read from the database above ``synced_id`` (then call ``synced_to``)."""
         self._append([m for m in messages if int(m["id"]) not in self.ahead])
 
@@ -114,7 +114,7 @@ class SessionIndex:
         self.ahead.add(ident)
         return True
 
-    def _append(self, fresh: list[Mapping[str, Any]]) -> None:
+    def _append(self, fresh: Sequence[Mapping[str, Any]]) -> None:
         if not fresh:
             return
         start = len(self.texts)
