@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scs.search")
 ATTEMPTS = 3
+THREAD_ROWS = 500
 
 
 def _metadata(text: str | None) -> dict[str, Any] | None:
@@ -51,6 +52,10 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
         "visibility": row["visibility"],
         "metadata": _metadata(row["metadata"]),
     }
+
+
+def _add_rows(index: SessionIndex, rows: list[sqlite3.Row]) -> None:
+    index.add_synced([_message(row) for row in rows])
 
 
 class IndexCache:
@@ -123,7 +128,10 @@ class IndexCache:
                     self.drop(index.session_id)
                     raise not_found("session", index.session_id)
                 async for rows in store.rows_after(conn, index.session_id, index.synced_id):
-                    index.add_synced([_message(row) for row in rows])
+                    if len(rows) < THREAD_ROWS:
+                        _add_rows(index, rows)
+                    else:  # preparing thousands of texts would hold up the event loop
+                        await asyncio.to_thread(_add_rows, index, rows)
                     self.stats["synced_rows"] += len(rows)
                 count, max_id = await store.fingerprint(conn, index.session_id)
             finally:

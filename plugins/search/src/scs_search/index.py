@@ -8,6 +8,7 @@ it runs in a worker thread do not disturb it.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ class SessionIndex:
         self.synced_id = 0
         self.ahead: set[int] = set()
         self.max_id = 0
+        self._writing = threading.Lock()  # big loads run in a worker thread
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -97,26 +99,36 @@ class SessionIndex:
         return code
 
     def add_synced(self, messages: Sequence[Mapping[str, Any]]) -> None:
-        """Add messages read from the database above ``synced_id`` (then call ``synced_to``)."""
-        self._append([m for m in messages if int(m["id"]) not in self.ahead])
+        """Add messages read from the database above ``synced_id``, in id order.
+
+        The database shows every id up to the last one read, so the watermark moves
+        there at once: an event for any of them arriving later is then ignored.
+        """
+        with self._writing:
+            self._append_locked([m for m in messages if int(m["id"]) not in self.ahead])
+            if messages:
+                self._synced_to(int(messages[-1]["id"]))
 
     def synced_to(self, upto: int) -> None:
         """Every message of the session up to id ``upto`` is now indexed."""
+        with self._writing:
+            self._synced_to(upto)
+
+    def _synced_to(self, upto: int) -> None:
         self.synced_id = max(self.synced_id, upto)
         self.ahead = {ident for ident in self.ahead if ident > self.synced_id}
 
     def add_event(self, message: Mapping[str, Any]) -> bool:
         """Add a message announced by an event, unless it is indexed already."""
         ident = int(message["id"])
-        if ident <= self.synced_id or ident in self.ahead:
-            return False
-        self._append([message])
-        self.ahead.add(ident)
+        with self._writing:
+            if ident <= self.synced_id or ident in self.ahead:
+                return False
+            self._append_locked([message])
+            self.ahead.add(ident)
         return True
 
-    def _append(self, fresh: Sequence[Mapping[str, Any]]) -> None:
-        if not fresh:
-            return
+    def _append_locked(self, fresh: Sequence[Mapping[str, Any]]) -> None:
         start = len(self.texts)
         self._grow(start + len(fresh))
         texts = []
