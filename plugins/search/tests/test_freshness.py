@@ -129,3 +129,17 @@ async def test_an_unchanged_database_skips_the_check_and_a_commit_restores_it(te
     )
     assert cache.stats["checks"] == checks + 1
     assert [r["message"]["content"] for r in found["results"]] == ["ocelot"]
+
+
+async def test_with_every_default_plugin_new_messages_still_show(
+    scs_factory: ServerFactory,
+) -> None:
+    server = await scs_factory(plugins="default")  # the response cache sits in front
+    alice = await server.agent("alice")
+    session = await alice.call("create_session", purpose="with the cache")
+    sid = session["session_id"]
+    await alice.call("add_message", session_id=sid, content="tune database connection pooling")
+    first = await alice.call("search_context", session_id=sid, query="databse pool")
+    await alice.call("add_message", session_id=sid, content="databse pool, again")
+    second = await alice.call("search_context", session_id=sid, query="databse pool")
+    assert (first["count"], second["count"]) == (1, 2)
