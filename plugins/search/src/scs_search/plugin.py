@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 from scs import hookimpl, require_identity, requires
 
-from scs_search.ranking import shutdown_pools
 from scs_search.service import SERVICE, Search
 from scs_search.settings import SearchSettings
 
@@ -112,4 +111,3 @@ def scs_shutdown(app: App) -> None:
     search: Search | None = app.services.get(SERVICE)
     if search is not None:
         search.cache.close()
-    shutdown_pools()

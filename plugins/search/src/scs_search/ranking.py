@@ -48,20 +48,17 @@ _pools_lock = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """Threads that score slices of a batch (RapidFuzz releases the GIL while scoring)."""
+    """Threads that score slices of a batch (RapidFuzz releases the GIL while scoring).
+
+    Shared by every App in the process and never shut down: idle threads cost nothing,
+    and one App closing must not cancel another's search.
+    """
     with _pools_lock:
         pool = _pools.get(workers)
         if pool is None:
             pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="scs-search")
             _pools[workers] = pool
         return pool
-
-
-def shutdown_pools() -> None:
-    with _pools_lock:
-        for pool in _pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
-        _pools.clear()
 
 
 def _score(query: str, texts: list[str], cutoff: float, workers: int) -> npt.NDArray[np.float64]:
