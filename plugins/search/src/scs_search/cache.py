@@ -16,6 +16,7 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from scs import ErrorCode, ScsError
 from scs.errors import not_found
 
 from scs_search import store
@@ -108,8 +109,13 @@ class IndexCache:
                 log.info("search index of session %s is out of step; rebuilding", session_id)
                 self.stats["rebuilds"] += 1
                 index = None
-            else:  # pragma: no cover - the session changes faster than it can be read
-                assert index is not None
+            else:  # pragma: no cover - a fresh load matches its own snapshot
+                raise ScsError(
+                    ErrorCode.DATABASE_BUSY,
+                    f"session {session_id} changed while it was being indexed",
+                    "retry the search",
+                    retryable=True,
+                )
             assert index is not None
             if marker is not None:
                 self._checked[session_id] = marker
@@ -148,7 +154,13 @@ class IndexCache:
 
     def drop(self, session_id: str) -> None:
         self._indexes.pop(session_id, None)
+        self._forget(session_id)
+
+    def _forget(self, session_id: str) -> None:
         self._checked.pop(session_id, None)
+        lock = self._locks.get(session_id)
+        if lock is not None and not lock.locked():
+            del self._locks[session_id]
 
     def close(self) -> None:
         self._indexes.clear()
@@ -163,5 +175,5 @@ class IndexCache:
                 self._indexes.move_to_end(session_id)
                 continue
             del self._indexes[session_id]
-            self._checked.pop(session_id, None)
+            self._forget(session_id)
             total -= len(index)
