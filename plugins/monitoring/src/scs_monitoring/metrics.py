@@ -170,20 +170,22 @@ class StateCollector(Collector):
             )
 
 
+# (key in Database.stats(), series name, help, counter?) ; a key the core drops is skipped.
+DB_SERIES = (
+    ("pool_size", "scs_db_pool_size", "Connections the pool may hold", False),
+    ("in_use", "scs_db_pool_in_use", "Connections lent out now", False),
+    ("connections_opened", "scs_db_connections_opened", "Connections opened", True),
+    ("acquire_waits", "scs_db_acquire_waits", "Connection requests that had to wait", True),
+    ("writer_waiting", "scs_db_writer_busy", "1 while a writer holds the write lock", False),
+)
+
+
 def _db_families(stats: dict[str, Any]) -> Iterable[Metric]:
-    yield GaugeMetricFamily("scs_db_pool_size", "Connections the pool may hold", stats["pool_size"])
-    yield GaugeMetricFamily("scs_db_pool_in_use", "Connections lent out now", stats["in_use"])
-    yield CounterMetricFamily(
-        "scs_db_connections_opened", "Connections opened", stats["connections_opened"]
-    )
-    yield CounterMetricFamily(
-        "scs_db_acquire_waits", "Connection requests that had to wait", stats["acquire_waits"]
-    )
-    yield GaugeMetricFamily(
-        "scs_db_writer_waiting",
-        "1 while a writer holds the write lock",
-        int(stats["writer_waiting"]),
-    )
+    for key, name, text, counter in DB_SERIES:
+        value = stats.get(key)
+        if isinstance(value, int | float):
+            family = CounterMetricFamily if counter else GaugeMetricFamily
+            yield family(name, text, float(value))
 
 
 def _cache_families(stats: dict[str, Any]) -> Iterable[Metric]:
