@@ -6,10 +6,15 @@ uvicorn settings as ``scs.runner.serve_http``; tools with the same names and
 arguments as scs's, returning a constant. No middleware, no database, no auth.
 
     python bench/noop_server.py   # prints "noop: listening on http://127.0.0.1:PORT/mcp"
+
+For attributing scs's overhead: ``--middleware N`` adds N pass-through FastMCP
+middlewares (scs runs 7: errors, auth, monitoring x2, ratelimit x2, cache) and
+``--mounted`` serves the tools from a mounted child server, as scs serves each plugin's.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import sys
@@ -17,6 +22,7 @@ from typing import Any
 
 import uvicorn
 from fastmcp import FastMCP
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 
 mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
 ids = itertools.count(1)
@@ -82,9 +88,31 @@ async def search_context(
     return {"success": True, "results": [], "count": 0}
 
 
+class PassThrough(Middleware):
+    """A middleware that only hands the call on (what every scs middleware does at least)."""
+
+    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+        return await call_next(context)
+
+
+def build(middleware: int, mounted: bool) -> FastMCP[Any]:
+    server = mcp
+    if mounted:
+        server = FastMCP(name="noop-root", mask_error_details=True)
+        server.mount(mcp)
+    for _ in range(middleware):
+        server.add_middleware(PassThrough())
+    return server
+
+
 async def main() -> None:
+    parser = argparse.ArgumentParser(description="the no-op FastMCP floor server")
+    parser.add_argument("--middleware", type=int, default=0, help="pass-through middlewares")
+    parser.add_argument("--mounted", action="store_true", help="serve tools from a mounted child")
+    args = parser.parse_args()
+    server = build(args.middleware, args.mounted)
     config = uvicorn.Config(
-        mcp.http_app(path="/mcp", host_origin_protection=True),
+        server.http_app(path="/mcp", host_origin_protection=True),
         host="127.0.0.1",
         port=0,
         log_level="warning",
