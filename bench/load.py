@@ -101,6 +101,8 @@ class Row:
     wall_s: float
     server_cpu: float = 0.0  # cores used (CPU seconds / wall seconds)
     loadgen_cpu: float = 0.0
+    server_rss_mib: float = 0.0  # after the scenario
+    server_ms_per_call: float = 0.0  # server CPU per call of the scenario (all its tools)
     floor: str | None = None
     ratio_p50: float | None = None
     ratio_p99: float | None = None
@@ -206,6 +208,7 @@ def rows_from(
 ) -> list[Row]:
     """One row per tool of the scenario."""
     rows = []
+    per_call = cores[0] / (len(samples) / wall) * 1000 if samples and wall > 0 else 0.0
     for tool in dict.fromkeys(s[0] for s in samples):
         mine = [s for s in samples if s[0] == tool]
         latencies = [s[2] * 1000 for s in mine]
@@ -225,6 +228,7 @@ def rows_from(
                 wall_s=wall,
                 server_cpu=cores[0],
                 loadgen_cpu=cores[1],
+                server_ms_per_call=per_call,
             )
         )
     return rows
@@ -515,9 +519,10 @@ def run_plan(
                 scenario, server.pid, progress
             )
             acks.extend(scenario_acks)
-            outcome.rows.extend(
-                rows_from(target, scenario, samples, wall, (cores_server, cores_load))
-            )
+            rows = rows_from(target, scenario, samples, wall, (cores_server, cores_load))
+            for row in rows:
+                row.server_rss_mib = round(rss_kib(server.pid) / 1024, 1)
+            outcome.rows.extend(rows)
             if server.process.poll() is not None:
                 raise RuntimeError(
                     f"the {target} server died:\n{server.log_path.read_text()[-3000:]}"
@@ -605,7 +610,7 @@ def judge(outcome: Outcome) -> None:
 
 
 def show(outcome: Outcome) -> None:
-    out = Console(width=None if sys.stdout.isatty() else 160)
+    out = Console(width=None if sys.stdout.isatty() else 180)
     table = Table(title="scs load benchmark (latencies in ms; x = ratio to the floor)")
     for name in (
         "scenario",
@@ -622,6 +627,8 @@ def show(outcome: Outcome) -> None:
         "tput x",
         "cpu srv",
         "cpu gen",
+        "ms cpu/call",
+        "rss MiB",
     ):
         table.add_column(name, justify="left" if name in ("scenario", "tool") else "right")
     for r in outcome.rows:
@@ -640,6 +647,8 @@ def show(outcome: Outcome) -> None:
             f"{r.ratio_throughput:.2f}" if r.ratio_throughput is not None else "",
             f"{r.server_cpu:.2f}" if r.target != "sqlite" else "",
             f"{r.loadgen_cpu:.2f}" if r.target != "sqlite" else "",
+            f"{r.server_ms_per_call:.2f}" if r.target != "sqlite" else "",
+            f"{r.server_rss_mib:.0f}" if r.target != "sqlite" else "",
         )
     out.print(table)
     errors = {f"{r.scenario}/{r.tool}": r.errors for r in outcome.rows if r.errors}
@@ -687,6 +696,7 @@ def run(args: argparse.Namespace) -> Outcome:
     times = Durations.pick(args.quick)
     levels = sorted({int(x) for x in args.levels.split(",") if x.strip()})
     outcome = Outcome()
+    load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="scs-bench-"))
     workers = Workers(args.workers)
     noop: Child | None = None
@@ -761,6 +771,10 @@ def run(args: argparse.Namespace) -> Outcome:
             "sigterm_seconds": round(stop_s, 2),
             "integrity_check": integrity,
         }
+        outcome.notes.append(
+            f"load average (1 min) before/after the run: {load_before:.2f}/{os.getloadavg()[0]:.2f}"
+            " (above ~1.5 on 2 cores, other processes competed with the bench)"
+        )
         outcome.notes.append(
             f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{args.workers} load-generator process(es); rate limits raised via env "

@@ -91,7 +91,9 @@ async def search_context(
 class PassThrough(Middleware):
     """A middleware that only hands the call on (what every scs middleware does at least)."""
 
-    async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
         return await call_next(context)
 
 
