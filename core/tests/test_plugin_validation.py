@@ -251,3 +251,32 @@ async def test_refused_plugin_leaves_database_without_its_tables_when_strict(
     # refused before the database was touched: nothing of either plugin was created
     database = tmp_path / "scs.db"
     assert not database.exists() or not {"good_rows", "bad_rows"} & table_names(database)
+
+
+def _raise(*_args: Any) -> Any:
+    raise ValueError("hook exploded")
+
+
+async def _raise_async(app: App) -> None:
+    raise ValueError("hook exploded")
+
+
+@pytest.mark.parametrize(
+    "hook", ["scs_migrations", "scs_middleware", "scs_http_routes", "scs_startup"]
+)
+async def test_a_raising_hook_stops_start_up_naming_the_plugin(
+    hook: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    function: Callable[..., Any] = {
+        "scs_migrations": lambda: _raise(),
+        "scs_middleware": lambda app: _raise(app),
+        "scs_http_routes": lambda app: _raise(app),
+        "scs_startup": _raise_async,
+    }[hook]
+    bad = plugin("bad", **{hook: function})
+    with pytest.raises(StartupError) as caught:
+        await create_app(
+            make_settings(tmp_path, "good,bad"), installed=installed(tool_plugin("good"), bad)
+        )
+    assert str(caught.value) == f"plugin 'bad': {hook} raised ValueError: hook exploded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ from scs.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs.tools import ToolPolicy
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -235,9 +238,11 @@ async def create_app(
         acquire_timeout_s=settings.db_acquire_timeout_s,
     )
     await db.open()
+    app: App | None = None
     try:
         for name in host.enabled:
-            migrations = host.call_one(name, "scs_migrations") or []
+            with _blame(name, "scs_migrations"):
+                migrations = host.call_one(name, "scs_migrations") or []
             await db.migrate(name, migrations)
         server: FastMCP[Any] = FastMCP(
             name="scs",
@@ -251,30 +256,43 @@ async def create_app(
 
         middleware = [ErrorMiddleware(), AuthMiddleware(app)]
         for name in host.each("scs_middleware"):
-            middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])
+            with _blame(name, "scs_middleware"):
+                middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])
         for item in sorted(middleware, key=order_of):
             server.add_middleware(item)
 
         for name in host.each("scs_http_routes"):
-            for route in host.call_one(name, "scs_http_routes", app=app) or []:
-                app.routes.append(route)
-                server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
-                    route.endpoint
-                )
+            with _blame(name, "scs_http_routes"):
+                for route in host.call_one(name, "scs_http_routes", app=app) or []:
+                    app.routes.append(route)
+                    server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
+                        route.endpoint
+                    )
         for name in host.each("scs_startup"):
-            result = host.call_one(name, "scs_startup", app=app)
-            if inspect.isawaitable(result):
-                await result
-    except MigrationError as error:
-        await db.close()
-        raise StartupError(str(error)) from None
-    except PluginError as error:
-        await db.close()
-        raise StartupError(str(error)) from None
-    except BaseException:
-        await db.close()
+            with _blame(name, "scs_startup"):
+                result = host.call_one(name, "scs_startup", app=app)
+                if inspect.isawaitable(result):
+                    await result
+    except BaseException as error:
+        if app is not None:
+            await app.close()  # stops what earlier plugins started, then the pool
+        else:
+            await db.close()
+        if isinstance(error, MigrationError | PluginError):
+            raise StartupError(str(error)) from None
         raise
     return app
+
+
+@contextmanager
+def _blame(plugin: str, hook: str) -> Iterator[None]:
+    """Name the plugin when its hook raises, so start-up errors say who failed."""
+    try:
+        yield
+    except (StartupError, PluginError, MigrationError):
+        raise
+    except Exception as error:
+        raise PluginError(plugin, f"{hook} raised {type(error).__name__}: {error}") from error
 
 
 __all__ = ["App", "ConfigError", "StartupError", "create_app"]
