@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from scs.errors import ErrorCode, ScsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 Permission = Literal["read", "write", "admin", "debug"]
 PERMISSIONS: tuple[Permission, ...] = ("read", "write", "admin", "debug")
@@ -53,9 +57,11 @@ def require_identity() -> Identity:
     return identity
 
 
-def set_identity(identity: Identity | None) -> object:
-    return _current.set(identity)
-
-
-def reset_identity(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+@contextmanager
+def acting_as(identity: Identity | None) -> Iterator[None]:
+    """Run the enclosed call as ``identity`` (the auth middleware's job; tests may use it)."""
+    marker = _current.set(identity)
+    try:
+        yield
+    finally:
+        _current.reset(marker)

@@ -16,7 +16,7 @@ from fastmcp.server.middleware import Middleware
 from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
-from scs.identity import ANONYMOUS_READER, reset_identity, set_identity
+from scs.identity import ANONYMOUS_READER, acting_as
 from scs.request import bearer_token, new_request_id, request_id, reset_request_id
 
 if TYPE_CHECKING:
@@ -154,13 +154,10 @@ class AuthMiddleware(Middleware):
                 )
             if not identity.can(needed):
                 raise await self.app.auth.deny(identity, message.name, needed)
-        marker = set_identity(identity)
-        try:
+        with acting_as(identity):
             return await call_next(
                 context.copy(message=message.model_copy(update={"arguments": arguments}))
             )
-        finally:
-            reset_identity(marker)
 
     async def on_read_resource(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -172,21 +169,15 @@ class AuthMiddleware(Middleware):
                 "authentication required to read resources",
                 "send an Authorization: Bearer header with a token from authenticate_agent",
             )
-        marker = set_identity(identity)
-        try:
+        with acting_as(identity):
             return await call_next(context)
-        finally:
-            reset_identity(marker)
 
     async def on_get_prompt(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
-        marker = set_identity(identity)
-        try:
+        with acting_as(identity):
             return await call_next(context)
-        finally:
-            reset_identity(marker)
 
     async def on_list_tools(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]

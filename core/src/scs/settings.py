@@ -57,16 +57,24 @@ def check_secret(name: str, value: SecretStr | None) -> SecretStr | None:
     return value
 
 
-class ScsSettings(BaseSettings):
-    """Base for every settings model: reads the environment and ``.env``, ignores extras."""
+def settings_config(env_prefix: str) -> SettingsConfigDict:
+    """The settings configuration every scs model shares, with its own prefix.
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_",
+    Plugins write ``model_config = settings_config("SCS_<PLUGIN>_")``.
+    """
+    return SettingsConfigDict(
+        env_prefix=env_prefix,
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
     )
+
+
+class ScsSettings(BaseSettings):
+    """Base for every settings model: reads the environment and ``.env``, ignores extras."""
+
+    model_config = settings_config("SCS_")
 
 
 class Settings(ScsSettings):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 # Chosen with bench/cache_bench.py: hot reads that got faster (figures in the README).
 DEFAULT_TOOLS = [
@@ -21,13 +20,7 @@ DEFAULT_TOOLS = [
 class CacheSettings(ScsSettings):
     """Which reads are cached, how much memory the cache may use, and for how long."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_CACHE_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = settings_config("SCS_CACHE_")
 
     tools: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TOOLS),

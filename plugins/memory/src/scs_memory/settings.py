@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 
 class MemorySettings(ScsSettings):
     """Limits of the per-agent memory and the expiry sweep."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_MEMORY_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = settings_config("SCS_MEMORY_")
 
     max_value_kb: int = Field(64, ge=1, le=10_240, description="Largest value (JSON encoding), KiB")
     max_metadata_kb: int = Field(16, ge=1, le=1024, description="Largest metadata object, KiB")

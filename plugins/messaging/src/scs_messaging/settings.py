@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 
 class MessagingSettings(ScsSettings):
     """Limits on what a message may carry."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_MESSAGING_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = settings_config("SCS_MESSAGING_")
 
     max_message_length: int = Field(
         100_000, ge=1, le=10_000_000, description="Longest content accepted, in characters"

@@ -6,20 +6,13 @@ import logging
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings, check_secret
+from scs.settings import ScsSettings, check_secret, settings_config
 
 
 class MonitoringSettings(ScsSettings):
     """Call log, slow-call threshold, quantile window and the /metrics credential."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_MONITORING_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = settings_config("SCS_MONITORING_")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "OFF"] = Field(
         "INFO", description="level of the one-line-per-call log (OFF: none)"

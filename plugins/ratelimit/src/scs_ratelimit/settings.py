@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 RATE_CLASSES: tuple[str, ...] = ("auth", "read", "write", "search", "admin")
 
@@ -12,13 +11,7 @@ RATE_CLASSES: tuple[str, ...] = ("auth", "read", "write", "search", "admin")
 class RatelimitSettings(ScsSettings):
     """Token-bucket sizes per tool class; ``*_PER_MINUTE`` refills, ``*_BURST`` is the bucket."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_RATELIMIT_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
+    model_config = settings_config("SCS_RATELIMIT_")
 
     auth_per_minute: float = Field(300, gt=0, description="authenticate/refresh/revoke per address")
     auth_burst: int = Field(60, ge=1)

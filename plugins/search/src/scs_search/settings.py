@@ -5,16 +5,13 @@ from __future__ import annotations
 import os
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 
 class SearchSettings(ScsSettings):
     """How much the in-memory search indexes may hold, and how results look."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_SEARCH_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = settings_config("SCS_SEARCH_")
 
     index_max_messages: int = Field(
         300_000,

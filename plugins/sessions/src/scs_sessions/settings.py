@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
-from scs.settings import ScsSettings
+from scs.settings import ScsSettings, settings_config
 
 
 class SessionsSettings(ScsSettings):
     """Limits on what a session may carry."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SCS_SESSIONS_", env_file=".env", extra="ignore", validate_default=True
-    )
+    model_config = settings_config("SCS_SESSIONS_")
 
     max_purpose_length: int = Field(
         1000, ge=1, le=1_000_000, description="Longest purpose accepted, in characters"
