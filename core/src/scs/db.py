@@ -1,4 +1,4 @@
-"""The database: an aiosqlitepool pool of WAL-mode aiosqlite connections, and migrations.
+"""The database: a pool of WAL-mode aiosqlite connections (scs.pool), a writer, migrations.
 
 All SQL of the core lives here and in ``scs.auth.store``; plugins keep theirs in
 their own store modules and reach the database only through this object.
@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
-from aiosqlitepool import SQLiteConnectionPool
-from aiosqlitepool.exceptions import PoolConnectionAcquireTimeoutError
 
 from scs.errors import ErrorCode, ScsError
 from scs.migrations import Migration, split_statements
+from scs.pool import ConnectionPool, PoolTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -88,7 +87,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self.mmap_size = mmap_size
         self.acquire_timeout_s = acquire_timeout_s
-        self._pool: SQLiteConnectionPool | None = None
+        self._pool: ConnectionPool | None = None
         self._write_lock = asyncio.Lock()
         self._writer: aiosqlite.Connection | None = None
         self.in_use = 0
@@ -118,11 +117,7 @@ class Database:
     async def open(self) -> None:
         """Create the file (and its folder) and the pool."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._pool = SQLiteConnectionPool(
-            self._connect,
-            pool_size=self.pool_size,
-            acquisition_timeout=self.acquire_timeout_s,
-        )
+        self._pool = ConnectionPool(self._connect, self.pool_size, self.acquire_timeout_s)
         async with self.read() as conn:
             await conn.execute(MIGRATIONS_TABLE)
 
@@ -147,11 +142,11 @@ class Database:
         """Lend a connection for reads (autocommit; no transaction is held)."""
         if self._pool is None:
             raise RuntimeError("database is not open")
+        pool = self._pool
         started = time.perf_counter()
         try:
-            cm = self._pool.connection()
-            conn = await cm.__aenter__()
-        except PoolConnectionAcquireTimeoutError as error:
+            conn = await pool.acquire()
+        except PoolTimeoutError as error:
             raise busy_error(error) from None
         if time.perf_counter() - started > 0.001:
             self.waits += 1
@@ -164,7 +159,7 @@ class Database:
             raise
         finally:
             self.in_use -= 1
-            await cm.__aexit__(None, None, None)
+            await pool.release(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

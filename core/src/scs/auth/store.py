@@ -39,8 +39,9 @@ MIGRATIONS = [
 
 async def is_revoked(db: Database, jti: str) -> bool:
     async with db.read() as conn:
-        cursor = await conn.execute("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,))
-        return await cursor.fetchone() is not None
+        # one round trip to the connection's thread: this runs on every authenticated call
+        rows = await conn.execute_fetchall("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,))
+        return len(list(rows)) > 0
 
 
 async def revoke(db: Database, jti: str, agent_id: str, expires_at: int) -> bool:
