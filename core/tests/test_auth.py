@@ -330,3 +330,24 @@ async def test_resources_need_a_bearer_header(server: ScsServer) -> None:
     async with server.client() as client:
         with pytest.raises(Exception, match="AUTH_001"):
             await client.read_resource("session://nope")
+
+
+def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
+    from scs.auth.tokens import TokenService
+    from scs.errors import ScsError
+    from scs.testing import make_settings
+
+    service = TokenService(make_settings(tmp_path))
+    ttl = service.settings.token_ttl_seconds
+    minted = service.mint("short", "claude", frozenset({"read"}), now=int(time.time()) - ttl + 1)
+    assert service.verify(minted.token).agent_id == "short"  # verified, now remembered
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            service.verify(minted.token)
+        except ScsError as error:
+            assert error.code == "AUTH_003"
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the remembered token never expired")

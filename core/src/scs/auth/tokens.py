@@ -20,6 +20,7 @@ AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$")
 AGENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 RESTRICTED_TYPE = "readonly"
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]
+VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class TokenService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._verified: dict[str, Identity] = {}
         self.algorithm = settings.jwt_algorithm
         if self.algorithm == "HS256":
             if settings.jwt_secret_key is None:
@@ -109,10 +111,27 @@ class TokenService:
         return Minted(token, identity)
 
     def verify(self, token: str) -> Identity:
-        """Check signature, algorithm, issuer, audience and times; return the identity."""
+        """Check signature, algorithm, issuer, audience and times; return the identity.
+
+        A token that verified once is remembered until it expires: the same string always
+        verifies the same way, and PyJWT's checks cost ~50 us a call. Expiry is still
+        checked on every use (revocation is the caller's job, on every call).
+        """
         # a JWT is base64url and dots: anything else (e.g. a lone surrogate) is malformed
         if not isinstance(token, str) or not token or len(token) > 8192 or not token.isascii():
             raise self._invalid("the token is missing or malformed")
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at is not None and time.time() < known.expires_at:
+                return known
+            del self._verified[token]
+        identity = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # oldest first
+        self._verified[token] = identity
+        return identity
+
+    def _decode(self, token: str) -> Identity:
         try:
             claims = jwt.decode(
                 token,
