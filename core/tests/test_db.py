@@ -91,3 +91,18 @@ async def test_stats_and_ping(db: Database) -> None:
     assert await db.ping()
     stats = db.stats()
     assert stats["pool_size"] == 4 and stats["in_use"] == 0
+
+
+async def test_new_database_files_are_private(tmp_path: Path) -> None:
+    import stat
+
+    database = Database(tmp_path / "private" / "p.db")
+    await database.open()
+    async with database.transaction() as conn:
+        await conn.execute("CREATE TABLE secret (x)")
+    try:
+        assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o700
+        for name in ("p.db", "p.db-wal", "p.db-shm"):
+            assert stat.S_IMODE((tmp_path / "private" / name).stat().st_mode) == 0o600
+    finally:
+        await database.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import time
 from contextlib import asynccontextmanager
@@ -115,8 +116,14 @@ class Database:
         return conn
 
     async def open(self) -> None:
-        """Create the file (and its folder) and the pool."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create the file (and its folder) and the pool.
+
+        A new folder is made 0700 and a new database file 0600: it holds private
+        messages (SQLite gives the -wal and -shm files the database file's mode).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._pool = ConnectionPool(self._connect, self.pool_size, self.acquire_timeout_s)
         async with self.read() as conn:
             await conn.execute(MIGRATIONS_TABLE)
