@@ -112,7 +112,10 @@ def test_rendered_package_layout(tmp_path: Path) -> None:
     assert '[project.entry-points.scs]\ne2e-notes = "scs_e2e_notes.plugin"' in pyproject
     assert '"scs-core>=0.1"' in pyproject
     assert "[tool.uv.sources]" not in pyproject  # no checkout given: from the index
-    assert 'settings_config("SCS_E2E_NOTES_")' in (project / "src/scs_e2e_notes/settings.py").read_text()
+    assert (
+        'settings_config("SCS_E2E_NOTES_")'
+        in (project / "src/scs_e2e_notes/settings.py").read_text()
+    )
     assert "plugin_name: e2e-notes" in (project / ".copier-answers.yml").read_text()
     assert "${{ matrix.python-version }}" in (project / ".github/workflows/ci.yml").read_text()
     assert 'pytest_plugins = ["scs.testing"]' in (project / "tests/conftest.py").read_text()
