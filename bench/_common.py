@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from scs.testing import ServerProcess, launch, parse_error, parse_result
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent
@@ -48,48 +45,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
-@dataclass
-class Child:
-    """A server started as a subprocess; ``url`` is its MCP endpoint."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        return self.process.returncode
-
-
-def start_child(
-    command: list[str], *, env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 60
-) -> Child:
-    """Start a server and wait (bounded) for its ``listening on URL`` line."""
-    with log_path.open("wb") as handle:
-        process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        for line in text.splitlines():
-            if "listening on " in line:
-                return Child(process, line.split("listening on ", 1)[1].strip(), log_path)
-        if process.poll() is not None:
-            raise RuntimeError(f"{command[2:4]} exited with {process.returncode}:\n{text}")
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{command} did not start within {timeout}s")
+# one way to start and stop a server process, shared with the test suite
+Child = ServerProcess
+start_child = launch
 
 
 def python() -> str:
@@ -98,19 +56,9 @@ def python() -> str:
 
 def tool_error_code(result: Any) -> str:
     """The ``code`` of an MCP tool error (our JSON body), or ``TOOL_ERROR`` if it has none."""
-    text = "".join(getattr(block, "text", "") for block in result.content)
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return "TOOL_ERROR"
-    return str(body.get("code") or "TOOL_ERROR") if isinstance(body, dict) else "TOOL_ERROR"
+    return parse_error(result).code or "TOOL_ERROR"
 
 
 def tool_json(result: Any) -> Any:
     """The JSON object a successful tool call returned."""
-    content = result.structured_content
-    if content is not None:
-        if isinstance(content, dict) and set(content) == {"result"}:
-            return content["result"]
-        return content
-    return json.loads("".join(getattr(block, "text", "") for block in result.content))
+    return parse_result(result)

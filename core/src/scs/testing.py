@@ -279,6 +279,10 @@ class ServerProcess:
     url: str | None
     log_path: Path
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -332,26 +336,37 @@ def start_server_process(
         "0",
         *args,
     ]
+    return launch(
+        command, env=env or server_env(tmp_path), cwd=tmp_path, log_path=log_path, timeout=timeout
+    )
+
+
+def launch(
+    command: list[str], *, env: dict[str, str], cwd: Path, log_path: Path, timeout: float = 60
+) -> ServerProcess:
+    """Start a server process that prints ``listening on URL``; wait (bounded) for that line.
+
+    Works for ``scs serve`` and for any server that announces itself the same way (the
+    bench's no-op floor server).
+    """
     with log_path.open("wb") as handle:  # the child keeps its own descriptor
         process = subprocess.Popen(
-            command,
-            env=env or server_env(tmp_path),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
+            command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
         for line in text.splitlines():
-            if "scs: listening on " in line:
-                url = line.split("scs: listening on ", 1)[1].strip()
+            if "listening on " in line:
+                url = line.split("listening on ", 1)[1].strip()
                 return ServerProcess(process, url, log_path)
         if process.poll() is not None:
-            raise RuntimeError(f"scs serve exited with {process.returncode}:\n{text}")
+            raise RuntimeError(f"{' '.join(command[:4])} exited with {process.returncode}:\n{text}")
         time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"scs serve did not start within {timeout}s:\n{log_path.read_text()}")
+    raise RuntimeError(
+        f"{' '.join(command[:4])} did not start within {timeout}s:\n{log_path.read_text()}"
+    )
 
 
 @pytest.fixture
