@@ -1,16 +1,20 @@
-"""The pool: PRAGMAs on every connection, transactions, busy errors, optimize on close."""
+"""The database: PRAGMAs on every connection, transactions, loop-side writes and lookups,
+busy errors, checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from typing import TYPE_CHECKING
 
 import pytest
+import scs.db
 from scs.db import Database
 from scs.errors import ScsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 
@@ -106,3 +110,109 @@ async def test_new_database_files_are_private(tmp_path: Path) -> None:
             assert stat.S_IMODE((tmp_path / "private" / name).stat().st_mode) == 0o600
     finally:
         await database.close()
+
+
+def _insert(conn: sqlite3.Connection, value: str) -> int:
+    cursor = conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _values(conn: sqlite3.Connection) -> list[str]:
+    return [row["v"] for row in conn.execute("SELECT v FROM t ORDER BY id")]
+
+
+async def test_write_commits_on_the_loop_and_rolls_back_on_error(db: Database) -> None:
+    first = await db.write(_insert, "kept")
+
+    def failing(conn: sqlite3.Connection) -> None:
+        _insert(conn, "dropped")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await db.write(failing)
+    assert db.lookup(_values) == ["kept"]
+    assert first == 1
+    assert db.stats()["writes_on_loop"] == 2
+    assert db.stats()["writes_in_thread"] == 0
+
+
+async def test_write_and_transaction_interleave_without_losing_anything(db: Database) -> None:
+    async def through_transaction(i: int) -> None:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t (v) VALUES (?)", (f"t{i}",))
+
+    await asyncio.gather(
+        *(db.write(_insert, f"w{i}") for i in range(100)),
+        *(through_transaction(i) for i in range(100)),
+    )
+    values = db.lookup(_values)
+    assert len(values) == 200
+    assert len(set(values)) == 200
+
+
+async def _wait_for(predicate: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_write_waits_in_a_thread_while_another_process_holds_the_lock(
+    tmp_path: Path,
+) -> None:
+    database = Database(tmp_path / "w.db", busy_timeout_ms=5000)
+    await database.open()
+    try:
+        await database.write(
+            lambda conn: conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
+        )
+        other = sqlite3.connect(database.path, isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(database.write(_insert, "waited"))
+        await _wait_for(lambda: database.writes_in_thread == 1)
+        assert database.lookup(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
+        other.execute("ROLLBACK")  # the loop kept serving (the lookup above) meanwhile
+        other.close()
+        assert await asyncio.wait_for(pending, 10) == 1
+        assert database.lookup(_values) == ["waited"]
+        await database.write(_insert, "fast again")
+        assert database.writes_on_loop == 2
+    finally:
+        await database.close()
+
+
+async def test_write_past_busy_timeout_is_a_typed_busy_error(db: Database) -> None:
+    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ScsError) as caught:
+            await db.write(_insert, "x")
+        assert caught.value.code == "DATABASE_BUSY"
+        assert caught.value.details["retryable"] is True
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert db.lookup(_values) == []
+    await db.write(_insert, "after")  # recovers by itself once the lock is gone
+    assert db.lookup(_values) == ["after"]
+
+
+async def test_lookup_leaves_no_transaction_and_sees_committed_writes(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO t (v) VALUES ('from aiosqlite')")
+    assert db.lookup(_values) == ["from aiosqlite"]
+    await db.write(_insert, "from write")
+    assert db.lookup(_values) == ["from aiosqlite", "from write"]
+
+
+async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scs.db, "CHECKPOINT_WAL_BYTES", 1)
+    monkeypatch.setattr(scs.db, "CHECKPOINT_CHECK", 1)
+    await db.write(_insert, "x")
+    assert db.lookup(lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) > 0
+    assert db._loop_writer is not None
+    assert db._loop_writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    await _wait_for(lambda: db.checkpoints >= 1)

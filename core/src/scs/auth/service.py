@@ -129,7 +129,7 @@ class AuthService:
         except ScsError as error:
             await store.audit(self.db, "verify", "failure", detail=error.code)
             raise
-        if identity.token_id and await store.is_revoked(self.db, identity.token_id):
+        if identity.token_id and store.is_revoked(self.db, identity.token_id):
             await store.audit(self.db, "verify", "revoked", agent_id=identity.agent_id)
             raise ScsError(
                 ErrorCode.AUTH_REVOKED,

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from scs.db import Database
 
 MIGRATIONS = [
@@ -37,11 +39,15 @@ MIGRATIONS = [
 ]
 
 
-async def is_revoked(db: Database, jti: str) -> bool:
-    async with db.read() as conn:
-        # one round trip to the connection's thread: this runs on every authenticated call
-        rows = await conn.execute_fetchall("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,))
-        return len(list(rows)) > 0
+def _revoked(conn: sqlite3.Connection, jti: str) -> bool:
+    row = conn.execute("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,)).fetchone()
+    return row is not None
+
+
+def is_revoked(db: Database, jti: str) -> bool:
+    """Whether a token id was revoked: a primary-key lookup on every authenticated call,
+    so it runs on the event loop (``Database.lookup``), not through a thread."""
+    return db.lookup(_revoked, jti)
 
 
 async def revoke(db: Database, jti: str, agent_id: str, expires_at: int) -> bool:

@@ -5,6 +5,7 @@ Every read goes through ``visibility.py``; every write is one short transaction.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, ScsError
@@ -89,10 +90,10 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        async with self.app.db.transaction() as conn:
-            timestamp = utc_now()
-            message_id = await store.insert(
-                conn,
+        timestamp = utc_now()
+        message_id = await self.app.db.write(
+            partial(
+                store.insert,
                 session_id=session_id,
                 sender=identity.agent_id,
                 sender_type=identity.agent_type,
@@ -103,8 +104,9 @@ class Messaging:
                 timestamp=timestamp,
                 parent_visible=visible_sql(identity, "m"),
             )
-            if message_id is None:
-                raise await self._refusal(conn, session_id, parent_message_id)
+        )
+        if message_id is None:
+            raise await self._refusal(session_id, parent_message_id)
         message = {
             "id": message_id,
             "session_id": session_id,
@@ -126,12 +128,10 @@ class Messaging:
             "parent_message_id": parent_message_id,
         }
 
-    @staticmethod
-    async def _refusal(
-        conn: aiosqlite.Connection, session_id: str, parent_message_id: int | None
-    ) -> ScsError:
+    async def _refusal(self, session_id: str, parent_message_id: int | None) -> ScsError:
         """Why the insert matched nothing (asked only on that rare path)."""
-        state = await store.session_state(conn, session_id)
+        async with self.app.db.read() as conn:
+            state = await store.session_state(conn, session_id)
         if state == "missing":
             return not_found("session", session_id, "create_session first, or check the id")
         if state == "closed":

@@ -15,8 +15,8 @@ COLUMNS = (
 )
 
 
-async def insert(
-    conn: aiosqlite.Connection,
+def insert(
+    conn: sqlite3.Connection,
     *,
     session_id: str,
     sender: str,
@@ -29,9 +29,10 @@ async def insert(
     parent_visible: tuple[str, list[Any]],
 ) -> int | None:
     """Insert if the session is open and the parent (if any) is a message of it the
-    sender may see, all in one statement; the new id, or None when nothing was inserted."""
+    sender may see, all in one statement; the new id, or None when nothing was inserted.
+    Runs inside ``Database.write`` (synchronous, one write transaction)."""
     condition, params = parent_visible
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
         " metadata, parent_message_id, timestamp)"
         " SELECT s.id, ?, ?, ?, ?, ?, ?, ? FROM sessions s"

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import secrets
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scs import ErrorCode, ScsError
@@ -118,9 +119,9 @@ class Sessions:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         session_id = new_session_id()
         now = utc_now()
-        async with self.app.db.transaction() as conn:
-            await store.insert(
-                conn,
+        await self.app.db.write(
+            partial(
+                store.insert,
                 session_id=session_id,
                 purpose=purpose,
                 metadata=stored,
@@ -128,6 +129,7 @@ class Sessions:
                 created_by_type=identity.agent_type,
                 created_at=now,
             )
+        )
         session = {
             "id": session_id,
             "session_id": session_id,

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 COLUMNS = "id, purpose, metadata, created_by, created_by_type, created_at, updated_at, closed_at"
 
 
-async def insert(
-    conn: aiosqlite.Connection,
+def insert(
+    conn: sqlite3.Connection,
     *,
     session_id: str,
     purpose: str,
@@ -22,7 +22,8 @@ async def insert(
     created_by_type: str,
     created_at: str,
 ) -> None:
-    await conn.execute(
+    """Runs inside ``Database.write`` (synchronous, one write transaction)."""
+    conn.execute(
         "INSERT INTO sessions (id, purpose, metadata, created_by, created_by_type,"
         " created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         (session_id, purpose, metadata, created_by, created_by_type, created_at, created_at),
