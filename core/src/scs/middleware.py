@@ -17,7 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import ANONYMOUS_READER, acting_as
-from scs.request import bearer_token, new_request_id, request_id, reset_request_id
+from scs.request import bearer_token, begin_call, current_call, end_call, request_id
 
 if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
@@ -55,6 +55,13 @@ def _validation_message(error: BaseException) -> str:
     return str(error)[:500]
 
 
+def _record_caller(identity: Identity | None) -> None:
+    """Note the verified caller in the call's record, for middleware outside auth."""
+    call = current_call()
+    if call is not None:
+        call.identity = identity
+
+
 class ErrorMiddleware(Middleware):
     """Every failure reaches the client as a typed error; tracebacks stay in the log."""
 
@@ -63,7 +70,7 @@ class ErrorMiddleware(Middleware):
     async def on_request(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
-        token = new_request_id()
+        _, token = begin_call()
         try:
             return await call_next(context)
         except ScsError:
@@ -94,7 +101,7 @@ class ErrorMiddleware(Middleware):
         except Exception as error:
             raise self._internal(context, error) from None
         finally:
-            reset_request_id(token)
+            end_call(token)
 
     @staticmethod
     def _internal(context: MiddlewareContext[Any], error: BaseException) -> ScsError:
@@ -154,6 +161,7 @@ class AuthMiddleware(Middleware):
                 )
             if not identity.can(needed):
                 raise await self.app.auth.deny(identity, message.name, needed)
+        _record_caller(identity)
         with acting_as(identity):
             return await call_next(
                 context.copy(message=message.model_copy(update={"arguments": arguments}))
@@ -169,6 +177,7 @@ class AuthMiddleware(Middleware):
                 "authentication required to read resources",
                 "send an Authorization: Bearer header with a token from authenticate_agent",
             )
+        _record_caller(identity)
         with acting_as(identity):
             return await call_next(context)
 
@@ -176,6 +185,7 @@ class AuthMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
+        _record_caller(identity)
         with acting_as(identity):
             return await call_next(context)
 

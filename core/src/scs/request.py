@@ -1,13 +1,42 @@
-"""Facts about the HTTP request behind the current MCP call (empty over stdio)."""
+"""Facts about the current MCP call: its record (id, caller) and the HTTP request behind
+it (empty over stdio)."""
 
 from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastmcp.server.dependencies import get_http_request
 
-_request_id: ContextVar[str | None] = ContextVar("scs_request_id", default=None)
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from scs.identity import Identity
+
+
+@dataclass(slots=True)
+class Call:
+    """One call's record, made by the outermost middleware before anything else runs.
+
+    ``identity`` is filled in by the auth middleware once the caller is verified, so
+    middleware placed before auth can still read who called after ``call_next``
+    returns (the identity context itself only lasts as long as the inner call).
+    """
+
+    identity: Identity | None = None
+    _id: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The request id, made on first use (logs and internal-error reports)."""
+        if self._id is None:
+            self._id = uuid.uuid4().hex[:12]
+        return self._id
+
+
+_call: ContextVar[Call | None] = ContextVar("scs_call", default=None)
 
 
 def header(name: str) -> str | None:
@@ -33,18 +62,25 @@ def client_address() -> str:
     return request.client.host if request.client else "unknown"
 
 
+def current_call() -> Call | None:
+    """The record of the call being served, or None outside a call."""
+    return _call.get()
+
+
 def request_id() -> str:
     """An id for the current call, for logs and internal-error reports."""
-    current = _request_id.get()
-    if current is None:
-        current = uuid.uuid4().hex[:12]
-        _request_id.set(current)
-    return current
+    call = _call.get()
+    if call is None:
+        call = Call()
+        _call.set(call)
+    return call.id
 
 
-def new_request_id() -> object:
-    return _request_id.set(uuid.uuid4().hex[:12])
+def begin_call() -> tuple[Call, Token[Call | None]]:
+    """Start a new call record (the outermost middleware does this)."""
+    call = Call()
+    return call, _call.set(call)
 
 
-def reset_request_id(token: object) -> None:
-    _request_id.reset(token)  # type: ignore[arg-type]
+def end_call(token: Token[Call | None]) -> None:
+    _call.reset(token)

@@ -1,27 +1,24 @@
 """Timing every tool call (outside auth, so refusals count) and naming its caller.
 
-Two middlewares share one record per call through a context variable: the outer
-``CallTimer`` (order 100) starts the clock, creates the record and, once the call
-has finished, counts and logs it; the inner ``CallerTagger`` (order 210, just after
-auth) writes the verified caller into the record. The caller cannot be read in the
-outer one: auth sets the identity only for the duration of the inner call.
+``CallTimer`` (order 100) starts the clock and, once the call has finished, counts
+and logs it. The caller comes from the core's call record (``scs.request.current_call``),
+which the auth middleware fills in: the identity context itself only lasts as long
+as the inner call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import Middleware
 from pydantic import ValidationError as PydanticValidationError
-from scs import ScsError, current_identity
-from scs.middleware import AUTH_ORDER, OUTER_ORDER
-from scs.request import request_id
+from scs import ScsError
+from scs.middleware import OUTER_ORDER
+from scs.request import current_call
 
 if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
@@ -32,16 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("scs.monitoring")
 
 TIMER_ORDER = OUTER_ORDER
-TAGGER_ORDER = AUTH_ORDER + 10
-
-
-@dataclass
-class CallRecord:
-    agent: str = "-"
-    agent_type: str = "-"
-
-
-_record: ContextVar[CallRecord | None] = ContextVar("scs_monitoring_call", default=None)
 
 
 def error_code(error: BaseException) -> str:
@@ -74,8 +61,6 @@ class CallTimer(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         tool = str(context.message.name)
-        record = CallRecord()
-        marker = _record.set(record)
         code: str | None = None
         self.metrics.started_call()
         started = time.perf_counter()
@@ -86,40 +71,25 @@ class CallTimer(Middleware):
             raise
         finally:
             seconds = time.perf_counter() - started
-            _record.reset(marker)
             self.metrics.finished_call(tool, seconds, code)
-            self._log(tool, record, seconds, code)
+            self._log(tool, seconds, code)
 
-    def _log(self, tool: str, record: CallRecord, seconds: float, code: str | None) -> None:
+    def _log(self, tool: str, seconds: float, code: str | None) -> None:
         slow = seconds >= self.slow_s
         level = logging.WARNING if slow else self.log_level
         if level is None or not log.isEnabledFor(level):
             return
+        call = current_call()
+        identity = call.identity if call is not None else None
         fields = {
             "event": "slow_tool_call" if slow else "tool_call",
-            "request_id": request_id(),
+            "request_id": call.id if call is not None else "-",
             "tool": tool,
-            "agent": record.agent,
-            "agent_type": record.agent_type,
+            "agent": identity.agent_id if identity is not None else "-",
+            "agent_type": identity.agent_type if identity is not None else "-",
             "duration_ms": round(seconds * 1000, 3),
             "outcome": "ok" if code is None else "error",
             "code": code or "-",
         }
         text = " ".join(f"{key}={value}" for key, value in fields.items())
         log.log(level, "%s", text, extra={"scs": fields})
-
-
-class CallerTagger(Middleware):
-    """Writes the verified caller into the current call's record."""
-
-    order = TAGGER_ORDER
-
-    async def on_call_tool(
-        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
-    ) -> Any:
-        record = _record.get()
-        identity = current_identity()
-        if record is not None and identity is not None:
-            record.agent = identity.agent_id
-            record.agent_type = identity.agent_type
-        return await call_next(context)

@@ -8,7 +8,7 @@ from scs import hookimpl, requires
 from starlette.routing import Route
 
 from scs_monitoring.metrics import Metrics
-from scs_monitoring.middleware import CallerTagger, CallTimer
+from scs_monitoring.middleware import CallTimer
 from scs_monitoring.routes import metrics_endpoint
 from scs_monitoring.settings import MonitoringSettings
 
@@ -47,7 +47,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 
 @hookimpl
 def scs_middleware(app: App) -> Sequence[Middleware]:
-    return [CallTimer(_metrics(app), app.config("monitoring")), CallerTagger()]
+    return [CallTimer(_metrics(app), app.config("monitoring"))]
 
 
 @hookimpl
