@@ -42,6 +42,8 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     for _ in range(3):
         await alice.call("probe_ok")
     await alice.fails("probe_fail", code="CONFLICT")
+    session = await alice.call("create_session", purpose="metrics")
+    await alice.call("add_message", session_id=session["session_id"], content="counted")
 
     response = await get_metrics(server, {"X-API-Key": API_KEY})
     assert response.status_code == 200
@@ -54,6 +56,8 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     assert values[("scs_tool_duration_seconds_bucket", (("le", "+Inf"), ("tool", "probe_ok")))] == 3
     assert values[("scs_tool_calls_in_flight", ())] == 0
     assert values[("scs_db_pool_size", ())] == server.app.settings.db_pool_size
+    assert values[("scs_db_writes_on_loop_total", ())] >= 2  # create_session, add_message
+    assert values[("scs_db_writes_in_thread_total", ())] == 0
     assert values[("scs_uptime_seconds", ())] > 0
     assert ("scs_ratelimit_refused_total", (("reason", "limit"),)) in values
 

@@ -177,6 +177,14 @@ DB_SERIES = (
     ("connections_opened", "scs_db_connections_opened", "Connections opened", True),
     ("acquire_waits", "scs_db_acquire_waits", "Connection requests that had to wait", True),
     ("writer_waiting", "scs_db_writer_busy", "1 while a writer holds the write lock", False),
+    ("writes_on_loop", "scs_db_writes_on_loop", "Write transactions run on the event loop", True),
+    (
+        "writes_in_thread",
+        "scs_db_writes_in_thread",
+        "Write transactions deferred to a thread (another process held the lock)",
+        True,
+    ),
+    ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
 )
 
 
