@@ -209,10 +209,22 @@ async def test_lookup_leaves_no_transaction_and_sees_committed_writes(db: Databa
 async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scs.db, "CHECKPOINT_WAL_BYTES", 1)
-    monkeypatch.setattr(scs.db, "CHECKPOINT_CHECK", 1)
-    await db.write(_insert, "x")
-    assert db.lookup(lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) > 0
+    monkeypatch.setattr(scs.db, "CHECKPOINT_COMMITS", 3)
+    for n in range(2):
+        await db.write(_insert, f"x{n}")
+    assert db.checkpoints == 0
     assert db._loop_writer is not None
     assert db._loop_writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    await _wait_for(lambda: db.checkpoints >= 1)
+    assert db.lookup(lambda conn: conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) > 0
+    await db.write(_insert, "x2")
+    await _wait_for(lambda: db.checkpoints == 1)
+
+
+async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scs.db, "CHECKPOINT_WAL_GROWTH", 64 * 1024)
+    monkeypatch.setattr(scs.db, "CHECKPOINT_SIZE_CHECK", 1)
+    big = "x" * 100_000
+    await db.write(_insert, big)
+    await _wait_for(lambda: db.checkpoints == 1)

@@ -42,10 +42,14 @@ log = logging.getLogger("scs.db")
 T = TypeVar("T")
 
 # The loop-side writer never lets SQLite checkpoint inside a commit (a checkpoint
-# fsyncs and would stall the event loop); a PASSIVE checkpoint runs in a worker
-# thread once the WAL file passes this size, checked every CHECKPOINT_CHECK commits.
-CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
-CHECKPOINT_CHECK = 64
+# fsyncs and would stall the event loop). A PASSIVE checkpoint runs on a pooled
+# (threaded) connection instead, after CHECKPOINT_COMMITS loop-side commits (a one-row
+# commit writes a few WAL pages: about SQLite's own 1000-page default), or sooner once
+# the WAL file has grown by CHECKPOINT_WAL_GROWTH (big rows), checked every
+# CHECKPOINT_SIZE_CHECK commits.
+CHECKPOINT_COMMITS = 250
+CHECKPOINT_WAL_GROWTH = 4 * 1024 * 1024
+CHECKPOINT_SIZE_CHECK = 16
 
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS scs_migrations (
@@ -114,7 +118,8 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._loop_writer: sqlite3.Connection | None = None
         self._loop_reader: sqlite3.Connection | None = None
-        self._commits = 0
+        self._commits_since_checkpoint = 0
+        self._wal_bytes_at_checkpoint = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self.in_use = 0
         self.opened = 0
@@ -344,15 +349,23 @@ class Database:
         return result
 
     def _after_commit(self) -> None:
-        self._commits += 1
-        if self._commits % CHECKPOINT_CHECK or self._checkpoint is not None:
+        self._commits_since_checkpoint += 1
+        if self._checkpoint is not None:
             return
-        try:
-            wal_bytes = self._wal_path.stat().st_size
-        except OSError:
-            return
-        if wal_bytes >= CHECKPOINT_WAL_BYTES:
+        commits = self._commits_since_checkpoint
+        due = commits >= CHECKPOINT_COMMITS
+        if not due and commits % CHECKPOINT_SIZE_CHECK == 0:
+            due = self._wal_bytes() - self._wal_bytes_at_checkpoint >= CHECKPOINT_WAL_GROWTH
+        if due:
+            self._commits_since_checkpoint = 0
+            self._wal_bytes_at_checkpoint = self._wal_bytes()
             self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self._wal_path.stat().st_size
+        except OSError:
+            return 0
 
     async def _run_checkpoint(self) -> None:
         try:
