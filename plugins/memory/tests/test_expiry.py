@@ -92,3 +92,20 @@ async def test_set_over_an_expired_entry_without_sweep(
     got = await alice.call("get_memory", key="k")
     assert got["value"] == "new" and got["metadata"] is None and got["expires_at"] is None
     assert got["created_at"] == stored["stored_at"]
+
+
+async def test_refused_set_over_an_expired_entry_keeps_it(
+    scs_factory: ServerFactory, helpers: Any
+) -> None:
+    """The expired row is deleted before the limit check: the refusal must roll that back."""
+    server = await scs_factory(
+        plugins=helpers.plugins, env={**NO_SWEEP, "SCS_MEMORY_MAX_ENTRIES_PER_AGENT": "1"}
+    )
+    alice = await server.agent("alice")
+    await alice.call("set_memory", key="old", value="expiring", expires_in=1)
+    await helpers.eventually(lambda: _gone(alice, "old"))
+    await alice.call("set_memory", key="live", value=1)
+    before = await helpers.memory_rows(server)
+    assert [row["key"] for row in before] == ["live", "old"]
+    assert (await alice.fails("set_memory", key="old", value="new")).code == "LIMIT_EXCEEDED"
+    assert await helpers.memory_rows(server) == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
@@ -16,7 +17,8 @@ from scs.errors import validation_error
 from scs_memory import rules, store
 
 if TYPE_CHECKING:
-    import aiosqlite
+    import sqlite3
+
     from scs.app import App
 
     from scs_memory.settings import MemorySettings
@@ -68,6 +70,39 @@ def _conflict(key: str, current: int, expected: int | None) -> ScsError:
     )
 
 
+def _check_open_session(conn: sqlite3.Connection, session_id: str) -> None:
+    state = store.session_state(conn, session_id)
+    if state is None:
+        raise _unknown_session(session_id)
+    if state == "closed":
+        raise ScsError(
+            ErrorCode.SESSION_CLOSED,
+            f"session {session_id} is closed; its memory is read-only",
+            "store it in your global memory or in an open session",
+        )
+
+
+def _delete_entry(
+    conn: sqlite3.Connection,
+    agent_id: str,
+    session_id: str | None,
+    key: str,
+    moment: str,
+    if_version: int | None,
+) -> int:
+    """The transaction of ``delete`` (run by ``Database.write``); the deleted version."""
+    row = store.find(conn, agent_id, session_id or "", key)
+    if row is None or not row.live_at(moment):
+        if session_id is not None and store.session_state(conn, session_id) is None:
+            raise _unknown_session(session_id)
+        # An expired row is absent already: nothing to report, leave it to the sweep.
+        raise _not_found(key, session_id)
+    if if_version is not None and if_version != row.version:
+        raise _conflict(key, row.version, if_version)
+    store.delete(conn, row.id)
+    return row.version
+
+
 def _listed(item: store.Listed) -> dict[str, Any]:
     return {
         "key": item.key,
@@ -104,16 +139,84 @@ class MemoryService:
     app: App
     settings: MemorySettings
 
-    async def _check_session(self, conn: aiosqlite.Connection, session_id: str) -> None:
-        state = await store.session_state(conn, session_id)
-        if state is None:
-            raise _unknown_session(session_id)
-        if state == "closed":
+    def _write_entry(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        agent_id: str,
+        session_id: str | None,
+        key: str,
+        value: str,
+        metadata: str | None,
+        size: int,
+        moment: str,
+        expires_at: str | None,
+        overwrite: bool,
+        if_version: int | None,
+    ) -> int:
+        """The transaction of ``set`` (run by ``Database.write``); the new version.
+
+        Raising rolls it back, so a refused call writes nothing.
+        """
+        if session_id is not None:
+            _check_open_session(conn, session_id)
+        row = store.find(conn, agent_id, session_id or "", key)
+        live = row if row is not None and row.live_at(moment) else None
+        current = live.version if live else 0
+        if live is not None and not overwrite:
             raise ScsError(
-                ErrorCode.SESSION_CLOSED,
-                f"session {session_id} is closed; its memory is read-only",
-                "store it in your global memory or in an open session",
+                ErrorCode.KEY_EXISTS,
+                f"memory entry {key!r} exists and overwrite is false",
+                "pass overwrite=true, or if_version to update it safely",
+                key=key,
+                current_version=current,
             )
+        if if_version is not None and if_version != current:
+            raise _conflict(key, current, if_version)
+        if live is not None:
+            updated = store.update(
+                conn,
+                live.id,
+                expected_version=live.version,
+                value=value,
+                metadata=metadata,
+                size=size,
+                moment=moment,
+                expires_at=expires_at,
+            )
+            if not updated:  # another writer got there first (see store.update)
+                raise ScsError(
+                    ErrorCode.CONFLICT,
+                    f"memory entry {key!r} changed while it was being written",
+                    "read it again and retry",
+                    key=key,
+                )
+            return live.version + 1
+        if row is not None:  # expired: gone for every purpose, start afresh
+            store.delete(conn, row.id)
+        held = store.count_live(conn, agent_id, moment)
+        limit = self.settings.max_entries_per_agent
+        if held >= limit:
+            raise ScsError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"you hold {held} memory entries; the limit is {limit}",
+                "delete entries you no longer need (delete_memory), or let "
+                "them expire (expires_in)",
+                limit=limit,
+                count=held,
+            )
+        store.insert(
+            conn,
+            agent_id=agent_id,
+            session_id=session_id,
+            key=key,
+            value=value,
+            metadata=metadata,
+            size=size,
+            moment=moment,
+            expires_at=expires_at,
+        )
+        return 1
 
     async def set(
         self,
@@ -140,69 +243,22 @@ class MemoryService:
         moment_dt = rules.now()
         moment = rules.iso(moment_dt)
         expires_at = rules.expiry(moment_dt, expires_in)
-        scope = session_id or ""
 
-        async with self.app.db.transaction() as conn:
-            if session_id is not None:
-                await self._check_session(conn, session_id)
-            row = await store.find(conn, agent_id, scope, key)
-            live = row if row is not None and row.live_at(moment) else None
-            current = live.version if live else 0
-            if live is not None and not overwrite:
-                raise ScsError(
-                    ErrorCode.KEY_EXISTS,
-                    f"memory entry {key!r} exists and overwrite is false",
-                    "pass overwrite=true, or if_version to update it safely",
-                    key=key,
-                    current_version=current,
-                )
-            if if_version is not None and if_version != current:
-                raise _conflict(key, current, if_version)
-            if live is not None:
-                version = live.version + 1
-                updated = await store.update(
-                    conn,
-                    live.id,
-                    expected_version=live.version,
-                    value=value_text,
-                    metadata=metadata_text,
-                    size=size,
-                    moment=moment,
-                    expires_at=expires_at,
-                )
-                if not updated:  # another writer got there first (see store.update)
-                    raise ScsError(
-                        ErrorCode.CONFLICT,
-                        f"memory entry {key!r} changed while it was being written",
-                        "read it again and retry",
-                        key=key,
-                    )
-            else:
-                if row is not None:  # expired: gone for every purpose, start afresh
-                    await store.delete(conn, row.id)
-                held = await store.count_live(conn, agent_id, moment)
-                limit = self.settings.max_entries_per_agent
-                if held >= limit:
-                    raise ScsError(
-                        ErrorCode.LIMIT_EXCEEDED,
-                        f"you hold {held} memory entries; the limit is {limit}",
-                        "delete entries you no longer need (delete_memory), or let "
-                        "them expire (expires_in)",
-                        limit=limit,
-                        count=held,
-                    )
-                version = 1
-                await store.insert(
-                    conn,
-                    agent_id=agent_id,
-                    session_id=session_id,
-                    key=key,
-                    value=value_text,
-                    metadata=metadata_text,
-                    size=size,
-                    moment=moment,
-                    expires_at=expires_at,
-                )
+        version = await self.app.db.write(
+            partial(
+                self._write_entry,
+                agent_id=agent_id,
+                session_id=session_id,
+                key=key,
+                value=value_text,
+                metadata=metadata_text,
+                size=size,
+                moment=moment,
+                expires_at=expires_at,
+                overwrite=overwrite,
+                if_version=if_version,
+            )
+        )
         await self.app.emit(
             "memory.set",
             source=SOURCE,
@@ -231,9 +287,10 @@ class MemoryService:
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
         moment = rules.iso(rules.now())
-        entry = await store.get_live(self.app.db, agent_id, session_id or "", key, moment)
+        db = self.app.db
+        entry = db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
-            if session_id is not None and not await store.session_exists(self.app.db, session_id):
+            if session_id is not None and db.lookup(store.session_state, session_id) is None:
                 raise _unknown_session(session_id)
             raise _not_found(key, session_id)
         return {"success": True, **_full(entry)}
@@ -249,16 +306,9 @@ class MemoryService:
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
         moment = rules.iso(rules.now())
-        async with self.app.db.transaction() as conn:
-            row = await store.find(conn, agent_id, session_id or "", key)
-            if row is None or not row.live_at(moment):
-                if session_id is not None and await store.session_state(conn, session_id) is None:
-                    raise _unknown_session(session_id)
-                # An expired row is absent already: nothing to report, leave it to the sweep.
-                raise _not_found(key, session_id)
-            if if_version is not None and if_version != row.version:
-                raise _conflict(key, row.version, if_version)
-            await store.delete(conn, row.id)
+        version = await self.app.db.write(
+            _delete_entry, agent_id, session_id, key, moment, if_version
+        )
         await self.app.emit(
             "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
         )
@@ -268,7 +318,7 @@ class MemoryService:
             "key": key,
             "scope": scope_name(session_id),
             "session_id": session_id,
-            "version": row.version,
+            "version": version,
         }
 
     async def list(
@@ -287,7 +337,10 @@ class MemoryService:
         if not every:
             session_id = rules.check_session_id(session_id)
             scope = session_id or ""
-            if session_id is not None and not await store.session_exists(self.app.db, session_id):
+            if (
+                session_id is not None
+                and self.app.db.lookup(store.session_state, session_id) is None
+            ):
                 raise _unknown_session(session_id)
         moment = rules.iso(rules.now())
         rows = await store.list_live(

@@ -21,7 +21,6 @@ from scs import Migration
 if TYPE_CHECKING:
     import sqlite3
 
-    import aiosqlite
     from scs.db import Database
 
 SCOPE = "COALESCE(session_id, '')"
@@ -102,36 +101,50 @@ def _entry(row: sqlite3.Row) -> Entry:
     return Entry(**dict(row))
 
 
-async def session_state(conn: aiosqlite.Connection, session_id: str) -> str | None:
+# The functions taking a ``sqlite3.Connection`` run inside ``Database.write`` (one
+# write transaction) or ``Database.lookup``: synchronous, on the event loop.
+
+
+def session_state(conn: sqlite3.Connection, session_id: str) -> str | None:
     """'open', 'closed', or None when the session does not exist."""
-    cursor = await conn.execute("SELECT closed_at FROM sessions WHERE id = ?", (session_id,))
-    row = await cursor.fetchone()
+    row = conn.execute("SELECT closed_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         return None
     return "open" if row["closed_at"] is None else "closed"
 
 
-async def find(conn: aiosqlite.Connection, agent_id: str, scope: str, key: str) -> Entry | None:
+def find(conn: sqlite3.Connection, agent_id: str, scope: str, key: str) -> Entry | None:
     """The row for this key, expired or not."""
-    cursor = await conn.execute(
+    row = conn.execute(
         f"SELECT {_COLUMNS} FROM memory_entries WHERE agent_id = ? AND {SCOPE} = ? AND key = ?",
         (agent_id, scope, key),
-    )
-    row = await cursor.fetchone()
+    ).fetchone()
     return None if row is None else _entry(row)
 
 
-async def count_live(conn: aiosqlite.Connection, agent_id: str, moment: str) -> int:
-    cursor = await conn.execute(
+def get_live(
+    conn: sqlite3.Connection, agent_id: str, scope: str, key: str, moment: str
+) -> Entry | None:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM memory_entries "
+        f"WHERE agent_id = ? AND {SCOPE} = ? AND key = ? AND {LIVE}",
+        (agent_id, scope, key, moment),
+    ).fetchone()
+    return None if row is None else _entry(row)
+
+
+def count_live(conn: sqlite3.Connection, agent_id: str, moment: str) -> int:
+    """Live entries of an agent (reads its rows: the live ones, at most the per-agent
+    limit, plus expired ones the sweep has not removed yet)."""
+    row = conn.execute(
         f"SELECT COUNT(*) FROM memory_entries WHERE agent_id = ? AND {LIVE}",
         (agent_id, moment),
-    )
-    row = await cursor.fetchone()
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
-async def insert(
-    conn: aiosqlite.Connection,
+def insert(
+    conn: sqlite3.Connection,
     *,
     agent_id: str,
     session_id: str | None,
@@ -142,15 +155,15 @@ async def insert(
     moment: str,
     expires_at: str | None,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO memory_entries (agent_id, session_id, key, value, metadata, size, "
         "version, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         (agent_id, session_id, key, value, metadata, size, moment, moment, expires_at),
     )
 
 
-async def update(
-    conn: aiosqlite.Connection,
+def update(
+    conn: sqlite3.Connection,
     entry_id: int,
     *,
     expected_version: int,
@@ -165,32 +178,16 @@ async def update(
     Inside the plugin's write transaction the guard always holds; it keeps
     compare-and-swap correct on a database whose writers are not serialised.
     """
-    cursor = await conn.execute(
+    cursor = conn.execute(
         "UPDATE memory_entries SET value = ?, metadata = ?, size = ?, version = version + 1, "
         "updated_at = ?, expires_at = ? WHERE id = ? AND version = ?",
         (value, metadata, size, moment, expires_at, entry_id, expected_version),
     )
-    return int(cursor.rowcount) == 1
+    return cursor.rowcount == 1
 
 
-async def delete(conn: aiosqlite.Connection, entry_id: int) -> None:
-    await conn.execute("DELETE FROM memory_entries WHERE id = ?", (entry_id,))
-
-
-async def get_live(db: Database, agent_id: str, scope: str, key: str, moment: str) -> Entry | None:
-    async with db.read() as conn:
-        cursor = await conn.execute(
-            f"SELECT {_COLUMNS} FROM memory_entries "
-            f"WHERE agent_id = ? AND {SCOPE} = ? AND key = ? AND {LIVE}",
-            (agent_id, scope, key, moment),
-        )
-        row = await cursor.fetchone()
-    return None if row is None else _entry(row)
-
-
-async def session_exists(db: Database, session_id: str) -> bool:
-    async with db.read() as conn:
-        return await session_state(conn, session_id) is not None
+def delete(conn: sqlite3.Connection, entry_id: int) -> None:
+    conn.execute("DELETE FROM memory_entries WHERE id = ?", (entry_id,))
 
 
 async def list_live(
