@@ -14,7 +14,11 @@ class MemorySettings(ScsSettings):
     max_value_kb: int = Field(64, ge=1, le=10_240, description="Largest value (JSON encoding), KiB")
     max_metadata_kb: int = Field(16, ge=1, le=1024, description="Largest metadata object, KiB")
     max_entries_per_agent: int = Field(
-        1000, ge=1, le=1_000_000, description="Live entries one agent may hold, all scopes"
+        # at most 100,000: set_memory counts the agent's entries (~3 ms at 100,000)
+        1000,
+        ge=1,
+        le=100_000,
+        description="Live entries one agent may hold, all scopes",
     )
     sweep_interval_s: float = Field(
         60.0, gt=0, le=86_400, description="Seconds between sweeps of expired entries"
