@@ -145,8 +145,7 @@ class AuthMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         message = context.message
-        arguments = dict(message.arguments or {})
-        arg_token = arguments.pop("auth_token", None)
+        arg_token = (message.arguments or {}).get("auth_token")
         policy = self.app.tools.get(message.name)
         needed = policy.permission if policy else "read"
         token = arg_token if isinstance(arg_token, str) and arg_token else bearer_token()
@@ -162,10 +161,11 @@ class AuthMiddleware(Middleware):
             if not identity.can(needed):
                 raise await self.app.auth.deny(identity, message.name, needed)
         _record_caller(identity)
+        if message.arguments and "auth_token" in message.arguments:  # the tool never sees it
+            arguments = {k: v for k, v in message.arguments.items() if k != "auth_token"}
+            context = context.copy(message=message.model_copy(update={"arguments": arguments}))
         with acting_as(identity):
-            return await call_next(
-                context.copy(message=message.model_copy(update={"arguments": arguments}))
-            )
+            return await call_next(context)
 
     async def on_read_resource(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]

@@ -3,7 +3,6 @@ failed authentications per client address (before auth)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
@@ -94,10 +93,6 @@ class RateLimitMiddleware(Middleware):
         return await call_next(context)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class AuthFailureGuard(Middleware):
     """Counts failed authentications per client address; once an address has used
     its allowance, its calls are refused before any verification (no token check,
@@ -128,9 +123,8 @@ class AuthFailureGuard(Middleware):
     ) -> Any:
         address = client_address()
         key = ("auth-failures", address)
-        digest = _digest(token) if token else None
         bucket = self.table.peek(key)
-        if bucket is not None and (digest is None or digest not in self.known_good):
+        if bucket is not None and (token is None or token not in self.known_good):
             wait = bucket.wait(self.table.clock())
             if wait > 0:
                 self.refused += 1
@@ -149,8 +143,10 @@ class AuthFailureGuard(Middleware):
                 rate, burst = self.settings.failure_rate()
                 self.table.get(key, rate, burst).take(self.table.clock())
             raise
-        if digest is not None and verified:
-            self.known_good[digest] = True
+        if token is not None and verified and token not in self.known_good:
+            # keyed by the token itself: the core's verified-token cache holds the same
+            # strings, and a digest per call cost more than the rest of the guard
+            self.known_good[token] = True
         return result
 
     async def on_call_tool(
