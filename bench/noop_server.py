@@ -2,7 +2,7 @@
 """The floor: a bare FastMCP server whose tools do nothing, served like ``scs serve``.
 
 Same FastMCP version, same streamable-HTTP app (``http_app(path="/mcp")``), same
-uvicorn settings as ``scs.runner.serve_http``; tools with the same names and
+uvicorn settings and garbage-collector tuning (``scs.runner.tune_gc``) as ``scs serve``; tools with the same names and
 arguments as scs's, returning a constant. No middleware, no database, no auth.
 
     python bench/noop_server.py   # prints "noop: listening on http://127.0.0.1:PORT/mcp"
@@ -23,6 +23,7 @@ from typing import Any
 import uvicorn
 from fastmcp import FastMCP
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from scs.runner import tune_gc
 
 mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
 ids = itertools.count(1)
@@ -111,8 +112,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description="the no-op FastMCP floor server")
     parser.add_argument("--middleware", type=int, default=0, help="pass-through middlewares")
     parser.add_argument("--mounted", action="store_true", help="serve tools from a mounted child")
+    parser.add_argument(
+        "--no-gc-tuning", action="store_true", help="leave the garbage collector as Python sets it"
+    )
     args = parser.parse_args()
     server = build(args.middleware, args.mounted)
+    if not args.no_gc_tuning:
+        tune_gc()  # what `scs serve` does after start-up: the floor must not pay for GC scs avoids
     config = uvicorn.Config(
         server.http_app(path="/mcp", host_origin_protection=True),
         host="127.0.0.1",

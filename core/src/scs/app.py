@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 import scs
 from scs.auth.secrets import ensure_secrets
 from scs.auth.service import AuthService
+from scs.calls import CallHooks
 from scs.db import Database, MigrationError
 from scs.events import Event
 from scs.http import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -58,6 +59,7 @@ class App:
     children: dict[str, FastMCP[Any]] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
+    calls: CallHooks = field(default_factory=CallHooks)
     closed: bool = False
 
     def config(self, plugin: str) -> Any:
@@ -253,8 +255,9 @@ async def create_app(
         )
         app = App(settings, host, db, AuthService(settings, db), server, plugin_settings)
         await _register(app, settings.plugins_strict)
+        app.calls = CallHooks.build(host, app)  # after registration: refused plugins are out
 
-        middleware = [ErrorMiddleware(), AuthMiddleware(app)]
+        middleware = [ErrorMiddleware(app), AuthMiddleware(app)]
         for name in host.each("scs_middleware"):
             with _blame(name, "scs_middleware"):
                 middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])

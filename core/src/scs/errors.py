@@ -7,7 +7,9 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import NotFoundError, ToolError
+from fastmcp.exceptions import ValidationError as FastMCPValidationError
+from pydantic import ValidationError as PydanticValidationError
 
 
 class ErrorCode(StrEnum):
@@ -74,3 +76,20 @@ def validation_error(message: str, hint: str | None = None, **details: Any) -> S
 def not_found(what: str, ident: object, hint: str | None = None) -> ScsError:
     """Shorthand for an unknown (or invisible) resource."""
     return ScsError(ErrorCode.NOT_FOUND, f"{what} {ident!s} not found", hint)
+
+
+def error_code(error: BaseException) -> str:
+    """The code the client will get for an exception (how ``ErrorMiddleware`` maps it)."""
+    if isinstance(error, ScsError):
+        return error.code
+    if isinstance(error.__cause__, ScsError):
+        return error.__cause__.code
+    if not isinstance(error, Exception):
+        return "CANCELLED"
+    if isinstance(error, NotFoundError):
+        return ErrorCode.NOT_FOUND.value
+    if isinstance(error, FastMCPValidationError | PydanticValidationError):
+        return ErrorCode.VALIDATION.value
+    if isinstance(error, ToolError) and error.__cause__ is None:
+        return "TOOL_ERROR"  # a plain ToolError raised by a tool reaches the client as is
+    return ErrorCode.INTERNAL.value

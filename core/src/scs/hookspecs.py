@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from scs.app import App
     from scs.events import Event
     from scs.migrations import Migration
+    from scs.request import Call
     from scs.settings import ScsSettings
 
 PROJECT = "scs"
@@ -51,7 +52,37 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> Awaitable[None] | None:
 
 @hookspec
 def scs_middleware(app: App) -> Sequence[Middleware]:  # type: ignore[empty-body]
-    """Return FastMCP middleware to install (outermost first), e.g. rate limits, timing."""
+    """Return FastMCP middleware (placed by its ``order``) for plugins that wrap the call,
+    e.g. a cache; to observe or refuse calls the ``scs_call_*`` hooks are cheaper."""
+
+
+@hookspec
+def scs_call_started(app: App, call: Call) -> None:
+    """A tool call or resource read arrived; the caller is not verified yet.
+
+    Synchronous and cheap (it runs on every call). ``call.kind`` is ``"tool"`` or
+    ``"resource"``, ``call.name`` the tool name or URI, ``call.token`` the credential
+    presented. Raise ``ScsError`` to refuse before any verification (e.g. a client
+    address with too many failed authentications).
+    """
+
+
+@hookspec
+def scs_call_admitted(app: App, call: Call) -> None:
+    """The caller is verified (``call.identity``) and holds the permission the tool needs.
+
+    Synchronous and cheap. Raise ``ScsError`` to refuse (e.g. a rate limit); the tool
+    does not run.
+    """
+
+
+@hookspec
+def scs_call_finished(app: App, call: Call) -> None:
+    """A call ended: ``call.seconds`` and ``call.error`` (the client's error code, or None).
+
+    Runs for every call that ``scs_call_started`` saw, refused ones included.
+    Synchronous and cheap; it may only observe (metrics, logs, counting failures).
+    """
 
 
 @hookspec

@@ -55,17 +55,38 @@ def _validation_message(error: BaseException) -> str:
     return str(error)[:500]
 
 
-def _record_caller(identity: Identity | None) -> None:
-    """Note the verified caller in the call's record, for middleware outside auth."""
-    call = current_call()
-    if call is not None:
-        call.identity = identity
-
-
 class ErrorMiddleware(Middleware):
-    """Every failure reaches the client as a typed error; tracebacks stay in the log."""
+    """Every failure reaches the client as a typed error; tracebacks stay in the log.
+
+    Outermost, it also starts each request's record (``scs.request.Call``) and runs the
+    plugins' call hooks around tool calls and resource reads (``scs.calls``).
+    """
 
     order = ERROR_ORDER
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        message = context.message
+        argument = (message.arguments or {}).get("auth_token")
+        call.kind, call.name = "tool", message.name
+        call.token = argument if isinstance(argument, str) and argument else bearer_token()
+        return await self.app.calls.run(call, lambda: call_next(context))
+
+    async def on_read_resource(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        call.kind, call.name, call.token = "resource", str(context.message.uri), bearer_token()
+        return await self.app.calls.run(call, lambda: call_next(context))
 
     async def on_request(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -145,10 +166,14 @@ class AuthMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         message = context.message
-        arg_token = (message.arguments or {}).get("auth_token")
+        call = current_call()
         policy = self.app.tools.get(message.name)
         needed = policy.permission if policy else "read"
-        token = arg_token if isinstance(arg_token, str) and arg_token else bearer_token()
+        if call is not None:
+            token = call.token
+        else:  # not below ErrorMiddleware (a server assembled by hand)
+            argument = (message.arguments or {}).get("auth_token")
+            token = argument if isinstance(argument, str) and argument else bearer_token()
         identity = await self._identify(token, required=needed != "none")
         if needed != "none":
             if identity is None:
@@ -160,7 +185,9 @@ class AuthMiddleware(Middleware):
                 )
             if not identity.can(needed):
                 raise await self.app.auth.deny(identity, message.name, needed)
-        _record_caller(identity)
+        if call is not None:
+            call.identity = identity
+            self.app.calls.admit(call)
         if message.arguments and "auth_token" in message.arguments:  # the tool never sees it
             arguments = {k: v for k, v in message.arguments.items() if k != "auth_token"}
             context = context.copy(message=message.model_copy(update={"arguments": arguments}))
@@ -177,7 +204,10 @@ class AuthMiddleware(Middleware):
                 "authentication required to read resources",
                 "send an Authorization: Bearer header with a token from authenticate_agent",
             )
-        _record_caller(identity)
+        call = current_call()
+        if call is not None:
+            call.identity = identity
+            self.app.calls.admit(call)
         with acting_as(identity):
             return await call_next(context)
 
@@ -185,7 +215,9 @@ class AuthMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
-        _record_caller(identity)
+        call = current_call()
+        if call is not None:
+            call.identity = identity
         with acting_as(identity):
             return await call_next(context)
 

@@ -43,6 +43,9 @@ SYNC_HOOKS = frozenset(
         "scs_middleware",
         "scs_http_routes",
         "scs_commands",
+        "scs_call_started",
+        "scs_call_admitted",
+        "scs_call_finished",
     }
 )
 

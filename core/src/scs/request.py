@@ -18,14 +18,22 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Call:
-    """One call's record, made by the outermost middleware before anything else runs.
+    """One request's record, made by the outermost middleware before anything else runs.
 
-    ``identity`` is filled in by the auth middleware once the caller is verified, so
-    middleware placed before auth can still read who called after ``call_next``
-    returns (the identity context itself only lasts as long as the inner call).
+    For tool calls and resource reads the core fills in ``kind``, ``name`` (tool name
+    or resource URI) and ``token`` (the credential presented, verified or not) before
+    the ``scs_call_started`` hooks; ``identity`` once auth has verified the caller; and
+    ``seconds`` and ``error`` (the error code the client gets, or None) before the
+    ``scs_call_finished`` hooks. Middleware placed before auth can read the caller
+    here after ``call_next`` returns (the identity context only lasts for the inner call).
     """
 
+    kind: str = "request"
+    name: str = ""
+    token: str | None = None
     identity: Identity | None = None
+    seconds: float = 0.0
+    error: str | None = None
     _id: str | None = None
 
     @property

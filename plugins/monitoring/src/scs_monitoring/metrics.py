@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import scs
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -81,7 +81,6 @@ class Metrics:
         self.started_at = datetime.now(UTC)
         self.tools: dict[str, ToolFigures] = {}
         self.all = ToolFigures(reservoir_size)
-        self.in_flight = 0
         self.registry = CollectorRegistry()
         self.calls = Counter(
             "scs_tool_calls", "Tool calls by outcome", ["tool", "outcome"], registry=self.registry
@@ -94,22 +93,18 @@ class Metrics:
             "scs_tool_duration_seconds", "Tool call duration", ["tool"], buckets=BUCKETS,
             registry=self.registry,
         )  # fmt: skip
-        self.in_flight_gauge = Gauge(
-            "scs_tool_calls_in_flight", "Tool calls being served now", registry=self.registry
-        )
         self.registry.register(StateCollector(self))
 
     def label(self, tool: str) -> str:
         """Tool names come from clients: only registered ones become labels."""
         return tool if tool in self.app.tools else UNKNOWN_TOOL
 
-    def started_call(self) -> None:
-        self.in_flight += 1
-        self.in_flight_gauge.inc()
+    @property
+    def in_flight(self) -> int:
+        """Tool calls being served now (counted by the core around every call)."""
+        return self.app.calls.in_flight.get("tool", 0)
 
     def finished_call(self, tool: str, seconds: float, code: str | None) -> None:
-        self.in_flight -= 1
-        self.in_flight_gauge.dec()
         label = self.label(tool)
         figures = self.tools.get(label)
         if figures is None:
@@ -153,6 +148,9 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("scs_uptime_seconds", "Seconds since start", self.metrics.uptime())
+        yield GaugeMetricFamily(
+            "scs_tool_calls_in_flight", "Tool calls being served now", self.metrics.in_flight
+        )
         yield from _db_families(self.metrics.app.db.stats())
         cache = self.metrics.service_stats("cache")
         if cache is not None:

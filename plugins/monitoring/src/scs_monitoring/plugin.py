@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from scs import hookimpl, requires
 from starlette.routing import Route
 
+from scs_monitoring.calls import CallRecorder
 from scs_monitoring.metrics import Metrics
-from scs_monitoring.middleware import CallTimer
 from scs_monitoring.routes import metrics_endpoint
 from scs_monitoring.settings import MonitoringSettings
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fastmcp import FastMCP
-    from fastmcp.server.middleware import Middleware
     from scs.app import App
+    from scs.request import Call
 
 
 def _metrics(app: App) -> Metrics:
@@ -45,9 +45,18 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
         return metrics.snapshot()
 
 
+def _recorder(app: App) -> CallRecorder:
+    recorder = app.services.get("monitoring.calls")
+    if recorder is None:
+        recorder = app.services["monitoring.calls"] = CallRecorder(
+            _metrics(app), app.config("monitoring")
+        )
+    return recorder
+
+
 @hookimpl
-def scs_middleware(app: App) -> Sequence[Middleware]:
-    return [CallTimer(_metrics(app), app.config("monitoring"))]
+def scs_call_finished(app: App, call: Call) -> None:
+    _recorder(app).finished(call)
 
 
 @hookimpl

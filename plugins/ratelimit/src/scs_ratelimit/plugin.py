@@ -1,4 +1,4 @@
-"""Hook implementations of the ratelimit plugin."""
+"""Hook implementations of the ratelimit plugin: the core's three call hooks."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
 
-from scs_ratelimit.buckets import BucketTable
-from scs_ratelimit.middleware import AuthFailureGuard, RateLimitMiddleware
+from scs_ratelimit.limits import RateLimiter
 from scs_ratelimit.settings import RatelimitSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from fastmcp.server.middleware import Middleware
     from scs.app import App
+    from scs.request import Call
+
+SERVICE = "ratelimit"
 
 
 @hookimpl
@@ -23,29 +22,40 @@ def scs_settings() -> type[RatelimitSettings]:
 
 
 @hookimpl
-def scs_middleware(app: App) -> Sequence[Middleware]:
-    settings: RatelimitSettings = app.config("ratelimit")
-    table = BucketTable(settings.max_buckets)
-    limiter = RateLimitMiddleware(app, settings, table)
-    guard = AuthFailureGuard(app, settings, table)
-    app.services["ratelimit"] = RateLimitStats(limiter, guard, table)
-    return [guard, limiter]
+def scs_register(app: App) -> None:
+    app.services[SERVICE] = RateLimitStats(RateLimiter(app, app.config("ratelimit")))
+
+
+def _limiter(app: App) -> RateLimiter:
+    stats: RateLimitStats = app.services[SERVICE]
+    return stats.limiter
+
+
+@hookimpl
+def scs_call_started(app: App, call: Call) -> None:
+    _limiter(app).started(call)
+
+
+@hookimpl
+def scs_call_admitted(app: App, call: Call) -> None:
+    _limiter(app).admitted(call)
+
+
+@hookimpl
+def scs_call_finished(app: App, call: Call) -> None:
+    _limiter(app).finished(call)
 
 
 class RateLimitStats:
     """What the monitoring plugin (or a test) may read about the limiter."""
 
-    def __init__(
-        self, limiter: RateLimitMiddleware, guard: AuthFailureGuard, table: BucketTable
-    ) -> None:
+    def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
-        self.guard = guard
-        self.table = table
 
     def stats(self) -> dict[str, Any]:
         return {
             "refused": self.limiter.refused,
-            "refused_auth_failures": self.guard.refused,
-            "buckets": len(self.table),
-            "buckets_dropped": self.table.dropped,
+            "refused_auth_failures": self.limiter.refused_auth_failures,
+            "buckets": len(self.limiter.table),
+            "buckets_dropped": self.limiter.table.dropped,
         }

@@ -1,0 +1,173 @@
+"""The call hooks (scs_call_started / _admitted / _finished) around real MCP calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scs import ScsError, hookimpl, requires
+from scs.plugins import PluginError, PluginHost, PluginInfo, discover
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+    from scs.app import App
+    from scs.request import Call
+    from scs.testing import ScsServer, ServerFactory
+
+
+@dataclass
+class Seen:
+    """What one hook saw: a copy of the call record at that moment."""
+
+    hook: str
+    kind: str
+    name: str
+    token: str | None
+    agent: str | None
+    error: str | None
+    seconds: float
+
+
+@dataclass
+class Watcher:
+    """A test plugin: records every hook, refuses on request, counts tool runs."""
+
+    seen: list[Seen] = field(default_factory=list)
+    refuse_at: dict[str, str] = field(default_factory=dict)  # hook -> error code
+    runs: int = 0
+    finished_raises: bool = False
+
+    def _note(self, hook: str, call: Call) -> None:
+        agent = call.identity.agent_id if call.identity is not None else None
+        self.seen.append(
+            Seen(hook, call.kind, call.name, call.token, agent, call.error, call.seconds)
+        )
+        if hook in self.refuse_at:
+            raise ScsError(self.refuse_at[hook], f"refused in {hook}")
+
+    @hookimpl
+    def scs_register(self, app: App, mcp: FastMCP[Any]) -> None:
+        @mcp.tool(tags=requires("read"))
+        async def watched() -> dict[str, Any]:
+            self.runs += 1
+            return {"success": True}
+
+        @mcp.resource("watch://state", tags=requires("read"))
+        def state() -> str:
+            return "state"
+
+    @hookimpl
+    def scs_call_started(self, call: Call) -> None:
+        self._note("started", call)
+
+    @hookimpl
+    def scs_call_admitted(self, app: App, call: Call) -> None:
+        assert app.tools  # the app is handed over too
+        self._note("admitted", call)
+
+    @hookimpl
+    def scs_call_finished(self, call: Call) -> None:
+        self._note("finished", call)
+        if self.finished_raises:
+            raise RuntimeError("an observer failing")
+
+
+async def serve(scs_factory: ServerFactory, watcher: Watcher) -> ScsServer:
+    return await scs_factory("sessions,watcher", extra_plugins={"watcher": watcher})
+
+
+async def test_hooks_see_the_call_in_order(scs_factory: ServerFactory) -> None:
+    watcher = Watcher()
+    server = await serve(scs_factory, watcher)
+    alice = await server.agent("alice")
+    watcher.seen.clear()
+
+    assert await alice.call("watched") == {"success": True}
+
+    assert [seen.hook for seen in watcher.seen] == ["started", "admitted", "finished"]
+    started, admitted, finished = watcher.seen
+    assert (started.kind, started.name, started.token) == ("tool", "watched", alice.token)
+    assert started.agent is None  # not verified yet
+    assert admitted.agent == "alice"
+    assert finished.agent == "alice" and finished.error is None and finished.seconds > 0
+    assert watcher.runs == 1
+    assert server.app.calls.in_flight["tool"] == 0
+
+
+async def test_a_refusal_in_started_stops_the_call_before_auth(
+    scs_factory: ServerFactory,
+) -> None:
+    watcher = Watcher(refuse_at={"started": "RATE_LIMITED"})
+    server = await serve(scs_factory, watcher)
+    async with server.client() as client:
+        result = await client.call_tool(
+            "watched", {"auth_token": "not even a token"}, raise_on_error=False
+        )
+    assert result.is_error
+    assert '"code": "RATE_LIMITED"' in result.content[0].text  # type: ignore[union-attr]
+    assert [seen.hook for seen in watcher.seen] == ["started", "finished"]
+    assert watcher.seen[-1].error == "RATE_LIMITED"
+    assert watcher.runs == 0
+
+
+async def test_a_refusal_in_admitted_keeps_the_tool_from_running(
+    scs_factory: ServerFactory,
+) -> None:
+    watcher = Watcher()
+    server = await serve(scs_factory, watcher)
+    alice = await server.agent("alice")
+    watcher.refuse_at["admitted"] = "LIMIT_EXCEEDED"
+    error = await alice.fails("watched")
+    assert error.code == "LIMIT_EXCEEDED"
+    assert watcher.runs == 0
+    assert watcher.seen[-1].hook == "finished"
+    assert watcher.seen[-1].error == "LIMIT_EXCEEDED"
+
+
+async def test_failed_authentication_is_finished_but_never_admitted(
+    scs_factory: ServerFactory,
+) -> None:
+    watcher = Watcher()
+    server = await serve(scs_factory, watcher)
+    async with server.client() as client:
+        result = await client.call_tool("watched", {"auth_token": "garbage"}, raise_on_error=False)
+    assert result.is_error
+    assert [seen.hook for seen in watcher.seen] == ["started", "finished"]
+    assert watcher.seen[-1].error == "AUTH_002"
+
+
+async def test_a_failing_observer_does_not_fail_the_call(scs_factory: ServerFactory) -> None:
+    watcher = Watcher(finished_raises=True)
+    server = await serve(scs_factory, watcher)
+    alice = await server.agent("alice")
+    assert await alice.call("watched") == {"success": True}
+    assert watcher.runs == 1
+
+
+async def test_resource_reads_go_through_the_hooks(scs_factory: ServerFactory) -> None:
+    watcher = Watcher()
+    server = await scs_factory("sessions,watcher", http=True, extra_plugins={"watcher": watcher})
+    alice = await server.agent("alice")
+    watcher.seen.clear()
+    async with server.client(token=alice.token) as client:
+        contents = await client.read_resource("watch://state")
+    assert contents[0].text == "state"  # type: ignore[union-attr]
+    assert [(seen.hook, seen.kind, seen.name) for seen in watcher.seen] == [
+        ("started", "resource", "watch://state"),
+        ("admitted", "resource", "watch://state"),
+        ("finished", "resource", "watch://state"),
+    ]
+    assert watcher.seen[-1].agent == "alice"
+
+
+class AsyncHook:
+    @hookimpl
+    async def scs_call_finished(self, call: Call) -> None:
+        """Call hooks run on every call: they must be plain functions."""
+
+
+def test_an_async_call_hook_is_refused_at_load() -> None:
+    infos = {**discover(), "slow": PluginInfo("slow", "test", "0", AsyncHook())}
+    with pytest.raises(PluginError, match="scs_call_finished must not be async"):
+        PluginHost.create(["slow"], infos)
