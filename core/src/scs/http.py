@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
@@ -16,12 +15,18 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cross-origin-resource-policy": "same-origin",
     "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
 }
-HTML_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_RAW_SECURITY_HEADERS = tuple(
+    (name.encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()
+)
 
 
 class SecurityHeadersMiddleware:
-    """Adds security headers, and a CSP that allows nothing, to every response."""
+    """Adds security headers, and a CSP that allows nothing, to every response
+    (a header the app already set is left as it is)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,15 +38,20 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "content-security-policy" not in headers:
-                    headers["content-security-policy"] = HTML_CSP
+                headers = list(message.get("headers") or [])
+                present = {bytes(name).lower() for name, _ in headers}
+                headers.extend(h for h in _RAW_SECURITY_HEADERS if h[0] not in present)
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 class BodyLimitMiddleware:
@@ -55,9 +65,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        declared = _content_length(scope)
+        if declared is not None:
+            if declared > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:  # the HTTP server delivers no more than the declared length
+                await self.app(scope, receive, send)
             return
         received = 0
         too_large = False
@@ -81,7 +94,7 @@ class BodyLimitMiddleware:
                 started = True
             await send(message)
 
-        # chunked uploads have no content-length: the limit is enforced while reading
+        # a chunked upload has no content-length: the limit is enforced while reading
         try:
             await self.app(scope, limited_receive, guarded_send)
         except Exception:
