@@ -56,6 +56,13 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def _insert_now(conn: sqlite3.Connection, **fields: Any) -> tuple[int | None, str]:
+    """The insert, timestamped inside the write transaction: with ids allocated there
+    too, id order is time order, even with several server processes on one file."""
+    timestamp = utc_now()
+    return store.insert(conn, timestamp=timestamp, **fields), timestamp
+
+
 class Messaging:
     """Message operations over the app's database (also the sessions plugin's MessageReader)."""
 
@@ -90,10 +97,9 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        timestamp = utc_now()
-        message_id = await self.app.db.write(
+        message_id, timestamp = await self.app.db.write(
             partial(
-                store.insert,
+                _insert_now,
                 session_id=session_id,
                 sender=identity.agent_id,
                 sender_type=identity.agent_type,
@@ -101,7 +107,6 @@ class Messaging:
                 visibility=level,
                 metadata=stored,
                 parent_id=parent_message_id,
-                timestamp=timestamp,
                 parent_visible=visible_sql(identity, "m"),
             )
         )
