@@ -1,7 +1,7 @@
 """Load benchmark of a real ``scs serve`` against its floor, with a lost-message check.
 
-    uv run python bench/load.py            # default run, ~3-4 minutes on 2 cores
-    uv run python bench/load.py --quick    # ~1 minute
+    uv run python bench/load.py            # default run, ~5 minutes on 2 cores
+    uv run python bench/load.py --quick    # ~1.5 minutes
     uv run python bench/load.py --json     # JSON on stdout (progress stays on stderr)
 
 What it does, in order (see bench/README.md for how to read the figures):
@@ -820,7 +820,7 @@ def show(outcome: Outcome) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a ~1 minute run")
+    parser.add_argument("--quick", action="store_true", help="a ~1.5 minute run")
     parser.add_argument(
         "--levels", default="1,20,100", help="closed-loop agent counts (default 1,20,100)"
     )
