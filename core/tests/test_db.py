@@ -228,3 +228,33 @@ async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
     big = "x" * 100_000
     await db.write(_insert, big)
     await _wait_for(lambda: db.checkpoints == 1)
+
+
+async def test_a_cancelled_thread_write_keeps_the_lock_until_the_thread_is_done(
+    tmp_path: Path,
+) -> None:
+    database = Database(tmp_path / "c.db", busy_timeout_ms=5000)
+    await database.open()
+    try:
+        await database.write(
+            lambda conn: conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
+        )
+        other = sqlite3.connect(database.path, isolation_level=None, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(database.write(_insert, "cancelled caller"))
+        await _wait_for(lambda: database.writes_in_thread == 1)
+        pending.cancel()
+        for _ in range(3):  # deliver the cancellation; a task that let go would end here
+            await asyncio.sleep(0)
+        assert not pending.done()
+        assert database.stats()["writer_waiting"]  # the thread still uses the connection
+        other.execute("ROLLBACK")
+        other.close()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(pending, 10)
+        assert not database.stats()["writer_waiting"]
+        await database.write(_insert, "next")
+        # the thread finished its transaction (the caller was gone, the write was not)
+        assert database.lookup(_values) == ["cancelled caller", "next"]
+    finally:
+        await database.close()
