@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("scs.calls")
 
 
-def _bound(function: Callable[..., object], argnames: tuple[str, ...], app: App) -> Any:
+def _bound(
+    function: Callable[..., object], argnames: tuple[str, ...], app: App
+) -> Callable[[Call], object]:
     """The implementation as a function of the call alone (hooks may omit arguments)."""
     if argnames == ("app", "call"):
         return lambda call: function(app, call)
