@@ -28,6 +28,18 @@ async def db(tmp_path: Path):
     await database.close()
 
 
+def lock_elsewhere(db: Database) -> sqlite3.Connection:
+    """Another connection, standing for another process, holding the write lock."""
+    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def release(other: sqlite3.Connection) -> None:
+    other.execute("ROLLBACK")
+    other.close()
+
+
 async def test_every_connection_has_the_pragmas(db: Database) -> None:
     async def pragmas() -> tuple:
         async with db.read() as conn:
@@ -76,8 +88,7 @@ async def test_concurrent_writers_lose_nothing(db: Database) -> None:
 
 
 async def test_locked_by_another_process_is_a_typed_busy_error(db: Database) -> None:
-    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
-    other.execute("BEGIN IMMEDIATE")
+    other = lock_elsewhere(db)
     try:
         with pytest.raises(ScsError) as caught:
             async with db.transaction() as conn:
@@ -85,8 +96,7 @@ async def test_locked_by_another_process_is_a_typed_busy_error(db: Database) -> 
         assert caught.value.code == "DATABASE_BUSY"
         assert caught.value.details["retryable"] is True
     finally:
-        other.execute("ROLLBACK")
-        other.close()
+        release(other)
     async with db.transaction() as conn:  # recovers by itself once the lock is gone
         await conn.execute("INSERT INTO t (v) VALUES ('after')")
 
@@ -158,41 +168,39 @@ async def _wait_for(predicate: Callable[[], bool], seconds: float = 10) -> None:
         await asyncio.sleep(0.005)
 
 
-async def test_write_waits_in_a_thread_while_another_process_holds_the_lock(
-    tmp_path: Path,
-) -> None:
-    database = Database(tmp_path / "w.db", busy_timeout_ms=5000)
+@pytest.fixture
+async def patient_db(tmp_path: Path):
+    """A database that waits 5 s for another process's write lock (the default)."""
+    database = Database(tmp_path / "patient.db", busy_timeout_ms=5000)
     await database.open()
-    try:
-        await database.write(
-            lambda conn: conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
-        )
-        other = sqlite3.connect(database.path, isolation_level=None, timeout=0)
-        other.execute("BEGIN IMMEDIATE")
-        pending = asyncio.create_task(database.write(_insert, "waited"))
-        await _wait_for(lambda: database.writes_in_thread == 1)
-        assert database.lookup(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
-        other.execute("ROLLBACK")  # the loop kept serving (the lookup above) meanwhile
-        other.close()
-        assert await asyncio.wait_for(pending, 10) == 1
-        assert database.lookup(_values) == ["waited"]
-        await database.write(_insert, "fast again")
-        assert database.writes_on_loop == 2
-    finally:
-        await database.close()
+    await database.write(lambda conn: conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)"))
+    yield database
+    await database.close()
+
+
+async def test_write_waits_in_a_thread_while_another_process_holds_the_lock(
+    patient_db: Database,
+) -> None:
+    other = lock_elsewhere(patient_db)
+    pending = asyncio.create_task(patient_db.write(_insert, "waited"))
+    await _wait_for(lambda: patient_db.writes_in_thread == 1)
+    assert patient_db.lookup(lambda conn: conn.execute("SELECT 1").fetchone()[0]) == 1
+    release(other)  # the loop kept serving (the lookup above) meanwhile
+    assert await asyncio.wait_for(pending, 10) == 1
+    assert patient_db.lookup(_values) == ["waited"]
+    await patient_db.write(_insert, "fast again")
+    assert patient_db.writes_on_loop == 2  # the CREATE TABLE and this one
 
 
 async def test_write_past_busy_timeout_is_a_typed_busy_error(db: Database) -> None:
-    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
-    other.execute("BEGIN IMMEDIATE")
+    other = lock_elsewhere(db)
     try:
         with pytest.raises(ScsError) as caught:
             await db.write(_insert, "x")
         assert caught.value.code == "DATABASE_BUSY"
         assert caught.value.details["retryable"] is True
     finally:
-        other.execute("ROLLBACK")
-        other.close()
+        release(other)
     assert db.lookup(_values) == []
     await db.write(_insert, "after")  # recovers by itself once the lock is gone
     assert db.lookup(_values) == ["after"]
@@ -231,30 +239,20 @@ async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
 
 
 async def test_a_cancelled_thread_write_keeps_the_lock_until_the_thread_is_done(
-    tmp_path: Path,
+    patient_db: Database,
 ) -> None:
-    database = Database(tmp_path / "c.db", busy_timeout_ms=5000)
-    await database.open()
-    try:
-        await database.write(
-            lambda conn: conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
-        )
-        other = sqlite3.connect(database.path, isolation_level=None, timeout=0)
-        other.execute("BEGIN IMMEDIATE")
-        pending = asyncio.create_task(database.write(_insert, "cancelled caller"))
-        await _wait_for(lambda: database.writes_in_thread == 1)
-        pending.cancel()
-        for _ in range(3):  # deliver the cancellation; a task that let go would end here
-            await asyncio.sleep(0)
-        assert not pending.done()
-        assert database.stats()["writer_waiting"]  # the thread still uses the connection
-        other.execute("ROLLBACK")
-        other.close()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(pending, 10)
-        assert not database.stats()["writer_waiting"]
-        await database.write(_insert, "next")
-        # the thread finished its transaction (the caller was gone, the write was not)
-        assert database.lookup(_values) == ["cancelled caller", "next"]
-    finally:
-        await database.close()
+    other = lock_elsewhere(patient_db)
+    pending = asyncio.create_task(patient_db.write(_insert, "cancelled caller"))
+    await _wait_for(lambda: patient_db.writes_in_thread == 1)
+    pending.cancel()
+    for _ in range(3):  # deliver the cancellation; a task that let go would end here
+        await asyncio.sleep(0)
+    assert not pending.done()
+    assert patient_db.stats()["writer_waiting"]  # the thread still uses the connection
+    release(other)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 10)
+    assert not patient_db.stats()["writer_waiting"]
+    await patient_db.write(_insert, "next")
+    # the thread finished its transaction (the caller was gone, the write was not)
+    assert patient_db.lookup(_values) == ["cancelled caller", "next"]
