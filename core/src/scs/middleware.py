@@ -17,7 +17,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import ANONYMOUS_READER, acting_as
-from scs.request import bearer_token, begin_call, current_call, end_call, request_id
+from scs.request import (
+    bearer_token,
+    begin_call,
+    current_call,
+    end_call,
+    presented_token,
+    request_id,
+)
 
 if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
@@ -74,9 +81,8 @@ class ErrorMiddleware(Middleware):
         if call is None:
             return await call_next(context)
         message = context.message
-        argument = (message.arguments or {}).get("auth_token")
         call.kind, call.name = "tool", message.name
-        call.token = argument if isinstance(argument, str) and argument else bearer_token()
+        call.token = presented_token(message.arguments)
         return await self.app.calls.run(call, lambda: call_next(context))
 
     async def on_read_resource(
@@ -169,11 +175,8 @@ class AuthMiddleware(Middleware):
         call = current_call()
         policy = self.app.tools.get(message.name)
         needed = policy.permission if policy else "read"
-        if call is not None:
-            token = call.token
-        else:  # not below ErrorMiddleware (a server assembled by hand)
-            argument = (message.arguments or {}).get("auth_token")
-            token = argument if isinstance(argument, str) and argument else bearer_token()
+        # call is None only when not below ErrorMiddleware (a server assembled by hand)
+        token = call.token if call is not None else presented_token(message.arguments)
         identity = await self._identify(token, required=needed != "none")
         if needed != "none":
             if identity is None:

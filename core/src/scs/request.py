@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastmcp.server.dependencies import get_http_request
 
@@ -60,6 +60,13 @@ def bearer_token() -> str | None:
     if value and value[:7].lower() == "bearer ":
         return value[7:].strip() or None
     return None
+
+
+def presented_token(arguments: dict[str, Any] | None) -> str | None:
+    """The credential a tool call presents: its ``auth_token`` argument, else the
+    Bearer header (the argument wins when several agents share one connection)."""
+    argument = (arguments or {}).get("auth_token")
+    return argument if isinstance(argument, str) and argument else bearer_token()
 
 
 def client_address() -> str:
