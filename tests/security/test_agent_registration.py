@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -170,6 +171,38 @@ async def test_secret_is_stored_hashed(scs_factory: ServerFactory) -> None:
     async with server.app.db.read() as conn:
         cursor = await conn.execute("SELECT detail FROM scs_audit")
         assert secret not in json.dumps([row[0] for row in await cursor.fetchall()])
+
+
+async def test_tokens_from_before_protection_cannot_be_refreshed(
+    scs_factory: ServerFactory,
+) -> None:
+    server = await scs_factory()
+    # an impostor's token for "boss", minted (key only) a while before boss registered
+    earlier = int(time.time()) - 60
+    stale = server.app.auth.tokens.mint("boss", "claude", frozenset({"read"}), now=earlier)
+    secret = await server.register("boss")
+    client = await server.open_client()
+    refused = await call(client, "refresh_token", current_token=stale.token)
+    assert isinstance(refused, ToolCallError) and refused.code == "AUTH_AGENT_SECRET_REQUIRED"
+    assert ("refresh", "denied_stale") in await audit_results(server, "boss")
+
+    boss = await server.agent("boss", agent_secret=secret)
+    renewed = await call(client, "refresh_token", current_token=boss.token)
+    assert renewed["agent_id"] == "boss"
+
+    # a new secret (admin rotation) also retires what the old one minted
+    old = server.app.auth.tokens.mint("boss", "claude", frozenset({"read"}), now=earlier + 30)
+    await call(
+        client, "register_agent", agent_id="boss", agent_type="claude", api_key=ADMIN_API_KEY
+    )
+    stale_again = await call(client, "refresh_token", current_token=old.token)
+    assert isinstance(stale_again, ToolCallError)
+    assert stale_again.code == "AUTH_AGENT_SECRET_REQUIRED"
+    # unprotected ids refresh as before
+    casual = await server.agent("casual")
+    assert (await call(client, "refresh_token", current_token=casual.token))["agent_id"] == (
+        "casual"
+    )
 
 
 # -- register_agent ---------------------------------------------------------------------

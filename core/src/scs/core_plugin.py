@@ -93,6 +93,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
         presented = current_token or token
         if not presented:
             raise ScsError(ErrorCode.VALIDATION, "current_token is required")
+        await auth.agents.check_refresh(await auth.identify(presented), client_address())
         return (await auth.refresh(presented)).as_result()
 
     @mcp.tool(tags=requires("none", rate="auth"))

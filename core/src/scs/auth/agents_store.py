@@ -25,16 +25,23 @@ MIGRATION = Migration(
         secret_hash TEXT,
         registered_by TEXT NOT NULL,
         created_at INTEGER NOT NULL,
-        admin_held INTEGER NOT NULL DEFAULT 0
+        admin_held INTEGER NOT NULL DEFAULT 0,
+        protected_since INTEGER NOT NULL
     );
     """,
 )
-COLUMNS = "agent_id, agent_type, secret_hash, registered_by, created_at, admin_held"
+COLUMNS = (
+    "agent_id, agent_type, secret_hash, registered_by, created_at, admin_held, protected_since"
+)
 
 
 @dataclass(frozen=True)
 class AgentRecord:
-    """One protected agent id. ``secret_hash`` is None for an id only the admin key may use."""
+    """One protected agent id. ``secret_hash`` is None for an id only the admin key may use.
+
+    ``protected_since``: when it was registered, held or last given a new secret; tokens
+    issued before then cannot be refreshed.
+    """
 
     agent_id: str
     agent_type: str
@@ -42,6 +49,7 @@ class AgentRecord:
     registered_by: str
     created_at: int
     admin_held: bool
+    protected_since: int
 
     def public(self) -> dict[str, Any]:
         """What may be shown to an admin: everything but the hash."""
@@ -52,13 +60,16 @@ class AgentRecord:
             "admin_held": self.admin_held,
             "registered_by": self.registered_by,
             "created_at": self.created_at,
+            "protected_since": self.protected_since,
         }
 
 
 def _record(row: Any) -> AgentRecord | None:
     if row is None:
         return None
-    return AgentRecord(str(row[0]), str(row[1]), row[2], str(row[3]), int(row[4]), bool(row[5]))
+    return AgentRecord(
+        str(row[0]), str(row[1]), row[2], str(row[3]), int(row[4]), bool(row[5]), int(row[6])
+    )
 
 
 def _find(conn: sqlite3.Connection, agent_id: str) -> AgentRecord | None:
@@ -76,11 +87,12 @@ async def insert(
     db: Database, agent_id: str, agent_type: str, secret_hash: str, registered_by: str
 ) -> bool:
     """Register a new id with a secret; False (nothing written) if it is registered already."""
+    now = int(time.time())
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0) "
+            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?) "
             "ON CONFLICT (agent_id) DO NOTHING",
-            (agent_id, agent_type, secret_hash, registered_by, int(time.time())),
+            (agent_id, agent_type, secret_hash, registered_by, now, now),
         )
         return cursor.rowcount == 1
 
@@ -89,28 +101,30 @@ async def set_secret(
     db: Database, agent_id: str, agent_type: str, secret_hash: str, registered_by: str
 ) -> bool:
     """Register or re-register an id with a new secret (admin only); True if it existed."""
+    now = int(time.time())
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "UPDATE scs_agents SET agent_type = ?, secret_hash = ?, registered_by = ? "
-            "WHERE agent_id = ?",
-            (agent_type, secret_hash, registered_by, agent_id),
+            "UPDATE scs_agents SET agent_type = ?, secret_hash = ?, registered_by = ?, "
+            "protected_since = ? WHERE agent_id = ?",
+            (agent_type, secret_hash, registered_by, now, agent_id),
         )
         if cursor.rowcount == 1:
             return True
         await conn.execute(
-            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0)",
-            (agent_id, agent_type, secret_hash, registered_by, int(time.time())),
+            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?)",
+            (agent_id, agent_type, secret_hash, registered_by, now, now),
         )
         return False
 
 
 async def hold(db: Database, agent_id: str, agent_type: str) -> None:
     """Record that the admin key minted for an id: from now on it is protected."""
+    now = int(time.time())
     async with db.transaction() as conn:
         await conn.execute(
-            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, NULL, 'admin_key', ?, 1) "
+            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, NULL, 'admin_key', ?, 1, ?) "
             "ON CONFLICT (agent_id) DO UPDATE SET admin_held = 1",
-            (agent_id, agent_type, int(time.time())),
+            (agent_id, agent_type, now, now),
         )
 
 

@@ -19,6 +19,7 @@ from scs.errors import ErrorCode, ScsError
 if TYPE_CHECKING:
     from scs.auth.agents_store import AgentRecord
     from scs.db import Database
+    from scs.identity import Identity
     from scs.settings import Settings
 
 ADMIN_PERMISSIONS = frozenset({"admin", "debug"})
@@ -94,6 +95,21 @@ class AgentRegistry:
                 f"pass agent_type={record.agent_type!r}",
             )
         return record
+
+    async def check_refresh(self, identity: Identity, client: str) -> None:
+        """Refuse to renew a token issued before its id was protected (or got a new secret):
+        it may be an impostor's from before, and refreshing would keep it alive forever."""
+        record = self.find(identity.agent_id)
+        if record is None or identity.issued_at is None:
+            return
+        if identity.issued_at < record.protected_since:
+            await self._audit("denied_stale", identity.agent_id, client, action="refresh")
+            raise ScsError(
+                ErrorCode.AUTH_AGENT_SECRET_REQUIRED,
+                f"this token for {identity.agent_id!r} predates the id's registration or its "
+                "newest agent_secret, so it cannot be refreshed",
+                "authenticate_agent again with the id's agent_secret (or the admin key)",
+            )
 
     async def after_admin_mint(
         self, record: AgentRecord | None, agent_id: str, agent_type: str, granted: frozenset[str]
