@@ -353,7 +353,7 @@ def agents_list(as_json: bool) -> None:
     """List registered and admin-held agent ids (never their secrets)."""
 
     async def listing(app: App) -> list[dict[str, Any]]:
-        return await app.auth.agents.list()
+        return await app.auth.agents.list_public()
 
     rows = with_app(settings_from(), listing)
     if as_json:

@@ -182,7 +182,8 @@ class AgentRegistry:
             await store.audit(self.db, "unregister", "success", agent_id=agent_id, detail=by)
         return removed
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_public(self) -> list[dict[str, Any]]:
+        """Every protected id as an admin may see it (never a secret or its hash)."""
         return [record.public() for record in await agents_store.all_agents(self.db)]
 
     async def _audit(
