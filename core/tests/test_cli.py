@@ -38,6 +38,10 @@ def test_help_everywhere(run) -> None:
         ["plugins"],
         ["token"],
         ["client-config"],
+        ["agents"],
+        ["agents", "add"],
+        ["agents", "list"],
+        ["agents", "remove"],
         ["version"],
     ):
         result = run(*command, "--help")

@@ -9,7 +9,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import SecretStr
@@ -17,18 +17,49 @@ from pydantic import SecretStr
 import scs
 from scs.app import StartupError, create_app
 from scs.auth.secrets import ensure_secrets, new_secret
-from scs.auth.tokens import TokenService
+from scs.errors import ScsError
 from scs.identity import PERMISSIONS
 from scs.plugins import CORE, PluginHost, SelectionError, discover, select
 from scs.runner import configure_logging, run
 from scs.settings import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from scs.app import App
+    from scs.auth.tokens import Minted
+
 CLIENTS = ("claude", "cursor", "vscode", "gemini", "generic")
+CLI_CLIENT = "cli"  # the client address the audit trail records for these commands
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> None:
     click.echo(f"scs: error: {message}", err=True)
     sys.exit(code)
+
+
+def with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
+    """Open the App on the configured database, run ``work`` with it, close it.
+
+    Commands that run this have the admin's authority: they hold the server's secrets.
+    """
+
+    async def run_work() -> T:
+        app = await create_app(settings)
+        try:
+            return await work(app)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(run_work())
+    except (StartupError, ConfigError) as error:
+        fail(str(error), 1)
+        raise  # unreachable
+    except ScsError as error:
+        fail(f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
+        raise  # unreachable
 
 
 def settings_from(**overrides: Any) -> Settings:
@@ -132,6 +163,7 @@ def check(plugins: str | None, database: Path | None) -> None:
         fail(str(error), 1)
         return
     effective = json.loads(ensure_secrets(settings).model_dump_json())
+    effective["agent_registration"] = settings.registration_mode()
     click.echo(json.dumps({"settings": effective, **result}, indent=2, default=str))
     if result["database"] != "ok":
         fail(f"database check failed: {result['database']}", 1)
@@ -221,19 +253,17 @@ def version() -> None:
     help=f"Comma-separated subset of {','.join(PERMISSIONS)}.",
 )
 def token(agent_id: str, agent_type: str, permissions: str) -> None:
-    """Mint a token with the configured key (for wiring a client by hand)."""
-    settings = ensure_secrets(settings_from())
-    service = TokenService(settings)
-    try:
-        service.check_agent(agent_id, agent_type)
-    except Exception as error:
-        fail(getattr(error, "message", str(error)))
-    wanted = {p.strip() for p in permissions.split(",") if p.strip()}
-    unknown = wanted - set(PERMISSIONS)
-    if unknown:
-        fail(f"unknown permission(s) {', '.join(sorted(unknown))}; use {', '.join(PERMISSIONS)}")
-    granted = frozenset(wanted) & service.allowed_permissions(agent_type)
-    click.echo(service.mint(agent_id, agent_type, granted).token)
+    """Mint a token with the admin's authority (for wiring a client by hand).
+
+    Works for registered ids; an id given admin permissions becomes protected.
+    """
+    wanted = [p.strip() for p in permissions.split(",") if p.strip()]
+
+    async def mint(app: App) -> str:
+        minted = await app.auth.issue("admin", agent_id, agent_type, wanted, CLI_CLIENT)
+        return minted.token
+
+    click.echo(with_app(settings_from(), mint))
 
 
 @cli.command("client-config")
@@ -242,9 +272,10 @@ def token(agent_id: str, agent_type: str, permissions: str) -> None:
 def client_config(client: str, agent_id: str | None) -> None:
     """Print a ready configuration snippet for an MCP client."""
     settings = ensure_secrets(settings_from())
-    service = TokenService(settings)
-    agent_type = client if client in settings.agent_type_permissions else "generic"
-    minted = service.mint(agent_id or client, agent_type, service.allowed_permissions(agent_type))
+    default_type = client if client in settings.agent_type_permissions else "generic"
+    minted, secret = with_app(
+        settings, lambda app: _client_token(app, agent_id or client, default_type)
+    )
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}/mcp"
     header = f"Authorization: Bearer {minted.token}"
@@ -267,6 +298,88 @@ def client_config(client: str, agent_id: str | None) -> None:
         "or run this command again",
         err=True,
     )
+    if secret is not None:
+        click.echo(
+            f"# registered agent id {minted.identity.agent_id!r}; its agent_secret "
+            f"(shown once, for authenticate_agent): {secret}",
+            err=True,
+        )
+
+
+async def _client_token(app: App, agent_id: str, default_type: str) -> tuple[Minted, str | None]:
+    """A token for a registered id: register it first if needed (returning its new secret)."""
+    record = app.auth.agents.find(agent_id)
+    secret: str | None = None
+    if record is None:
+        registered = await app.auth.agents.register(
+            agent_id, default_type, admin=True, replace=False, by=CLI_CLIENT, client=CLI_CLIENT
+        )
+        secret = str(registered["agent_secret"])
+    agent_type = record.agent_type if record is not None else default_type
+    permissions = sorted(app.auth.tokens.allowed_permissions(agent_type))
+    minted = await app.auth.issue("admin", agent_id, agent_type, permissions, CLI_CLIENT)
+    return minted, secret
+
+
+@cli.group()
+def agents() -> None:
+    """Register, list and remove protected agent ids (with the admin's authority)."""
+
+
+@agents.command("add")
+@click.argument("agent_id")
+@click.option("--agent-type", default="generic", show_default=True)
+@click.option("--rotate", is_flag=True, help="Replace the secret of a registered id.")
+def agents_add(agent_id: str, agent_type: str, rotate: bool) -> None:
+    """Register AGENT_ID and print its agent_secret (shown this once)."""
+
+    async def add(app: App) -> dict[str, Any]:
+        return await app.auth.agents.register(
+            agent_id, agent_type, admin=True, replace=rotate, by=CLI_CLIENT, client=CLI_CLIENT
+        )
+
+    registered = with_app(settings_from(), add)
+    click.echo(registered["agent_secret"])
+    done = "new secret for" if registered["rotated"] else "registered"
+    click.echo(
+        f"# {done} {agent_id!r} (type {agent_type}); store the secret now, it is not shown again",
+        err=True,
+    )
+
+
+@agents.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def agents_list(as_json: bool) -> None:
+    """List registered and admin-held agent ids (never their secrets)."""
+
+    async def listing(app: App) -> list[dict[str, Any]]:
+        return await app.auth.agents.list_public()
+
+    rows = with_app(settings_from(), listing)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'agent_id':<30} {'type':<10} {'secret':<7} {'admin':<6} registered_by")
+    for row in rows:
+        secret = "yes" if row["has_secret"] else "no"
+        admin = "yes" if row["admin_held"] else "no"
+        click.echo(
+            f"{row['agent_id']:<30} {row['agent_type']:<10} {secret:<7} {admin:<6} "
+            f"{row['registered_by']}"
+        )
+
+
+@agents.command("remove")
+@click.argument("agent_id")
+def agents_remove(agent_id: str) -> None:
+    """Unregister AGENT_ID: its secret stops working and the id is no longer protected."""
+
+    async def remove(app: App) -> bool:
+        return await app.auth.agents.remove(agent_id, by=CLI_CLIENT)
+
+    if not with_app(settings_from(), remove):
+        fail(f"agent id {agent_id!r} is not registered", 1)
+    click.echo(f"removed {agent_id}")
 
 
 @cli.command()

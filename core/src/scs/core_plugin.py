@@ -46,13 +46,43 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
         api_key: Annotated[
             str | None, Field(description="API key for stdio clients (HTTP: X-API-Key header)")
         ] = None,
+        agent_secret: Annotated[
+            str | None, Field(description="The secret register_agent returned for this id")
+        ] = None,
     ) -> dict[str, Any]:
-        """Mint a JWT for an agent. Needs the API key (the admin key for admin tokens)."""
+        """Mint a JWT for an agent. Needs the API key (the admin key for admin tokens),
+        and for a registered agent id its agent_secret."""
         presented = header("x-api-key") or api_key
         minted = await auth.authenticate(
-            agent_id, agent_type, requested_permissions, presented, client_address()
+            agent_id,
+            agent_type,
+            requested_permissions,
+            presented,
+            client_address(),
+            agent_secret=agent_secret,
         )
         return minted.as_result()
+
+    @mcp.tool(tags=requires("none", rate="auth"))
+    async def register_agent(
+        agent_id: Annotated[str, Field(description="The agent id to protect (1..100 chars)")],
+        agent_type: Annotated[
+            str, Field(description="claude, cursor, gemini, generic, readonly...")
+        ] = "generic",
+        api_key: Annotated[
+            str | None, Field(description="API key for stdio clients (HTTP: X-API-Key header)")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Register an agent id; returns its agent_secret once. From then on tokens for
+        this id need that secret. A registered id is refused, except with the admin key,
+        which issues a new secret (the old one stops working)."""
+        client = client_address()
+        level = await auth.check_api_key(header("x-api-key") or api_key, client)
+        admin = level == "admin"
+        by = "admin_key" if admin else "api_key"
+        return await auth.agents.register(
+            agent_id, agent_type, admin=admin, replace=admin, by=by, client=client
+        )
 
     @mcp.tool(tags=requires("none", rate="auth"))
     async def refresh_token(
@@ -63,6 +93,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
         presented = current_token or token
         if not presented:
             raise ScsError(ErrorCode.VALIDATION, "current_token is required")
+        await auth.agents.check_refresh(await auth.identify(presented), client_address())
         return (await auth.refresh(presented)).as_result()
 
     @mcp.tool(tags=requires("none", rate="auth"))

@@ -26,6 +26,7 @@ class Identity:
     token_id: str | None = None
     expires_at: int | None = None
     anonymous: bool = False
+    issued_at: int | None = None
 
     @property
     def is_admin(self) -> bool:

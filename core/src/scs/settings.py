@@ -107,6 +107,9 @@ class Settings(ScsSettings):
     )
     auth_max_failures: int = Field(10, ge=1, description="API-key failures per client per window")
     auth_failure_window_s: int = Field(300, ge=1)
+    agent_registration: Literal["optional", "required"] | None = Field(
+        None, description="Must agent ids be registered? Default: required off loopback"
+    )
 
     allowed_hosts: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
@@ -125,6 +128,14 @@ class Settings(ScsSettings):
     @property
     def secrets_path(self) -> Path:
         return self.data_dir / "secrets.json"
+
+    def registration_mode(self) -> Literal["optional", "required"]:
+        """The effective ``agent_registration``: set, or ``required`` when HTTP binds a
+        non-loopback address (anyone on the network could hold the API key), else optional."""
+        if self.agent_registration is not None:
+            return self.agent_registration
+        exposed = self.transport == "http" and not self.binds_loopback()
+        return "required" if exposed else "optional"
 
     def binds_loopback(self) -> bool:
         if self.host == "localhost":

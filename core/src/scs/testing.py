@@ -159,10 +159,12 @@ class ScsServer:
         permissions: list[str] | None = None,
         *,
         client: Client[Any] | None = None,
+        agent_secret: str | None = None,
     ) -> Agent:
         """Mint a token through ``authenticate_agent`` and return an agent using it.
 
         Admin agents (type ``admin`` or admin/debug permissions) use the admin key.
+        A registered id (``register``) needs its ``agent_secret``.
         Over HTTP the agent's client also sends the token as a Bearer header.
         """
         wants_admin = agent_type == "admin" or bool(set(permissions or ()) & {"admin", "debug"})
@@ -173,6 +175,8 @@ class ScsServer:
         arguments: dict[str, Any] = {"agent_id": agent_id, "agent_type": agent_type, "api_key": key}
         if permissions is not None:
             arguments["requested_permissions"] = permissions
+        if agent_secret is not None:
+            arguments["agent_secret"] = agent_secret
         result = await bootstrap.call_tool("authenticate_agent", arguments, raise_on_error=False)
         if result.is_error:
             raise parse_error(result)
@@ -180,6 +184,16 @@ class ScsServer:
         token = minted["token"]
         own = client or (await self.open_client(token) if self.url else bootstrap)
         return Agent(own, agent_id, agent_type, token, minted["permissions"])
+
+    async def register(self, agent_id: str, agent_type: str = "claude") -> str:
+        """Register an id through ``register_agent`` with the API key; return its secret."""
+        client = await self.open_client()
+        arguments = {"agent_id": agent_id, "agent_type": agent_type, "api_key": API_KEY}
+        result = await client.call_tool("register_agent", arguments, raise_on_error=False)
+        if result.is_error:
+            raise parse_error(result)
+        secret: str = parse_result(result)["agent_secret"]
+        return secret
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -9,6 +9,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from scs.auth import store
+from scs.auth.registry import AgentRegistry
 from scs.auth.tokens import TokenService
 from scs.errors import ErrorCode, ScsError
 from scs.identity import PERMISSIONS, Identity
@@ -29,6 +30,7 @@ class AuthService:
         self.settings = settings
         self.db = db
         self.tokens = TokenService(settings)
+        self.agents = AgentRegistry(settings, db)
         self._failures: dict[str, deque[float]] = {}
 
     # -- API keys -----------------------------------------------------------
@@ -89,8 +91,25 @@ class AuthService:
         requested: list[str] | None,
         api_key: str | None,
         client: str,
+        agent_secret: str | None = None,
     ) -> Minted:
+        """Check the API key, then mint (see ``issue``)."""
         level = await self.check_api_key(api_key, client)
+        return await self.issue(level, agent_id, agent_type, requested, client, agent_secret)
+
+    async def issue(
+        self,
+        level: str,
+        agent_id: str,
+        agent_type: str,
+        requested: list[str] | None,
+        client: str,
+        agent_secret: str | None = None,
+    ) -> Minted:
+        """Mint for a caller whose key is already checked (``level``: 'user' or 'admin').
+
+        A registered id needs its ``agent_secret`` unless the key is the admin key.
+        """
         self.tokens.check_agent(agent_id, agent_type)
         wanted = set(requested if requested is not None else ["read", "write"])
         unknown = wanted - set(PERMISSIONS)
@@ -110,7 +129,10 @@ class AuthService:
                 "admin tokens can only be minted with the admin API key",
                 "present SCS_ADMIN_API_KEY instead of SCS_API_KEY",
             )
+        record = await self.agents.check_mint(level, agent_id, agent_type, agent_secret, client)
         granted = frozenset(wanted) & self.tokens.allowed_permissions(agent_type)
+        if level == "admin":
+            await self.agents.after_admin_mint(record, agent_id, agent_type, granted)
         minted = self.tokens.mint(agent_id, agent_type, granted)
         await store.audit(
             self.db,

@@ -1,10 +1,11 @@
-"""SQL of the auth tables: revoked token ids and the audit trail."""
+"""SQL of the auth tables: revoked token ids and the audit trail (agents: ``agents_store``)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
+from scs.auth import agents_store
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ MIGRATIONS = [
         CREATE INDEX scs_audit_agent ON scs_audit (agent_id, at);
         """,
     ),
+    agents_store.MIGRATION,
 ]
 
 

@@ -107,7 +107,9 @@ class TokenService:
             "jti": jti,
         }
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
-        identity = Identity(agent_id, agent_type, frozenset(granted), jti, expires)
+        identity = Identity(
+            agent_id, agent_type, frozenset(granted), jti, expires, issued_at=issued
+        )
         return Minted(token, identity)
 
     def verify(self, token: str) -> Identity:
@@ -170,6 +172,7 @@ class TokenService:
             frozenset(p for p in permissions if p in PERMISSIONS),
             str(claims["jti"]),
             int(claims["exp"]),
+            issued_at=int(claims["iat"]),
         )
 
     @staticmethod

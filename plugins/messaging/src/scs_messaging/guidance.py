@@ -125,6 +125,10 @@ def _troubleshooting() -> dict[str, Any]:
             "AUTH_001": "no token: call authenticate_agent, then pass auth_token",
             "AUTH_002/003/004": "token invalid, expired or revoked: authenticate again",
             "AUTH_005": "your token lacks the permission the tool needs",
+            "AUTH_AGENT_SECRET_REQUIRED/INVALID": "that agent id is registered: pass its "
+            "agent_secret to authenticate_agent, or use another agent_id",
+            "AUTH_AGENT_NOT_REGISTERED": "register_agent(agent_id, agent_type) first and keep "
+            "the agent_secret it returns",
             "VALIDATION_001": "an argument is wrong; the hint says which and why",
             "VALIDATION_002": "content or metadata too large; shorten it",
             "RESOURCE_001": "no such session or message (or not one you may see)",

@@ -26,9 +26,18 @@ if TYPE_CHECKING:
     from scs_ratelimit.settings import RatelimitSettings
 
 # Codes meaning "the credentials presented were not good"; not AUTH_005 (a valid
-# token lacking a permission) nor AUTH_007 (a valid key asking for admin).
+# token lacking a permission), AUTH_007 (a valid key asking for admin) nor a missing
+# agent secret or unregistered id (a valid key, and nothing guessed).
 AUTH_FAILURE_CODES = frozenset(
-    {"AUTH_001", "AUTH_002", "AUTH_003", "AUTH_004", "AUTH_006", "AUTH_008"}
+    {
+        "AUTH_001",
+        "AUTH_002",
+        "AUTH_003",
+        "AUTH_004",
+        "AUTH_006",
+        "AUTH_008",
+        ErrorCode.AUTH_AGENT_SECRET_INVALID.value,
+    }
 )
 
 
