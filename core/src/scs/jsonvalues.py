@@ -40,6 +40,12 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _may_be_deeper(text: str, max_depth: int) -> bool:
+    """False when the JSON text has too few brackets to nest past ``max_depth`` (most do:
+    they skip the walk)."""
+    return text.count("[") + text.count("{") > max_depth
+
+
 def _too_deep(field: str, max_depth: int) -> ScsError:
     return validation_error(
         f"{field} is nested more than {max_depth} levels deep; the limit is {max_depth}",
@@ -58,23 +64,25 @@ def check_json(
     are not JSON, lone surrogates (``VALIDATION_001``) and more than ``max_bytes``
     bytes (``VALIDATION_002``). Each error names the field and the limit.
     """
-    if json_depth(value, max_depth) > max_depth:
-        raise _too_deep(field, max_depth)
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         size = len(text.encode("utf-8"))
+    except RecursionError:  # nested past the encoder's own limit
+        raise _too_deep(field, max_depth) from None
     except UnicodeEncodeError:
         raise validation_error(
             f"{field} is not valid Unicode (it contains a lone surrogate)",
             "send UTF-8 text; escape binary data (base64) first",
             field=field,
         ) from None
-    except (TypeError, ValueError, RecursionError) as error:
+    except (TypeError, ValueError) as error:
         raise validation_error(
             f"{field} is not storable JSON: {str(error)[:200]}",
             "use strings, finite numbers, booleans, null, lists and objects",
             field=field,
         ) from None
+    if _may_be_deeper(text, max_depth) and json_depth(value, max_depth) > max_depth:
+        raise _too_deep(field, max_depth)
     if size > max_bytes:
         raise ScsError(
             ErrorCode.VALIDATION_TOO_LARGE,
@@ -99,7 +107,7 @@ def parse_json_text(text: str, field: str, *, max_depth: int = MAX_DEPTH) -> Any
             'send a JSON object such as {"source": "planner"}, or its JSON text',
             field=field,
         ) from None
-    if json_depth(value, max_depth) > max_depth:
+    if _may_be_deeper(text, max_depth) and json_depth(value, max_depth) > max_depth:
         raise _too_deep(field, max_depth)
     return value
 
@@ -145,8 +153,7 @@ def decode_stored(text: str, field: str, *, max_depth: int = MAX_DEPTH) -> Any:
         return unreadable(f"{field} exceeded depth {max_depth}")
     except ValueError:
         return unreadable(f"{field} is not valid JSON")
-    # a value can only be deeper than the number of brackets in its text: most skip the walk
-    if text.count("[") + text.count("{") > max_depth and json_depth(value, max_depth) > max_depth:
+    if _may_be_deeper(text, max_depth) and json_depth(value, max_depth) > max_depth:
         return unreadable(f"{field} exceeded depth {max_depth}")
     if ("\\ud" in text or "\\uD" in text) and not _encodable(value):
         return unreadable(f"{field} holds a lone surrogate")
