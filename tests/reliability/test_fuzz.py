@@ -8,6 +8,7 @@ and oversized bodies get a 4xx and the server stays healthy.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -87,11 +88,43 @@ nested = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
     max_leaves=12,
 )
-hostile = st.one_of(
-    scalars,
+
+
+def deep_text(depth: int, kind: str) -> str:
+    """JSON text nested ``depth`` deep: metadata may be sent as its text, and text is always
+    sendable (the MCP client refuses to encode objects nested past its own limit)."""
+    if kind == "list":
+        return "[" * depth + "]" * depth
+    return '{"k":' * depth + "1" + "}" * depth
+
+
+def wide(size: int, kind: str) -> Any:
+    return list(range(size)) if kind == "list" else {f"k{n}": n for n in range(size)}
+
+
+def cursor_of(value: Any) -> str:
+    """A cursor-shaped argument: base64url of any JSON text (lone surrogates included)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    raw = text.encode("utf-8", "surrogatepass")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+kinds = st.sampled_from(["list", "dict"])
+# around the depth limit (32), past what a reader can show (254), past the parser (~1000)
+depths = st.sampled_from([31, 32, 33, 300, 5000])
+json_values = st.one_of(
     nested,
-    st.builds(deep, st.sampled_from([50, 500, 3000]), st.sampled_from(["list", "dict"])),
+    st.builds(deep, st.sampled_from([31, 32, 33, 50, 500, 3000]), kinds),
+    st.builds(wide, st.sampled_from([200, 5000]), kinds),
+    st.builds(deep_text, depths, kinds),
 )
+cursors = st.one_of(
+    st.builds(cursor_of, nested),
+    st.builds(cursor_of, st.lists(texts, min_size=1, max_size=3)),
+    st.builds(cursor_of, st.builds(deep_text, depths, kinds)),
+    st.builds(cursor_of, st.sampled_from(['["\\ud800", "k"]', '["a", 1]', '{"a":', "null"])),
+)
+hostile = st.one_of(scalars, json_values, cursors)
 
 
 class LoopThread:
@@ -329,6 +362,9 @@ SWEEP_VALUES: list[Any] = [
     [],
     {"$": None},
     deep(50, "dict"),
+    deep_text(300, "dict"),  # once poisoned a session for every reader
+    wide(5000, "dict"),
+    cursor_of(["\ud800", "k"]),
 ]
 
 

@@ -12,6 +12,7 @@ import jwt
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import PERMISSIONS, Identity
+from scs.timestamps import epoch_timestamp
 
 if TYPE_CHECKING:
     from scs.settings import Settings
@@ -36,12 +37,8 @@ class Minted:
             "agent_id": self.identity.agent_id,
             "agent_type": self.identity.agent_type,
             "permissions": sorted(self.identity.permissions),
-            "expires_at": _iso(self.identity.expires_at or 0),
+            "expires_at": epoch_timestamp(self.identity.expires_at or 0, micros=False),
         }
-
-
-def _iso(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class TokenService:

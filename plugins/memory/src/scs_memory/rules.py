@@ -1,4 +1,4 @@
-"""Input rules of the memory tools: keys, values, TTLs, prefixes and cursors.
+"""Input rules of the memory tools: keys, TTLs and prefixes.
 
 Everything here is pure (no database): each check either returns the cleaned
 input or raises a typed ``ScsError`` before anything is written.
@@ -6,15 +6,12 @@ input or raises a typed ``ScsError`` before anything is written.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from scs import ErrorCode, ScsError
 from scs.errors import validation_error
+from scs.timestamps import iso_timestamp
 
 MAX_KEY_CHARS = 255
 MAX_SESSION_ID_CHARS = 200
@@ -30,11 +27,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width UTC ISO-8601 (``2026-11-25T21:15:48.123456Z``): sorts as it compares."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def expiry(moment: datetime, expires_in: int | None) -> str | None:
     if expires_in is None:
         return None
@@ -43,7 +35,7 @@ def expiry(moment: datetime, expires_in: int | None) -> str | None:
             f"expires_in must be between 1 and {MAX_TTL_SECONDS} seconds (got {expires_in})",
             "omit expires_in (or pass null) for an entry that never expires",
         )
-    return iso(moment + timedelta(seconds=expires_in))
+    return iso_timestamp(moment + timedelta(seconds=expires_in))
 
 
 def _bad_char(text: str) -> str | None:
@@ -91,45 +83,6 @@ def check_session_id(session_id: str | None) -> str | None:
     return session_id
 
 
-def encode_json(value: Any, what: str, max_bytes: int) -> tuple[str, int]:
-    """The compact JSON text of ``value`` and its size in UTF-8 bytes, within ``max_bytes``."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        size = len(text.encode("utf-8"))
-    except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as error:
-        raise validation_error(
-            f"{what} is not storable JSON: {str(error)[:200]}",
-            "use strings, numbers (finite), booleans, null, lists and objects",
-        ) from None
-    if size > max_bytes:
-        raise ScsError(
-            ErrorCode.VALIDATION_TOO_LARGE,
-            f"{what} is {size} bytes as JSON; the limit is {max_bytes} bytes",
-            "store less, or split it over several keys",
-            size=size,
-            max_bytes=max_bytes,
-        )
-    return text, size
-
-
-def check_metadata(metadata: Any, max_bytes: int) -> str | None:
-    """A JSON object (or, as 1.x clients send it, its JSON text) within ``max_bytes``."""
-    if metadata is None:
-        return None
-    if isinstance(metadata, str):
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            raise validation_error(
-                "metadata text is not valid JSON", 'pass an object like {"source": "planner"}'
-            ) from None
-    if not isinstance(metadata, dict):
-        raise validation_error(
-            "metadata must be a JSON object or null", 'for example {"source": "planner"}'
-        )
-    return encode_json(metadata, "metadata", max_bytes)[0]
-
-
 def _next_code_point(code: int) -> int | None:
     code += 1
     if code in _SURROGATES:
@@ -152,28 +105,3 @@ def prefix_upper_bound(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
-
-
-def encode_cursor(scope: str, key: str) -> str:
-    raw = json.dumps([scope, key], ensure_ascii=False).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None or cursor == "":
-        return None
-    bad = validation_error(
-        "cursor is not one this server returned", "pass next_cursor from list_memory as is"
-    )
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
-        raise bad from None
-    if not (
-        isinstance(decoded, list)
-        and len(decoded) == 2
-        and all(isinstance(part, str) for part in decoded)
-    ):
-        raise bad
-    return decoded[0], decoded[1]

@@ -6,13 +6,15 @@ taken from an argument. An expired row is treated as absent by every path.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
 from scs.errors import validation_error
+from scs.jsonvalues import check_json, check_json_object, decode_stored
+from scs.paging import decode_cursor, encode_cursor
+from scs.timestamps import iso_timestamp, utc_now
 
 from scs_memory import rules, store
 
@@ -120,8 +122,8 @@ def _listed(item: store.Listed) -> dict[str, Any]:
 def _full(entry: store.Entry) -> dict[str, Any]:
     return {
         "key": entry.key,
-        "value": json.loads(entry.value),
-        "metadata": None if entry.metadata is None else json.loads(entry.metadata),
+        "value": decode_stored(entry.value, "value"),
+        "metadata": None if entry.metadata is None else decode_stored(entry.metadata, "metadata"),
         "scope": scope_name(entry.session_id),
         "session_id": entry.session_id,
         "version": entry.version,
@@ -233,15 +235,17 @@ class MemoryService:
         agent_id = owner_of(identity)
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
-        value_text, size = rules.encode_json(value, "value", self.settings.max_value_bytes)
-        metadata_text = rules.check_metadata(metadata, self.settings.max_metadata_bytes)
+        value_text, size = check_json(value, "value", max_bytes=self.settings.max_value_bytes)
+        metadata_text = check_json_object(
+            metadata, "metadata", max_bytes=self.settings.max_metadata_bytes
+        )
         if if_version is not None and if_version < 0:
             raise validation_error(
                 "if_version must be 0 (the key must not exist) or a stored version",
                 "read the entry with get_memory to learn its version",
             )
         moment_dt = rules.now()
-        moment = rules.iso(moment_dt)
+        moment = iso_timestamp(moment_dt)
         expires_at = rules.expiry(moment_dt, expires_in)
 
         version = await self.app.db.write(
@@ -286,7 +290,7 @@ class MemoryService:
         agent_id = owner_of(identity)
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
-        moment = rules.iso(rules.now())
+        moment = utc_now()
         db = self.app.db
         entry = db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
@@ -305,7 +309,7 @@ class MemoryService:
         agent_id = owner_of(identity)
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
-        moment = rules.iso(rules.now())
+        moment = utc_now()
         version = await self.app.db.write(
             _delete_entry, agent_id, session_id, key, moment, if_version
         )
@@ -331,7 +335,10 @@ class MemoryService:
     ) -> dict[str, Any]:
         agent_id = owner_of(identity)
         prefix = rules.check_prefix(prefix)
-        after = rules.decode_cursor(cursor)
+        after: tuple[str, str] | None = None
+        if cursor:
+            after_scope, after_key = decode_cursor(cursor, 2, "list_memory")
+            after = (after_scope, after_key)
         every = session_id == rules.ALL_SCOPES
         scope: str | None = None
         if not every:
@@ -342,7 +349,7 @@ class MemoryService:
                 and self.app.db.lookup(store.session_state, session_id) is None
             ):
                 raise _unknown_session(session_id)
-        moment = rules.iso(rules.now())
+        moment = utc_now()
         rows = await store.list_live(
             self.app.db,
             agent_id,
@@ -355,7 +362,7 @@ class MemoryService:
         )
         has_more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = rules.encode_cursor(rows[-1].scope, rows[-1].key) if has_more else None
+        next_cursor = encode_cursor(rows[-1].scope, rows[-1].key) if has_more else None
         return {
             "success": True,
             "entries": [_listed(row) for row in rows],
@@ -373,7 +380,7 @@ class MemoryService:
                 "an agent's memory is readable only by that agent or an admin",
                 f"read agent://{identity.agent_id}/memory for your own",
             )
-        moment = rules.iso(rules.now())
+        moment = utc_now()
         entries = await store.all_live(self.app.db, agent_id, moment)
         budget = self.settings.resource_max_bytes
         memory: dict[str, Any] = {"global": {}, "sessions": {}}

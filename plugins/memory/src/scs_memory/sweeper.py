@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scs_memory import rules, store
+from scs.timestamps import utc_now
+
+from scs_memory import store
 
 if TYPE_CHECKING:
     from scs.db import Database
@@ -38,7 +40,7 @@ class Sweeper:
         total = 0
         batch = self.settings.sweep_batch_size
         for _ in range(self.settings.sweep_max_batches):
-            removed = await store.delete_expired(self.db, rules.iso(rules.now()), batch)
+            removed = await store.delete_expired(self.db, utc_now(), batch)
             total += removed
             if removed < batch:
                 break

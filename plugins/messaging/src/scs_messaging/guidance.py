@@ -3,18 +3,15 @@ and the tools the enabled plugins actually provide."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from scs.timestamps import epoch_timestamp, utc_now
 
 if TYPE_CHECKING:
     from scs import Identity
     from scs.tools import ToolPolicy
 
 GuidanceType = Literal["operations", "coordination", "security", "troubleshooting"]
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def access_level(identity: Identity) -> str:
@@ -164,8 +161,8 @@ def guidance(
             "agent_id": identity.agent_id,
             "agent_type": identity.agent_type,
             "permissions": sorted(identity.permissions),
-            "expires_at": iso(identity.expires_at) if identity.expires_at else None,
+            "expires_at": epoch_timestamp(identity.expires_at) if identity.expires_at else None,
         },
         "guidance": content,
-        "generated_at": iso(datetime.now(UTC).timestamp()),
+        "generated_at": utc_now(),
     }

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, ScsError
 from scs.errors import not_found, validation_error
+from scs.timestamps import utc_now
 from scs_sessions.validation import (
     check_session_id,
     clean_text,
     decode_metadata,
     encode_metadata,
-    utc_now,
 )
 
 from scs_messaging import store

@@ -11,13 +11,13 @@ new messages without waiting for the next check.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, ScsError
 from scs.errors import not_found
+from scs.jsonvalues import UNREADABLE, decode_stored
 
 from scs_search import store
 from scs_search.changes import ChangeMarker
@@ -37,11 +37,9 @@ THREAD_ROWS = 500
 def _metadata(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError:  # written by someone else; search it without metadata
-        return None
-    return value if isinstance(value, dict) else None
+    value = decode_stored(text, "metadata")
+    # unreadable (not JSON, too deep: written by someone else): search it without metadata
+    return value if isinstance(value, dict) and UNREADABLE not in value else None
 
 
 def _message(row: sqlite3.Row) -> dict[str, Any]:

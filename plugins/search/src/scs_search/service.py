@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from scs import ErrorCode, ScsError
 from scs.errors import not_found, validation_error
+from scs.timestamps import iso_timestamp, parse_iso
 from scs_messaging.messages import message_object
 from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
@@ -81,20 +81,6 @@ def scope_rule(identity: Identity, scope: Scope) -> Callable[[Mapping[str, Any]]
         return True
 
     return may_see
-
-
-def parse_time(value: str, field: str) -> str:
-    """ISO-8601 text to the stored form (UTC, microseconds, ``Z``); no offset means UTC."""
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except (ValueError, TypeError):
-        raise validation_error(
-            f"{field} {value[:60]!r} is not an ISO-8601 date-time",
-            "use e.g. 2026-11-25T21:15:48Z or 2026-11-25T22:15:48+01:00",
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Search:
@@ -226,8 +212,8 @@ class Search:
     ) -> dict[str, Any]:
         """Messages the caller may see stamped from ``start_time`` to ``end_time`` inclusive."""
         check_limit(limit, MAX_TIMERANGE_RESULTS)
-        start = parse_time(start_time, "start_time")
-        end = parse_time(end_time, "end_time")
+        start = iso_timestamp(parse_iso(start_time, "start_time"))
+        end = iso_timestamp(parse_iso(end_time, "end_time"))
         if start > end:
             raise validation_error("start_time is after end_time", "swap them, or widen the range")
         check_session_id(session_id)

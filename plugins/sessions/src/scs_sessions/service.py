@@ -7,24 +7,21 @@ Messages are not ours: when messaging is enabled it puts a ``MessageReader`` in
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scs import ErrorCode, ScsError
-from scs.errors import not_found, validation_error
+from scs.errors import not_found
+from scs.paging import decode_cursor, encode_cursor
+from scs.timestamps import utc_now
 
 from scs_sessions import store
 from scs_sessions.validation import (
     check_session_id,
-    check_unicode,
     clean_text,
     decode_metadata,
     encode_metadata,
-    utc_now,
 )
 
 if TYPE_CHECKING:
@@ -69,25 +66,6 @@ def session_object(row: sqlite3.Row) -> dict[str, Any]:
         "closed_at": row["closed_at"],
         "is_active": row["closed_at"] is None,
     }
-
-
-def encode_cursor(row: sqlite3.Row) -> str:
-    raw = json.dumps([row["created_at"], row["id"]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, session_id = json.loads(raw)
-        if isinstance(created_at, str) and isinstance(session_id, str):
-            check_unicode(created_at + session_id, "cursor")
-            return created_at, session_id
-    except (ValueError, TypeError, binascii.Error, ScsError):
-        pass
-    raise validation_error(
-        "cursor is not one this server issued", "pass next_cursor from a previous list_sessions"
-    )
 
 
 class Sessions:
@@ -171,7 +149,10 @@ class Sessions:
     async def list_page(
         self, limit: int, cursor: str | None, include_closed: bool
     ) -> dict[str, Any]:
-        before = decode_cursor(cursor) if cursor else None
+        before: tuple[str, str] | None = None
+        if cursor:
+            created_at, session_id = decode_cursor(cursor, 2, "list_sessions")
+            before = (created_at, session_id)
         async with self.app.db.read() as conn:
             rows = await store.page(
                 conn, limit=limit + 1, before=before, include_closed=include_closed
@@ -183,7 +164,9 @@ class Sessions:
             "sessions": [session_object(row) for row in rows],
             "count": len(rows),
             "has_more": has_more,
-            "next_cursor": encode_cursor(rows[-1]) if has_more else None,
+            "next_cursor": encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+            if has_more
+            else None,
         }
 
     async def close(self, identity: Identity, session_id: str) -> dict[str, Any]:

@@ -1,26 +1,17 @@
-"""Input checks shared by sessions and messaging: text, JSON metadata, timestamps, ids.
+"""Input checks shared by sessions and messaging: text, JSON metadata, ids.
 
 Every check raises a typed validation error before anything is written.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from scs import ErrorCode, ScsError
 from scs.errors import not_found, validation_error
+from scs.jsonvalues import check_json_object, decode_stored
 
 MAX_ID_CHARS = 128
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with microseconds, e.g. ``2026-11-25T21:15:48.123456Z``.
-
-    Fixed width, so text order is time order (SQL ``ORDER BY`` and cursors rely on it).
-    """
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def check_unicode(value: str, field: str) -> None:
@@ -56,51 +47,19 @@ def clean_text(value: str, field: str, max_chars: int) -> str:
 def encode_metadata(
     value: dict[str, Any] | str | None, max_kb: int, field: str = "metadata"
 ) -> str | None:
-    """Metadata as compact JSON text for storage (None stays None).
+    """Metadata as compact JSON text for storage (None stays None), by the core's JSON limits.
 
-    Accepts a JSON object, or its JSON text (1.x clients send strings). Anything
-    else, non-finite numbers, invalid Unicode or more than ``max_kb`` KiB is refused.
+    Accepts a JSON object, or its JSON text (1.x clients send strings), of at most
+    ``max_kb`` KiB and 32 levels deep.
     """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise validation_error(
-                f"{field} is not valid JSON", 'send a JSON object such as {"key": "value"}'
-            ) from None
-        if value is None:
-            return None
-    if not isinstance(value, dict):
-        raise validation_error(
-            f"{field} must be a JSON object, not {type(value).__name__}",
-            'send an object such as {"key": "value"} or null',
-        )
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (ValueError, TypeError, RecursionError) as error:
-        raise validation_error(
-            f"{field} cannot be stored as JSON: {str(error)[:100]}",
-            "use only JSON values (no NaN/Infinity, no deep nesting)",
-        ) from None
-    check_unicode(text, field)
-    size = len(text.encode("utf-8"))
-    if size > max_kb * 1024:
-        raise ScsError(
-            ErrorCode.VALIDATION_TOO_LARGE,
-            f"{field} is {size} bytes as JSON; the limit is {max_kb} KiB",
-            f"keep {field} small; put large data in the content or in memory",
-            limit_bytes=max_kb * 1024,
-        )
-    return text
+    return check_json_object(value, field, max_bytes=max_kb * 1024)
 
 
 def decode_metadata(text: str | None) -> dict[str, Any] | None:
-    """Stored metadata back to an object."""
+    """Stored metadata back to an object; an unreadable row reads as ``{"_unreadable": ...}``."""
     if text is None:
         return None
-    value = json.loads(text)
+    value = decode_stored(text, "metadata")
     return value if isinstance(value, dict) else None
 
 
