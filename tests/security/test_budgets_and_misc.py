@@ -125,13 +125,16 @@ async def test_offset_paging_also_reaches_every_message(scs_factory: ServerFacto
         await alice.call("add_message", session_id=session_id, content=f"{n}" + "y" * 2000)
     seen: list[str] = []
     offset = 0
+    pages = 0
     for _ in range(20):
+        pages += 1
         page = await alice.call("get_messages", session_id=session_id, limit=1000, offset=offset)
         seen.extend(m["content"][:2] for m in page["messages"])
         offset += page["count"]
         if not page["has_more"]:
             break
     assert [int(s.rstrip("y")) for s in seen] == list(range(12))
+    assert pages > 1
 
 
 async def test_thread_and_timerange_answers_stay_within_the_budget(
