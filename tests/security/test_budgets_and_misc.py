@@ -165,6 +165,10 @@ async def test_thread_and_timerange_answers_stay_within_the_budget(
     )
     assert ranged["has_more"] is True and 1 < ranged["count"] < 9
     assert compact_size(ranged["messages"]) <= budget
+    newest = await alice.call("get_session", session_id=session_id)  # the newest that fit
+    assert newest["has_more"] is True and 1 < newest["message_count"] < 9
+    assert compact_size(newest["messages"]) <= budget
+    assert newest["messages"][-1]["content"].startswith("reply")
 
 
 # -- the cache keys admins by id --------------------------------------------------------

@@ -199,7 +199,7 @@ class Messaging:
         total = await store.count_visible(conn, session_id, visible) or 0
         messages = [message_object(row) for row in rows]
         # within the byte budget, keep the newest (the list is oldest first)
-        kept = fitting(reversed(messages), self.settings.max_response_bytes)
+        kept = fitting(messages[::-1], self.settings.max_response_bytes)
         return messages[len(messages) - kept :], total
 
     async def latest(self, identity: Identity, session_id: str, limit: int) -> dict[str, Any]:
