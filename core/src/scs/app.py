@@ -18,7 +18,7 @@ from scs.auth.service import AuthService
 from scs.calls import CallHooks
 from scs.db import Database, MigrationError
 from scs.events import Event
-from scs.http import BodyLimitMiddleware, SecurityHeadersMiddleware
+from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
@@ -84,7 +84,7 @@ class App:
     def http_app(self) -> Starlette:
         """The ASGI app: ``/mcp`` with Host/Origin protection, hardening, plugin routes."""
         middleware = [
-            AsgiMiddleware(SecurityHeadersMiddleware),
+            AsgiMiddleware(BodyDeadlineMiddleware, timeout_s=self.settings.body_read_timeout_s),
             AsgiMiddleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes),
         ]
         if self.settings.cors_origins:
@@ -105,13 +105,17 @@ class App:
                     expose_headers=["mcp-session-id"],
                 ),
             )
-        return self.server.http_app(
+        app = self.server.http_app(
             path="/mcp",
             middleware=middleware,
             host_origin_protection=True,
             allowed_hosts=self.settings.allowed_hosts or None,
             allowed_origins=self.settings.cors_origins or None,
         )
+        # outermost, around FastMCP's Host/Origin guard too, so its 421 and 403 answers
+        # carry the headers (Starlette builds the stack on the first request)
+        app.user_middleware.insert(0, AsgiMiddleware(SecurityHeadersMiddleware))
+        return app
 
     async def close(self) -> None:
         """Run shutdown hooks (reverse order) and close the pool."""
@@ -238,6 +242,7 @@ async def create_app(
         busy_timeout_ms=settings.db_busy_timeout_ms,
         mmap_size=settings.db_mmap_size,
         acquire_timeout_s=settings.db_acquire_timeout_s,
+        journal_size_limit=settings.db_journal_size_limit,
     )
     await db.open()
     app: App | None = None

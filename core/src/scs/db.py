@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiosqlite
 
 from scs.errors import ErrorCode, ScsError
+from scs.files import make_private_dir
 from scs.migrations import Migration, split_statements
 from scs.pool import ConnectionPool, PoolTimeoutError
 
@@ -106,6 +107,7 @@ class Database:
         busy_timeout_ms: int = 5000,
         mmap_size: int = 268_435_456,
         acquire_timeout_s: int = 10,
+        journal_size_limit: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = Path(path)
         self._wal_path = self.path.with_name(self.path.name + "-wal")
@@ -113,6 +115,7 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self.mmap_size = mmap_size
         self.acquire_timeout_s = acquire_timeout_s
+        self.journal_size_limit = journal_size_limit
         self._pool: ConnectionPool | None = None
         self._write_lock = asyncio.Lock()
         self._writer: aiosqlite.Connection | None = None
@@ -138,6 +141,9 @@ class Database:
             "PRAGMA cache_size=-8000",
             "PRAGMA temp_store=MEMORY",
             f"PRAGMA mmap_size={int(self.mmap_size)}",
+            # without it a WAL that once grew (big rows, a long reader) keeps its size
+            # for good: SQLite reuses the file instead of shrinking it after a checkpoint
+            f"PRAGMA journal_size_limit={int(self.journal_size_limit)}",
         )
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -164,7 +170,7 @@ class Database:
         A new folder is made 0700 and a new database file 0600: it holds private
         messages (SQLite gives the -wal and -shm files the database file's mode).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._pool = ConnectionPool(self._connect, self.pool_size, self.acquire_timeout_s)
@@ -367,11 +373,19 @@ class Database:
         except OSError:
             return 0
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database now (PASSIVE: waits for nobody).
+
+        The next write after a complete checkpoint restarts the WAL and truncates the
+        file to ``journal_size_limit``.
+        """
+        async with self.read() as conn:
+            await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.checkpoints += 1
+
     async def _run_checkpoint(self) -> None:
         try:
-            async with self.read() as conn:
-                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            self.checkpoints += 1
+            await self.checkpoint()
         except Exception:
             log.warning("WAL checkpoint failed; retried after more commits", exc_info=True)
         finally:

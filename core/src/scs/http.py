@@ -1,7 +1,9 @@
-"""ASGI hardening around the HTTP app: security headers and a request body limit."""
+"""ASGI hardening around the HTTP app: security headers, a body size limit and a
+deadline for reading the body."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse
@@ -114,3 +116,63 @@ class BodyLimitMiddleware:
             status_code=413,
         )
         await response(scope, receive, send)
+
+
+class BodyDeadlineMiddleware:
+    """Answers 408 (and closes the connection) when a request body is not in within
+    ``timeout_s`` of the request's start: a client that declares 1,000 bytes and sends
+    one would otherwise hold a connection and a task until the server's own timeouts."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        body_done = False
+        timed_out = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:  # later receives wait for a disconnect: no deadline on those
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out and not started:  # the app's answer to the cut-off body: ours instead
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not timed_out:
+                raise
+        if timed_out and not started:
+            response = JSONResponse(
+                {
+                    "success": False,
+                    "code": "VALIDATION_001",
+                    "error": f"request body not received within {self.timeout_s:g} s",
+                    "hint": "send the whole body at once, or raise SCS_BODY_READ_TIMEOUT_S",
+                },
+                status_code=408,
+                headers={"connection": "close"},
+            )
+            await response(scope, receive, send)

@@ -91,6 +91,9 @@ class Settings(ScsSettings):
     db_busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
     db_mmap_size: int = Field(268_435_456, ge=0)
     db_acquire_timeout_s: int = Field(10, ge=1, le=600)
+    db_journal_size_limit: int = Field(
+        64 * 1024 * 1024, ge=0, description="Bytes a WAL file is cut back to after a checkpoint"
+    )
 
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None
@@ -114,6 +117,9 @@ class Settings(ScsSettings):
     allowed_hosts: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(2_000_000, ge=1024)
+    body_read_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Seconds a client has to send a request's whole body"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("api_key", "admin_api_key", "jwt_secret_key")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from scs.files import make_private_dir
 from scs.settings import check_secret
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def ensure_secrets(settings: Settings) -> Settings:
     if created:
         for name in created:
             stored[name] = new_secret()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(stored, handle, indent=2)

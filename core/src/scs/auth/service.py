@@ -161,20 +161,25 @@ class AuthService:
         return identity
 
     async def refresh(self, token: str) -> Minted:
-        identity = await self.identify(token)
-        minted = self.tokens.mint(identity.agent_id, identity.agent_type, identity.permissions)
-        await store.revoke(
-            self.db, identity.token_id or "", identity.agent_id, identity.expires_at or 0
-        )
-        await store.audit(self.db, "refresh", "success", agent_id=identity.agent_id)
-        return minted
+        """Trade a token for a new one, once: of concurrent refreshes of one token only
+        the first gets a new token; the revocation and its audit are one transaction."""
+        identity = await self._revoke(token, "refresh")
+        return self.tokens.mint(identity.agent_id, identity.agent_type, identity.permissions)
 
     async def revoke(self, token: str) -> Identity:
+        return await self._revoke(token, "revoke")
+
+    async def _revoke(self, token: str, action: str) -> Identity:
         identity = await self.identify(token)
-        await store.revoke(
-            self.db, identity.token_id or "", identity.agent_id, identity.expires_at or 0
+        won = await store.revoke(
+            self.db, identity.token_id or "", identity.agent_id, identity.expires_at or 0, action
         )
-        await store.audit(self.db, "revoke", "success", agent_id=identity.agent_id)
+        if not won:  # another call revoked (or refreshed) this token first
+            raise ScsError(
+                ErrorCode.AUTH_REVOKED,
+                "the token has been revoked",
+                "it was refreshed or revoked by another call; authenticate_agent again",
+            )
         return identity
 
     async def deny(self, identity: Identity, tool: str, needed: str) -> ScsError:

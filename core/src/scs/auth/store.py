@@ -52,15 +52,39 @@ def is_revoked(db: Database, jti: str) -> bool:
     return db.lookup(_revoked, jti)
 
 
-async def revoke(db: Database, jti: str, agent_id: str, expires_at: int) -> bool:
-    """Record a revoked token id; False if it was revoked already."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "INSERT OR IGNORE INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
-            "VALUES (?, ?, ?, ?)",
-            (jti, agent_id, expires_at, int(time.time())),
-        )
-        return cursor.rowcount == 1
+_REVOKE_SQL = (
+    "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING"
+)
+_AUDIT_SQL = (
+    "INSERT INTO scs_audit (agent_id, action, result, detail, client) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def _audit_params(
+    agent_id: str | None, action: str, result: str, detail: str | None, client: str | None
+) -> tuple[Any, ...]:
+    return (agent_id[:200] if agent_id else None, action, result, (detail or "")[:500], client)
+
+
+def _revoke_once(
+    conn: sqlite3.Connection, jti: str, agent_id: str, expires_at: int, action: str
+) -> bool:
+    """Insert the revocation; only the caller whose insert lands audits and wins."""
+    cursor = conn.execute(_REVOKE_SQL, (jti, agent_id, expires_at, int(time.time())))
+    if cursor.rowcount != 1:
+        return False
+    conn.execute(_AUDIT_SQL, _audit_params(agent_id, action, "success", None, None))
+    return True
+
+
+async def revoke(db: Database, jti: str, agent_id: str, expires_at: int, action: str) -> bool:
+    """Revoke a token id and audit ``action`` in one transaction.
+
+    True for exactly one caller per token id, however many race (the insert is the
+    arbiter); False, with nothing written, when it was revoked already.
+    """
+    return await db.write(_revoke_once, jti, agent_id, expires_at, action)
 
 
 async def purge_expired_revocations(db: Database, now: int | None = None) -> int:
@@ -81,11 +105,7 @@ async def audit(
     client: str | None = None,
 ) -> None:
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO scs_audit (agent_id, action, result, detail, client) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (agent_id[:200] if agent_id else None, action, result, (detail or "")[:500], client),
-        )
+        await conn.execute(_AUDIT_SQL, _audit_params(agent_id, action, result, detail, client))
 
 
 async def audit_rows(db: Database, limit: int = 100) -> list[dict[str, Any]]:

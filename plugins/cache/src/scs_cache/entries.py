@@ -18,16 +18,18 @@ Key = tuple[str, str, tuple[str, ...]]
 
 
 def caller_class(identity: Identity | None) -> tuple[str, ...]:
-    """Who may see what: admins see everything; everyone else sees by id, type and rights.
+    """Who may see what: by id, type and rights, for admins too.
 
-    This is coarser than nothing and finer than the visibility rule needs
-    (visibility.py decides by admin / anonymous / agent_id / agent_type); the
-    permissions are included so that a change in them can never reuse an answer.
+    This is finer than the visibility rule needs (visibility.py decides by admin /
+    anonymous / agent_id / agent_type), but some answers depend on who asks whatever
+    the visibility (``search_scope=private``, "messages I sent"; memory is per agent), so
+    admins are told apart by id as well; the permissions are included so that a change
+    in them can never reuse an answer.
     """
     if identity is None:
         return ("none",)
     if identity.is_admin:
-        return ("admin",)
+        return ("admin", identity.agent_id)
     if identity.anonymous:
         return ("anonymous",)
     return ("agent", identity.agent_id, identity.agent_type, ",".join(sorted(identity.permissions)))

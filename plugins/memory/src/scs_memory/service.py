@@ -175,6 +175,9 @@ class MemoryService:
             )
         if if_version is not None and if_version != current:
             raise _conflict(key, current, if_version)
+        self._check_quota(
+            conn, agent_id, moment, new=live is None, size=size - (live.size if live else 0)
+        )
         if live is not None:
             updated = store.update(
                 conn,
@@ -196,17 +199,6 @@ class MemoryService:
             return live.version + 1
         if row is not None:  # expired: gone for every purpose, start afresh
             store.delete(conn, row.id)
-        held = store.count_live(conn, agent_id, moment)
-        limit = self.settings.max_entries_per_agent
-        if held >= limit:
-            raise ScsError(
-                ErrorCode.LIMIT_EXCEEDED,
-                f"you hold {held} memory entries; the limit is {limit}",
-                "delete entries you no longer need (delete_memory), or let "
-                "them expire (expires_in)",
-                limit=limit,
-                count=held,
-            )
         store.insert(
             conn,
             agent_id=agent_id,
@@ -219,6 +211,36 @@ class MemoryService:
             expires_at=expires_at,
         )
         return 1
+
+    def _check_quota(
+        self, conn: sqlite3.Connection, agent_id: str, moment: str, *, new: bool, size: int
+    ) -> None:
+        """Refuse a write that would take the agent past its entry count or byte quota
+        (``size`` is the growth in bytes). Runs inside the write transaction."""
+        if not new and size <= 0:  # an overwrite that does not grow needs no count
+            return
+        held, held_bytes = store.usage_live(conn, agent_id, moment)
+        limit = self.settings.max_entries_per_agent
+        if new and held >= limit:
+            raise ScsError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"you hold {held} memory entries; the limit is {limit}",
+                "delete entries you no longer need (delete_memory), or let "
+                "them expire (expires_in)",
+                limit=limit,
+                count=held,
+            )
+        quota = self.settings.max_bytes_per_agent
+        if size > 0 and held_bytes + size > quota:
+            raise ScsError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"you hold {held_bytes} bytes of memory values; this write would take you "
+                f"past the quota of {quota} bytes",
+                "delete entries you no longer need (delete_memory), store smaller values, "
+                "or let entries expire (expires_in)",
+                limit_bytes=quota,
+                bytes=held_bytes,
+            )
 
     async def set(
         self,

@@ -20,6 +20,12 @@ class MemorySettings(ScsSettings):
         le=100_000,
         description="Live entries one agent may hold, all scopes",
     )
+    max_bytes_per_agent: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        le=2**40,
+        description="Value bytes (JSON encoding) one agent may hold, all scopes",
+    )
     sweep_interval_s: float = Field(
         60.0, gt=0, le=86_400, description="Seconds between sweeps of expired entries"
     )

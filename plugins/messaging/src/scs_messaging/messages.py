@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, ScsError
+from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.timestamps import utc_now
 from scs_sessions.validation import (
@@ -175,8 +176,10 @@ class Messaging:
             rows = await store.page(
                 conn, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
             )
-        has_more = len(rows) > limit
         messages = [message_object(row) for row in rows[:limit]]
+        kept = fitting(messages, self.settings.max_response_bytes)
+        has_more = len(rows) > limit or kept < len(messages)
+        messages = messages[:kept]
         return {
             "success": True,
             "session_id": session_id,
@@ -194,7 +197,10 @@ class Messaging:
         visible = visible_sql(identity, "m")
         rows = await store.newest(conn, session_id, visible, limit)
         total = await store.count_visible(conn, session_id, visible) or 0
-        return [message_object(row) for row in rows], total
+        messages = [message_object(row) for row in rows]
+        # within the byte budget, keep the newest (the list is oldest first)
+        kept = fitting(messages[::-1], self.settings.max_response_bytes)
+        return messages[len(messages) - kept :], total
 
     async def latest(self, identity: Identity, session_id: str, limit: int) -> dict[str, Any]:
         """For the messages resource: the newest ``limit`` visible messages, oldest first."""
@@ -225,8 +231,10 @@ class Messaging:
                 raise not_found("message", message_id, "get_messages shows the ids you can see")
             root = await store.root_id(conn, message_id)
             rows = await store.thread(conn, root, visible, cap + 1)
-        truncated = len(rows) > cap
         messages = [message_object(row) for row in rows[:cap]]
+        kept = fitting(messages, self.settings.max_response_bytes)
+        truncated = len(rows) > cap or kept < len(messages)
+        messages = messages[:kept]
         root_message = messages[0] if messages and messages[0]["id"] == root else None
         replies = messages[1:] if root_message is not None else messages
         return {

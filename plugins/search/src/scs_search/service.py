@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from scs import ErrorCode, ScsError
+from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.timestamps import iso_timestamp, parse_iso
 from scs_messaging.messages import message_object
@@ -191,15 +192,16 @@ class Search:
             if not await store.session_exists(conn, session_id):
                 raise not_found("session", session_id)
             rows = await store.by_sender(
-                conn, session_id, sender, visible_sql(identity, "m"), limit
+                conn, session_id, sender, visible_sql(identity, "m"), limit + 1
             )
-        messages = [message_object(row) for row in rows]
+        messages, has_more = self._within_budget(rows, limit)
         return {
             "success": True,
             "session_id": session_id,
             "sender": sender,
             "messages": messages,
             "count": len(messages),
+            "has_more": has_more,
         }
 
     async def by_timerange(
@@ -221,13 +223,22 @@ class Search:
             if not await store.session_exists(conn, session_id):
                 raise not_found("session", session_id)
             rows = await store.by_timerange(
-                conn, session_id, start, end, visible_sql(identity, "m"), limit
+                conn, session_id, start, end, visible_sql(identity, "m"), limit + 1
             )
-        messages = [message_object(row) for row in rows]
+        messages, has_more = self._within_budget(rows, limit)
         return {
             "success": True,
             "session_id": session_id,
             "timerange": {"start": start, "end": end},
             "messages": messages,
             "count": len(messages),
+            "has_more": has_more,
         }
+
+    def _within_budget(self, rows: list[Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """The first ``limit`` rows that fit messaging's response byte budget, and whether
+        any were left out (``rows`` holds one more than ``limit`` when more match)."""
+        messages = [message_object(row) for row in rows[:limit]]
+        budget: int = self.app.config("messaging").max_response_bytes
+        kept = fitting(messages, budget)
+        return messages[:kept], len(rows) > limit or kept < len(messages)
