@@ -26,6 +26,7 @@ class Identity:
     token_id: str | None = None
     expires_at: int | None = None
     anonymous: bool = False
+    credential: str | None = None  # what minted the token ("api_key", "admin_key", ...)
 
     @property
     def is_admin(self) -> bool:
