@@ -69,7 +69,9 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 async def test_wrong_api_keys_never_lock_out_the_right_ones(scs_factory: ServerFactory) -> None:
-    server = await serve(scs_factory)
+    # the address may mint 3 tokens a minute: wrong keys must not use that up either
+    env = {"SCS_RATELIMIT_AUTH_PER_MINUTE": "1", "SCS_RATELIMIT_AUTH_BURST": "3"}
+    server = await serve(scs_factory, env=env)
     codes = [(await mint(server, "x", key=f"wrong-key-{i}-" + "w" * 32)) for i in range(10)]
     assert [c.code for c in codes] == ["AUTH_006"] * 5 + ["AUTH_008"] * 5
     assert all(c.body["retry_after"] >= 30 for c in codes[5:])  # the wrong ones wait

@@ -1,4 +1,4 @@
-"""Hook implementations of the ratelimit plugin: the core's ``scs_call_admitted`` hook."""
+"""Hook implementations of the ratelimit plugin: the core's admitted and finished hooks."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def _limiter(app: App) -> RateLimiter:
 @hookimpl
 def scs_call_admitted(app: App, call: Call) -> None:
     _limiter(app).admitted(call)
+
+
+@hookimpl
+def scs_call_finished(app: App, call: Call) -> None:
+    _limiter(app).finished(call)
 
 
 class RateLimitStats:
