@@ -1,4 +1,4 @@
-"""The rate limiter, run through the core's ``scs_call_admitted`` hook.
+"""The rate limiter, run through the core's ``scs_call_admitted`` and ``_finished`` hooks.
 
 Once the caller is verified and allowed, a call takes one token from each of its
 buckets for its tool class, and is refused with ``RATE_LIMITED`` if any is empty:
