@@ -57,6 +57,10 @@ class Watcher:
         def state() -> str:
             return "state"
 
+        @mcp.prompt(name="watch-prompt")
+        def watch_prompt() -> str:
+            return "prompted"
+
     @hookimpl
     def scs_call_started(self, call: Call) -> None:
         self._note("started", call)
@@ -159,6 +163,22 @@ async def test_resource_reads_go_through_the_hooks(scs_factory: ServerFactory) -
         ("finished", "resource", "watch://state"),
     ]
     assert watcher.seen[-1].agent == "alice"
+
+
+async def test_prompts_go_through_the_hooks(scs_factory: ServerFactory) -> None:
+    watcher = Watcher()
+    server = await scs_factory("sessions,watcher", http=True, extra_plugins={"watcher": watcher})
+    alice = await server.agent("alice")
+    watcher.seen.clear()
+    async with server.client(token=alice.token) as client:
+        result = await client.get_prompt("watch-prompt")
+    assert "prompted" in str(result.messages[0].content)
+    assert [(seen.hook, seen.kind, seen.name) for seen in watcher.seen] == [
+        ("started", "prompt", "watch-prompt"),
+        ("admitted", "prompt", "watch-prompt"),
+        ("finished", "prompt", "watch-prompt"),
+    ]
+    assert watcher.seen[-1].agent == "alice" and watcher.seen[0].token == alice.token
 
 
 class AsyncHook:

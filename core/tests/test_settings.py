@@ -93,3 +93,29 @@ def test_data_dir_default_is_per_user() -> None:
     settings = Settings()
     assert settings.db_path.name == "scs.db"
     assert "scs" in str(settings.data_dir)
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("127.0.0.1", ["127.0.0.1"]),
+        ("10.0.0.0/8, fd00::/8", ["10.0.0.0/8", "fd00::/8"]),
+        ('["192.168.1.10"]', ["192.168.1.10"]),
+        ("", []),
+    ],
+)
+def test_trusted_proxies_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, parsed: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCS_TRUSTED_PROXIES", value)
+    assert load_settings().trusted_proxies == parsed
+
+
+def test_a_trusted_proxy_must_be_an_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCS_TRUSTED_PROXIES", "*")
+    with pytest.raises(ConfigError, match="SCS_TRUSTED_PROXIES: '\\*' is not an IP address"):
+        load_settings()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fastmcp import FastMCP
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import scs
 from scs.auth.secrets import ensure_secrets
@@ -103,6 +104,15 @@ class App:
                         "last-event-id",
                     ],
                     expose_headers=["mcp-session-id"],
+                ),
+            )
+        if self.settings.trusted_proxies:
+            # outermost: every layer and route then sees the forwarded client, and only
+            # when the immediate peer is one of the listed proxies
+            middleware.insert(
+                0,
+                AsgiMiddleware(
+                    ProxyHeadersMiddleware, trusted_hosts=list(self.settings.trusted_proxies)
                 ),
             )
         app = self.server.http_app(

@@ -1,4 +1,5 @@
-"""The call hooks: plain functions plugins run around every tool call and resource read.
+"""The call hooks: plain functions plugins run around every tool call, resource read and
+prompt.
 
 Cheaper than a FastMCP middleware per concern (each layer costs every call a few
 coroutine frames), and they sit where a plugin needs them: ``scs_call_started``
@@ -44,7 +45,9 @@ class CallHooks:
     started: list[Callable[[Call], object]] = field(default_factory=list)
     admitted: list[Callable[[Call], object]] = field(default_factory=list)
     finished: list[tuple[str, Callable[[Call], object]]] = field(default_factory=list)
-    in_flight: dict[str, int] = field(default_factory=lambda: {"tool": 0, "resource": 0})
+    in_flight: dict[str, int] = field(
+        default_factory=lambda: {"tool": 0, "resource": 0, "prompt": 0}
+    )
 
     @classmethod
     def build(cls, host: PluginHost, app: App) -> CallHooks:

@@ -136,6 +136,7 @@ def _serve_reload(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
     )
 
 

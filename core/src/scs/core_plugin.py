@@ -123,3 +123,8 @@ def scs_http_routes(app: App) -> Sequence[Route]:
 @hookimpl
 async def scs_startup(app: App) -> None:
     await store.purge_expired_revocations(app.db)
+
+
+@hookimpl
+async def scs_shutdown(app: App) -> None:
+    await app.auth.flush_failure_audit()  # the open windows' failure counts

@@ -58,12 +58,14 @@ def scs_middleware(app: App) -> Sequence[Middleware]:  # type: ignore[empty-body
 
 @hookspec
 def scs_call_started(app: App, call: Call) -> None:
-    """A tool call or resource read arrived; the caller is not verified yet.
+    """A tool call, resource read or prompt arrived; the caller is not verified yet.
 
-    Synchronous and cheap (it runs on every call). ``call.kind`` is ``"tool"`` or
-    ``"resource"``, ``call.name`` the tool name or URI, ``call.token`` the credential
-    presented. Raise ``ScsError`` to refuse before any verification (e.g. a client
-    address with too many failed authentications).
+    Synchronous and cheap (it runs on every call). ``call.kind`` is ``"tool"``,
+    ``"resource"`` or ``"prompt"``, ``call.name`` the tool name, URI or prompt name,
+    ``call.token`` the credential presented. Raise ``ScsError`` to refuse before any
+    verification (e.g. a maintenance switch). Do not refuse by client address for
+    failed authentications: the core throttles wrong credentials itself, and a guard
+    here would refuse right ones too.
     """
 
 
@@ -81,7 +83,7 @@ def scs_call_finished(app: App, call: Call) -> None:
     """A call ended: ``call.seconds`` and ``call.error`` (the client's error code, or None).
 
     Runs for every call that ``scs_call_started`` saw, refused ones included.
-    Synchronous and cheap; it may only observe (metrics, logs, counting failures).
+    Synchronous and cheap; it must not raise (metrics, logs, giving back a token).
     """
 
 

@@ -27,6 +27,7 @@ class Identity:
     expires_at: int | None = None
     anonymous: bool = False
     issued_at: int | None = None
+    credential: str | None = None  # what minted the token ("api_key", "admin_key", ...)
 
     @property
     def is_admin(self) -> bool:

@@ -66,7 +66,7 @@ class ErrorMiddleware(Middleware):
     """Every failure reaches the client as a typed error; tracebacks stay in the log.
 
     Outermost, it also starts each request's record (``scs.request.Call``) and runs the
-    plugins' call hooks around tool calls and resource reads (``scs.calls``).
+    plugins' call hooks around tool calls, resource reads and prompts (``scs.calls``).
     """
 
     order = ERROR_ORDER
@@ -92,6 +92,15 @@ class ErrorMiddleware(Middleware):
         if call is None:
             return await call_next(context)
         call.kind, call.name, call.token = "resource", str(context.message.uri), bearer_token()
+        return await self.app.calls.run(call, lambda: call_next(context))
+
+    async def on_get_prompt(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        call.kind, call.name, call.token = "prompt", context.message.name, bearer_token()
         return await self.app.calls.run(call, lambda: call_next(context))
 
     async def on_request(
@@ -148,7 +157,8 @@ class ErrorMiddleware(Middleware):
 
 
 class AuthMiddleware(Middleware):
-    """Identifies the caller of every tool call and resource read, and checks permissions."""
+    """Identifies the caller of every tool call, resource read and prompt, and checks
+    permissions."""
 
     order = AUTH_ORDER
 
@@ -160,8 +170,10 @@ class AuthMiddleware(Middleware):
         if token:
             try:
                 return await self.app.auth.identify(token)
-            except ScsError:
-                if required:
+            except ScsError as error:
+                # a wrong token during its source's backoff is refused even where a
+                # token is optional: that is what stops a flood of them
+                if required or error.code == ErrorCode.AUTH_TOO_MANY_ATTEMPTS:
                     raise
                 return None
         if self.app.settings.allow_anonymous_read:
@@ -177,7 +189,9 @@ class AuthMiddleware(Middleware):
         needed = policy.permission if policy else "read"
         # call is None only when not below ErrorMiddleware (a server assembled by hand)
         token = call.token if call is not None else presented_token(message.arguments)
-        identity = await self._identify(token, required=needed != "none")
+        # a tool open to all (authenticate_agent...) does not verify a token it does not
+        # use: a stale Bearer header must not get in the way of a right API key
+        identity = None if needed == "none" else await self._identify(token, required=True)
         if needed != "none":
             if identity is None:
                 raise ScsError(
@@ -221,6 +235,7 @@ class AuthMiddleware(Middleware):
         call = current_call()
         if call is not None:
             call.identity = identity
+            self.app.calls.admit(call)
         with acting_as(identity):
             return await call_next(context)
 

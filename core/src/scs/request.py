@@ -13,6 +13,8 @@ from fastmcp.server.dependencies import get_http_request
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from starlette.requests import Request
+
     from scs.identity import Identity
 
 
@@ -20,8 +22,8 @@ if TYPE_CHECKING:
 class Call:
     """One request's record, made by the outermost middleware before anything else runs.
 
-    For tool calls and resource reads the core fills in ``kind``, ``name`` (tool name
-    or resource URI) and ``token`` (the credential presented, verified or not) before
+    For tool calls, resource reads and prompts the core fills in ``kind`` ("tool",
+    "resource", "prompt"), ``name`` (tool name, resource URI or prompt name) and ``token`` (the credential presented, verified or not) before
     the ``scs_call_started`` hooks; ``identity`` once auth has verified the caller; and
     ``seconds`` and ``error`` (the error code the client gets, or None) before the
     ``scs_call_finished`` hooks. Middleware placed before auth can read the caller
@@ -69,12 +71,20 @@ def presented_token(arguments: dict[str, Any] | None) -> str | None:
     return argument if isinstance(argument, str) and argument else bearer_token()
 
 
+def address_of(request: Request) -> str:
+    """The client address of an HTTP request: the TCP peer, or the address a trusted
+    proxy forwarded (``SCS_TRUSTED_PROXIES``: the app rewrites the client for those
+    peers only; X-Forwarded-For from anybody else is ignored)."""
+    return request.client.host if request.client else "unknown"
+
+
 def client_address() -> str:
+    """The current call's client address (see ``address_of``); "local" over stdio."""
     try:
         request = get_http_request()
     except RuntimeError:
         return "local"
-    return request.client.host if request.client else "unknown"
+    return address_of(request)
 
 
 def current_call() -> Call | None:

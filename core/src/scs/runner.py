@@ -56,6 +56,7 @@ async def serve_http(app: App) -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
         access_log=False,
+        proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
     )
     server = _Server(config)
     announcer = asyncio.create_task(_announce(server))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PermissionName = Literal["read", "write", "admin", "debug"]
 DEFAULT_AGENT_PERMISSIONS: dict[str, list[PermissionName]] = {
@@ -108,8 +109,21 @@ class Settings(ScsSettings):
     agent_type_permissions: dict[str, list[PermissionName]] = Field(
         default_factory=lambda: dict(DEFAULT_AGENT_PERMISSIONS)
     )
-    auth_max_failures: int = Field(10, ge=1, description="API-key failures per client per window")
-    auth_failure_window_s: int = Field(300, ge=1)
+    auth_failure_window_s: int = Field(
+        300, ge=1, description="failed-auth counting window per source (one audit row each)"
+    )
+    auth_backoff_after: int = Field(
+        5, ge=0, description="wrong credentials per source per window answered without backoff"
+    )
+    auth_backoff_base_s: float = Field(1.0, gt=0, description="first backoff; doubles per failure")
+    auth_backoff_max_s: float = Field(60.0, gt=0, description="longest backoff")
+    auth_max_tracked: int = Field(
+        10_000, ge=10, description="failing sources and credentials remembered at most"
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="proxy IPs/CIDRs whose X-Forwarded-For is believed (comma-separated)",
+    )
     agent_registration: Literal["optional", "required"] | None = Field(
         None, description="Must agent ids be registered? Default: required off loopback"
     )
@@ -126,6 +140,28 @@ class Settings(ScsSettings):
     @classmethod
     def _strong_secret(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
         return check_secret(f"SCS_{info.field_name.upper()}", value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)"
+                ) from None
+        return value
 
     @property
     def db_path(self) -> Path:

@@ -204,7 +204,12 @@ class ScsServer:
 async def serve_http(app: App) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 and an ephemeral port; yield the MCP URL."""
     config = uvicorn.Config(
-        app.http_app(), host="127.0.0.1", port=0, lifespan="on", log_level="warning"
+        app.http_app(),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_level="warning",
+        proxy_headers=False,  # as scs serve: forwarded headers only from trusted proxies
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,4 +1,5 @@
-"""GET /metrics over real HTTP: Prometheus text for key holders, 401/403 for others."""
+"""GET /metrics over real HTTP: Prometheus text for the admin key or the metrics token,
+401/403 (429 in backoff) for others."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     session = await alice.call("create_session", purpose="metrics")
     await alice.call("add_message", session_id=session["session_id"], content="counted")
 
-    response = await get_metrics(server, {"X-API-Key": API_KEY})
+    response = await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     values = samples(response.text)
@@ -59,7 +60,8 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     assert values[("scs_db_writes_on_loop_total", ())] >= 2  # create_session, add_message
     assert values[("scs_db_writes_in_thread_total", ())] == 0
     assert values[("scs_uptime_seconds", ())] > 0
-    assert ("scs_ratelimit_refused_total", (("reason", "limit"),)) in values
+    assert values[("scs_ratelimit_refused_total", (("reason", "credential"),))] == 0
+    assert values[("scs_auth_throttled_total", ())] == 0
 
 
 async def test_metrics_refused_without_or_with_wrong_credentials(
@@ -72,10 +74,13 @@ async def test_metrics_refused_without_or_with_wrong_credentials(
     assert "scs_tool" not in missing.text
     wrong = await get_metrics(server, {"X-API-Key": "x" * 40})
     assert wrong.status_code == 403
-    bearer_key = await get_metrics(server, {"Authorization": f"Bearer {API_KEY}"})
-    assert bearer_key.status_code == 200  # a bearer credential is checked the same way
+    # the plain API key does not open /metrics (it is not an admin credential)
+    assert (await get_metrics(server, {"X-API-Key": API_KEY})).status_code == 403
+    assert (await get_metrics(server, {"Authorization": f"Bearer {API_KEY}"})).status_code == 403
     admin = await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})
     assert admin.status_code == 200
+    bearer_admin = await get_metrics(server, {"Authorization": f"Bearer {ADMIN_API_KEY}"})
+    assert bearer_admin.status_code == 200  # a bearer credential is checked the same way
 
 
 async def test_metrics_token(scs_factory: ServerFactory) -> None:

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-from scs.testing import API_KEY
+from scs.testing import ADMIN_API_KEY
 
 from . import probe
 
@@ -162,6 +162,6 @@ async def test_server_works_without_monitoring(scs_factory: ServerFactory) -> No
     assert server.url is not None
     async with httpx2.AsyncClient() as http:
         response = await http.get(
-            server.url.removesuffix("/mcp") + "/metrics", headers={"X-API-Key": API_KEY}
+            server.url.removesuffix("/mcp") + "/metrics", headers={"X-API-Key": ADMIN_API_KEY}
         )
     assert response.status_code == 404

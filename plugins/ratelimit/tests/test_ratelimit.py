@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.testing import ADMIN_API_KEY, Agent, ToolCallError, parse_error
+from scs.testing import ADMIN_API_KEY, Agent, ToolCallError, parse_error, parse_result
 
 from . import probe
 
@@ -129,24 +129,27 @@ async def test_authenticate_limited_per_address(scs_factory: ServerFactory) -> N
     assert codes == ["ok", "ok", "RATE_LIMITED"]
 
 
-async def test_failed_authentications_limited_per_address(scs_factory: ServerFactory) -> None:
+async def test_agents_of_one_credential_share_its_aggregate(scs_factory: ServerFactory) -> None:
+    # per agent: burst 2; per credential: 1.5 x 2 = 3 calls for all its agents together
     server = await small_server(
-        scs_factory,
-        SCS_RATELIMIT_AUTH_FAILURES_PER_MINUTE="6",
-        SCS_RATELIMIT_AUTH_FAILURES_BURST="3",
+        scs_factory, SCS_RATELIMIT_CREDENTIAL_MULTIPLIER="1.5", SCS_RATELIMIT_AUTH_BURST="10"
     )
-    alice = await server.agent("alice")
-    await alice.call("probe_read")  # this process has now accepted alice's token
-    codes = []
-    for _ in range(5):
-        codes.append((await alice.fails("probe_read", auth_token="not-a-token")).code)
-    assert codes[:3] == ["AUTH_002"] * 3
-    assert codes[3:] == ["RATE_LIMITED"] * 2
-    # the agent that already proved its token is not locked out by the other's failures
-    await alice.call("probe_read")
-    # a caller with no accepted token from that address is refused before verification
-    error = await alice.fails("probe_read", auth_token="another-bad-token")
-    assert error.code == "RATE_LIMITED" and error.body["rate_class"] == "auth_failures"
+    agents = [await server.agent(f"free-id-{i}") for i in range(3)]
+    for agent in agents:
+        await agent.call("probe_read")
+    error = await agents[0].fails("probe_read")  # its own bucket still holds a token
+    assert error.code == "RATE_LIMITED" and error.body["scope"] == "credential"
+    assert error.body["retry_after"] >= 1
+    # a token minted with another credential (the admin key, non-admin rights) has its own
+    client = await server.open_client()
+    result = await client.call_tool(
+        "authenticate_agent",
+        {"agent_id": "other", "requested_permissions": ["read"], "api_key": ADMIN_API_KEY},
+        raise_on_error=False,
+    )
+    token = parse_result(result)["token"]
+    await Agent(client, "other", "generic", token).call("probe_read")
+    assert server.app.services["ratelimit"].stats()["refused_by_scope"]["credential"] == 1
 
 
 @pytest.mark.parametrize("plugins", ["default,-ratelimit,probe"])
@@ -189,11 +192,8 @@ async def test_anonymous_readers_limited_per_address(scs_factory: ServerFactory)
 async def test_permission_refusals_are_not_failed_authentications(
     scs_factory: ServerFactory,
 ) -> None:
-    server = await small_server(
-        scs_factory,
-        SCS_RATELIMIT_AUTH_FAILURES_PER_MINUTE="6",
-        SCS_RATELIMIT_AUTH_FAILURES_BURST="3",
-    )
+    server = await small_server(scs_factory, SCS_AUTH_BACKOFF_AFTER="3")
     alice = await server.agent("alice")
     codes = {(await alice.fails("probe_admin")).code for _ in range(6)}
     assert codes == {"AUTH_005"}
+    assert server.app.auth.throttle.stats()["failures"] == {}

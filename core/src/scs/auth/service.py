@@ -1,26 +1,27 @@
-"""The auth service: API-key checks with brute-force counting, minting, refresh, revocation."""
+"""The auth service: API-key checks, failed-auth throttling, minting, refresh, revocation."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-import time
-from collections import deque
+import math
 from typing import TYPE_CHECKING
 
 from scs.auth import store
 from scs.auth.registry import AgentRegistry
+from scs.auth.throttle import FailureThrottle
 from scs.auth.tokens import TokenService
 from scs.errors import ErrorCode, ScsError
 from scs.identity import PERMISSIONS, Identity
+from scs.request import client_address
 
 if TYPE_CHECKING:
+    from scs.auth.throttle import AuditUpdate
     from scs.auth.tokens import Minted
     from scs.db import Database
     from scs.settings import Settings
 
 log = logging.getLogger("scs.auth")
-MAX_TRACKED_CLIENTS = 10_000
 
 
 class AuthService:
@@ -31,7 +32,7 @@ class AuthService:
         self.db = db
         self.tokens = TokenService(settings)
         self.agents = AgentRegistry(settings, db)
-        self._failures: dict[str, deque[float]] = {}
+        self.throttle = FailureThrottle(settings)
 
     # -- API keys -----------------------------------------------------------
     def _key_level(self, presented: str) -> str | None:
@@ -50,38 +51,64 @@ class AuthService:
             return "admin"
         return "user" if is_user else None
 
-    def _recent_failures(self, client: str, now: float) -> deque[float]:
-        window = self.settings.auth_failure_window_s
-        failures = self._failures.setdefault(client, deque())
-        while failures and failures[0] < now - window:
-            failures.popleft()
-        if len(self._failures) > MAX_TRACKED_CLIENTS:
-            for key in [k for k, v in self._failures.items() if not v][:1000]:
-                del self._failures[key]
-        return failures
-
     async def check_api_key(self, presented: str | None, client: str) -> str:
-        now = time.monotonic()
-        failures = self._recent_failures(client, now)
-        if len(failures) >= self.settings.auth_max_failures:
-            await store.audit(self.db, "api_key", "locked_out", client=client)
-            retry = int(failures[0] + self.settings.auth_failure_window_s - now) + 1
-            raise ScsError(
-                ErrorCode.AUTH_TOO_MANY_ATTEMPTS,
-                "too many failed API-key attempts from this client",
-                f"wait {retry} s before trying again",
-                retry_after=retry,
-            )
+        """'admin' or 'user' for a right key, whatever ``client``'s past failures; a
+        wrong or missing key is counted against ``client`` and refused."""
         level = self._key_level(presented) if isinstance(presented, str) and presented else None
         if level is None:
-            failures.append(now)
-            await store.audit(self.db, "api_key", "failure", client=client)
-            raise ScsError(
-                ErrorCode.AUTH_BAD_API_KEY,
-                "a valid API key is required to mint a token",
-                "send it in the X-API-Key header (HTTP) or the api_key argument (stdio)",
+            raise await self.failed(
+                "api_key",
+                client,
+                presented,
+                ScsError(
+                    ErrorCode.AUTH_BAD_API_KEY,
+                    "a valid API key is required to mint a token",
+                    "send it in the X-API-Key header (HTTP) or the api_key argument (stdio)",
+                ),
             )
         return level
+
+    # -- failed authentication ------------------------------------------------
+    async def failed(
+        self, kind: str, client: str, credential: str | None, error: ScsError
+    ) -> ScsError:
+        """Count a wrong credential from ``client`` and return the error to raise.
+
+        While the source (or this very credential) is in backoff the attempt is refused
+        early with AUTH_008 and ``retry_after``; otherwise it counts a failure (which may
+        start the backoff) and ``error`` is returned. Call it only once the credential
+        has been checked and found wrong: a right one never gets here.
+        """
+        wait = self.throttle.wait(client, credential)
+        if wait > 0:
+            self.throttle.refused()
+            retry = max(1, math.ceil(wait))
+            return ScsError(
+                ErrorCode.AUTH_TOO_MANY_ATTEMPTS,
+                "too many failed authentications from this client; wrong credentials "
+                "are refused for now (right ones are still accepted)",
+                f"check your credentials; retry in {retry} s",
+                retry_after=retry,
+            )
+        opened = self.throttle.record(client, credential, kind)
+        if opened is not None:  # the first failure of this source's window: its one audit row
+            opened.audit_row = await store.audit(
+                self.db,
+                "auth_failures",
+                "failure",
+                detail=opened.summary(self.throttle.window_s),
+                client=client,
+            )
+        await self._write_audit_updates(self.throttle.take_updates())
+        return error
+
+    async def flush_failure_audit(self) -> None:
+        """Bring every open window's audit row up to date (shutdown, tests)."""
+        await self._write_audit_updates(self.throttle.flush())
+
+    async def _write_audit_updates(self, updates: list[AuditUpdate]) -> None:
+        if updates:
+            await store.update_audit_details(self.db, [(u.row, u.detail) for u in updates])
 
     # -- tokens -------------------------------------------------------------
     async def authenticate(
@@ -129,11 +156,25 @@ class AuthService:
                 "admin tokens can only be minted with the admin API key",
                 "present SCS_ADMIN_API_KEY instead of SCS_API_KEY",
             )
-        record = await self.agents.check_mint(level, agent_id, agent_type, agent_secret, client)
+        try:
+            record = await self.agents.check_mint(level, agent_id, agent_type, agent_secret, client)
+        except ScsError as error:
+            if error.code != ErrorCode.AUTH_AGENT_SECRET_INVALID:
+                raise
+            raise await self.failed("agent_secret", client, agent_secret, error) from None
         granted = frozenset(wanted) & self.tokens.allowed_permissions(agent_type)
         if level == "admin":
             await self.agents.after_admin_mint(record, agent_id, agent_type, granted)
-        minted = self.tokens.mint(agent_id, agent_type, granted)
+        # what minted the token keys the rate limiter's aggregate buckets: a registered
+        # agent (its own secret) gets its own, the ids minted with a shared key share one
+        credential = (
+            "admin_key"
+            if level == "admin"
+            else "api_key"
+            if record is None
+            else f"agent:{agent_id}"
+        )
+        minted = self.tokens.mint(agent_id, agent_type, granted, credential=credential)
         await store.audit(
             self.db,
             "authenticate",
@@ -144,19 +185,26 @@ class AuthService:
         )
         return minted
 
-    async def identify(self, token: str) -> Identity:
-        """Verify a token and check it has not been revoked."""
+    async def identify(self, token: str, client: str | None = None) -> Identity:
+        """Verify a token and check it has not been revoked.
+
+        A wrong token counts as a failed authentication of ``client`` (default: the
+        current request's address) and is refused early while that source is in backoff.
+        """
         try:
             identity = self.tokens.verify(token)
         except ScsError as error:
-            await store.audit(self.db, "verify", "failure", detail=error.code)
-            raise
+            raise await self.failed("token", client or client_address(), token, error) from None
         if identity.token_id and store.is_revoked(self.db, identity.token_id):
-            await store.audit(self.db, "verify", "revoked", agent_id=identity.agent_id)
-            raise ScsError(
-                ErrorCode.AUTH_REVOKED,
-                "the token has been revoked",
-                "authenticate_agent again for a new token",
+            raise await self.failed(
+                "token",
+                client or client_address(),
+                token,
+                ScsError(
+                    ErrorCode.AUTH_REVOKED,
+                    "the token has been revoked",
+                    "authenticate_agent again for a new token",
+                ),
             )
         return identity
 
@@ -164,7 +212,12 @@ class AuthService:
         """Trade a token for a new one, once: of concurrent refreshes of one token only
         the first gets a new token; the revocation and its audit are one transaction."""
         identity = await self._revoke(token, "refresh")
-        return self.tokens.mint(identity.agent_id, identity.agent_type, identity.permissions)
+        return self.tokens.mint(
+            identity.agent_id,
+            identity.agent_type,
+            identity.permissions,
+            credential=identity.credential,
+        )
 
     async def revoke(self, token: str) -> Identity:
         return await self._revoke(token, "revoke")

@@ -103,9 +103,22 @@ async def audit(
     agent_id: str | None = None,
     detail: str | None = None,
     client: str | None = None,
-) -> None:
+) -> int:
+    """Write one audit row; return its id."""
     async with db.transaction() as conn:
-        await conn.execute(_AUDIT_SQL, _audit_params(agent_id, action, result, detail, client))
+        cursor = await conn.execute(
+            _AUDIT_SQL, _audit_params(agent_id, action, result, detail, client)
+        )
+        return int(cursor.lastrowid or 0)
+
+
+async def update_audit_details(db: Database, updates: list[tuple[int, str]]) -> None:
+    """Rewrite the detail of audit rows (aggregated counts), in one transaction."""
+    if not updates:
+        return
+    async with db.transaction() as conn:
+        for row, detail in updates:
+            await conn.execute("UPDATE scs_audit SET detail = ? WHERE id = ?", (detail[:500], row))
 
 
 async def audit_rows(db: Database, limit: int = 100) -> list[dict[str, Any]]:

@@ -86,8 +86,15 @@ class TokenService:
 
     # -- tokens -------------------------------------------------------------
     def mint(
-        self, agent_id: str, agent_type: str, permissions: frozenset[str], now: int | None = None
+        self,
+        agent_id: str,
+        agent_type: str,
+        permissions: frozenset[str],
+        now: int | None = None,
+        credential: str | None = None,
     ) -> Minted:
+        """Sign a token; ``credential`` (what minted it: "api_key", "admin_key", ...) goes
+        in the ``crd`` claim, which the rate limiter's aggregate buckets are keyed by."""
         issued = int(time.time()) if now is None else now
         expires = issued + self.settings.token_ttl_seconds
         granted = sorted(p for p in permissions if p in PERMISSIONS)
@@ -103,9 +110,17 @@ class TokenService:
             "exp": expires,
             "jti": jti,
         }
+        if credential is not None:
+            claims["crd"] = credential
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
         identity = Identity(
-            agent_id, agent_type, frozenset(granted), jti, expires, issued_at=issued
+            agent_id,
+            agent_type,
+            frozenset(granted),
+            jti,
+            expires,
+            issued_at=issued,
+            credential=credential,
         )
         return Minted(token, identity)
 
@@ -156,7 +171,7 @@ class TokenService:
         except jwt.PyJWTError as error:
             raise self._invalid(f"the token cannot be verified ({type(error).__name__})") from None
         agent_id, agent_type = claims.get("sub"), claims.get("agent_type")
-        permissions = claims.get("permissions")
+        permissions, credential = claims.get("permissions"), claims.get("crd")
         if (
             not isinstance(agent_id, str)
             or not isinstance(agent_type, str)
@@ -170,6 +185,7 @@ class TokenService:
             str(claims["jti"]),
             int(claims["exp"]),
             issued_at=int(claims["iat"]),
+            credential=credential if isinstance(credential, str) else None,
         )
 
     @staticmethod

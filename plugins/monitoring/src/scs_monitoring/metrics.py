@@ -135,13 +135,14 @@ class Metrics:
             "totals": self.all.summary(),
             "tools": {name: self.tools[name].summary() for name in sorted(self.tools)},
             "database": self.app.db.stats(),
+            "auth": self.app.auth.throttle.stats(),
             "cache": self.service_stats("cache"),
             "ratelimit": self.service_stats("ratelimit"),
         }
 
 
 class StateCollector(Collector):
-    """Figures read at scrape time: uptime, database pool, cache, rate limiter."""
+    """Figures read at scrape time: uptime, database pool, failed auth, cache, rate limiter."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -152,6 +153,7 @@ class StateCollector(Collector):
             "scs_tool_calls_in_flight", "Tool calls being served now", self.metrics.in_flight
         )
         yield from _db_families(self.metrics.app.db.stats())
+        yield from _auth_families(self.metrics.app.auth.throttle.stats())
         cache = self.metrics.service_stats("cache")
         if cache is not None:
             yield from _cache_families(cache)
@@ -160,8 +162,8 @@ class StateCollector(Collector):
             refused = CounterMetricFamily(
                 "scs_ratelimit_refused", "Calls refused by the rate limiter", labels=["reason"]
             )
-            refused.add_metric(["limit"], limiter["refused"])
-            refused.add_metric(["auth_failures"], limiter["refused_auth_failures"])
+            for scope, count in sorted(limiter["refused_by_scope"].items()):
+                refused.add_metric([scope], count)
             yield refused
             yield GaugeMetricFamily(
                 "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
@@ -192,6 +194,23 @@ def _db_families(stats: dict[str, Any]) -> Iterable[Metric]:
         if isinstance(value, int | float):
             family = CounterMetricFamily if counter else GaugeMetricFamily
             yield family(name, text, float(value))
+
+
+def _auth_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    failures = CounterMetricFamily(
+        "scs_auth_failures", "Wrong credentials presented, by kind", labels=["kind"]
+    )
+    for kind, count in sorted(stats["failures"].items()):
+        failures.add_metric([kind], count)
+    yield failures
+    yield CounterMetricFamily(
+        "scs_auth_throttled",
+        "Wrong credentials refused early (their source was in backoff)",
+        stats["throttled"],
+    )
+    yield GaugeMetricFamily(
+        "scs_auth_failing_tracked", "Failing sources and credentials in memory", stats["tracked"]
+    )
 
 
 def _cache_families(stats: dict[str, Any]) -> Iterable[Metric]:

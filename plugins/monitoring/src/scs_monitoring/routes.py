@@ -1,4 +1,5 @@
-"""``GET /metrics``: the Prometheus text format, for holders of an API key or the metrics token."""
+"""``GET /metrics``: the Prometheus text format, for holders of the admin key or the
+metrics token. Wrong credentials go through the core's failed-auth throttle."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hmac
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from scs.errors import ErrorCode, ScsError
+from scs.request import address_of
 from starlette.responses import JSONResponse, Response
 
 if TYPE_CHECKING:
@@ -19,18 +22,18 @@ if TYPE_CHECKING:
     from scs_monitoring.settings import MonitoringSettings
 
 
-def _refusal(status: int, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="scs-metrics"'} if status == 401 else None
-    return JSONResponse(
-        {
-            "success": False,
-            "code": "AUTH_001" if status == 401 else "AUTH_006",
-            "error": message,
-            "hint": "send the API key in X-API-Key (or the metrics token as a Bearer token)",
-        },
-        status_code=status,
-        headers=headers,
-    )
+def _refusal(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="scs-metrics"'} if status == 401 else {}
+    body: dict[str, object] = {
+        "success": False,
+        "code": code,
+        "error": message,
+        "hint": "send the admin API key in X-API-Key (or the metrics token as a Bearer token)",
+    }
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _presented(request: Request) -> str | None:
@@ -45,7 +48,7 @@ def _presented(request: Request) -> str | None:
 
 def accepted(presented: str, secrets: list[SecretStr | None]) -> bool:
     """Constant-time comparison against every configured credential (no early exit)."""
-    encoded = presented.encode()
+    encoded = presented.encode("utf-8", "surrogatepass")
     matched = False
     for secret in secrets:
         if secret is not None:
@@ -61,10 +64,15 @@ def metrics_endpoint(
     async def serve_metrics(request: Request) -> Response:
         presented = _presented(request)
         if presented is None:
-            return _refusal(401, "credentials required for /metrics")
-        credentials = [app.settings.api_key, app.settings.admin_api_key, settings.metrics_token]
-        if not accepted(presented, credentials):
-            return _refusal(403, "these credentials are not accepted for /metrics")
+            return _refusal(401, ErrorCode.AUTH_REQUIRED, "credentials required for /metrics")
+        if not accepted(presented, [app.settings.admin_api_key, settings.metrics_token]):
+            wrong = ScsError(
+                ErrorCode.AUTH_BAD_API_KEY, "these credentials are not accepted for /metrics"
+            )
+            error = await app.auth.failed("metrics", address_of(request), presented, wrong)
+            if error.code == ErrorCode.AUTH_TOO_MANY_ATTEMPTS:
+                return _refusal(429, error.code, error.message, error.details["retry_after"])
+            return _refusal(403, error.code, error.message)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return serve_metrics

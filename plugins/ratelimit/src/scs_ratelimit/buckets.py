@@ -34,6 +34,10 @@ class TokenBucket:
             return 0.0
         return (1.0 - self.tokens) / self.rate
 
+    def give_back(self) -> None:
+        """Return one token taken for a call that turned out not to count."""
+        self.tokens = min(float(self.burst), self.tokens + 1.0)
+
     def wait(self, now: float) -> float:
         """Seconds until a token is available (0.0 if one is), without taking it."""
         self.refill(now)
@@ -69,8 +73,8 @@ class BucketTable:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def get(self, key: Hashable, rate: float, burst: int) -> TokenBucket:
-        now = self.clock()
+    def get(self, key: Hashable, rate: float, burst: int, now: float | None = None) -> TokenBucket:
+        now = self.clock() if now is None else now
         if now >= self._next_sweep:
             self.sweep(now)
         bucket = self._buckets.get(key)

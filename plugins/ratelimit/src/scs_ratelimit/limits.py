@@ -1,21 +1,27 @@
-"""The rate limiter, run through the core's call hooks.
+"""The rate limiter, run through the core's ``scs_call_admitted`` and ``_finished`` hooks.
 
-- ``started`` (before authentication): refuse a client address that has used up its
-  failed-authentication allowance, unless the call presents a token already accepted.
-- ``admitted`` (the caller is verified and allowed): take a token from the bucket of
-  (caller, tool class); refuse with ``RATE_LIMITED`` when it is empty.
-- ``finished``: count failed authentications per address; remember accepted tokens.
+Once the caller is verified and allowed, a call takes one token from each of its
+buckets for its tool class, and is refused with ``RATE_LIMITED`` if any is empty:
+
+- the agent's own ``(agent, class)`` bucket (the client address's, for the anonymous
+  reader and the auth tools);
+- the aggregate bucket of the credential that minted the agent's token (so agent ids
+  minted freely from one key share one allowance);
+- the aggregate bucket of the client address.
+
+Failed authentication is not handled here: the core throttles it (``scs.auth.throttle``);
+``finished`` only gives back the auth-class token of a call whose credentials were wrong.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cachetools import TTLCache
 from scs import ErrorCode, ScsError
 from scs.request import client_address
 
 from scs_ratelimit.buckets import BucketTable, retry_after_seconds
+from scs_ratelimit.settings import RATE_CLASSES
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -25,10 +31,11 @@ if TYPE_CHECKING:
 
     from scs_ratelimit.settings import RatelimitSettings
 
-# Codes meaning "the credentials presented were not good"; not AUTH_005 (a valid
-# token lacking a permission), AUTH_007 (a valid key asking for admin) nor a missing
-# agent secret or unregistered id (a valid key, and nothing guessed).
-AUTH_FAILURE_CODES = frozenset(
+Size = tuple[float, int]  # (tokens per second, burst)
+UNSPECIFIED_CREDENTIAL = "unspecified"  # tokens minted without a crd claim (older, CLI)
+# the client's credentials were wrong (not AUTH_005/007: right ones lacking a permission;
+# nor a missing agent secret or an unregistered id: a right key, and nothing guessed)
+WRONG_CREDENTIAL_CODES = frozenset(
     {
         "AUTH_001",
         "AUTH_002",
@@ -41,23 +48,29 @@ AUTH_FAILURE_CODES = frozenset(
 )
 
 
+def _scaled(size: Size, times: float) -> Size:
+    rate, burst = size
+    return rate * times, round(burst * times)
+
+
 class RateLimiter:
-    """Token buckets per (agent, tool class); per (client address, class) for the
-    anonymous reader and the auth tools; failed authentications per address."""
+    """Token buckets per (agent, class), per (credential, class) and per (address, class)."""
 
     def __init__(self, app: App, settings: RatelimitSettings) -> None:
         self.app = app
         self.settings = settings
         self.table = BucketTable(settings.max_buckets)
-        # All local agents share one address (127.0.0.1): one misbehaving agent must
-        # not lock out the others, so a token this process accepted passes the guard.
-        # Keyed by the token itself: the core's verified-token cache holds the same
-        # strings, and a digest per call cost more than the rest of the guard.
-        self.known_good: TTLCache[str, bool] = TTLCache(
-            maxsize=settings.max_buckets, ttl=app.settings.token_ttl_seconds
-        )
         self.refused = 0
-        self.refused_auth_failures = 0
+        self.refused_by_scope: dict[str, int] = {"agent": 0, "credential": 0, "source": 0}
+        # (rate per second, burst) of the agent, credential and source buckets per class
+        self.sizes: dict[str, tuple[Size, Size, Size]] = {}
+        for rate_class in RATE_CLASSES:
+            size = settings.rate(rate_class)
+            self.sizes[rate_class] = (
+                size,
+                _scaled(size, settings.credential_multiplier),
+                _scaled(size, settings.source_multiplier),
+            )
 
     def _rate_class(self, call: Call) -> str:
         if call.kind != "tool":
@@ -65,62 +78,56 @@ class RateLimiter:
         policy = self.app.tools.get(call.name)
         return policy.rate_class if policy is not None else "read"
 
-    def started(self, call: Call) -> None:
-        bucket = self.table.peek(("auth-failures", client_address()))
-        if bucket is None or (call.token is not None and call.token in self.known_good):
-            return
-        wait = bucket.wait(self.table.clock())
-        if wait > 0:
-            self.refused_auth_failures += 1
-            retry = retry_after_seconds(wait)
-            raise ScsError(
-                ErrorCode.RATE_LIMITED,
-                "too many failed authentications from this client address",
-                f"retry in {retry} s with valid credentials",
-                retry_after=retry,
-                rate_class="auth_failures",
-            )
-
     def admitted(self, call: Call) -> None:
         identity = call.identity
         if identity is not None and identity.is_admin and self.settings.exempt_admins:
             return
         rate_class = self._rate_class(call)
-        key: Hashable
+        agent, credential, source = self.sizes.get(rate_class) or self.sizes["read"]
+        address = client_address()
+        checks: tuple[tuple[Hashable, str, Size], ...]
         if rate_class == "auth" or identity is None or identity.anonymous:
-            key, scope = ("address", client_address(), rate_class), "client address"
+            checks = ((("anonymous", address, rate_class), "source", agent),)
         else:
-            key, scope = ("agent", identity.agent_id, rate_class), "agent"
-        rate, burst = self.settings.rate(rate_class)
-        wait = self.table.get(key, rate, burst).take(self.table.clock())
-        if wait > 0:
-            self.refused += 1
-            retry = retry_after_seconds(wait)
-            raise ScsError(
-                ErrorCode.RATE_LIMITED,
-                f"rate limit exceeded for {rate_class} calls by this {scope} "
-                f"({rate * 60:g} per minute, burst {burst})",
-                f"retry in {retry} s; nothing was done",
-                retry_after=retry,
-                rate_class=rate_class,
+            crd = identity.credential or UNSPECIFIED_CREDENTIAL
+            checks = (
+                (("agent", identity.agent_id, rate_class), "agent", agent),
+                (("credential", crd, rate_class), "credential", credential),
+                (("source", address, rate_class), "source", source),
             )
+        table = self.table
+        now = table.clock()
+        buckets = []
+        for key, scope, (rate, burst) in checks:
+            bucket = table.get(key, rate, burst, now)
+            wait = bucket.wait(now)
+            if wait > 0:  # refused before any token is taken: a refusal costs nothing
+                self._refuse(rate_class, scope, rate, burst, wait)
+            buckets.append(bucket)
+        for bucket in buckets:
+            bucket.tokens -= 1.0  # wait() has just refilled it: it holds at least one
+
+    def _refuse(self, rate_class: str, scope: str, rate: float, burst: int, wait: float) -> None:
+        self.refused += 1
+        self.refused_by_scope[scope] += 1
+        retry = retry_after_seconds(wait)
+        who = {"agent": "agent", "credential": "credential (all its agents)"}.get(
+            scope, "client address"
+        )
+        raise ScsError(
+            ErrorCode.RATE_LIMITED,
+            f"rate limit exceeded for {rate_class} calls by this {who} "
+            f"({rate * 60:g} per minute, burst {burst})",
+            f"retry in {retry} s; nothing was done",
+            retry_after=retry,
+            rate_class=rate_class,
+            scope=scope,
+        )
 
     def finished(self, call: Call) -> None:
-        if call.error in AUTH_FAILURE_CODES:
-            rate, burst = self.settings.failure_rate()
-            key = ("auth-failures", client_address())
-            self.table.get(key, rate, burst).take(self.table.clock())
-        elif (
-            call.error is None
-            and call.token is not None
-            and call.token not in self.known_good
-            and self._verified(call)
-        ):
-            self.known_good[call.token] = True
-
-    def _verified(self, call: Call) -> bool:
-        """Whether a successful call proves its token good (auth tools accept any)."""
-        if call.kind != "tool":
-            return True
-        policy = self.app.tools.get(call.name)
-        return policy is not None and policy.permission != "none"
+        """Give back the auth-class token of a call refused for wrong credentials: the
+        core throttles those per source, and someone else's wrong keys must not use up
+        the address's allowance for minting with a right one."""
+        if call.error in WRONG_CREDENTIAL_CODES and self._rate_class(call) == "auth":
+            rate, burst = self.sizes["auth"][0]
+            self.table.get(("anonymous", client_address(), "auth"), rate, burst).give_back()

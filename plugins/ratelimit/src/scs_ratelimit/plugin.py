@@ -1,4 +1,4 @@
-"""Hook implementations of the ratelimit plugin: the core's three call hooks."""
+"""Hook implementations of the ratelimit plugin: the core's admitted and finished hooks."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def _limiter(app: App) -> RateLimiter:
 
 
 @hookimpl
-def scs_call_started(app: App, call: Call) -> None:
-    _limiter(app).started(call)
-
-
-@hookimpl
 def scs_call_admitted(app: App, call: Call) -> None:
     _limiter(app).admitted(call)
 
@@ -55,7 +50,7 @@ class RateLimitStats:
     def stats(self) -> dict[str, Any]:
         return {
             "refused": self.limiter.refused,
-            "refused_auth_failures": self.limiter.refused_auth_failures,
+            "refused_by_scope": dict(self.limiter.refused_by_scope),
             "buckets": len(self.limiter.table),
             "buckets_dropped": self.limiter.table.dropped,
         }

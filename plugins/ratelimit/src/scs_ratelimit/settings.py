@@ -23,10 +23,14 @@ class RatelimitSettings(ScsSettings):
     search_burst: int = Field(60, ge=1)
     admin_per_minute: float = Field(300, gt=0, description="admin tools per agent")
     admin_burst: int = Field(60, ge=1)
-    auth_failures_per_minute: float = Field(
-        20, gt=0, description="failed authentications tolerated per client address"
+    credential_multiplier: float = Field(
+        10,
+        ge=1,
+        description="aggregate of all agents of one credential, in per-agent rates/bursts",
     )
-    auth_failures_burst: int = Field(20, ge=1)
+    source_multiplier: float = Field(
+        20, ge=1, description="aggregate of all agents of one client address, likewise"
+    )
     exempt_admins: bool = Field(True, description="admin tokens are not limited")
     max_buckets: int = Field(10_000, ge=10, description="buckets kept in memory at most")
 
@@ -36,6 +40,3 @@ class RatelimitSettings(ScsSettings):
         per_minute: float = getattr(self, f"{name}_per_minute")
         burst: int = getattr(self, f"{name}_burst")
         return per_minute / 60.0, burst
-
-    def failure_rate(self) -> tuple[float, int]:
-        return self.auth_failures_per_minute / 60.0, self.auth_failures_burst
