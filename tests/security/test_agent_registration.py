@@ -123,12 +123,7 @@ async def test_unprotected_ids_keep_working_in_optional_mode(scs_factory: Server
 async def test_right_secret_works_wrong_secret_is_an_auth_failure(
     scs_factory: ServerFactory,
 ) -> None:
-    server = await scs_factory(
-        env={
-            "SCS_RATELIMIT_AUTH_FAILURES_PER_MINUTE": "6",
-            "SCS_RATELIMIT_AUTH_FAILURES_BURST": "3",
-        }
-    )
+    server = await scs_factory(env={"SCS_AUTH_BACKOFF_AFTER": "3"})
     secret = await server.register("worker")
     client = await server.open_client()
     minted = await mint(client, "worker", agent_secret=secret)
@@ -139,9 +134,18 @@ async def test_right_secret_works_wrong_secret_is_an_auth_failure(
         outcome = await mint(client, "worker", agent_secret=secret[:-1] + "x")
         assert isinstance(outcome, ToolCallError)
         codes.append(outcome.code)
-    # three wrong secrets spend the address's failure allowance (ratelimit counts them)
-    assert codes == ["AUTH_AGENT_SECRET_INVALID"] * 3 + ["RATE_LIMITED"]
-    assert ("authenticate", "denied_bad_secret") in await audit_results(server, "worker")
+    # wrong secrets are failed authentications: the core's throttle backs the source off
+    assert codes == ["AUTH_AGENT_SECRET_INVALID"] * 3 + ["AUTH_008"]
+    # ... audited in aggregate (one row per source and window), not one row per guess
+    async with server.app.db.read() as conn:
+        cursor = await conn.execute(
+            "SELECT action, detail FROM scs_audit WHERE action = 'auth_failures'"
+        )
+        rows = [(row[0], row[1]) for row in await cursor.fetchall()]
+    assert len(rows) == 1 and "agent_secret" in rows[0][1]
+    # ... and the right secret still works from the same source during the backoff
+    again = await mint(client, "worker", agent_secret=secret)
+    assert again["agent_id"] == "worker"
 
 
 async def test_registered_type_is_enforced(scs_factory: ServerFactory) -> None:
