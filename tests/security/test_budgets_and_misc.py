@@ -34,7 +34,9 @@ def compact_size(item: Any) -> int:
 async def test_concurrent_refreshes_of_one_token_yield_exactly_one_token(
     scs_factory: ServerFactory,
 ) -> None:
-    server = await scs_factory(http=True)
+    # presenting a revoked token is a wrong credential: keep the failure throttle's
+    # backoff (AUTH_008) out of this test of the refresh race itself
+    server = await scs_factory(http=True, env={"SCS_AUTH_BACKOFF_AFTER": "100"})
     alice = await server.agent("alice")
     callers = [Agent(await server.open_client(), "alice", "claude", alice.token) for _ in range(8)]
 
