@@ -91,6 +91,12 @@ class Settings(ScsSettings):
     db_busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
     db_mmap_size: int = Field(268_435_456, ge=0)
     db_acquire_timeout_s: int = Field(10, ge=1, le=600)
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://… selects PostgreSQL; unset: the SQLite file"
+    )
+    db_pool_min_size: int = Field(1, ge=0, le=200, description="PostgreSQL: connections kept open")
+    changes_retention_s: int = Field(3600, ge=60, description="Change-feed rows kept this long")
+    changes_poll_ms: int = Field(50, ge=5, le=5000, description="SQLite: change watcher poll")
 
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None
@@ -112,6 +118,15 @@ class Settings(ScsSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(2_000_000, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset it to use SQLite)")
+        return value
 
     @field_validator("api_key", "admin_api_key", "jwt_secret_key")
     @classmethod

@@ -1,0 +1,105 @@
+"""A throwaway PostgreSQL cluster from the system's binaries, for tests and benchmarks.
+
+Debian's ``postgresql`` package puts them in ``/usr/lib/postgresql/<version>/bin``. As
+root, the server runs as the ``postgres`` user (``runuser``) in a temporary folder it
+owns. It listens on 127.0.0.1 on a free port and on a unix socket in that folder, with
+durability off (fsync, synchronous_commit, full_page_writes): it is thrown away anyway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+
+
+def find_binaries() -> Path | None:
+    """The newest ``bin`` folder that has ``initdb``, or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=_version)
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
+
+
+def _version(path: Path) -> int:
+    part = path.parent.parent.name
+    return int(part) if part.isdigit() else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PostgresCluster:
+    """``start()``, ``create_database()`` → a URL, ``stop()``; ``stop``/``start`` again to restart."""
+
+    def __init__(self, binaries: Path) -> None:
+        self.binaries = binaries
+        self.root = Path(tempfile.mkdtemp(prefix="scs-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+        self.user = "postgres" if self._as_postgres else pwd.getpwuid(os.geteuid()).pw_name
+        self._initialised = False
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.binaries / args[0]), *args[1:]]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        if not self._initialised:
+            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8")
+            self._initialised = True
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            " -c max_connections=200"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
+                  "-o", options, "start")  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A fresh, empty database; its URL."""
+        name = "t_" + uuid.uuid4().hex[:16]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        return self.url(name)
+
+    def terminate(self, query_like: str) -> int:
+        """End the server processes whose current query matches (e.g. ``LISTEN%``)."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            cursor = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (query_like,),
+            )
+            row = cursor.fetchone()
+            return int(row[0]) if row else 0
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
