@@ -18,9 +18,10 @@ async def test_crud_through_the_api(notes_db: Database) -> None:
     db = notes_db
     async with db.transaction() as tx:
         assert await tx.execute("INSERT INTO notes (body, n) VALUES (?, ?)", ("a", 1)) == 1
-        assert await tx.execute_many(
-            "INSERT INTO notes (body, n) VALUES (?, ?)", [("b", 2), ("c", 3)]
-        ) == 2
+        assert (
+            await tx.execute_many("INSERT INTO notes (body, n) VALUES (?, ?)", [("b", 2), ("c", 3)])
+            == 2
+        )
     assert await db.fetch_value("SELECT count(*) FROM notes") == 3
     row = await db.fetch_one("SELECT body, n FROM notes WHERE body = ?", ("b",))
     assert row is not None and row["n"] == 2 and row[0] == "b"
@@ -39,7 +40,13 @@ async def test_rows_are_read_only_mappings(notes_db: Database) -> None:
     row = await notes_db.fetch_one("SELECT id, body, n FROM notes")
     assert isinstance(row, Row)
     assert list(row) == ["id", "body", "n"]
-    assert (row["body"], row[1], row.get("missing"), "n" in row, len(row)) == ("a", "a", None, True, 3)
+    assert (row["body"], row[1], row.get("missing"), "n" in row, len(row)) == (
+        "a",
+        "a",
+        None,
+        True,
+        3,
+    )
     assert dict(row) == {"id": row["id"], "body": "a", "n": 7}
     with pytest.raises(TypeError):
         row["n"] = 8  # type: ignore[index]
@@ -67,7 +74,9 @@ async def test_placeholders_skip_string_literals_and_keep_percent(notes_db: Data
 
 def test_translation_rules() -> None:
     assert to_pyformat("SELECT 1") == "SELECT 1"
-    assert to_pyformat("a = ? AND b LIKE '%?''?' AND c = ?") == "a = %s AND b LIKE '%%?''?' AND c = %s"
+    assert (
+        to_pyformat("a = ? AND b LIKE '%?''?' AND c = ?") == "a = %s AND b LIKE '%%?''?' AND c = %s"
+    )
     assert to_pyformat('SELECT "we?ird" /* ? */ , ?') == 'SELECT "we?ird" /* ? */ , %s'
     assert to_pyformat("x $$ ? $$ ?") == "x $$ ? $$ %s"
 

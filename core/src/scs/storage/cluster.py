@@ -75,8 +75,9 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
                   "-o", options, "start")  # fmt: skip
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: clean; ``immediate``: a crash, loses unflushed commits)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -101,5 +102,5 @@ class PostgresCluster:
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            self.stop()
+            self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
