@@ -103,4 +103,8 @@ async def test_old_changes_are_pruned(db: SqliteDatabase, monkeypatch: pytest.Mo
         async with db.transaction() as tx:
             tx.emit("notes", i)
     await eventually(lambda: db._pruner._task is None)
-    assert await db.fetch_value("SELECT count(*) FROM scs_changes") <= 1
+    rows = await db.fetch_all("SELECT seq, payload FROM scs_changes")
+    assert [r["payload"] for r in rows] == ["4"]  # the newest is kept: seqs never repeat
+    async with db.transaction() as tx:
+        tx.emit("notes", 5)
+    assert await db.fetch_value("SELECT max(seq) FROM scs_changes") == rows[0]["seq"] + 1

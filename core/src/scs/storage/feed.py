@@ -35,7 +35,14 @@ CATCH_UP_SQL = (
     "SELECT seq, topic, payload, origin FROM scs_changes WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM scs_changes"
-PRUNE_SQL = "DELETE FROM scs_changes WHERE at < ?"
+# Keeps every change from the cutoff on, and always the newest one (so that SQLite never
+# hands out a pruned seq again). ``at`` grows with ``seq``: the scan in seq order stops
+# at the first row to keep, and no index on ``at`` slows every emit down.
+PRUNE_SQL = (
+    "DELETE FROM scs_changes WHERE seq < COALESCE("
+    "(SELECT seq FROM scs_changes WHERE at >= ? ORDER BY seq LIMIT 1),"
+    " (SELECT MAX(seq) FROM scs_changes))"
+)
 
 
 def check_topic(topic: str) -> str:

@@ -67,7 +67,6 @@ CREATE TABLE IF NOT EXISTS scs_changes (
     origin TEXT NOT NULL,
     at DOUBLE PRECISION NOT NULL
 );
-CREATE INDEX IF NOT EXISTS scs_changes_at ON scs_changes (at);
 CREATE OR REPLACE FUNCTION scs_emit(p_topic TEXT, p_payload TEXT, p_origin TEXT)
 RETURNS BIGINT LANGUAGE plpgsql AS $fn$
 DECLARE
