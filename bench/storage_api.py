@@ -8,7 +8,9 @@ noise hits every variant alike: a one-row write transaction and a point read thr
 ``scs.db.Database`` (the floor: synchronous callbacks on the loop) and through
 ``scs.storage`` (``db.execute``, ``db.transaction()`` with two statements, the same with
 ``tx.emit``, ``db.fetch_one``). Median of the rounds, wall microseconds per operation, and
-the ratio to the floor measured in the same run.
+the ratio to the floor measured in the same run. Then, on a throwaway PostgreSQL cluster,
+the data API's point read and write (a pooled, health-checked connection per call)
+against the same statements on one raw psycopg connection.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg
 from scs.db import Database as OldDatabase
 from scs.migrations import Migration
+from scs.storage.cluster import PostgresCluster, find_binaries
+from scs.storage.postgres import PostgresDatabase
 from scs.storage.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 TABLE = Migration(1, "t", "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
+TABLE_PG = Migration(1, "t", "CREATE TABLE t (id SERIAL PRIMARY KEY, a TEXT, b TEXT)")
 INSERT = "INSERT INTO t (a, b) VALUES (?, ?)"
 ROUNDS = 7
 COUNT = 2000
@@ -42,13 +48,26 @@ def old_read(conn: sqlite3.Connection) -> object:
     return conn.execute("SELECT a, b FROM t WHERE id = ?", (1,)).fetchone()
 
 
-async def timed(operation: Callable[[], Awaitable[object]]) -> float:
+async def rounds(
+    variants: dict[str, Callable[[], Awaitable[object]]], count: int = COUNT
+) -> dict[str, float]:
+    """Median us per operation of each variant over ROUNDS interleaved rounds."""
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for operation in variants.values():  # warm-up
+        await timed(operation, count)
+    for _ in range(ROUNDS):
+        for name, operation in variants.items():
+            results[name].append(await timed(operation, count))
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+async def timed(operation: Callable[[], Awaitable[object]], count: int = COUNT) -> float:
     started = time.perf_counter()
-    for n in range(COUNT):
+    for n in range(count):
         await operation()
         if n % 50 == 0:  # a server's loop turns: lets the checkpoint task run
             await asyncio.sleep(0)
-    return (time.perf_counter() - started) / COUNT * 1e6
+    return (time.perf_counter() - started) / count * 1e6
 
 
 async def main() -> None:
@@ -93,13 +112,7 @@ async def main() -> None:
         "floor: Database.lookup (point read)": old_lookup,
         "db.fetch_one (point read)": new_fetch_one,
     }
-    results: dict[str, list[float]] = {name: [] for name in variants}
-    for operation in variants.values():  # warm-up
-        await timed(operation)
-    for _ in range(ROUNDS):
-        for name, operation in variants.items():
-            results[name].append(await timed(operation))
-    medians = {name: statistics.median(values) for name, values in results.items()}
+    medians = await rounds(variants)
     write_floor = medians["floor: Database.write (1 INSERT)"]
     read_floor = medians["floor: Database.lookup (point read)"]
     print(f"{ROUNDS} rounds x {COUNT} operations, median us per operation (wall)")
@@ -113,6 +126,61 @@ async def main() -> None:
     print(f"the change feed's INSERT adds {emit_cost:.1f} us to a write transaction")
     await new.close()
     await old.close()
+    await postgres()
+
+
+async def postgres() -> None:
+    """The same point read and write on PostgreSQL: the data API against one raw connection."""
+    binaries = find_binaries()
+    if binaries is None:
+        print("PostgreSQL: no binaries (initdb) found; skipped")
+        return
+    cluster = PostgresCluster(binaries)
+    cluster.start()
+    try:
+        url = cluster.create_database()
+        db = PostgresDatabase(url, pool_size=4)
+        await db.open()
+        await db.migrate("bench", [TABLE_PG])
+        await db.execute(INSERT, ("x", "y"))
+        raw = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        read_sql = "SELECT a, b FROM t WHERE id = %s"
+
+        async def raw_read() -> None:
+            cursor = await raw.execute(read_sql, (1,))
+            await cursor.fetchone()
+
+        async def raw_write() -> None:
+            async with raw.transaction():
+                await raw.execute("INSERT INTO t (a, b) VALUES (%s, %s)", ("x", "y"))
+
+        async def api_read() -> None:
+            await db.fetch_one("SELECT a, b FROM t WHERE id = ?", (1,))
+
+        async def api_write() -> None:
+            await db.execute(INSERT, ("x", "y"))
+
+        async def api_write_emit() -> None:
+            async with db.transaction() as tx:
+                await tx.execute(INSERT, ("x", "y"))
+                tx.emit("bench", {"id": 1})
+
+        variants: dict[str, Callable[[], Awaitable[object]]] = {
+            "PG floor: one connection, point read": raw_read,
+            "PG db.fetch_one (pool, health check)": api_read,
+            "PG floor: one connection, INSERT tx": raw_write,
+            "PG db.execute (pool, health check)": api_write,
+            "PG db.transaction(): INSERT + emit": api_write_emit,
+        }
+        medians = await rounds(variants, count=500)
+        for name, value in medians.items():
+            kind = "point read" if "read" in name or "fetch" in name else "INSERT tx"
+            floor = medians["PG floor: one connection, " + kind]
+            print(f"{name:44s} {value:7.1f} us  x{value / floor:4.2f} of the floor")
+        await raw.close()
+        await db.close()
+    finally:
+        cluster.destroy()
 
 
 if __name__ == "__main__":

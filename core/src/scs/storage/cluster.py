@@ -65,7 +65,9 @@ class PostgresCluster:
 
     def start(self) -> None:
         if not self._initialised:
-            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8")
+            self._run(
+                "initdb", "-N", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8"
+            )
             self._initialised = True
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
