@@ -79,7 +79,11 @@ def make_rows(names: tuple[str, ...], values: Sequence[tuple[Any, ...]]) -> list
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A committed change: ``seq`` grows with commit order; ``payload`` is small JSON."""
+    """A committed change: ``seq`` grows with commit order; ``payload`` is small JSON.
+
+    In the emitting process ``payload`` is the object given to ``emit`` (treat it as
+    read-only); in the others it is decoded from JSON.
+    """
 
     seq: int
     topic: str

@@ -45,16 +45,35 @@ PRUNE_SQL = (
 )
 
 
+_GOOD_TOPICS: set[str] = set()
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one, not one per call
+
+
 def check_topic(topic: str) -> str:
+    if topic in _GOOD_TOPICS:
+        return topic
     if not TOPIC.match(topic):
         raise validation_error(
             f"bad change topic {topic!r}", "use 1-100 letters, digits, '_', '.', ':' or '-'"
         )
+    if len(_GOOD_TOPICS) < 1024:
+        _GOOD_TOPICS.add(topic)
     return topic
 
 
 def encode_payload(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), default=str)
+    return _ENCODER.encode(payload)
+
+
+class Pending:
+    """A change emitted in an open transaction: written and published at its commit."""
+
+    __slots__ = ("encoded", "payload", "topic")
+
+    def __init__(self, topic: str, payload: Any) -> None:
+        self.topic = check_topic(topic)
+        self.payload = payload
+        self.encoded = encode_payload(payload)
 
 
 def decode_change(seq: int, topic: str, payload: str | None) -> Change:

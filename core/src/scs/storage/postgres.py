@@ -32,10 +32,9 @@ from scs.storage.feed import (
     CATCH_UP_SQL,
     LAST_SEQ_SQL,
     Feed,
+    Pending,
     Pruner,
-    check_topic,
     decode_change,
-    encode_payload,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sql import to_pyformat
@@ -152,10 +151,10 @@ class PgTransaction(PgExecutor):
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(conn)
-        self.pending: list[tuple[str, str]] = []
+        self.pending: list[Pending] = []
 
     def emit(self, topic: str, payload: Any = None) -> None:
-        self.pending.append((check_topic(topic), encode_payload(payload)))
+        self.pending.append(Pending(topic, payload))
 
 
 class PgListener:
@@ -349,16 +348,16 @@ class PostgresDatabase:
             self.changes.deliver(changes)
 
     async def _insert_changes(
-        self, conn: psycopg.AsyncConnection[Any], pending: list[tuple[str, str]]
+        self, conn: psycopg.AsyncConnection[Any], pending: list[Pending]
     ) -> list[Change]:
         changes = []
-        for topic, payload in pending:
+        for change in pending:
             cursor = await conn.execute(
-                "SELECT scs_emit(%s, %s, %s)", (topic, payload, self.origin)
+                "SELECT scs_emit(%s, %s, %s)", (change.topic, change.encoded, self.origin)
             )
             row = await cursor.fetchone()
             assert row is not None
-            changes.append(decode_change(row[0], topic, payload))
+            changes.append(Change(row[0], change.topic, change.payload))
         return changes
 
     async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:

@@ -34,10 +34,9 @@ from scs.storage.feed import (
     CATCH_UP_SQL,
     LAST_SEQ_SQL,
     Feed,
+    Pending,
     Pruner,
-    check_topic,
     decode_change,
-    encode_payload,
 )
 from scs.storage.migrate import apply_migrations
 
@@ -208,10 +207,10 @@ class ThreadExecutor:
 class _Emitting:
     """The ``emit`` half of a transaction: changes wait for the commit."""
 
-    pending: list[tuple[str, str]]
+    pending: list[Pending]
 
     def emit(self, topic: str, payload: Any = None) -> None:
-        self.pending.append((check_topic(topic), encode_payload(payload)))
+        self.pending.append(Pending(topic, payload))
 
 
 class LoopTransaction(_Emitting, LoopExecutor):
@@ -230,14 +229,12 @@ class ThreadTransaction(_Emitting, ThreadExecutor):
         self.pending = []
 
 
-def _insert_changes(
-    conn: sqlite3.Connection, pending: list[tuple[str, str]], origin: str
-) -> list[Change]:
+def _insert_changes(conn: sqlite3.Connection, pending: list[Pending], origin: str) -> list[Change]:
     at = time.time()
     changes = []
-    for topic, payload in pending:
-        cursor = conn.execute(INSERT_CHANGE, (topic, payload, origin, at))
-        changes.append(decode_change(cursor.lastrowid or 0, topic, payload))
+    for change in pending:
+        cursor = conn.execute(INSERT_CHANGE, (change.topic, change.encoded, origin, at))
+        changes.append(Change(cursor.lastrowid or 0, change.topic, change.payload))
     return changes
 
 
