@@ -171,7 +171,11 @@ class PgListener:
     async def start(self) -> None:
         self.feed.last_seq = int(await self.db.fetch_value(LAST_SEQ_SQL))
         self._task = asyncio.get_running_loop().create_task(self._run())
-        await self._ready.wait()
+        try:
+            await asyncio.wait_for(self._ready.wait(), self.db.acquire_timeout_s)
+        except TimeoutError:
+            await self.stop()
+            raise unavailable_error(TimeoutError("the change listener could not connect")) from None
 
     async def _run(self) -> None:
         delay = 0.05
@@ -250,6 +254,8 @@ class PostgresDatabase:
     ) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.acquire_timeout_s = acquire_timeout_s
+        self.in_use = 0
         self.origin = uuid.uuid4().hex
         self.changes = Feed(lambda feed: PgListener(self, feed))
         self._pruner = Pruner(changes_retention_s, self.execute)
@@ -305,7 +311,11 @@ class PostgresDatabase:
             raise RuntimeError("database is not open")
         with translated():
             async with self._pool.connection() as conn:
-                yield conn
+                self.in_use += 1
+                try:
+                    yield conn
+                finally:
+                    self.in_use -= 1
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         async with self._connection() as conn:
@@ -379,7 +389,7 @@ class PostgresDatabase:
             "dialect": self.dialect,
             "pool_size": self.pool_size,
             "connections_opened": pool.get("connections_num", 0),
-            "in_use": pool.get("pool_size", 0) - pool.get("pool_available", 0),
+            "in_use": self.in_use,
             "acquire_waits": pool.get("requests_waiting", 0),
             "changes_delivered": self.changes.delivered,
         }

@@ -358,6 +358,7 @@ class _Readers:
         self._timeout_s = timeout_s
         self.threads = ThreadPoolExecutor(size + 2, thread_name_prefix="scs-sqlite")
         self.waits = 0
+        self.in_use = 0
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sqlite3.Connection]:
@@ -370,10 +371,16 @@ class _Readers:
         else:
             await self._slots.acquire()
         try:
-            conn = self._idle.pop() if self._idle else self._connect()
+            if self._idle:
+                conn = self._idle.pop()
+            else:  # opening runs PRAGMAs that may wait for a lock: not on the loop
+                loop = asyncio.get_running_loop()
+                conn = await loop.run_in_executor(self.threads, self._connect)
+            self.in_use += 1
             try:
                 yield conn
             finally:
+                self.in_use -= 1
                 if conn.in_transaction:
                     conn.rollback()
                 self._idle.append(conn)
@@ -634,6 +641,7 @@ class SqliteDatabase:
         return {
             "dialect": self.dialect,
             "pool_size": self.pool_size,
+            "in_use": self._readers.in_use if self._readers else 0,
             "connections_opened": self.opened,
             "acquire_waits": self._readers.waits if self._readers else 0,
             "writer_waiting": self._write_lock.locked(),
