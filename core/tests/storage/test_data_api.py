@@ -11,7 +11,7 @@ from scs.storage import IntegrityError, Row
 from scs.storage.sql import to_pyformat
 
 if TYPE_CHECKING:
-    from scs.storage import Database
+    from scs.storage import Database, Executor, Transaction
 
 
 async def test_crud_through_the_api(notes_db: Database) -> None:
@@ -141,3 +141,25 @@ async def test_bad_sql_is_not_swallowed(notes_db: Database) -> None:
     assert not isinstance(caught.value, ScsError)
     assert await notes_db.ping()
     assert notes_db.stats()["dialect"] == notes_db.dialect
+
+
+async def _add(tx: Transaction, body: str, *, n: int = 0) -> int:
+    new_id = await tx.fetch_value(
+        "INSERT INTO notes (body, n) VALUES (?, ?) RETURNING id", (body, n)
+    )
+    if n < 0:
+        raise ValueError("negative")
+    return int(new_id)
+
+
+async def _get(reader: Executor, note_id: int) -> tuple[str, int] | None:
+    row = await reader.fetch_one("SELECT body, n FROM notes WHERE id = ?", (note_id,))
+    return None if row is None else (row["body"], row["n"])
+
+
+async def test_store_functions_run_in_a_transaction_or_as_a_lookup(notes_db: Database) -> None:
+    new_id = await notes_db.write(_add, "a", n=3)
+    assert await notes_db.lookup(_get, new_id) == ("a", 3)
+    with pytest.raises(ValueError):
+        await notes_db.write(_add, "b", n=-1)
+    assert await notes_db.fetch_value("SELECT count(*) FROM notes") == 1  # rolled back

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Collection
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection
     from contextlib import AbstractAsyncContextManager
 
     from scs.migrations import Migration
 
+P = ParamSpec("P")
+T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
 """Positional parameters, one per ``?``."""
@@ -170,6 +172,24 @@ class Database(Protocol):
 
     def read(self) -> AbstractAsyncContextManager[Executor]: ...
     def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(tx, *args, **kwargs)`` in one write transaction (the store-function form)."""
+        ...
+
+    async def lookup(
+        self,
+        fn: Callable[Concatenate[Executor, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(executor, *args, **kwargs)`` for a few point reads (SQLite: on the loop)."""
+        ...
 
     async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply a plugin's pending steps once (across processes); return the versions applied."""

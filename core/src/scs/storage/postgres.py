@@ -19,13 +19,13 @@ import time
 import uuid
 import weakref
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
 import psycopg
 import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from scs.storage.api import Change, Row, column_index, make_rows
+from scs.storage.api import Change, P, Row, T, column_index, make_rows
 from scs.storage.errors import IntegrityError, busy_error, constraint_kind, unavailable_error
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
@@ -40,10 +40,10 @@ from scs.storage.migrate import apply_migrations
 from scs.storage.sql import to_pyformat
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from scs.migrations import Migration
-    from scs.storage.api import Params
+    from scs.storage.api import Executor, Params, Transaction
 
 log = logging.getLogger("scs.storage.postgres")
 
@@ -369,6 +369,26 @@ class PostgresDatabase:
             assert row is not None
             changes.append(Change(row[0], change.topic, change.payload))
         return changes
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(tx, *args, **kwargs)`` in one write transaction."""
+        async with self.transaction() as tx:
+            return await fn(tx, *args, **kwargs)
+
+    async def lookup(
+        self,
+        fn: Callable[Concatenate[Executor, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(executor, *args, **kwargs)``: a few point reads on one connection."""
+        async with self._connection() as conn:
+            return await fn(PgExecutor(conn), *args, **kwargs)
 
     async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply a plugin's pending steps once: an advisory lock orders racing replicas."""

@@ -24,10 +24,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
 from scs.migrations import split_statements
-from scs.storage.api import Change, Row, column_index, make_rows
+from scs.storage.api import Change, P, Row, T, column_index, make_rows
 from scs.storage.errors import IntegrityError, busy_error, constraint_kind
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
@@ -41,10 +41,10 @@ from scs.storage.feed import (
 from scs.storage.migrate import apply_migrations
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from scs.migrations import Migration
-    from scs.storage.api import Params
+    from scs.storage.api import Executor, Params, Transaction
 
 log = logging.getLogger("scs.storage.sqlite")
 
@@ -624,6 +624,25 @@ class SqliteDatabase:
             log.warning("WAL checkpoint failed; retried after more commits", exc_info=True)
         finally:
             self._checkpoint = None
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(tx, *args, **kwargs)`` in one write transaction."""
+        async with self.transaction() as tx:
+            return await fn(tx, *args, **kwargs)
+
+    async def lookup(
+        self,
+        fn: Callable[Concatenate[Executor, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(executor, *args, **kwargs)``: a few point reads on one connection."""
+        return await fn(LoopExecutor(self._reader or self._loop_reader()), *args, **kwargs)
 
     async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply a plugin's pending steps in one transaction (BEGIN IMMEDIATE: once)."""
