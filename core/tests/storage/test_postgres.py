@@ -62,8 +62,12 @@ async def test_an_unreachable_server_is_retryable_and_service_resumes(
     url = own_cluster.create_database()
     db = open_database(engine_settings(tmp_path, url, db_acquire_timeout_s=1))
     await db.open()
+    other = open_database(engine_settings(tmp_path, url, db_acquire_timeout_s=1))
+    await other.open()
     try:
         await create_notes(db)
+        seen: list[Change] = []
+        await other.changes.subscribe(seen.append)
         await db.execute("INSERT INTO notes (body) VALUES (?)", ("before",))
         own_cluster.stop()
         for attempt in (db.fetch_value("SELECT count(*) FROM notes"),
@@ -88,7 +92,11 @@ async def test_an_unreachable_server_is_retryable_and_service_resumes(
                 break
             await asyncio.sleep(0.5)
         assert ok and values[-1] == 1
-        await db.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
+            tx.emit("notes", "after")
         assert await db.fetch_value("SELECT count(*) FROM notes") == 2
+        await eventually(lambda: [c.payload for c in seen] == ["after"], 30)  # listener is back
     finally:
         await db.close()
+        await other.close()

@@ -50,13 +50,37 @@ async def test_another_process_holding_the_lock_sends_the_wait_to_a_thread(
     db: SqliteDatabase,
 ) -> None:
     other = lock_elsewhere(db)
+    before = db.stats()
     pending = asyncio.create_task(db.execute("INSERT INTO notes (body) VALUES (?)", ("waited",)))
-    await eventually(lambda: db.writes_in_thread == 2)  # open()'s heavy one, and this one
+    await eventually(lambda: db.writes_in_thread == before["writes_in_thread"] + 1)
     assert await db.fetch_value("SELECT 1") == 1  # the loop keeps serving meanwhile
     other.execute("ROLLBACK")
     other.close()
     assert await asyncio.wait_for(pending, 10) == 1
     assert await db.fetch_value("SELECT body FROM notes") == "waited"
+    assert db.writes_on_loop == before["writes_on_loop"]  # it went through the thread
+
+
+async def test_a_cancelled_waiting_writer_keeps_the_lock_until_its_thread_is_done(
+    db: SqliteDatabase,
+) -> None:
+    other = lock_elsewhere(db)
+    before = db.writes_in_thread
+    pending = asyncio.create_task(db.execute("INSERT INTO notes (body) VALUES (?)", ("gone",)))
+    await eventually(lambda: db.writes_in_thread == before + 1)
+    pending.cancel()
+    for _ in range(3):  # deliver the cancellation; a task that let go would end here
+        await asyncio.sleep(0)
+    assert not pending.done()
+    assert db.stats()["writer_waiting"]  # the thread still uses the writer connection
+    other.execute("ROLLBACK")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 10)
+    assert not db.stats()["writer_waiting"]
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("next",))
+    rows = await db.fetch_all("SELECT body FROM notes")
+    assert [r["body"] for r in rows] == ["next"]  # the cancelled caller wrote nothing
 
 
 async def test_past_the_busy_timeout_a_write_is_a_typed_busy_error(tmp_path: Path) -> None:

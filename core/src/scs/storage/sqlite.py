@@ -257,8 +257,8 @@ class _LoopWrite:
             except sqlite3.OperationalError as error:
                 if not is_busy(error):
                     raise translate(error) from error
-                await db._begin_in_thread(conn)  # another process holds the lock
                 db.writes_in_thread += 1
+                await db._begin_in_thread(conn)  # another process holds the lock
         except BaseException:
             db._write_lock.release()
             raise
