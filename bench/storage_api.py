@@ -7,7 +7,8 @@ On one fresh WAL file each (the core's PRAGMAs), interleaved in rounds so that m
 noise hits every variant alike: a one-row write transaction and a point read through
 ``scs.db.Database`` (the floor: synchronous callbacks on the loop) and through
 ``scs.storage`` (``db.execute``, ``db.transaction()`` with two statements, the same with
-``tx.emit``, ``db.fetch_one``). Median of the rounds, wall microseconds per operation, and
+``tx.emit``, the same with a plain INSERT into another table instead of the emit,
+``db.fetch_one``). Median of the rounds, wall microseconds per operation, and
 the ratio to the floor measured in the same run. Then, on a throwaway PostgreSQL cluster,
 the data API's point read and write (a pooled, health-checked connection per call)
 against the same statements on one raw psycopg connection.
@@ -33,7 +34,12 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Awaitable, Callable
 
-TABLE = Migration(1, "t", "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT)")
+TABLE = Migration(
+    1,
+    "t",
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT);\n"
+    "CREATE TABLE t2 (id INTEGER PRIMARY KEY, topic TEXT, payload TEXT, origin TEXT, at REAL);\n",
+)
 TABLE_PG = Migration(1, "t", "CREATE TABLE t (id SERIAL PRIMARY KEY, a TEXT, b TEXT)")
 INSERT = "INSERT INTO t (a, b) VALUES (?, ?)"
 ROUNDS = 7
@@ -95,6 +101,15 @@ async def main() -> None:
             await tx.execute(INSERT, ("x", "y"))
             await tx.execute("UPDATE t SET b = ? WHERE id = ?", ("z", 1))
 
+    async def new_tx_row() -> None:
+        async with new.transaction() as tx:
+            await tx.execute(INSERT, ("x", "y"))
+            await tx.execute("UPDATE t SET b = ? WHERE id = ?", ("z", 1))
+            await tx.execute(
+                "INSERT INTO t2 (topic, payload, origin, at) VALUES (?, ?, ?, ?)",
+                ("bench", '{"id":1}', new.origin, time.time()),
+            )
+
     async def new_tx_emit() -> None:
         async with new.transaction() as tx:
             await tx.execute(INSERT, ("x", "y"))
@@ -108,6 +123,7 @@ async def main() -> None:
         "floor: Database.write (1 INSERT)": old_write,
         "db.execute (1 INSERT)": new_execute,
         "db.transaction(): INSERT + UPDATE": new_tx,
+        "db.transaction(): INSERT + UPDATE + a row": new_tx_row,
         "db.transaction(): INSERT + UPDATE + emit": new_tx_emit,
         "floor: Database.lookup (point read)": old_lookup,
         "db.fetch_one (point read)": new_fetch_one,
@@ -123,7 +139,14 @@ async def main() -> None:
         medians["db.transaction(): INSERT + UPDATE + emit"]
         - medians["db.transaction(): INSERT + UPDATE"]
     )
-    print(f"the change feed's INSERT adds {emit_cost:.1f} us to a write transaction")
+    row_cost = (
+        medians["db.transaction(): INSERT + UPDATE + a row"]
+        - medians["db.transaction(): INSERT + UPDATE"]
+    )
+    print(
+        f"emit adds {emit_cost:.1f} us to a write transaction;"
+        f" one more row in another table adds {row_cost:.1f} us"
+    )
     await new.close()
     await old.close()
     await postgres()
