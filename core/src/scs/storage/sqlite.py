@@ -19,32 +19,41 @@ import contextlib
 import logging
 import os
 import sqlite3
-import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
 from scs.migrations import split_statements
-from scs.storage.api import Change, P, Row, T, column_index, make_rows
-from scs.storage.errors import IntegrityError, busy_error, constraint_kind
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
     CATCH_UP_SQL,
     LAST_SEQ_SQL,
     Feed,
-    Pending,
     Pruner,
     decode_change,
 )
 from scs.storage.migrate import apply_migrations
+from scs.storage.sqlite_conn import (
+    LoopExecutor,
+    LoopTransaction,
+    ReaderPool,
+    ThreadExecutor,
+    ThreadTransaction,
+    insert_changes,
+    is_busy,
+    rollback_if_open,
+    run_fetch_all,
+    run_fetch_one,
+    run_fetch_value,
+    translate,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
     from scs.migrations import Migration
-    from scs.storage.api import Executor, Params, Transaction
+    from scs.storage.api import Change, Executor, P, Params, Row, T, Transaction
 
 log = logging.getLogger("scs.storage.sqlite")
 
@@ -70,172 +79,6 @@ BOOTSTRAP = (
     at REAL NOT NULL
 )""",
 )
-INSERT_CHANGE = "INSERT INTO scs_changes (topic, payload, origin, at) VALUES (?, ?, ?, ?)"
-
-
-def is_busy(error: BaseException) -> bool:
-    text = str(error).lower()
-    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-def translate(error: sqlite3.Error) -> Exception:
-    """The typed error for an SQLite one (the original when it has no portable meaning)."""
-    if isinstance(error, sqlite3.IntegrityError):
-        return IntegrityError(constraint_kind(str(error)), error)
-    if is_busy(error):
-        return busy_error(error)
-    return error
-
-
-# The statement runners, shared by the loop-side and the threaded executors.
-def _execute(conn: sqlite3.Connection, sql: str, params: Params) -> int:
-    cursor = conn.execute(sql, params)
-    count = cursor.rowcount
-    cursor.close()
-    return count
-
-
-def _execute_many(conn: sqlite3.Connection, sql: str, rows: Sequence[Params]) -> int:
-    cursor = conn.executemany(sql, rows)
-    count = cursor.rowcount
-    cursor.close()
-    return count
-
-
-def _fetch_all(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
-    cursor = conn.execute(sql, params)
-    values = cursor.fetchall()
-    names = tuple([d[0] for d in cursor.description or ()])
-    return make_rows(names, values)
-
-
-def _fetch_one(conn: sqlite3.Connection, sql: str, params: Params) -> Row | None:
-    cursor = conn.execute(sql, params)
-    values = cursor.fetchone()
-    names = tuple([d[0] for d in cursor.description or ()])
-    cursor.close()  # resets the statement: no read snapshot is left open
-    return None if values is None else Row(values, column_index(names))
-
-
-def _fetch_value(conn: sqlite3.Connection, sql: str, params: Params) -> Any:
-    cursor = conn.execute(sql, params)
-    values = cursor.fetchone()
-    cursor.close()
-    return None if values is None else values[0]
-
-
-class LoopExecutor:
-    """Statements run synchronously on the event loop (only for short work)."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        try:
-            return _execute(self.conn, sql, params)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
-        try:
-            return _execute_many(self.conn, sql, rows)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        try:
-            return _fetch_one(self.conn, sql, params)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        try:
-            return _fetch_all(self.conn, sql, params)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        try:
-            return _fetch_value(self.conn, sql, params)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-
-class ThreadExecutor:
-    """Statements run in a worker thread, one hop each (scans, long batches)."""
-
-    __slots__ = ("conn", "pool")
-
-    def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:
-        self.conn = conn
-        self.pool = pool
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        future = asyncio.get_running_loop().run_in_executor(self.pool, fn, self.conn, *args)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # the thread still uses the connection: lend it on only once it is done
-            with contextlib.suppress(BaseException):
-                await future
-            raise
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        result: int = await self._run(_execute, sql, params)
-        return result
-
-    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
-        result: int = await self._run(_execute_many, sql, rows)
-        return result
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        result: Row | None = await self._run(_fetch_one, sql, params)
-        return result
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        result: list[Row] = await self._run(_fetch_all, sql, params)
-        return result
-
-    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        return await self._run(_fetch_value, sql, params)
-
-
-class _Emitting:
-    """The ``emit`` half of a transaction: changes wait for the commit."""
-
-    pending: list[Pending]
-
-    def emit(self, topic: str, payload: Any = None) -> None:
-        self.pending.append(Pending(topic, payload))
-
-
-class LoopTransaction(_Emitting, LoopExecutor):
-    __slots__ = ("pending",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__(conn)
-        self.pending = []
-
-
-class ThreadTransaction(_Emitting, ThreadExecutor):
-    __slots__ = ("pending",)
-
-    def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:
-        super().__init__(conn, pool)
-        self.pending = []
-
-
-def _insert_changes(conn: sqlite3.Connection, pending: list[Pending], origin: str) -> list[Change]:
-    at = time.time()
-    changes = []
-    for change in pending:
-        cursor = conn.execute(INSERT_CHANGE, (change.topic, change.encoded, origin, at))
-        changes.append(Change(cursor.lastrowid or 0, change.topic, change.payload))
-    return changes
 
 
 class _LoopWrite:
@@ -274,7 +117,7 @@ class _LoopWrite:
                     conn.rollback()
                 return
             try:
-                changes = _insert_changes(conn, tx.pending, db.origin) if tx.pending else []
+                changes = insert_changes(conn, tx.pending, db.origin) if tx.pending else []
                 conn.execute("COMMIT")
             except BaseException as error:
                 if conn.in_transaction:
@@ -302,7 +145,7 @@ class SqliteWatcher:
     async def start(self) -> None:
         self._conn = self.db.connect_now()
         self._version = self._data_version()
-        self.feed.last_seq = int(_fetch_value(self._conn, LAST_SEQ_SQL, ()))
+        self.feed.last_seq = int(run_fetch_value(self._conn, LAST_SEQ_SQL, ()))
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     def _data_version(self) -> int:
@@ -325,7 +168,7 @@ class SqliteWatcher:
             return
         self._version = version
         while True:
-            rows = _fetch_all(self._conn, CATCH_UP_SQL, (self.feed.last_seq, CATCH_UP_LIMIT))
+            rows = run_fetch_all(self._conn, CATCH_UP_SQL, (self.feed.last_seq, CATCH_UP_LIMIT))
             if not rows:
                 return
             self.feed.last_seq = rows[-1]["seq"]
@@ -346,53 +189,6 @@ class SqliteWatcher:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-class _Readers:
-    """At most ``size`` reader connections, opened on demand, each used by one caller."""
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection], size: int, timeout_s: float):
-        self._connect = connect
-        self._slots = asyncio.Semaphore(size)
-        self._idle: list[sqlite3.Connection] = []
-        self._timeout_s = timeout_s
-        self.threads = ThreadPoolExecutor(size + 2, thread_name_prefix="scs-sqlite")
-        self.waits = 0
-        self.in_use = 0
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[sqlite3.Connection]:
-        if self._slots.locked():
-            self.waits += 1
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self._timeout_s)
-            except TimeoutError:
-                raise busy_error(TimeoutError("no reader connection free")) from None
-        else:
-            await self._slots.acquire()
-        try:
-            if self._idle:
-                conn = self._idle.pop()
-            else:  # opening runs PRAGMAs that may wait for a lock: not on the loop
-                loop = asyncio.get_running_loop()
-                conn = await loop.run_in_executor(self.threads, self._connect)
-            self.in_use += 1
-            try:
-                yield conn
-            finally:
-                self.in_use -= 1
-                if conn.in_transaction:
-                    conn.rollback()
-                self._idle.append(conn)
-        finally:
-            self._slots.release()
-
-    def close(self) -> None:
-        for conn in self._idle:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._idle.clear()
-        self.threads.shutdown(wait=True)
 
 
 class SqliteDatabase:
@@ -424,7 +220,7 @@ class SqliteDatabase:
         self._writer: sqlite3.Connection | None = None
         self._heavy_writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._readers: _Readers | None = None
+        self._readers: ReaderPool | None = None
         self._commits_since_checkpoint = 0
         self._wal_bytes_at_checkpoint = 0
         self._checkpoint: asyncio.Task[None] | None = None
@@ -464,12 +260,12 @@ class SqliteDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._readers = _Readers(self.connect, self.pool_size, self.acquire_timeout_s)
+        self._readers = ReaderPool(self.connect, self.pool_size, self.acquire_timeout_s)
         async with self.transaction(heavy=True) as tx:
             for statement in BOOTSTRAP:
                 await tx.execute(statement)
 
-    def _open_readers(self) -> _Readers:
+    def _open_readers(self) -> ReaderPool:
         if self._readers is None:
             raise RuntimeError("database is not open")
         return self._readers
@@ -504,19 +300,19 @@ class SqliteDatabase:
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         try:
-            return _fetch_one(self._reader or self._loop_reader(), sql, params)
+            return run_fetch_one(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
             raise translate(error) from error
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            return _fetch_all(self._reader or self._loop_reader(), sql, params)
+            return run_fetch_all(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
             raise translate(error) from error
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         try:
-            return _fetch_value(self._reader or self._loop_reader(), sql, params)
+            return run_fetch_value(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
             raise translate(error) from error
 
@@ -577,11 +373,11 @@ class SqliteDatabase:
             try:
                 yield tx
                 pending = tx.pending
-                changes: list[Change] = await tx._run(_insert_changes, pending, self.origin)
+                changes: list[Change] = await tx._run(insert_changes, pending, self.origin)
                 await tx.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await tx._run(_rollback_if_open)
+                    await tx._run(rollback_if_open)
                 raise
         if changes:
             self._pruner.emitted(len(changes))
@@ -669,11 +465,6 @@ class SqliteDatabase:
             "checkpoints": self.checkpoints,
             "changes_delivered": self.changes.delivered,
         }
-
-
-def _rollback_if_open(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.rollback()
 
 
 async def _run_script(tx: Any, script: str) -> None:
