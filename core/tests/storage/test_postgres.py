@@ -35,7 +35,7 @@ async def test_a_reconnecting_listener_misses_nothing(
         async with writer.transaction() as tx:
             tx.emit("notes", 0)
         await eventually(lambda: len(seen) == 1)
-        assert postgres_cluster.terminate("LISTEN%") == 1
+        assert postgres_cluster.terminate("LISTEN%", url) == 1
         for i in range(1, 30):  # some while the listener is away
             async with writer.transaction() as tx:
                 tx.emit("notes", i)

@@ -91,13 +91,16 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
 
-    def terminate(self, query_like: str) -> int:
-        """End the server processes whose current query matches (e.g. ``LISTEN%``)."""
+    def terminate(self, query_like: str, url: str | None = None) -> int:
+        """End the server processes whose last query matches (e.g. ``LISTEN%``), only on
+        ``url``'s database when given; return how many."""
+        database = url.rsplit("/", 1)[1] if url else None
         with psycopg.connect(self.url(), autocommit=True) as conn:
             cursor = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                (query_like,),
+                " WHERE query LIKE %s AND pid <> pg_backend_pid()"
+                " AND (%s::text IS NULL OR datname = %s::text)",
+                (query_like, database, database),
             )
             row = cursor.fetchone()
             return int(row[0]) if row else 0
