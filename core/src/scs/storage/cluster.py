@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -56,6 +57,8 @@ class PostgresCluster:
             os.chown(self.root, user.pw_uid, user.pw_gid)
         self.user = "postgres" if self._as_postgres else pwd.getpwuid(os.geteuid()).pw_name
         self._initialised = False
+        self._maker = ThreadPoolExecutor(1, thread_name_prefix="scs-pg-create")
+        self._ahead: Future[str] | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(self.binaries / args[0]), *args[1:]]
@@ -79,17 +82,40 @@ class PostgresCluster:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: clean; ``immediate``: a crash, loses unflushed commits)."""
+        self._settle()
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self) -> str:
-        """A fresh, empty database; its URL."""
+        """A fresh, empty database; its URL.
+
+        The next one is made ahead in a thread (``CREATE DATABASE`` takes 0.2-0.7 s here),
+        so a test suite mostly finds one ready.
+        """
+        ahead, self._ahead = self._ahead, None
+        name = None
+        if ahead is not None:
+            with contextlib.suppress(Exception):  # made before a restart, say: make another
+                name = ahead.result(timeout=60)
+        if name is None:
+            name = self._create()
+        self._ahead = self._maker.submit(self._create)
+        return self.url(name)
+
+    def _create(self) -> str:
         name = "t_" + uuid.uuid4().hex[:16]
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-        return self.url(name)
+        return name
+
+    def _settle(self) -> None:
+        """Let a database being made ahead finish (or fail) before the server stops."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            with contextlib.suppress(Exception):
+                ahead.result(timeout=60)
 
     def terminate(self, query_like: str, url: str | None = None) -> int:
         """End the server processes whose last query matches (e.g. ``LISTEN%``), only on
@@ -108,4 +134,5 @@ class PostgresCluster:
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
+        self._maker.shutdown(wait=True)
         shutil.rmtree(self.root, ignore_errors=True)
