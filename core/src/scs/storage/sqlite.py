@@ -42,11 +42,11 @@ from scs.storage.sqlite_conn import (
     ThreadTransaction,
     insert_changes,
     is_busy,
+    raise_typed,
     rollback_if_open,
     run_fetch_all,
     run_fetch_one,
     run_fetch_value,
-    translate,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class _LoopWrite:
                 db.writes_on_loop += 1
             except sqlite3.OperationalError as error:
                 if not is_busy(error):
-                    raise translate(error) from error
+                    raise_typed(error)
                 db.writes_in_thread += 1
                 await db._begin_in_thread(conn)  # another process holds the lock
         except BaseException:
@@ -123,7 +123,7 @@ class _LoopWrite:
                 if conn.in_transaction:
                     conn.rollback()
                 if isinstance(error, sqlite3.Error):
-                    raise translate(error) from error
+                    raise_typed(error)
                 raise
         finally:
             db._write_lock.release()
@@ -302,19 +302,19 @@ class SqliteDatabase:
         try:
             return run_fetch_one(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             return run_fetch_all(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         try:
             return run_fetch_value(self._reader or self._loop_reader(), sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ThreadExecutor]:
@@ -359,7 +359,7 @@ class SqliteDatabase:
                 conn.rollback()
             raise
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     @asynccontextmanager
     async def _heavy_transaction(self) -> AsyncIterator[ThreadTransaction]:

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scs.storage.api import Change, Row, column_index, make_rows
 from scs.storage.errors import IntegrityError, busy_error, constraint_kind
@@ -33,13 +33,13 @@ def is_busy(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def translate(error: sqlite3.Error) -> Exception:
-    """The typed error for an SQLite one (the original when it has no portable meaning)."""
+def raise_typed(error: sqlite3.Error) -> NoReturn:
+    """Raise the data API's typed error for an SQLite one (the original when it has none)."""
     if isinstance(error, sqlite3.IntegrityError):
-        return IntegrityError(constraint_kind(str(error)), error)
+        raise IntegrityError(constraint_kind(str(error)), error) from error
     if is_busy(error):
-        return busy_error(error)
-    return error
+        raise busy_error(error) from error
+    raise error
 
 
 # The statement runners, shared by the loop-side and the threaded executors.
@@ -91,31 +91,31 @@ class LoopExecutor:
         try:
             return run_execute(self.conn, sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         try:
             return run_execute_many(self.conn, sql, rows)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         try:
             return run_fetch_one(self.conn, sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         try:
             return run_fetch_all(self.conn, sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         try:
             return run_fetch_value(self.conn, sql, params)
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
 
 class ThreadExecutor:
@@ -137,7 +137,7 @@ class ThreadExecutor:
                 await future
             raise
         except sqlite3.Error as error:
-            raise translate(error) from error
+            raise_typed(error)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         result: int = await self._run(run_execute, sql, params)
