@@ -246,6 +246,11 @@ async def create_app(
         raise StartupError(str(error)) from None
     plugin_settings = _plugin_settings(host)
 
+    if settings.database_url is not None:  # until the plugins run on scs.storage
+        raise StartupError(
+            "SCS_DATABASE_URL: PostgreSQL is not served yet (the plugins still use the "
+            "SQLite-only scs.db); unset it"
+        )
     db = Database(
         settings.db_path,
         pool_size=settings.db_pool_size,

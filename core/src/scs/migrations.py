@@ -15,12 +15,23 @@ MigrationFn = Callable[["aiosqlite.Connection"], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step of a plugin: ``sql`` (one or more statements) or an async ``fn``."""
+    """One schema step of a plugin: ``sql`` (one or more statements) or an async ``fn``.
+
+    ``postgresql``, when given, replaces ``sql`` on PostgreSQL (for the statements whose
+    syntax differs); otherwise ``sql`` runs on every engine.
+    """
 
     version: int
     name: str
     sql: str = ""
     fn: MigrationFn | None = None
+    postgresql: str | None = None
+
+    def sql_for(self, dialect: str) -> str:
+        """The script to run on ``dialect``."""
+        if dialect == "postgresql" and self.postgresql is not None:
+            return self.postgresql
+        return self.sql
 
 
 def split_statements(script: str) -> Iterator[str]:

@@ -95,6 +95,12 @@ class Settings(ScsSettings):
     db_journal_size_limit: int = Field(
         64 * 1024 * 1024, ge=0, description="Bytes a WAL file is cut back to after a checkpoint"
     )
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://… selects PostgreSQL; unset: the SQLite file"
+    )
+    db_pool_min_size: int = Field(1, ge=0, le=200, description="PostgreSQL: connections kept open")
+    changes_retention_s: int = Field(3600, ge=60, description="Change-feed rows kept this long")
+    changes_poll_ms: int = Field(50, ge=5, le=5000, description="SQLite: change watcher poll")
 
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None
@@ -135,6 +141,15 @@ class Settings(ScsSettings):
         10.0, gt=0, le=600, description="Seconds a client has to send a request's whole body"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset it to use SQLite)")
+        return value
 
     @field_validator("api_key", "admin_api_key", "jwt_secret_key")
     @classmethod

@@ -36,6 +36,8 @@ from fastmcp.client.transports import StreamableHttpTransport
 from scs.app import App, create_app
 from scs.plugins import PluginInfo, discover
 from scs.settings import Settings
+from scs.storage import Database, open_database
+from scs.storage.cluster import PostgresCluster, find_binaries
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -401,3 +403,75 @@ def scs_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.stop(signal.SIGKILL if server.process.poll() is None else signal.SIGTERM)
+
+
+# --- both database engines -------------------------------------------------------------
+# ``db_engine`` is parametrized over "sqlite" and "postgresql": a test (or fixture) that
+# uses it, or ``database_url`` / ``storage_db``, runs once per engine. PostgreSQL comes from
+# a throwaway cluster of the system's binaries, one per test session, with a fresh
+# database per test. No binaries: the PostgreSQL runs are skipped, or fail when
+# SCS_TEST_REQUIRE_POSTGRES=1 (CI sets it, so they never skip silently there).
+
+REQUIRE_POSTGRES = "SCS_TEST_REQUIRE_POSTGRES"
+ENGINES = ("sqlite", "postgresql")
+
+
+def no_postgres(reason: str) -> None:
+    """Skip, or fail when PostgreSQL is required."""
+    if os.environ.get(REQUIRE_POSTGRES) == "1":
+        pytest.fail(f"{reason} (and {REQUIRE_POSTGRES}=1)")
+    pytest.skip(reason)
+
+
+def start_cluster() -> PostgresCluster:
+    """A running throwaway cluster (skips or fails the test when that is impossible)."""
+    binaries = find_binaries()
+    if binaries is None:
+        no_postgres("no PostgreSQL binaries (initdb): install Debian's postgresql package")
+        raise AssertionError("unreachable")
+    cluster = PostgresCluster(binaries)
+    try:
+        cluster.start()
+    except (OSError, subprocess.SubprocessError) as error:
+        cluster.destroy()
+        no_postgres(f"could not start a throwaway PostgreSQL: {error}")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL cluster for the whole test session."""
+    cluster = start_cluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(params=ENGINES)
+def db_engine(request: pytest.FixtureRequest) -> str:
+    """The database engine of this run of the test: "sqlite" or "postgresql"."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(db_engine: str, request: pytest.FixtureRequest) -> str | None:
+    """A fresh PostgreSQL database's URL on the postgresql run; None (SQLite) otherwise."""
+    if db_engine != "postgresql":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.create_database()
+
+
+def engine_settings(tmp_path: Path, database_url: str | None, **overrides: Any) -> Settings:
+    """``make_settings`` for either engine (``database_url`` None: the SQLite file)."""
+    if database_url is not None:
+        overrides.setdefault("database_url", database_url)
+    return make_settings(tmp_path, **overrides)
+
+
+@pytest.fixture
+async def storage_db(tmp_path: Path, database_url: str | None) -> AsyncIterator[Database]:
+    """An open data-API database of the engine under test, closed afterwards."""
+    db = open_database(engine_settings(tmp_path, database_url))
+    await db.open()
+    yield db
+    await db.close()

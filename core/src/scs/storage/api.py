@@ -1,0 +1,199 @@
+"""The engine-neutral data API: what plugins see of a database.
+
+Plugin SQL uses ``?`` placeholders on every engine (translated per engine, see
+``scs.storage.sql``). Rows are read-only mappings that are also indexable by
+position. ``db.dialect`` names the engine for the rare statement that must differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+    from contextlib import AbstractAsyncContextManager
+
+    from scs.migrations import Migration
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Dialect = Literal["sqlite", "postgresql"]
+Params = Sequence[Any]
+"""Positional parameters, one per ``?``."""
+
+_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+def column_index(names: tuple[str, ...]) -> dict[str, int]:
+    """The column→position dict shared by every row of statements with these columns."""
+    index = _INDEXES.get(names)
+    if index is None:
+        if len(_INDEXES) > 4096:  # ad-hoc SQL must not grow this without bound
+            _INDEXES.clear()
+        index = {}
+        for i, name in enumerate(names):
+            index.setdefault(name, i)  # a repeated column name: the first one wins
+        _INDEXES[names] = index
+    return index
+
+
+class Row(Mapping[str, Any]):
+    """One result row: a read-only mapping of column name to value, also ``row[0]``.
+
+    Cheap to build: the values tuple plus a column index shared by the statement.
+    Iterating yields the column names (like a dict); ``tuple(row.values())`` the values.
+    """
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: tuple[Any, ...], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    @overload
+    def __getitem__(self, key: str) -> Any: ...
+    @overload
+    def __getitem__(self, key: int) -> Any: ...
+    def __getitem__(self, key: str | int) -> Any:
+        if isinstance(key, int):
+            return self._values[key]
+        return self._values[self._index[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __repr__(self) -> str:
+        return f"Row({dict(self)!r})"
+
+
+def make_rows(names: tuple[str, ...], values: Sequence[tuple[Any, ...]]) -> list[Row]:
+    index = column_index(names)
+    return [Row(v, index) for v in values]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change: ``seq`` grows with commit order; ``payload`` is small JSON.
+
+    In the emitting process ``payload`` is the object given to ``emit`` (treat it as
+    read-only); in the others it is decoded from JSON.
+    """
+
+    seq: int
+    topic: str
+    payload: Any
+
+
+class Executor(Protocol):
+    """Runs statements: one connection, a transaction or a borrowed reader."""
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        ...
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """Run one statement once per parameter row; return the rows changed in total."""
+        ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of the result, or None."""
+        ...
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of the result."""
+        ...
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        ...
+
+
+class Transaction(Executor, Protocol):
+    """An open write transaction: committed when its block ends, rolled back on error."""
+
+    def emit(self, topic: str, payload: Any = None) -> None:
+        """Publish a change to the change feed when (and only if) this transaction commits."""
+        ...
+
+
+class Subscription(Protocol):
+    def close(self) -> None:
+        """Stop receiving changes."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """Committed changes from this process (at once) and from every other one."""
+
+    async def subscribe(
+        self, callback: Callable[[Change], None], topics: Collection[str] | None = None
+    ) -> Subscription:
+        """Call ``callback`` on the event loop for each change (of ``topics``, or all).
+
+        Returns once the watcher runs: every change committed afterwards is delivered.
+        """
+        ...
+
+    def listen(self, topics: Collection[str] | None = None) -> AsyncIterator[Change]:
+        """The changes (of ``topics``) from now on, as an async iterator."""
+        ...
+
+
+class Database(Protocol):
+    """One database, either engine. Point reads run on it directly.
+
+    ``fetch_*`` on the database are for short indexed reads (SQLite: on the event loop,
+    no thread hop). ``read()`` lends an executor for reads that scan. ``transaction()``
+    is a write transaction (SQLite: on the loop while the write lock is free);
+    ``transaction(heavy=True)`` one that runs long (batches, sweeps), kept off the loop.
+    ``execute`` is a one-statement transaction.
+    """
+
+    @property
+    def dialect(self) -> Dialect: ...
+    @property
+    def changes(self) -> ChangeFeed: ...
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> int: ...
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any: ...
+
+    def read(self) -> AbstractAsyncContextManager[Executor]: ...
+    def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def write(
+        self,
+        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(tx, *args, **kwargs)`` in one write transaction (the store-function form)."""
+        ...
+
+    async def lookup(
+        self,
+        fn: Callable[Concatenate[Executor, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(executor, *args, **kwargs)`` for a few point reads (SQLite: on the loop)."""
+        ...
+
+    async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
+        """Apply a plugin's pending steps once (across processes); return the versions applied."""
+        ...
+
+    async def ping(self) -> bool: ...
+    def stats(self) -> dict[str, Any]: ...

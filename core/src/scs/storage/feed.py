@@ -1,0 +1,198 @@
+"""The change feed: committed changes from this process at once, from others via a watcher.
+
+Each engine writes ``tx.emit(topic, payload)`` into the durable ``scs_changes`` table in
+the committing transaction (so ``seq`` follows commit order), hands this process's own
+changes to ``Feed.deliver`` right after the commit, and runs one watcher (started by the
+first subscriber) that delivers the changes of every other process: SQLite polls
+``PRAGMA data_version``, PostgreSQL listens for ``NOTIFY``. A watcher remembers the last
+``seq`` it saw and reads ``seq > last`` whenever it may have missed something, so a
+reconnect loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scs.errors import validation_error
+from scs.storage.api import Change
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+
+log = logging.getLogger("scs.storage.feed")
+
+TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+CATCH_UP_LIMIT = 10_000
+PRUNE_EVERY = 1000  # emitted changes between two prunes of scs_changes
+
+CATCH_UP_SQL = (
+    "SELECT seq, topic, payload, origin FROM scs_changes WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM scs_changes"
+# Keeps every change from the cutoff on, and always the newest one (so that SQLite never
+# hands out a pruned seq again). ``at`` grows with ``seq``: the scan in seq order stops
+# at the first row to keep, and no index on ``at`` slows every emit down.
+PRUNE_SQL = (
+    "DELETE FROM scs_changes WHERE seq < COALESCE("
+    "(SELECT seq FROM scs_changes WHERE at >= ? ORDER BY seq LIMIT 1),"
+    " (SELECT MAX(seq) FROM scs_changes))"
+)
+
+
+_GOOD_TOPICS: set[str] = set()
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one, not one per call
+
+
+def check_topic(topic: str) -> str:
+    if topic in _GOOD_TOPICS:
+        return topic
+    if not TOPIC.match(topic):
+        raise validation_error(
+            f"bad change topic {topic!r}", "use 1-100 letters, digits, '_', '.', ':' or '-'"
+        )
+    if len(_GOOD_TOPICS) < 1024:
+        _GOOD_TOPICS.add(topic)
+    return topic
+
+
+def encode_payload(payload: Any) -> str:
+    return _ENCODER.encode(payload)
+
+
+class Pending:
+    """A change emitted in an open transaction: written and published at its commit."""
+
+    __slots__ = ("encoded", "payload", "topic")
+
+    def __init__(self, topic: str, payload: Any) -> None:
+        self.topic = check_topic(topic)
+        self.payload = payload
+        self.encoded = encode_payload(payload)
+
+
+def decode_change(seq: int, topic: str, payload: str | None) -> Change:
+    return Change(int(seq), topic, json.loads(payload) if payload else None)
+
+
+class Watcher(Protocol):
+    """An engine's source of other processes' changes."""
+
+    async def start(self) -> None:
+        """Begin watching; changes committed after this returns are delivered."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class _Subscription:
+    __slots__ = ("callback", "feed", "topics")
+
+    def __init__(
+        self, feed: Feed, callback: Callable[[Change], None], topics: Collection[str] | None
+    ) -> None:
+        self.feed = feed
+        self.callback = callback
+        self.topics = frozenset(topics) if topics is not None else None
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.feed.subscribers.remove(self)
+
+
+class Feed:
+    """Subscribers and delivery; the engine supplies the watcher and calls ``deliver``."""
+
+    def __init__(self, make_watcher: Callable[[Feed], Watcher]) -> None:
+        self.subscribers: list[_Subscription] = []
+        self.last_seq = 0  # the highest seq a watcher has read (every origin)
+        self.delivered = 0
+        self._make_watcher = make_watcher
+        self._watcher: Watcher | None = None
+        self._starting: asyncio.Lock | None = None
+
+    async def subscribe(
+        self, callback: Callable[[Change], None], topics: Collection[str] | None = None
+    ) -> _Subscription:
+        """Call ``callback(change)`` on the event loop for each committed change of ``topics``.
+
+        Changes of this process arrive right after their commit; those of other
+        processes as soon as the watcher sees them. Exceptions in ``callback`` are logged.
+        """
+        await self._ensure_watching()
+        subscription = _Subscription(self, callback, topics)
+        self.subscribers.append(subscription)
+        return subscription
+
+    async def listen(self, topics: Collection[str] | None = None) -> AsyncIterator[Change]:
+        """Every change of ``topics`` committed from now on (the iterator never ends by itself)."""
+        queue: asyncio.Queue[Change] = asyncio.Queue()
+        subscription = await self.subscribe(queue.put_nowait, topics)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            subscription.close()
+
+    def deliver(self, changes: Iterable[Change]) -> None:
+        for change in changes:
+            self.delivered += 1
+            for subscription in tuple(self.subscribers):
+                if subscription.topics is None or change.topic in subscription.topics:
+                    try:
+                        subscription.callback(change)
+                    except Exception:
+                        log.exception("a change-feed subscriber failed on %s", change.topic)
+
+    async def _ensure_watching(self) -> None:
+        if self._watcher is not None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._watcher is None:
+                watcher = self._make_watcher(self)
+                await watcher.start()
+                self._watcher = watcher
+
+    async def close(self) -> None:
+        self.subscribers.clear()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await watcher.stop()
+
+
+class Pruner:
+    """Deletes changes older than the retention every PRUNE_EVERY emitted changes."""
+
+    def __init__(
+        self, retention_s: float, run: Callable[[str, tuple[Any, ...]], Awaitable[int]]
+    ) -> None:
+        self.retention_s = retention_s
+        self._run = run
+        self._emitted = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def emitted(self, count: int) -> None:
+        self._emitted += count
+        if self._emitted >= PRUNE_EVERY and self._task is None:
+            self._emitted = 0
+            self._task = asyncio.get_running_loop().create_task(self.prune())
+
+    async def prune(self) -> None:
+        try:
+            await self._run(PRUNE_SQL, (time.time() - self.retention_s,))
+        except Exception:
+            log.warning("pruning the change feed failed; retried later", exc_info=True)
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task

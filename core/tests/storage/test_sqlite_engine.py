@@ -1,0 +1,134 @@
+"""SQLite only: the write fast path stays on the loop, another process's lock sends it to
+a thread, checkpoints run off the loop, the file is private."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import TYPE_CHECKING
+
+import pytest
+import scs.storage.sqlite
+from scs.errors import ScsError
+from scs.storage.sqlite import SqliteDatabase
+
+from .conftest import create_notes, eventually
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = SqliteDatabase(tmp_path / "s.db", pool_size=4, busy_timeout_ms=5000)
+    await database.open()
+    await create_notes(database)
+    yield database
+    await database.close()
+
+
+def lock_elsewhere(db: SqliteDatabase) -> sqlite3.Connection:
+    """Another connection, standing for another process, holding the write lock."""
+    other = sqlite3.connect(db.path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def test_a_short_write_runs_on_the_loop_without_a_thread_hop(db: SqliteDatabase) -> None:
+    before = db.stats()
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO notes (body) VALUES (?)", ("x",))
+        tx.emit("notes", {"id": 1})
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("y",))
+    after = db.stats()
+    assert after["writes_on_loop"] - before["writes_on_loop"] == 2
+    assert after["writes_in_thread"] == before["writes_in_thread"]
+
+
+async def test_another_process_holding_the_lock_sends_the_wait_to_a_thread(
+    db: SqliteDatabase,
+) -> None:
+    other = lock_elsewhere(db)
+    before = db.stats()
+    pending = asyncio.create_task(db.execute("INSERT INTO notes (body) VALUES (?)", ("waited",)))
+    await eventually(lambda: db.writes_in_thread == before["writes_in_thread"] + 1)
+    assert await db.fetch_value("SELECT 1") == 1  # the loop keeps serving meanwhile
+    other.execute("ROLLBACK")
+    other.close()
+    assert await asyncio.wait_for(pending, 10) == 1
+    assert await db.fetch_value("SELECT body FROM notes") == "waited"
+    assert db.writes_on_loop == before["writes_on_loop"]  # it went through the thread
+
+
+async def test_a_cancelled_waiting_writer_keeps_the_lock_until_its_thread_is_done(
+    db: SqliteDatabase,
+) -> None:
+    other = lock_elsewhere(db)
+    before = db.writes_in_thread
+    pending = asyncio.create_task(db.execute("INSERT INTO notes (body) VALUES (?)", ("gone",)))
+    await eventually(lambda: db.writes_in_thread == before + 1)
+    pending.cancel()
+    for _ in range(3):  # deliver the cancellation; a task that let go would end here
+        await asyncio.sleep(0)
+    assert not pending.done()
+    assert db.stats()["writer_waiting"]  # the thread still uses the writer connection
+    other.execute("ROLLBACK")
+    other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 10)
+    assert not db.stats()["writer_waiting"]
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("next",))
+    rows = await db.fetch_all("SELECT body FROM notes")
+    assert [r["body"] for r in rows] == ["next"]  # the cancelled caller wrote nothing
+
+
+async def test_past_the_busy_timeout_a_write_is_a_typed_busy_error(tmp_path: Path) -> None:
+    impatient = SqliteDatabase(tmp_path / "i.db", busy_timeout_ms=50)
+    await impatient.open()
+    await create_notes(impatient)
+    other = lock_elsewhere(impatient)
+    try:
+        with pytest.raises(ScsError) as caught:
+            await impatient.execute("INSERT INTO notes (body) VALUES (?)", ("x",))
+        assert caught.value.code == "DATABASE_BUSY" and caught.value.details["retryable"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await impatient.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
+    assert await impatient.fetch_value("SELECT count(*) FROM notes") == 1
+    await impatient.close()
+
+
+async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_COMMITS", 3)
+    for n in range(2):
+        await db.execute("INSERT INTO notes (body) VALUES (?)", (f"x{n}",))
+    assert db.checkpoints == 0
+    assert await db.fetch_value("PRAGMA wal_autocheckpoint") > 0  # the others keep the default
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("x2",))
+    await eventually(lambda: db.checkpoints == 1)
+
+
+async def test_new_database_files_are_private(tmp_path: Path) -> None:
+    db = SqliteDatabase(tmp_path / "new" / "p.db")
+    await db.open()
+    await db.close()
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "p.db").stat().st_mode & 0o777 == 0o600
+
+
+async def test_old_changes_are_pruned(db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scs.storage.feed, "PRUNE_EVERY", 5)
+    db._pruner.retention_s = -1  # everything counts as old
+    for i in range(5):
+        async with db.transaction() as tx:
+            tx.emit("notes", i)
+    await eventually(lambda: db._pruner._task is None)
+    rows = await db.fetch_all("SELECT seq, payload FROM scs_changes")
+    assert [r["payload"] for r in rows] == ["4"]  # the newest is kept: seqs never repeat
+    async with db.transaction() as tx:
+        tx.emit("notes", 5)
+    assert await db.fetch_value("SELECT max(seq) FROM scs_changes") == rows[0]["seq"] + 1
