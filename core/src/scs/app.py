@@ -17,12 +17,12 @@ import scs
 from scs.auth.secrets import ensure_secrets
 from scs.auth.service import AuthService
 from scs.calls import CallHooks
-from scs.db import Database, MigrationError
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
+from scs.storage import Database, MigrationError, open_database
 from scs.tools import ToolPolicy
 
 if TYPE_CHECKING:
@@ -246,19 +246,7 @@ async def create_app(
         raise StartupError(str(error)) from None
     plugin_settings = _plugin_settings(host)
 
-    if settings.database_url is not None:  # until the plugins run on scs.storage
-        raise StartupError(
-            "SCS_DATABASE_URL: PostgreSQL is not served yet (the plugins still use the "
-            "SQLite-only scs.db); unset it"
-        )
-    db = Database(
-        settings.db_path,
-        pool_size=settings.db_pool_size,
-        busy_timeout_ms=settings.db_busy_timeout_ms,
-        mmap_size=settings.db_mmap_size,
-        acquire_timeout_s=settings.db_acquire_timeout_s,
-        journal_size_limit=settings.db_journal_size_limit,
-    )
+    db = open_database(settings)
     await db.open()
     app: App | None = None
     try:

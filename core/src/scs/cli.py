@@ -150,10 +150,10 @@ def check(plugins: str | None, database: Path | None) -> None:
     async def probe() -> dict[str, Any]:
         app = await create_app(settings)
         try:
-            async with app.db.read() as conn:
-                cursor = await conn.execute("PRAGMA quick_check")
-                row = await cursor.fetchone()
-            status = row[0] if row is not None else "no answer"
+            status = "ok" if await app.db.ping() else "no answer"
+            if app.db.dialect == "sqlite":
+                async with app.db.read() as reader:
+                    status = str(await reader.fetch_value("PRAGMA quick_check") or "no answer")
             return {"plugins": app.plugins, "tools": sorted(app.tools), "database": status}
         finally:
             await app.close()
@@ -309,7 +309,7 @@ def client_config(client: str, agent_id: str | None) -> None:
 
 async def _client_token(app: App, agent_id: str, default_type: str) -> tuple[Minted, str | None]:
     """A token for a registered id: register it first if needed (returning its new secret)."""
-    record = app.auth.agents.find(agent_id)
+    record = await app.auth.agents.find(agent_id)
     secret: str | None = None
     if record is None:
         registered = await app.auth.agents.register(

@@ -18,8 +18,8 @@ from scs.request import client_address
 if TYPE_CHECKING:
     from scs.auth.throttle import AuditUpdate
     from scs.auth.tokens import Minted
-    from scs.db import Database
     from scs.settings import Settings
+    from scs.storage import Database
 
 log = logging.getLogger("scs.auth")
 
@@ -195,7 +195,7 @@ class AuthService:
             identity = self.tokens.verify(token)
         except ScsError as error:
             raise await self.failed("token", client or client_address(), token, error) from None
-        if identity.token_id and store.is_revoked(self.db, identity.token_id):
+        if identity.token_id and await store.is_revoked(self.db, identity.token_id):
             raise await self.failed(
                 "token",
                 client or client_address(),

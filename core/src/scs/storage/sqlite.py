@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
-from scs.migrations import split_statements
+from scs.files import make_private_dir
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
     CATCH_UP_SQL,
@@ -50,7 +50,7 @@ from scs.storage.sqlite_conn import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from scs.migrations import Migration
     from scs.storage.api import Change, Executor, P, Params, Row, T, Transaction
@@ -206,8 +206,10 @@ class SqliteDatabase:
         acquire_timeout_s: float = 10,
         changes_retention_s: float = 3600,
         changes_poll_s: float = 0.05,
+        journal_size_limit: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = Path(path)
+        self.journal_size_limit = journal_size_limit
         self._wal_path = self.path.with_name(self.path.name + "-wal")
         self.pool_size = pool_size
         self.busy_timeout_ms = busy_timeout_ms
@@ -239,6 +241,7 @@ class SqliteDatabase:
             "PRAGMA cache_size=-8000",
             "PRAGMA temp_store=MEMORY",
             f"PRAGMA mmap_size={int(self.mmap_size)}",
+            f"PRAGMA journal_size_limit={int(self.journal_size_limit)}",
         )
 
     def connect(self) -> sqlite3.Connection:
@@ -257,7 +260,7 @@ class SqliteDatabase:
 
     async def open(self) -> None:
         """Create the file (folder 0700, file 0600: it holds private messages) and the tables."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._readers = ReaderPool(self.connect, self.pool_size, self.acquire_timeout_s)
@@ -421,6 +424,15 @@ class SqliteDatabase:
         finally:
             self._checkpoint = None
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database now (PASSIVE: waits for nobody).
+
+        The next write after a complete checkpoint restarts the WAL and truncates the
+        file to ``journal_size_limit``.
+        """
+        async with self.read() as reader:
+            await reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     async def write(
         self,
         fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
@@ -465,6 +477,24 @@ class SqliteDatabase:
             "checkpoints": self.checkpoints,
             "changes_delivered": self.changes.delivered,
         }
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Split an SQL script into complete statements (triggers with inner ``;`` stay whole).
+
+    ``executescript`` would commit the surrounding transaction, so migrations run
+    statement by statement instead.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            if statement.strip(";").strip():
+                yield statement
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
 
 
 async def _run_script(tx: Any, script: str) -> None:
