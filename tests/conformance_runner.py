@@ -148,9 +148,7 @@ class Report:
     @property
     def unexpected_passes(self) -> list[str]:
         return [
-            name
-            for name in self.expected
-            if name in self.scenarios and self.scenarios[name].passed
+            name for name in self.expected if name in self.scenarios and self.scenarios[name].passed
         ]
 
     @property

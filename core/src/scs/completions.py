@@ -22,15 +22,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import mcp_types
+from fastmcp.server.completions import MAX_COMPLETION_VALUES
 
 from scs.identity import acting_as
 from scs.request import bearer_token
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fastmcp import FastMCP
     from fastmcp.server.completions import CompletionHandler, CompletionReference, CompletionValues
 
     from scs.app import App
+
+
+MAX_VALUES = MAX_COMPLETION_VALUES  # what one answer may hold (the MCP limit)
 
 
 @dataclass
@@ -79,3 +85,8 @@ class CompletionRouter:
             return result
 
         app.server.add_completion_handler(complete)
+
+
+def starting_with(candidates: Iterable[str], typed: str) -> list[str]:
+    """The candidates that start with what the client typed so far, in their order."""
+    return [value for value in candidates if value.startswith(typed)]

@@ -4,13 +4,14 @@ and the tools the enabled plugins actually provide."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from scs import Identity
     from scs.tools import ToolPolicy
 
 GuidanceType = Literal["operations", "coordination", "security", "troubleshooting"]
+GUIDANCE_TYPES: tuple[GuidanceType, ...] = get_args(GuidanceType)
 
 
 def iso(epoch: float) -> str:

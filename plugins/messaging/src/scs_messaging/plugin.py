@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
+from scs.completions import starting_with
 from scs.errors import validation_error
 from scs_sessions.service import SERVICE as SESSIONS_SERVICE
 
 from scs_messaging import prompts
-from scs_messaging.guidance import GuidanceType, guidance
+from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
 from scs_messaging.messages import SERVICE, Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
@@ -19,7 +20,9 @@ from scs_messaging.settings import MessagingSettings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import mcp_types
     from fastmcp import FastMCP
+    from fastmcp.server.completions import CompletionReference
     from scs import Migration
     from scs.app import App
     from scs_sessions.service import Sessions
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
 MAX_ID = 2**63 - 1  # SQLite integers are 64-bit; larger ids cannot exist
+PAGE_SIZES = ("10", "50", "100", "1000")
 
 
 @hookimpl
@@ -50,6 +54,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     app.services[SERVICE] = messaging
     _register_tools(app, mcp, messaging)
     _register_resources_and_prompts(app, mcp, messaging)
+    _register_completions(app, mcp)
 
 
 def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
@@ -136,6 +141,22 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         page = await messaging.latest(require_identity(), session_id, int(limit))
         return json.dumps(page, ensure_ascii=False)
 
+    @mcp.resource(
+        "guidance://{guidance_type}",
+        name="usage-guidance",
+        description="get_usage_guidance as a resource: operations, coordination, security "
+        "or troubleshooting, for the reader's permissions (JSON)",
+        mime_type="application/json",
+    )
+    async def usage_guidance(guidance_type: str) -> str:
+        if guidance_type not in GUIDANCE_TYPES:
+            raise validation_error(
+                f"unknown guidance type {guidance_type[:30]!r}",
+                f"use one of: {', '.join(GUIDANCE_TYPES)}",
+            )
+        body = guidance(require_identity(), guidance_type, app.tools)  # narrowed by the check
+        return json.dumps(body, ensure_ascii=False)
+
     @mcp.prompt(name="setup-collaboration")
     def setup_collaboration(
         purpose: str,
@@ -164,3 +185,29 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         async with app.db.read() as conn:
             messages, total = await messaging.recent(conn, identity, session_id, 20)
         return prompts.debug_session(session_id, session, messages, total, identity.agent_id)
+
+
+def _register_completions(app: App, mcp: FastMCP[Any]) -> None:
+    sessions: Sessions = app.services[SESSIONS_SERVICE]
+
+    @mcp.completion
+    async def complete(
+        _ref: CompletionReference,
+        argument: mcp_types.CompletionArgument,
+        _context: mcp_types.CompletionContext | None,
+    ) -> mcp_types.Completion | list[str] | None:
+        """Session ids the caller may read, agent types, page sizes and guidance types,
+        for this plugin's prompts and resource templates."""
+        typed = argument.value
+        if argument.name == "session_id":
+            return await sessions.complete_ids(current_identity(), typed)
+        if argument.name in ("agent_types", "expert_roles"):  # comma-separated: complete the last
+            done, _, last = typed.rpartition(",")
+            lead = f"{done}," if done else ""
+            types = sorted(app.settings.agent_type_permissions)
+            return [lead + kind for kind in starting_with(types, last.strip())]
+        if argument.name == "limit":
+            return starting_with(PAGE_SIZES, typed)
+        if argument.name == "guidance_type":
+            return starting_with(GUIDANCE_TYPES, typed)
+        return None
