@@ -24,6 +24,7 @@ from scs.http import BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
+from scs.subscriptions import Subscriptions
 from scs.tools import ToolPolicy, permission_of
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ class App:
     open_resources: set[str] = field(default_factory=set)
     open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
+    subscriptions: Subscriptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.subscriptions = Subscriptions(self)
 
     def config(self, plugin: str) -> Any:
         """The settings model instance of an enabled plugin."""
@@ -290,6 +295,7 @@ async def create_app(
         app.calls = CallHooks.build(host, app)  # after registration: refused plugins are out
         if app.completions:
             app.completions.install(app)
+        app.subscriptions.install()
         _advertise_fixed_lists(server)
 
         middleware = [ErrorMiddleware(app), AuthMiddleware(app)]

@@ -252,7 +252,7 @@ async def test_capabilities_advertise_what_works(server: ScsServer) -> None:
     assert capabilities.tools.list_changed is False
     assert capabilities.prompts.list_changed is False
     assert capabilities.resources.list_changed is False
-    assert capabilities.resources.subscribe is False
+    assert capabilities.resources.subscribe is True  # handshake era: served by the core
 
 
 async def test_not_part_of_default(scs_factory: ServerFactory) -> None:

@@ -16,6 +16,7 @@ from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
 from scs_messaging.messages import SERVICE, Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
+from scs_messaging.visibility import can_see
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     import mcp_types
     from fastmcp import FastMCP
     from fastmcp.server.completions import CompletionReference
-    from scs import Migration
+    from scs import Identity, Migration
     from scs.app import App
+    from scs.events import Event
     from scs_sessions.service import Sessions
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
@@ -46,6 +48,22 @@ def scs_settings() -> type[MessagingSettings]:
 @hookimpl
 def scs_migrations() -> Sequence[Migration]:
     return MIGRATIONS
+
+
+@hookimpl
+async def scs_event(app: App, event: Event) -> None:
+    """A new message changes session://{id} and session://{id}/messages/{limit}: tell
+    the subscribers who may see that message, and no one else."""
+    if event.name != "message.added":
+        return
+    message = event.data["message"]
+
+    def may_see(identity: Identity) -> bool:
+        return can_see(identity, message)
+
+    await app.subscriptions.updated(
+        f"session://{message['session_id']}", visible_to=may_see, below=True
+    )
 
 
 @hookimpl

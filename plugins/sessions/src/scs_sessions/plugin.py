@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fastmcp.server.completions import CompletionReference
     from scs import Migration
     from scs.app import App
+    from scs.events import Event
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 
@@ -32,6 +33,13 @@ def scs_settings() -> type[SessionsSettings]:
 @hookimpl
 def scs_migrations() -> Sequence[Migration]:
     return MIGRATIONS
+
+
+@hookimpl
+async def scs_event(app: App, event: Event) -> None:
+    """A closed session changes session://{session_id}: tell its subscribers."""
+    if event.name == "session.closed":
+        await app.subscriptions.updated(f"session://{event.data['session_id']}")
 
 
 @hookimpl
