@@ -261,3 +261,27 @@ async def test_not_part_of_default(scs_factory: ServerFactory) -> None:
         names = {tool.name for tool in await client.list_tools()}
     assert "authenticate_agent" in names
     assert not any(name.startswith("test_") for name in names)
+
+
+async def test_at_2026_07_28_progress_works_and_server_requests_are_tool_errors(
+    server: ScsServer,
+) -> None:
+    """The modern era has no back-channel for server-initiated requests (docs/protocol.md)."""
+    progress: list[float] = []
+
+    async def on_progress(value: float, _total: float | None, _message: str | None) -> None:
+        progress.append(value)
+
+    assert server.url is not None
+    client: Client[Any] = Client(StreamableHttpTransport(server.url), progress_handler=on_progress)
+    await server._stack.enter_async_context(client)
+    assert client.protocol_version == "2026-07-28"
+    await client.call_tool("test_tool_with_progress", {})
+    assert progress == [0, 50, 100]
+    for tool, arguments in (
+        ("test_sampling", {"prompt": "x"}),
+        ("test_elicitation", {"message": "x"}),
+    ):
+        result = await client.call_tool(tool, arguments, raise_on_error=False)
+        assert result.is_error is True
+        assert "no back-channel" in result.content[0].text
