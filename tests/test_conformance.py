@@ -33,10 +33,17 @@ def load_runner() -> ModuleType:
 runner = load_runner()
 
 
-def test_expected_failures_file_is_well_formed() -> None:
-    listed = runner.expected_failures()
-    for entry in listed.values():
-        assert entry.reason and entry.link.startswith("https://github.com/")
+def test_expected_failures_lines_need_a_reason_and_a_link(tmp_path: Path) -> None:
+    listed = tmp_path / "expected.txt"
+    listed.write_text(
+        "# comment\n\nresources-subscribe | no handler | https://github.com/o/r/issues/1\n"
+    )
+    entry = runner.expected_failures(listed)["resources-subscribe"]
+    assert (entry.reason, entry.link) == ("no handler", "https://github.com/o/r/issues/1")
+    listed.write_text("resources-subscribe | no link\n")
+    with pytest.raises(ValueError, match="expected.txt:1"):
+        runner.expected_failures(listed)
+    assert runner.expected_failures(tmp_path / "absent.txt") == {}
 
 
 def test_hollow_passes_are_caught(tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastmcp import Client
 from fastmcp.client.messages import MessageHandler
-from fastmcp.client.transports import StreamableHttpTransport
 
 if TYPE_CHECKING:
     import mcp_types
@@ -55,13 +53,8 @@ class Subscriber(MessageHandler):
 
 
 async def subscriber(server: ScsServer, token: str | None) -> Subscriber:
-    assert server.url is not None
     handler = Subscriber()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    client: Client[Any] = Client(
-        StreamableHttpTransport(server.url, headers=headers), mode="legacy", message_handler=handler
-    )
-    handler.client = await server._stack.enter_async_context(client)
+    handler.client = await server.open_client(token, mode="legacy", message_handler=handler)
     return handler
 
 

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types
 import pytest
-from fastmcp import Client
-from fastmcp.client.transports import StreamableHttpTransport
 from scs_conformance.tools import ERROR_TEXT
 
 if TYPE_CHECKING:
+    from fastmcp import Client
     from scs.testing import ScsServer, ServerFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -25,10 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprec
 async def legacy_client(server: ScsServer, **handlers: Any) -> Client[Any]:
     """A token-less client on the handshake era (2025-11-25), where the server may send
     requests (sampling, elicitation) and notifications back during a call."""
-    assert server.url is not None
-    client: Client[Any] = Client(StreamableHttpTransport(server.url), mode="legacy", **handlers)
-    await server._stack.enter_async_context(client)
-    return client
+    return await server.open_client(mode="legacy", **handlers)
 
 
 @pytest.fixture
@@ -272,9 +268,7 @@ async def test_at_2026_07_28_progress_works_and_server_requests_are_tool_errors(
     async def on_progress(value: float, _total: float | None, _message: str | None) -> None:
         progress.append(value)
 
-    assert server.url is not None
-    client: Client[Any] = Client(StreamableHttpTransport(server.url), progress_handler=on_progress)
-    await server._stack.enter_async_context(client)
+    client = await server.open_client(progress_handler=on_progress)
     assert client.protocol_version == "2026-07-28"
     await client.call_tool("test_tool_with_progress", {})
     assert progress == [0, 50, 100]
