@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastmcp import FastMCP
+from mcp.server.lowlevel import NotificationOptions
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -17,17 +18,20 @@ import scs
 from scs.auth.secrets import ensure_secrets
 from scs.auth.service import AuthService
 from scs.calls import CallHooks
+from scs.completions import CompletionRouter
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs.storage import Database, MigrationError, open_database
-from scs.tools import ToolPolicy
+from scs.subscriptions import Subscriptions
+from scs.tools import ToolPolicy, permission_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from fastmcp.resources import ResourceTemplate
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -61,7 +65,14 @@ class App:
     routes: list[Route] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
     calls: CallHooks = field(default_factory=CallHooks)
+    completions: CompletionRouter = field(default_factory=CompletionRouter)
+    open_resources: set[str] = field(default_factory=set)
+    open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
+    subscriptions: Subscriptions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.subscriptions = Subscriptions(self)
 
     def config(self, plugin: str) -> Any:
         """The settings model instance of an enabled plugin."""
@@ -70,6 +81,12 @@ class App:
     @property
     def plugins(self) -> list[str]:
         return [name for name in self.host.enabled if name != CORE]
+
+    def is_open_resource(self, uri: str) -> bool:
+        """Whether a plugin lets callers without a token read ``uri`` (``requires("none")``)."""
+        if uri in self.open_resources:
+            return True
+        return any(template.matches(uri) is not None for template in self.open_templates)
 
     async def emit(self, name: str, source: str = "", **data: Any) -> None:
         """Tell every plugin that something happened (call after the commit)."""
@@ -205,6 +222,13 @@ async def _register(app: App, strict: bool) -> None:
                 )
             owners[tool.name] = name
             app.tools[tool.name] = ToolPolicy.from_tags(tool.name, name, set(tool.tags or ()))
+        for resource in await child.list_resources():
+            if permission_of(set(resource.tags or ())) == "none":
+                app.open_resources.add(str(resource.uri))
+        for template in await child.list_resource_templates():
+            if permission_of(set(template.tags or ())) == "none":
+                app.open_templates.append(template)
+        await app.completions.adopt(child)
         app.children[name] = child
         await _adopt(app.server, child, name)
 
@@ -227,6 +251,19 @@ async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None
             server.add_prompt(prompt)
     except Exception as error:
         raise StartupError(f"plugin {plugin!r}: cannot add its components: {error}") from None
+
+
+def _advertise_fixed_lists(server: FastMCP[Any]) -> None:
+    """Advertise ``listChanged: false`` for tools, resources and prompts.
+
+    FastMCP advertises ``true`` by default, but the plugins' components are copied onto
+    the root server once, at start-up (``_adopt``), and never change while it runs, so
+    no list-changed notification is ever sent. (At protocol 2026-07-28 the SDK derives
+    these flags from ``subscriptions/listen``, which is not served: also false.)
+    """
+    server._mcp_server.notification_options = NotificationOptions(
+        prompts_changed=False, resources_changed=False, tools_changed=False
+    )
 
 
 async def create_app(
@@ -264,6 +301,10 @@ async def create_app(
         app = App(settings, host, db, AuthService(settings, db), server, plugin_settings)
         await _register(app, settings.plugins_strict)
         app.calls = CallHooks.build(host, app)  # after registration: refused plugins are out
+        if app.completions:
+            app.completions.install(app)
+        app.subscriptions.install()
+        _advertise_fixed_lists(server)
 
         middleware = [ErrorMiddleware(app), AuthMiddleware(app)]
         for name in host.each("scs_middleware"):

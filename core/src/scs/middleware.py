@@ -47,6 +47,23 @@ AUTH_TOKEN_SCHEMA = {
 }
 
 
+async def identify(app: App, token: str | None, *, required: bool) -> Identity | None:
+    """The caller a token names; without a (valid, when not ``required``) token the
+    anonymous reader if ``SCS_ALLOW_ANONYMOUS_READ``, else None."""
+    if token:
+        try:
+            return await app.auth.identify(token)
+        except ScsError as error:
+            # a wrong token during its source's backoff is refused even where a
+            # token is optional: that is what stops a flood of them
+            if required or error.code == ErrorCode.AUTH_TOO_MANY_ATTEMPTS:
+                raise
+            return None
+    if app.settings.allow_anonymous_read:
+        return ANONYMOUS_READER
+    return None
+
+
 def order_of(middleware: Middleware) -> int:
     return int(getattr(middleware, "order", INNER_ORDER))
 
@@ -167,18 +184,7 @@ class AuthMiddleware(Middleware):
         self._schemas: dict[str, tuple[Tool, Tool]] = {}
 
     async def _identify(self, token: str | None, *, required: bool) -> Identity | None:
-        if token:
-            try:
-                return await self.app.auth.identify(token)
-            except ScsError as error:
-                # a wrong token during its source's backoff is refused even where a
-                # token is optional: that is what stops a flood of them
-                if required or error.code == ErrorCode.AUTH_TOO_MANY_ATTEMPTS:
-                    raise
-                return None
-        if self.app.settings.allow_anonymous_read:
-            return ANONYMOUS_READER
-        return None
+        return await identify(self.app, token, required=required)
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -214,8 +220,10 @@ class AuthMiddleware(Middleware):
     async def on_read_resource(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
-        identity = await self._identify(bearer_token(), required=True)
-        if identity is None:
+        # a plugin may open a resource to callers without a token (requires("none"))
+        required = not self.app.is_open_resource(str(context.message.uri))
+        identity = await self._identify(bearer_token(), required=required)
+        if identity is None and required:
             raise ScsError(
                 ErrorCode.AUTH_REQUIRED,
                 "authentication required to read resources",

@@ -137,20 +137,26 @@ class ScsServer:
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     def client(
-        self, token: str | None = None, headers: dict[str, str] | None = None
+        self, token: str | None = None, headers: dict[str, str] | None = None, **options: Any
     ) -> Client[Any]:
-        """A new, unopened MCP client: over HTTP when served, in memory otherwise."""
+        """A new, unopened MCP client: over HTTP when served, in memory otherwise.
+
+        ``options`` go to ``fastmcp.Client``: ``mode="legacy"`` for a handshake-era
+        protocol version, ``log_handler``, ``progress_handler``, ``sampling_handler``,
+        ``elicitation_handler``, ``message_handler``...
+        """
         if self.url is None:
-            return Client(self.app.server)
+            return Client(self.app.server, **options)
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
-        return Client(StreamableHttpTransport(self.url, headers=sent))
+        return Client(StreamableHttpTransport(self.url, headers=sent), **options)
 
     async def open_client(
-        self, token: str | None = None, headers: dict[str, str] | None = None
+        self, token: str | None = None, headers: dict[str, str] | None = None, **options: Any
     ) -> Client[Any]:
-        client = self.client(token, headers)
+        """``client(...)``, opened; it is closed with the server."""
+        client = self.client(token, headers, **options)
         await self._stack.enter_async_context(client)
         return client
 

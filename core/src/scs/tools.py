@@ -23,7 +23,9 @@ def requires(permission: Requirement, *, rate: RateClass | None = None) -> set[s
     """Tags for ``@mcp.tool(tags=requires("write"))``: the permission and the rate class.
 
     ``"none"`` marks a tool callable without a token (authenticate_agent).
-    A tool without these tags needs ``read``.
+    A tool without these tags needs ``read``. On a resource or resource template,
+    ``requires("none")`` makes it readable without a token (every other resource
+    needs a Bearer token).
     """
     return {_PERM + permission, _RATE + (rate or _DEFAULT_RATE[permission])}
 
@@ -39,11 +41,17 @@ class ToolPolicy:
 
     @classmethod
     def from_tags(cls, name: str, plugin: str, tags: set[str]) -> ToolPolicy:
-        permission: Requirement = "read"
+        permission = permission_of(tags)
         rate: RateClass | None = None
         for tag in tags:
-            if tag.startswith(_PERM):
-                permission = tag.removeprefix(_PERM)  # type: ignore[assignment]
-            elif tag.startswith(_RATE):
+            if tag.startswith(_RATE):
                 rate = tag.removeprefix(_RATE)  # type: ignore[assignment]
         return cls(name, plugin, permission, rate or _DEFAULT_RATE[permission])
+
+
+def permission_of(tags: set[str]) -> Requirement:
+    """The permission a component's tags declare (``read`` when they declare none)."""
+    for tag in tags:
+        if tag.startswith(_PERM):
+            return tag.removeprefix(_PERM)  # type: ignore[return-value]
+    return "read"

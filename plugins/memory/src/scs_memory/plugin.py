@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
 
-from scs_memory import store
+from scs_memory import rules, store
 from scs_memory.service import MemoryService
 from scs_memory.settings import MemorySettings
 from scs_memory.sweeper import Sweeper
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fastmcp import FastMCP
-    from scs import Migration
+    from scs import Identity, Migration
     from scs.app import App
+    from scs.events import Event
 
 SERVICE = "memory"
 SWEEPER = "memory.sweeper"
@@ -43,6 +44,20 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     service = MemoryService(app, app.config("memory"))
     app.services[SERVICE] = service
     register(mcp, service)
+
+
+@hookimpl
+async def scs_event(app: App, event: Event) -> None:
+    """A set or deleted entry changes agent://{agent_id}/memory: tell its subscribers
+    (only that agent or an admin could subscribe; checked again per notification)."""
+    if event.name not in ("memory.set", "memory.deleted"):
+        return
+    agent_id = event.data["agent_id"]
+
+    def may_read(identity: Identity) -> bool:
+        return rules.may_read_memory_of(identity, agent_id)
+
+    await app.subscriptions.updated(f"agent://{agent_id}/memory", visible_to=may_read)
 
 
 @hookimpl

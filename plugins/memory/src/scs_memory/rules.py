@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from scs import ErrorCode, ScsError
 from scs.errors import validation_error
 from scs.timestamps import iso_timestamp
+
+if TYPE_CHECKING:
+    from scs import Identity
 
 MAX_KEY_CHARS = 255
 MAX_SESSION_ID_CHARS = 200
@@ -21,6 +25,11 @@ ALL_SCOPES = "all"
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zs", "Zl", "Zp"}
 _SURROGATES = range(0xD800, 0xE000)
 _MAX_CODE_POINT = 0x10FFFF
+
+
+def may_read_memory_of(identity: Identity, agent_id: str) -> bool:
+    """An agent's whole memory is readable by that agent or an admin (not anonymously)."""
+    return not identity.anonymous and (identity.agent_id == agent_id or identity.is_admin)
 
 
 def now() -> datetime:

@@ -396,7 +396,7 @@ class MemoryService:
 
     async def snapshot(self, identity: Identity, agent_id: str) -> dict[str, Any]:
         """The whole live memory of ``agent_id``, for that agent or an admin."""
-        if identity.anonymous or (identity.agent_id != agent_id and not identity.is_admin):
+        if not rules.may_read_memory_of(identity, agent_id):
             raise ScsError(
                 ErrorCode.AUTH_FORBIDDEN,
                 "an agent's memory is readable only by that agent or an admin",

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
-from scs import require_identity, requires
+from scs import current_identity, require_identity, requires
+from scs.completions import starting_with
 
 from scs_memory.rules import MAX_KEY_CHARS, MAX_TTL_SECONDS
 
 if TYPE_CHECKING:
+    import mcp_types
     from fastmcp import FastMCP
+    from fastmcp.server.completions import CompletionReference
 
     from scs_memory.service import MemoryService
 
@@ -117,3 +120,15 @@ def register(mcp: FastMCP[Any], service: MemoryService) -> None:
     )
     async def agent_memory(agent_id: str) -> dict[str, Any]:
         return await service.snapshot(require_identity(), agent_id)
+
+    @mcp.completion
+    def complete(
+        _ref: CompletionReference,
+        argument: mcp_types.CompletionArgument,
+        _context: mcp_types.CompletionContext | None,
+    ) -> list[str] | None:
+        """agent://{agent_id}/memory: the caller's own id (the one memory it may read)."""
+        identity = current_identity()
+        if argument.name != "agent_id" or identity is None or identity.anonymous:
+            return None
+        return starting_with([identity.agent_id], argument.value)

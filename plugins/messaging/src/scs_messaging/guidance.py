@@ -3,7 +3,7 @@ and the tools the enabled plugins actually provide."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from scs.timestamps import epoch_timestamp, utc_now
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from scs.tools import ToolPolicy
 
 GuidanceType = Literal["operations", "coordination", "security", "troubleshooting"]
+GUIDANCE_TYPES: tuple[GuidanceType, ...] = get_args(GuidanceType)
 
 
 def access_level(identity: Identity) -> str:

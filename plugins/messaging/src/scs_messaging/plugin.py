@@ -7,26 +7,32 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
+from scs.completions import starting_with
 from scs.errors import validation_error
 from scs_sessions.service import SERVICE as SESSIONS_SERVICE
 
 from scs_messaging import prompts
-from scs_messaging.guidance import GuidanceType, guidance
+from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
 from scs_messaging.messages import SERVICE, Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
+from scs_messaging.visibility import can_see
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import mcp_types
     from fastmcp import FastMCP
-    from scs import Migration
+    from fastmcp.server.completions import CompletionReference
+    from scs import Identity, Migration
     from scs.app import App
+    from scs.events import Event
     from scs_sessions.service import Sessions
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
 MAX_ID = 2**63 - 1  # SQLite integers are 64-bit; larger ids cannot exist
+PAGE_SIZES = ("10", "50", "100", "1000")
 
 
 @hookimpl
@@ -45,11 +51,28 @@ def scs_migrations() -> Sequence[Migration]:
 
 
 @hookimpl
+async def scs_event(app: App, event: Event) -> None:
+    """A new message changes session://{id} and session://{id}/messages/{limit}: tell
+    the subscribers who may see that message, and no one else."""
+    if event.name != "message.added":
+        return
+    message = event.data["message"]
+
+    def may_see(identity: Identity) -> bool:
+        return can_see(identity, message)
+
+    await app.subscriptions.updated(
+        f"session://{message['session_id']}", visible_to=may_see, below=True
+    )
+
+
+@hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     messaging = Messaging(app)
     app.services[SERVICE] = messaging
     _register_tools(app, mcp, messaging)
     _register_resources_and_prompts(app, mcp, messaging)
+    _register_completions(app, mcp)
 
 
 def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
@@ -136,6 +159,22 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         page = await messaging.latest(require_identity(), session_id, int(limit))
         return json.dumps(page, ensure_ascii=False)
 
+    @mcp.resource(
+        "guidance://{guidance_type}",
+        name="usage-guidance",
+        description="get_usage_guidance as a resource: operations, coordination, security "
+        "or troubleshooting, for the reader's permissions (JSON)",
+        mime_type="application/json",
+    )
+    async def usage_guidance(guidance_type: str) -> str:
+        if guidance_type not in GUIDANCE_TYPES:
+            raise validation_error(
+                f"unknown guidance type {guidance_type[:30]!r}",
+                f"use one of: {', '.join(GUIDANCE_TYPES)}",
+            )
+        body = guidance(require_identity(), guidance_type, app.tools)  # narrowed by the check
+        return json.dumps(body, ensure_ascii=False)
+
     @mcp.prompt(name="setup-collaboration")
     def setup_collaboration(
         purpose: str,
@@ -164,3 +203,29 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         async with app.db.read() as conn:
             messages, total = await messaging.recent(conn, identity, session_id, 20)
         return prompts.debug_session(session_id, session, messages, total, identity.agent_id)
+
+
+def _register_completions(app: App, mcp: FastMCP[Any]) -> None:
+    sessions: Sessions = app.services[SESSIONS_SERVICE]
+
+    @mcp.completion
+    async def complete(
+        _ref: CompletionReference,
+        argument: mcp_types.CompletionArgument,
+        _context: mcp_types.CompletionContext | None,
+    ) -> mcp_types.Completion | list[str] | None:
+        """Session ids the caller may read, agent types, page sizes and guidance types,
+        for this plugin's prompts and resource templates."""
+        typed = argument.value
+        if argument.name == "session_id":
+            return await sessions.complete_ids(current_identity(), typed)
+        if argument.name in ("agent_types", "expert_roles"):  # comma-separated: complete the last
+            done, _, last = typed.rpartition(",")
+            lead = f"{done}," if done else ""
+            types = sorted(app.settings.agent_type_permissions)
+            return [lead + kind for kind in starting_with(types, last.strip())]
+        if argument.name == "limit":
+            return starting_with(PAGE_SIZES, typed)
+        if argument.name == "guidance_type":
+            return starting_with(GUIDANCE_TYPES, typed)
+        return None

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
-from scs import hookimpl, require_identity, requires
+from scs import current_identity, hookimpl, require_identity, requires
 
 from scs_sessions.schema import MIGRATIONS
 from scs_sessions.service import RECENT_MESSAGES, SERVICE, Sessions
@@ -15,9 +15,12 @@ from scs_sessions.settings import SessionsSettings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import mcp_types
     from fastmcp import FastMCP
+    from fastmcp.server.completions import CompletionReference
     from scs import Migration
     from scs.app import App
+    from scs.events import Event
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 
@@ -30,6 +33,13 @@ def scs_settings() -> type[SessionsSettings]:
 @hookimpl
 def scs_migrations() -> Sequence[Migration]:
     return MIGRATIONS
+
+
+@hookimpl
+async def scs_event(app: App, event: Event) -> None:
+    """A closed session changes session://{session_id}: tell its subscribers."""
+    if event.name == "session.closed":
+        await app.subscriptions.updated(f"session://{event.data['session_id']}")
 
 
 @hookimpl
@@ -87,3 +97,14 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     async def session_resource(session_id: str) -> str:
         view = await sessions.view(require_identity(), session_id, RECENT_MESSAGES)
         return json.dumps(view, ensure_ascii=False)
+
+    @mcp.completion
+    async def complete(
+        _ref: CompletionReference,
+        argument: mcp_types.CompletionArgument,
+        _context: mcp_types.CompletionContext | None,
+    ) -> mcp_types.Completion | None:
+        """session://{session_id}: the session ids the caller may read."""
+        if argument.name == "session_id":
+            return await sessions.complete_ids(current_identity(), argument.value)
+        return None

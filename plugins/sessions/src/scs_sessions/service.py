@@ -11,7 +11,9 @@ import secrets
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+import mcp_types
 from scs import ErrorCode, ScsError
+from scs.completions import MAX_VALUES as MAX_COMPLETIONS
 from scs.errors import not_found
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import utc_now
@@ -168,6 +170,18 @@ class Sessions:
             if has_more
             else None,
         }
+
+    async def complete_ids(self, identity: Identity | None, typed: str) -> mcp_types.Completion:
+        """Completion candidates for a session id: those starting with ``typed`` (any
+        caller with a token may read every session, as ``list_sessions`` shows; without
+        one, none)."""
+        if identity is None:
+            return mcp_types.Completion(values=[])
+        async with self.app.db.read() as conn:
+            ids = await store.ids_from(conn, typed, MAX_COMPLETIONS + 1)
+        return mcp_types.Completion(
+            values=ids[:MAX_COMPLETIONS], has_more=len(ids) > MAX_COMPLETIONS
+        )
 
     async def close(self, identity: Identity, session_id: str) -> dict[str, Any]:
         """Close a session (its creator or an admin); closing a closed one changes nothing."""

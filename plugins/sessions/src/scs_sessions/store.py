@@ -59,6 +59,15 @@ async def page(
     return list(await cursor.fetchall())
 
 
+async def ids_from(conn: aiosqlite.Connection, prefix: str, limit: int) -> list[str]:
+    """Session ids starting with ``prefix``, in id order (a range scan of the primary key)."""
+    cursor = await conn.execute(
+        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+        (prefix, prefix + "\U0010ffff", limit),
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
 async def close(conn: aiosqlite.Connection, session_id: str, closed_at: str) -> bool:
     """Mark an open session closed; False when it was not open."""
     cursor = await conn.execute(

@@ -1,0 +1,162 @@
+"""resources/subscribe over real HTTP (handshake-era protocol): notifications reach only
+subscribers who may see the change, unsubscribing stops them, and a caller can subscribe
+only to what it may read."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fastmcp.client.messages import MessageHandler
+
+if TYPE_CHECKING:
+    import mcp_types
+    from scs.testing import Agent, ScsServer, ServerFactory
+
+pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+WAIT_S = 10
+
+
+@dataclass
+class Subscriber(MessageHandler):
+    """A client's resources/updated notifications, in arrival order."""
+
+    uris: list[str] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    client: Any = None
+
+    async def on_resource_updated(self, message: mcp_types.ResourceUpdatedNotification) -> None:
+        self.uris.append(str(message.params.uri))
+        self.arrived.set()
+
+    async def wait_for(self, count: int) -> list[str]:
+        """Wait (bounded) until ``count`` notifications have arrived."""
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while len(self.uris) < count:
+            self.arrived.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"expected {count} notifications, got {self.uris}")
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                continue
+        return self.uris
+
+    async def subscribe(self, uri: str) -> None:
+        await self.client.session.subscribe_resource(uri)
+
+    async def unsubscribe(self, uri: str) -> None:
+        await self.client.session.unsubscribe_resource(uri)
+
+
+async def subscriber(server: ScsServer, token: str | None) -> Subscriber:
+    handler = Subscriber()
+    handler.client = await server.open_client(token, mode="legacy", message_handler=handler)
+    return handler
+
+
+@pytest.fixture
+async def server(scs_factory: ServerFactory) -> ScsServer:
+    return await scs_factory(http=True)
+
+
+async def session_of(agent: Agent) -> str:
+    session_id: str = (await agent.call("create_session", purpose="watch"))["session_id"]
+    return session_id
+
+
+async def test_message_notifications_follow_visibility(server: ScsServer) -> None:
+    alice = await server.agent("alice", agent_type="claude")
+    bob = await server.agent("bob", agent_type="cursor")
+    session_id = await session_of(alice)
+    uri = f"session://{session_id}"
+    alice_feed = await subscriber(server, alice.token)
+    bob_feed = await subscriber(server, bob.token)
+    await alice_feed.subscribe(uri)
+    await bob_feed.subscribe(f"{uri}/messages/10")
+
+    await alice.call("add_message", session_id=session_id, content="note", visibility="private")
+    await alice.call("add_message", session_id=session_id, content="hi", visibility="public")
+    # notifications on one connection arrive in order: had bob been told of the private
+    # message, it would come before the public one
+    assert await alice_feed.wait_for(2) == [uri, uri]
+    assert await bob_feed.wait_for(1) == [f"{uri}/messages/10"]
+
+    await alice.call("add_message", session_id=session_id, content="c", visibility="agent_only")
+    await bob.call("add_message", session_id=session_id, content="d", visibility="agent_only")
+    assert await alice_feed.wait_for(3) == [uri, uri, uri]
+    assert await bob_feed.wait_for(2) == [f"{uri}/messages/10"] * 2
+    assert len(alice_feed.uris) == 3  # bob's agent_only message (cursor type) was not for alice
+
+
+async def test_unsubscribe_stops_notifications(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    session_id = await session_of(alice)
+    feed = await subscriber(server, alice.token)
+    await feed.subscribe(f"session://{session_id}")
+    await feed.subscribe("agent://alice/memory")
+    await feed.unsubscribe(f"session://{session_id}")
+    await alice.call("add_message", session_id=session_id, content="unseen")
+    await alice.call("set_memory", key="k", value="v")
+    assert await feed.wait_for(1) == ["agent://alice/memory"]  # nothing before it
+
+    await feed.unsubscribe("agent://never-subscribed/memory")  # not an error
+
+
+async def test_session_close_and_memory_changes_notify(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    admin = await server.agent("root", agent_type="admin")
+    session_id = await session_of(alice)
+    feed = await subscriber(server, alice.token)
+    watcher = await subscriber(server, admin.token)
+    await feed.subscribe(f"session://{session_id}")
+    await feed.subscribe("agent://alice/memory")
+    await watcher.subscribe("agent://alice/memory")  # an admin may read any memory
+
+    await alice.call("close_session", session_id=session_id)
+    await alice.call("set_memory", key="k", value=1)
+    await alice.call("delete_memory", key="k")
+    assert await feed.wait_for(3) == [
+        f"session://{session_id}",
+        "agent://alice/memory",
+        "agent://alice/memory",
+    ]
+    assert await watcher.wait_for(2) == ["agent://alice/memory"] * 2
+
+
+async def test_only_what_the_caller_may_read(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    session_id = await session_of(alice)
+
+    bobs = await subscriber(server, bob.token)
+    with pytest.raises(Exception, match="AUTH_005"):
+        await bobs.subscribe("agent://alice/memory")
+    with pytest.raises(Exception, match="RESOURCE_001"):
+        await bobs.subscribe("session://session_0000000000000000")
+
+    anonymous = await subscriber(server, None)
+    with pytest.raises(Exception, match="AUTH_001"):
+        await anonymous.subscribe(f"session://{session_id}")
+    assert server.app.subscriptions.count() == 0
+
+    await bobs.subscribe(f"session://{session_id}")  # sessions are readable by every agent
+    await alice.call("add_message", session_id=session_id, content="x")
+    assert await bobs.wait_for(1) == [f"session://{session_id}"]
+
+
+async def test_a_revoked_token_ends_its_subscriptions(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    session_id = await session_of(alice)
+    feed = await subscriber(server, alice.token)
+    await feed.subscribe(f"session://{session_id}")
+    assert server.app.subscriptions.count() == 1
+    await alice.call("revoke_token", token=alice.token)
+
+    writer = await server.agent("writer")
+    await writer.call("add_message", session_id=session_id, content="after revocation")
+    assert server.app.subscriptions.count() == 0
+    assert feed.uris == []  # (the count above is the proof: dropped before any send)
