@@ -14,8 +14,9 @@ from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
+from scs_search.budget import INLINE_WORK, Budget
 from scs_search.cache import IndexCache
-from scs_search.ranking import Hit, allowed_classes, rank
+from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
 from scs_search.text import prepare, prepare_query, preview
 
 if TYPE_CHECKING:
@@ -29,24 +30,26 @@ if TYPE_CHECKING:
 SERVICE = "search"
 Scope = Literal["all", "public", "private"]
 SCOPES: tuple[Scope, ...] = ("all", "public", "private")
-MAX_QUERY_CHARS = 1000
 MAX_RESULTS = 100
 MAX_SENDER_RESULTS = 100
 MAX_TIMERANGE_RESULTS = 200
-INLINE_ROWS = 2000  # rank small sessions on the event loop; a thread costs more
+TRUNCATED_HINT = (
+    "the search ran out of its time budget (SCS_SEARCH_BUDGET_MS): results are the best "
+    "of the messages ranked so far; pass session_id or a shorter, more distinctive query"
+)
 
 
 def relevance(score: float) -> str:
     return "high" if score >= 80 else "medium" if score >= 60 else "low"
 
 
-def check_query(query: str, threshold: float, limit: int, scope: str) -> None:
+def check_query(query: str, threshold: float, limit: int, scope: str, max_chars: int) -> None:
     check_unicode(query, "query")  # a lone surrogate would break the JSON answer echoing it
     if not query.strip():
         raise validation_error("query must not be empty or blank", "send the words to look for")
-    if len(query) > MAX_QUERY_CHARS:
+    if len(query) > max_chars:
         raise validation_error(
-            f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}",
+            f"query is {len(query)} characters; the limit is {max_chars}",
             "search for a shorter, distinctive part of the text",
         )
     if not 0 <= threshold <= 100:
@@ -104,7 +107,15 @@ class Search:
         self.app = app
         settings: SearchSettings = app.config("search")
         self.settings = settings
-        self.cache = IndexCache(app.db, settings.index_max_messages)
+        self.cache = IndexCache(
+            app.db,
+            settings.index_max_messages,
+            settings.index_max_bytes,
+            settings.max_scored_chars,
+        )
+        # searches that rank at once; the others wait here instead of taking the CPUs
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0}
 
     async def context(
         self,
@@ -118,7 +129,7 @@ class Search:
     ) -> dict[str, Any]:
         """Rank the visible messages of one session (or all) by ``partial_ratio``."""
         started = time.perf_counter()
-        check_query(query, threshold, limit, scope)
+        check_query(query, threshold, limit, scope, self.settings.max_query_chars)
         prepared = prepare_query(query)
         may_see = scope_rule(identity, scope)
         if session_id is not None:
@@ -126,24 +137,20 @@ class Search:
         else:
             async with self.app.db.read() as conn:
                 sessions = await store.session_ids(conn)
-        found: list[Hit] = []
-        for sid in sessions:
-            try:
-                index = await self.cache.fresh(sid)
-            except ScsError as error:
-                if session_id is None and error.code == ErrorCode.NOT_FOUND:
-                    continue  # deleted while we looked: nothing to find there
-                raise
-            snapshot = index.snapshot()
-            allowed = allowed_classes(snapshot.class_keys, may_see)
-            args = (snapshot, prepared, threshold, limit, allowed)
-            if snapshot.n <= INLINE_ROWS:
-                hits = rank(*args, with_metadata=search_metadata)
-            else:
-                hits = await asyncio.to_thread(
-                    rank, *args, with_metadata=search_metadata, workers=self.settings.workers
-                )
-            found.extend(hits)
+        budget = Budget(self.settings.budget_ms)
+        if self._slots.locked():
+            self.stats["waited"] += 1
+        async with self._slots:
+            found = await self._rank_sessions(
+                sessions,
+                session_id is not None,
+                prepared,
+                threshold,
+                limit,
+                may_see,
+                search_metadata,
+                budget,
+            )
         found.sort(key=lambda hit: (-hit.score, -hit.message_id))
         found = found[:limit]
         results = await self._results(identity, prepared, found, may_see, search_metadata)
@@ -156,8 +163,61 @@ class Search:
             "search_metadata": search_metadata,
             "results": results,
             "count": len(results),
+            "truncated": budget.truncated,
             "search_time_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
+        } | ({"hint": TRUNCATED_HINT} if budget.truncated else {})
+
+    async def _rank_sessions(
+        self,
+        sessions: list[str],
+        named: bool,
+        query: str,
+        threshold: float,
+        limit: int,
+        may_see: Callable[[Mapping[str, Any]], bool],
+        search_metadata: bool,
+        budget: Budget,
+    ) -> list[Hit]:
+        """The hits of each session in turn, within one budget (its clock starts when
+        the first index is ready). Tiny work ranks on the event loop, the rest in a thread.
+        """
+        found: list[Hit] = []
+        for position, sid in enumerate(sessions):
+            if position and budget.spent():
+                budget.truncated = True
+                break
+            try:
+                index = await self.cache.fresh(sid, resident=named)
+            except ScsError as error:
+                if not named and error.code == ErrorCode.NOT_FOUND:
+                    continue  # deleted while we looked: nothing to find there
+                raise
+            budget.start()
+            snapshot = index.snapshot()
+            allowed = allowed_classes(snapshot.class_keys, may_see)
+            args = (snapshot, query, threshold, limit, allowed)
+            if estimated_work(snapshot, query, search_metadata) <= INLINE_WORK:
+                self.stats["inline"] += 1
+                hits = rank(*args, with_metadata=search_metadata, budget=budget)
+            else:
+                self.stats["threaded"] += 1
+                try:
+                    hits = await asyncio.to_thread(
+                        rank,
+                        *args,
+                        with_metadata=search_metadata,
+                        workers=self.settings.workers,
+                        budget=budget,
+                    )
+                except asyncio.CancelledError:
+                    budget.stop()  # the thread ends at its next chunk
+                    raise
+            found.extend(hits)
+            if budget.truncated:
+                break
+        if budget.truncated:
+            self.stats["truncated"] += 1
+        return found
 
     async def _results(
         self,
