@@ -116,6 +116,7 @@ class Search:
         # searches that rank at once; the others wait here instead of taking the CPUs
         self._slots = asyncio.Semaphore(settings.concurrency)
         self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0}
+        self.ranking = 0  # rankings in progress (a loop task can only see threaded ones)
 
     async def context(
         self,
@@ -196,28 +197,38 @@ class Search:
             snapshot = index.snapshot()
             allowed = allowed_classes(snapshot.class_keys, may_see)
             args = (snapshot, query, threshold, limit, allowed)
-            if estimated_work(snapshot, query, search_metadata) <= INLINE_WORK:
-                self.stats["inline"] += 1
-                hits = rank(*args, with_metadata=search_metadata, budget=budget)
-            else:
-                self.stats["threaded"] += 1
-                try:
-                    hits = await asyncio.to_thread(
-                        rank,
-                        *args,
-                        with_metadata=search_metadata,
-                        workers=self.settings.workers,
-                        budget=budget,
-                    )
-                except asyncio.CancelledError:
-                    budget.stop()  # the thread ends at its next chunk
-                    raise
+            self.ranking += 1
+            try:
+                hits = await self._rank(args, search_metadata, budget)
+            finally:
+                self.ranking -= 1
             found.extend(hits)
             if budget.truncated:
                 break
         if budget.truncated:
             self.stats["truncated"] += 1
         return found
+
+    async def _rank(
+        self, args: tuple[Any, ...], search_metadata: bool, budget: Budget
+    ) -> list[Hit]:
+        """One session's hits: on the event loop when the work is tiny, else in a thread."""
+        snapshot, query = args[0], args[1]
+        if estimated_work(snapshot, query, search_metadata) <= INLINE_WORK:
+            self.stats["inline"] += 1
+            return rank(*args, with_metadata=search_metadata, budget=budget)
+        self.stats["threaded"] += 1
+        try:
+            return await asyncio.to_thread(
+                rank,
+                *args,
+                with_metadata=search_metadata,
+                workers=self.settings.workers,
+                budget=budget,
+            )
+        except asyncio.CancelledError:
+            budget.stop()  # the thread ends at its next chunk
+            raise
 
     async def _results(
         self,
