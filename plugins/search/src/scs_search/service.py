@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,13 +15,13 @@ from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
-from scs_search.budget import INLINE_WORK, Budget
+from scs_search.budget import INLINE_WORK, Budget, text_work
 from scs_search.cache import IndexCache
 from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
 from scs_search.text import prepare, prepare_query, preview
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
     from scs import Identity
     from scs.app import App
@@ -33,6 +34,7 @@ SCOPES: tuple[Scope, ...] = ("all", "public", "private")
 MAX_RESULTS = 100
 MAX_SENDER_RESULTS = 100
 MAX_TIMERANGE_RESULTS = 200
+YIELD_EVERY_S = 0.002  # a search of many small sessions lets the loop run this often
 TRUNCATED_HINT = (
     "the search ran out of its time budget (SCS_SEARCH_BUDGET_MS): results are the best "
     "of the messages ranked so far; pass session_id or a shorter, more distinctive query"
@@ -115,7 +117,7 @@ class Search:
         )
         # searches that rank at once; the others wait here instead of taking the CPUs
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0}
+        self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0, "refused": 0}
         self.ranking = 0  # rankings in progress (a loop task can only see threaded ones)
 
     async def context(
@@ -139,9 +141,7 @@ class Search:
             async with self.app.db.read() as conn:
                 sessions = await store.session_ids(conn)
         budget = Budget(self.settings.budget_ms)
-        if self._slots.locked():
-            self.stats["waited"] += 1
-        async with self._slots:
+        async with self._slot():
             found = await self._rank_sessions(
                 sessions,
                 session_id is not None,
@@ -152,9 +152,9 @@ class Search:
                 search_metadata,
                 budget,
             )
-        found.sort(key=lambda hit: (-hit.score, -hit.message_id))
-        found = found[:limit]
-        results = await self._results(identity, prepared, found, may_see, search_metadata)
+            found.sort(key=lambda hit: (-hit.score, -hit.message_id))
+            found = found[:limit]
+            results = await self._results(identity, prepared, found, may_see, search_metadata)
         return {
             "success": True,
             "session_id": session_id,
@@ -167,6 +167,29 @@ class Search:
             "truncated": budget.truncated,
             "search_time_ms": round((time.perf_counter() - started) * 1000, 2),
         } | ({"hint": TRUNCATED_HINT} if budget.truncated else {})
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A ranking slot, waited for at most ``queue_timeout_ms``, else a retryable refusal."""
+        if self._slots.locked():
+            self.stats["waited"] += 1
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout_ms / 1000):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.stats["refused"] += 1
+            raise ScsError(
+                ErrorCode.RATE_LIMITED,
+                "too many searches are running; this one waited "
+                f"{self.settings.queue_timeout_ms} ms for its turn",
+                "retry in a few seconds; nothing was done",
+                retryable=True,
+                retry_after=2,
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _rank_sessions(
         self,
@@ -183,10 +206,14 @@ class Search:
         the first index is ready). Tiny work ranks on the event loop, the rest in a thread.
         """
         found: list[Hit] = []
+        resumed = time.monotonic()
         for position, sid in enumerate(sessions):
             if position and budget.spent():
                 budget.truncated = True
                 break
+            if time.monotonic() - resumed > YIELD_EVERY_S:
+                await asyncio.sleep(0)  # cached small sessions rank without any await
+                resumed = time.monotonic()
             try:
                 index = await self.cache.fresh(sid, resident=named)
             except ScsError as error:
@@ -242,28 +269,53 @@ class Search:
         async with self.app.db.read() as conn:
             rows = await store.messages_by_id(conn, ids, visible_sql(identity, "m"))
         by_id = {row["id"]: message_object(row) for row in rows}
-        results = []
-        for hit in found:
-            message = by_id.get(hit.message_id)
-            if message is None or not may_see(message):  # deleted since, or never ours
-                continue
-            text, base = prepare(message["sender"], message["content"], message["metadata"])
-            shown = preview(
-                query,
-                text if search_metadata else text[:base],
+        shown = [
+            (hit, by_id[hit.message_id])
+            for hit in found
+            if hit.message_id in by_id and may_see(by_id[hit.message_id])
+        ]  # a missing one was deleted since, or was never ours
+        messages = [message for _, message in shown]
+        cap = self.settings.max_scored_chars
+        work = sum(
+            text_work(min(cap, len(m["content"]) + len(m["sender"]) + 1), len(query))
+            for m in messages
+        )
+        if work <= INLINE_WORK:
+            previews = self._previews(query, messages, search_metadata)
+        else:
+            previews = await asyncio.to_thread(self._previews, query, messages, search_metadata)
+        return [
+            {
+                "message": message,
+                "score": round(hit.score, 2),
+                "match_preview": piece,
+                "relevance": relevance(hit.score),
+            }
+            for (hit, message), piece in zip(shown, previews, strict=True)
+        ]
+
+    def _previews(
+        self, query: str, messages: list[dict[str, Any]], search_metadata: bool
+    ) -> list[str]:
+        """The ``match_preview`` of each message (RapidFuzz alignment: CPU work)."""
+        pieces = []
+        for message in messages:
+            text, base = prepare(
                 message["sender"],
                 message["content"],
-                self.settings.preview_chars,
+                message["metadata"],
+                self.settings.max_scored_chars,
             )
-            results.append(
-                {
-                    "message": message,
-                    "score": round(hit.score, 2),
-                    "match_preview": shown,
-                    "relevance": relevance(hit.score),
-                }
+            pieces.append(
+                preview(
+                    query,
+                    text if search_metadata else text[:base],
+                    message["sender"],
+                    message["content"],
+                    self.settings.preview_chars,
+                )
             )
-        return results
+        return pieces
 
     async def by_sender(
         self, identity: Identity, session_id: str, sender: str, limit: int = 20

@@ -63,6 +63,13 @@ class SearchSettings(ScsSettings):
         description="Searches that rank at the same time; more wait their turn "
         "(default: CPUs - 1, at least 1, at most 3)",
     )
+    queue_timeout_ms: int = Field(
+        5_000,
+        ge=0,
+        le=600_000,
+        description="How long a search may wait for a ranking slot before it is refused "
+        "(RATE_LIMITED, retryable)",
+    )
     workers: int = Field(
         default_factory=lambda: min(4, _cpus()),
         ge=1,
