@@ -18,6 +18,7 @@ import time
 UNITS_PER_MS = 50_000
 INLINE_WORK = 2 * UNITS_PER_MS  # rank on the event loop only below ~2 ms of work
 CHUNK_WORK = 20 * UNITS_PER_MS  # one chunk scores at most ~20 ms of work
+SESSION_WORK = UNITS_PER_MS // 2  # fixed cost of ranking one session (its score bounds)
 
 
 def query_factor(query_chars: int) -> float:

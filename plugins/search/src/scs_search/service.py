@@ -15,7 +15,7 @@ from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
-from scs_search.budget import INLINE_WORK, Budget, text_work
+from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
 from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
 from scs_search.text import prepare, prepare_query, preview
@@ -23,10 +23,15 @@ from scs_search.text import prepare, prepare_query, preview
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
+    import numpy as np
+    import numpy.typing as npt
     from scs import Identity
     from scs.app import App
 
+    from scs_search.index import Snapshot
     from scs_search.settings import SearchSettings
+
+    Job = tuple[Snapshot, str, float, int, npt.NDArray[np.bool_]]  # rank()'s arguments
 
 SERVICE = "search"
 Scope = Literal["all", "public", "private"]
@@ -202,17 +207,20 @@ class Search:
         search_metadata: bool,
         budget: Budget,
     ) -> list[Hit]:
-        """The hits of each session in turn, within one budget (its clock starts when
-        the first index is ready). Tiny work ranks on the event loop, the rest in a thread.
+        """The hits of each session, within one budget (its clock starts when the first
+        index is ready). Sessions are ranked in batches of about ``CHUNK_WORK``: a batch
+        of tiny work ranks on the event loop, any other in a worker thread.
         """
         found: list[Hit] = []
+        batch: list[Job] = []
+        work = 0.0
         resumed = time.monotonic()
         for position, sid in enumerate(sessions):
             if position and budget.spent():
                 budget.truncated = True
                 break
             if time.monotonic() - resumed > YIELD_EVERY_S:
-                await asyncio.sleep(0)  # cached small sessions rank without any await
+                await asyncio.sleep(0)  # cached sessions are checked without any await
                 resumed = time.monotonic()
             try:
                 index = await self.cache.fresh(sid, resident=named)
@@ -223,39 +231,54 @@ class Search:
             budget.start()
             snapshot = index.snapshot()
             allowed = allowed_classes(snapshot.class_keys, may_see)
-            args = (snapshot, query, threshold, limit, allowed)
-            self.ranking += 1
-            try:
-                hits = await self._rank(args, search_metadata, budget)
-            finally:
-                self.ranking -= 1
-            found.extend(hits)
-            if budget.truncated:
-                break
+            batch.append((snapshot, query, threshold, limit, allowed))
+            work += SESSION_WORK + estimated_work(snapshot, query, search_metadata)
+            if work >= CHUNK_WORK:
+                found.extend(await self._rank(batch, work, search_metadata, budget))
+                batch, work = [], 0.0
+                if budget.truncated:
+                    break
+        if batch and (not budget.truncated or not budget.chunks):  # at least one chunk
+            found.extend(await self._rank(batch, work, search_metadata, budget))
         if budget.truncated:
             self.stats["truncated"] += 1
         return found
 
     async def _rank(
-        self, args: tuple[Any, ...], search_metadata: bool, budget: Budget
+        self, batch: list[Job], work: float, search_metadata: bool, budget: Budget
     ) -> list[Hit]:
-        """One session's hits: on the event loop when the work is tiny, else in a thread."""
-        snapshot, query = args[0], args[1]
-        if estimated_work(snapshot, query, search_metadata) <= INLINE_WORK:
-            self.stats["inline"] += 1
-            return rank(*args, with_metadata=search_metadata, budget=budget)
-        self.stats["threaded"] += 1
+        """The hits of a batch of sessions: on the event loop when tiny, else in a thread."""
+        self.ranking += 1
         try:
-            return await asyncio.to_thread(
-                rank,
-                *args,
-                with_metadata=search_metadata,
-                workers=self.settings.workers,
-                budget=budget,
+            if work <= INLINE_WORK:
+                self.stats["inline"] += 1
+                return self._rank_batch(batch, search_metadata, budget)
+            self.stats["threaded"] += 1
+            try:
+                return await asyncio.to_thread(self._rank_batch, batch, search_metadata, budget)
+            except asyncio.CancelledError:
+                budget.stop()  # the thread ends at its next chunk
+                raise
+        finally:
+            self.ranking -= 1
+
+    def _rank_batch(self, batch: list[Job], search_metadata: bool, budget: Budget) -> list[Hit]:
+        found: list[Hit] = []
+        for position, job in enumerate(batch):
+            if position and budget.spent():
+                budget.truncated = True
+                break
+            found.extend(
+                rank(
+                    *job,
+                    with_metadata=search_metadata,
+                    workers=self.settings.workers,
+                    budget=budget,
+                )
             )
-        except asyncio.CancelledError:
-            budget.stop()  # the thread ends at its next chunk
-            raise
+            if budget.truncated:
+                break
+        return found
 
     async def _results(
         self,
