@@ -223,10 +223,19 @@ async def mint(url: str, names: list[str]) -> dict[str, str]:
 
 
 def attacker_main(
-    url: str, token: str, sessions: dict[str, str], seconds: float, seat: int, out: Any
+    url: str,
+    token: str,
+    sessions: dict[str, str],
+    seconds: float,
+    seat: int,
+    out: Any,
+    go: Any,
 ) -> None:
-    """One client process: its share of the abusive searches until ``seconds`` are over."""
-    out.put(asyncio.run(attack(url, token, sessions, seconds, seat)))
+    """One client process: ready (imports done), then on ``go`` its share of the abusive
+    searches until ``seconds`` are over."""
+    out.put("ready")
+    if go.wait(120):
+        out.put(asyncio.run(attack(url, token, sessions, seconds, seat)))
 
 
 async def attack(
@@ -240,7 +249,7 @@ async def attack(
     times: list[float] = []
     deadline = time.monotonic() + seconds
 
-    async def search(client: Client[Any], **arguments: Any) -> None:
+    async def search(client: Client[Any], kind: str, **arguments: Any) -> None:
         started = time.monotonic()
         try:
             result = await asyncio.wait_for(
@@ -248,13 +257,17 @@ async def attack(
                 CALL_TIMEOUT_S,
             )
         except Exception as error:  # noqa: BLE001 - a bench counts every failure
-            codes[type(error).__name__] += 1
+            codes[f"{kind} {type(error).__name__}"] += 1
             return
+        except asyncio.CancelledError:
+            codes[f"{kind} abandoned at the end"] += 1
+            raise
         times.append(time.monotonic() - started)
         if result.is_error:
-            codes[tool_error_code(result)] += 1
+            codes[f"{kind} {tool_error_code(result)}"] += 1
         else:
-            codes["truncated" if tool_json(result).get("truncated") else "complete"] += 1
+            done = "truncated" if tool_json(result).get("truncated") else "complete"
+            codes[f"{kind} {done}"] += 1
 
     def long_query(chars: int) -> str:
         return text(rng, chars)
@@ -263,8 +276,8 @@ async def attack(
         for _ in range(100_000):
             if time.monotonic() > deadline:
                 return
-            await search(client, session_id=sessions["long"], query=long_query(1000))
-            await search(client, session_id=sessions["long"], query=long_query(256))
+            await search(client, "q1000", session_id=sessions["long"], query=long_query(1000))
+            await search(client, "long", session_id=sessions["long"], query=long_query(256))
 
     async def bursts(client: Client[Any]) -> None:  # finding 3, the 60-search burst
         for _ in range(10_000):
@@ -272,21 +285,26 @@ async def attack(
                 return
             queries = [long_query(rng.choice((12, 64, 256))) for _ in range(60)]
             await asyncio.gather(
-                *(search(client, session_id=sessions["big"], query=q) for q in queries)
+                *(search(client, "burst", session_id=sessions["big"], query=q) for q in queries)
             )
 
     async def anonymous(client: Client[Any]) -> None:  # finding 6: every session, no token
         for _ in range(100_000):
             if time.monotonic() > deadline:
                 return
-            await search(client, query=long_query(rng.choice((8, 40, 256))), limit=50)
+            await search(client, "anon", query=long_query(rng.choice((8, 40, 256))), limit=50)
 
     headers = {"Authorization": f"Bearer {token}"}
     async with (
         Client(StreamableHttpTransport(url, headers=headers)) as named,
         Client(StreamableHttpTransport(url)) as anon,
     ):
-        await asyncio.gather(long_texts(named), bursts(named), anonymous(anon), anonymous(anon))
+        # calls still running at the end are abandoned (they are counted as such)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds + 2):
+                await asyncio.gather(
+                    long_texts(named), bursts(named), anonymous(anon), anonymous(anon)
+                )
     return {"codes": dict(codes), "times": times}
 
 
@@ -330,16 +348,21 @@ async def observe(base: str, pid: int, seconds: float, name: str) -> Phase:
     )
 
 
+def step(message: str, since: float) -> None:
+    console.print(f"[{time.monotonic() - since:5.1f} s] {message}")
+
+
 def run(args: argparse.Namespace) -> Outcome:
-    plan = Plan(floor_s=8, attack_s=20) if args.quick else Plan(floor_s=15, attack_s=75)
+    plan = Plan(floor_s=5, attack_s=15) if args.quick else Plan(floor_s=15, attack_s=60)
     if args.quick:
         plan.small_sessions, plan.big_session = 2_000, 20_000
     outcome = Outcome(plan=asdict(plan))
     with tempfile.TemporaryDirectory(prefix="scs-search-abuse-") as tmp:
         folder = Path(tmp)
+        began = time.monotonic()
         server = start_scs(folder, args.real_limits)  # creates the schema
         server.stop()
-        console.print("seeding ...")
+        step("seeding ...", began)
         started = time.monotonic()
         sessions = seed(folder / "scs.db", plan)
         outcome.seed_s = round(time.monotonic() - started, 1)
@@ -348,23 +371,28 @@ def run(args: argparse.Namespace) -> Outcome:
             assert server.url is not None
             base = server.url.rsplit("/mcp", 1)[0]
             tokens = asyncio.run(mint(server.url, [f"abuser-{n}" for n in range(plan.attackers)]))
-            console.print(f"floor: /health alone for {plan.floor_s:.0f} s ...")
+            step(f"floor: /health alone for {plan.floor_s:.0f} s ...", began)
             outcome.phases.append(asyncio.run(observe(base, server.pid, plan.floor_s, "floor")))
-            console.print(f"attack: {plan.attackers} client processes for {plan.attack_s:.0f} s")
+            step(f"attack: {plan.attackers} client processes for {plan.attack_s:.0f} s", began)
             context = mp.get_context("spawn")
             queue = context.Queue()
+            go = context.Event()
             workers = [
                 context.Process(
                     target=attacker_main,
-                    args=(server.url, tokens[f"abuser-{n}"], sessions, plan.attack_s, n, queue),
+                    args=(server.url, tokens[f"abuser-{n}"], sessions, plan.attack_s, n, queue, go),
                 )
                 for n in range(plan.attackers)
             ]
             for worker in workers:
                 worker.start()
+            for _ in workers:
+                queue.get(timeout=120)  # ready: the clients' imports are done
+            go.set()
             outcome.phases.append(
-                asyncio.run(observe(base, server.pid, plan.attack_s + 5, "attack"))
+                asyncio.run(observe(base, server.pid, plan.attack_s + 2, "attack"))
             )
+            step("waiting for the attackers' last calls", began)
             reports = [queue.get(timeout=CALL_TIMEOUT_S + 60) for _ in workers]
             for worker in workers:
                 worker.join(timeout=30)
@@ -373,12 +401,14 @@ def run(args: argparse.Namespace) -> Outcome:
             for report in reports:
                 codes.update(report["codes"])
                 times.extend(report["times"])
+            step("attackers done", began)
             outcome.searches = dict(codes)
             outcome.search_p50_ms = round(percentile(times, 50) * 1000, 1)
             outcome.search_max_ms = round(max(times, default=0.0) * 1000, 1)
         finally:
             with contextlib.suppress(Exception):
                 server.stop()
+            step("server stopped", began)
     attack = outcome.phases[-1]
     outcome.verdicts = {
         "health p99 < 50 ms under attack": attack.p99_ms < 50,
@@ -404,7 +434,9 @@ def show(outcome: Outcome) -> None:
             f"{phase.rss_peak_mib:.0f}",
         )
     console.print(table)
-    console.print(f"searches: {outcome.searches}")
+    console.print("searches (scenario outcome: count):")
+    for name, count in sorted(outcome.searches.items()):
+        console.print(f"  {name}: {count}")
     console.print(f"search call p50 {outcome.search_p50_ms} ms, max {outcome.search_max_ms} ms")
     for name, ok in outcome.verdicts.items():
         console.print(f"{'PASS' if ok else 'FAIL'}  {name}")
