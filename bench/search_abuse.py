@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import random
 import sqlite3
 import sys
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from _common import Child, percentile, rss_kib, start_child, tool_error_code, tool_json
+from _common import Child, cpu_seconds, percentile, rss_kib, start_child, tool_error_code, tool_json
 from rich.console import Console
 from rich.table import Table
 
@@ -106,6 +107,8 @@ class Phase:
     failed_polls: int = 0
     rss_start_mib: float = 0.0
     rss_peak_mib: float = 0.0
+    server_cpu_s: float = 0.0  # CPU seconds the server used during the phase
+    load_average: float = 0.0  # the machine's 1-minute load average at the end
 
 
 @dataclass
@@ -315,6 +318,7 @@ async def observe(base: str, pid: int, seconds: float, name: str) -> Phase:
     """Poll /health every 10 ms and sample VmRSS every 50 ms for ``seconds``."""
     latencies: list[float] = []
     failed = 0
+    cpu_before = cpu_seconds(pid)
     rss: list[int] = [rss_kib(pid)]
     deadline = time.monotonic() + seconds
 
@@ -345,6 +349,8 @@ async def observe(base: str, pid: int, seconds: float, name: str) -> Phase:
         failed,
         round(rss[0] / 1024, 1),
         round(max(rss) / 1024, 1),
+        round(cpu_seconds(pid) - cpu_before, 1),
+        round(os.getloadavg()[0], 2),
     )
 
 
@@ -420,7 +426,8 @@ def run(args: argparse.Namespace) -> Outcome:
 
 def show(outcome: Outcome) -> None:
     table = Table(title="GET /health every 10 ms, server RSS")
-    for column in ("phase", "polls", "p50 ms", "p99 ms", "max ms", "failed", "RSS MiB", "peak"):
+    columns = ("phase", "polls", "p50 ms", "p99 ms", "max ms", "failed", "RSS MiB", "peak")
+    for column in (*columns, "server CPU s", "load avg"):
         table.add_column(column, justify="right")
     for phase in outcome.phases:
         table.add_row(
@@ -432,6 +439,8 @@ def show(outcome: Outcome) -> None:
             str(phase.failed_polls),
             f"{phase.rss_start_mib:.0f}",
             f"{phase.rss_peak_mib:.0f}",
+            f"{phase.server_cpu_s:.1f}",
+            f"{phase.load_average:.1f}",
         )
     console.print(table)
     console.print("searches (scenario outcome: count):")
