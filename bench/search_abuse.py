@@ -187,7 +187,7 @@ def seed(db_path: Path, plan: Plan) -> dict[str, Any]:
 # -- the server ------------------------------------------------------------------------
 
 
-def start_scs(folder: Path, real_limits: bool) -> Child:
+def start_scs(folder: Path, real_limits: bool, plugins: str) -> Child:
     from scs.testing import server_env
 
     env = server_env(
@@ -197,7 +197,7 @@ def start_scs(folder: Path, real_limits: bool) -> Child:
         **({} if real_limits else GENEROUS_LIMITS),
     )
     return start_child(
-        [sys.executable, "-m", "scs.cli", "serve", "--plugins", "default"]
+        [sys.executable, "-m", "scs.cli", "serve", "--plugins", plugins]
         + ["--host", "127.0.0.1", "--port", "0"],
         env=env,
         cwd=folder,
@@ -366,13 +366,13 @@ def run(args: argparse.Namespace) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="scs-search-abuse-") as tmp:
         folder = Path(tmp)
         began = time.monotonic()
-        server = start_scs(folder, args.real_limits)  # creates the schema
+        server = start_scs(folder, args.real_limits, args.plugins)  # creates the schema
         server.stop()
         step("seeding ...", began)
         started = time.monotonic()
         sessions = seed(folder / "scs.db", plan)
         outcome.seed_s = round(time.monotonic() - started, 1)
-        server = start_scs(folder, args.real_limits)
+        server = start_scs(folder, args.real_limits, args.plugins)
         try:
             assert server.url is not None
             base = server.url.rsplit("/mcp", 1)[0]
@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter phases (~1 minute)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     parser.add_argument("--real-limits", action="store_true", help="keep the shipped rate limits")
+    parser.add_argument("--plugins", default="default", help="plugin selection of the server")
     args = parser.parse_args(argv)
     outcome = run(args)
     show(outcome)
