@@ -140,13 +140,14 @@ class Search:
         check_query(query, threshold, limit, scope, self.settings.max_query_chars)
         prepared = prepare_query(query)
         may_see = scope_rule(identity, scope)
-        if session_id is not None:
-            sessions = [check_session_id(session_id)]
-        else:
-            async with self.app.db.read() as conn:
-                sessions = await store.session_ids(conn)
+        named = [check_session_id(session_id)] if session_id is not None else None
         budget = Budget(self.settings.budget_ms)
-        async with self._slot():
+        async with self._slot():  # a queued search holds no database connection
+            if named is not None:
+                sessions = named
+            else:
+                async with self.app.db.read() as conn:
+                    sessions = await store.session_ids(conn)
             found = await self._rank_sessions(
                 sessions,
                 session_id is not None,
