@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from scs.testing import ToolCallError
 
+from .conftest import GENEROUS_LIMITS
+
 if TYPE_CHECKING:
     from scs.testing import Agent, ScsServer
 
@@ -131,7 +133,8 @@ async def read_everything(
 
 
 async def test_readers_never_see_what_they_may_not_while_agents_write(scs_factory: Any) -> None:
-    server: ScsServer = await scs_factory(http=True)
+    # the limiter stays on, sized so that it never refuses the readers' many searches
+    server: ScsServer = await scs_factory(http=True, env=GENEROUS_LIMITS)
     agents = [await server.agent(f"iso-{n:02d}", agent_type=kind) for n, kind in enumerate(TYPES)]
     outsiders = [await server.agent("iso-generic", agent_type="generic")]
     everyone = agents + outsiders

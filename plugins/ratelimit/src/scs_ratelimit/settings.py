@@ -19,8 +19,8 @@ class RatelimitSettings(ScsSettings):
     read_burst: int = Field(200, ge=1)
     write_per_minute: float = Field(600, gt=0, description="writes per agent")
     write_burst: int = Field(100, ge=1)
-    search_per_minute: float = Field(300, gt=0, description="searches per agent")
-    search_burst: int = Field(60, ge=1)
+    search_per_minute: float = Field(30, gt=0, description="searches per agent")
+    search_burst: int = Field(10, ge=1)
     admin_per_minute: float = Field(300, gt=0, description="admin tools per agent")
     admin_burst: int = Field(60, ge=1)
     credential_multiplier: float = Field(

@@ -6,6 +6,14 @@ count and largest id must then match what the index holds. So writes made by
 another process on the same database file (or anything the events missed) are
 always seen; a deletion makes the index rebuild. ``message.added`` events add
 new messages without waiting for the next check.
+
+Memory is bounded in bytes (``SCS_SEARCH_INDEX_MAX_BYTES``, each index's
+approximate size) and in messages: least recently searched indexes are dropped
+first. A search over every session asks for indexes that are not resident with
+``resident=False``: such an index is kept only if it fits, else it is built,
+scored and dropped, so one search cannot push out everything else or grow memory
+with the number of sessions. Preparing rows runs in a worker thread unless they
+are few and short.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from scs.jsonvalues import UNREADABLE, decode_stored
 from scs_search import store
 from scs_search.changes import ChangeMarker
 from scs_search.index import SessionIndex
+from scs_search.text import MAX_SCORED_CHARS
 
 if TYPE_CHECKING:
     import sqlite3
@@ -31,7 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scs.search")
 ATTEMPTS = 3
-THREAD_ROWS = 500
+INLINE_ROWS = 200  # prepare fewer, short rows on the event loop (a thread hop costs more)
+INLINE_CHARS = 50_000
 
 
 def _metadata(text: str | None) -> dict[str, Any] | None:
@@ -57,13 +67,34 @@ def _add_rows(index: SessionIndex, rows: list[sqlite3.Row]) -> None:
     index.add_synced([_message(row) for row in rows])
 
 
-class IndexCache:
-    """Session indexes, least recently used dropped first beyond ``max_messages``."""
+def _inline(rows: list[sqlite3.Row], max_chars: int) -> bool:
+    """Whether preparing ``rows`` is quick enough for the event loop."""
+    if len(rows) >= INLINE_ROWS:
+        return False
+    chars = sum(min(len(row["content"]), max_chars) + len(row["metadata"] or "") for row in rows)
+    return chars < INLINE_CHARS
 
-    def __init__(self, db: Database, max_messages: int) -> None:
+
+class IndexCache:
+    """Session indexes, least recently used dropped first beyond ``max_bytes`` or
+    ``max_messages``."""
+
+    def __init__(
+        self,
+        db: Database,
+        max_messages: int,
+        max_bytes: int,
+        max_chars: int = MAX_SCORED_CHARS,
+    ) -> None:
         self.db = db
         self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.max_chars = max_chars
         self._indexes: OrderedDict[str, SessionIndex] = OrderedDict()
+        # (bytes, messages) of each resident index when last measured, and their sums
+        self._sizes: dict[str, tuple[int, int]] = {}
+        self._bytes = 0
+        self._messages = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self._marker = ChangeMarker(db.path)
         # the database's commit marker when each index was last checked against it
@@ -75,6 +106,9 @@ class IndexCache:
             "unchanged": 0,
             "synced_rows": 0,
             "event_rows": 0,
+            "streamed": 0,
+            "evicted": 0,
+            "thread_loads": 0,
         }
 
     def __contains__(self, session_id: object) -> bool:
@@ -82,13 +116,35 @@ class IndexCache:
 
     @property
     def indexed_messages(self) -> int:
-        return sum(len(index) for index in self._indexes.values())
+        return self._messages
 
     def nbytes(self) -> int:
-        return sum(index.nbytes() for index in self._indexes.values())
+        """Approximate bytes held by the resident indexes."""
+        return self._bytes
 
-    async def fresh(self, session_id: str) -> SessionIndex:
-        """The session's index, up to date with the database; not found if no such session."""
+    def _measure(self, session_id: str, index: SessionIndex | None) -> None:
+        """Update the totals with the current size of a resident index (None: it left)."""
+        old_bytes, old_messages = self._sizes.pop(session_id, (0, 0))
+        self._bytes -= old_bytes
+        self._messages -= old_messages
+        if index is not None:
+            size = (index.nbytes(), len(index))
+            self._sizes[session_id] = size
+            self._bytes += size[0]
+            self._messages += size[1]
+
+    def _fits(self, index: SessionIndex) -> bool:
+        return (
+            self._bytes + index.nbytes() <= self.max_bytes
+            and self._messages + len(index) <= self.max_messages
+        )
+
+    async def fresh(self, session_id: str, *, resident: bool = True) -> SessionIndex:
+        """The session's index, up to date with the database; not found if no such session.
+
+        With ``resident=False`` an index that was not in memory is kept only if it fits
+        in the budgets without dropping another one.
+        """
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             index = self._indexes.get(session_id)
@@ -98,9 +154,10 @@ class IndexCache:
                 self._indexes.move_to_end(session_id)
                 return index
             self._checked.pop(session_id, None)
+            cached = index is not None
             for _ in range(ATTEMPTS):
                 if index is None:
-                    index = SessionIndex(session_id)
+                    index = SessionIndex(session_id, self.max_chars)
                     self.stats["loads"] += 1
                 if await self._sync(index):
                     break
@@ -115,10 +172,14 @@ class IndexCache:
                     retryable=True,
                 )
             assert index is not None
+            if not resident and not cached and not self._fits(index):
+                self.stats["streamed"] += 1  # used for this search only, never resident
+                return index
             if marker is not None:
                 self._checked[session_id] = marker
             self._indexes[session_id] = index
             self._indexes.move_to_end(session_id)
+            self._measure(session_id, index)
             self._evict(keep=session_id)
             return index
 
@@ -132,9 +193,10 @@ class IndexCache:
                     self.drop(index.session_id)
                     raise not_found("session", index.session_id)
                 async for rows in store.rows_after(conn, index.session_id, index.synced_id):
-                    if len(rows) < THREAD_ROWS:
+                    if _inline(rows, self.max_chars):
                         _add_rows(index, rows)
-                    else:  # preparing thousands of texts would hold up the event loop
+                    else:  # preparing many or long texts would hold up the event loop
+                        self.stats["thread_loads"] += 1
                         await asyncio.to_thread(_add_rows, index, rows)
                     self.stats["synced_rows"] += len(rows)
                 count, max_id = await store.fingerprint(conn, index.session_id)
@@ -149,9 +211,11 @@ class IndexCache:
         index = self._indexes.get(str(message.get("session_id")))
         if index is not None and index.add_event(message):
             self.stats["event_rows"] += 1
+            self._measure(index.session_id, index)
 
     def drop(self, session_id: str) -> None:
         self._indexes.pop(session_id, None)
+        self._measure(session_id, None)
         self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
@@ -162,16 +226,19 @@ class IndexCache:
 
     def close(self) -> None:
         self._indexes.clear()
+        self._sizes.clear()
+        self._bytes = self._messages = 0
         self._checked.clear()
         self._marker.close()
 
     def _evict(self, keep: str) -> None:
-        total = self.indexed_messages
-        while total > self.max_messages and len(self._indexes) > 1:
-            session_id, index = next(iter(self._indexes.items()))
+        """Drop least recently used indexes until both budgets hold (``keep`` stays)."""
+        while (self._bytes > self.max_bytes or self._messages > self.max_messages) and len(
+            self._indexes
+        ) > 1:
+            session_id = next(iter(self._indexes))
             if session_id == keep:
                 self._indexes.move_to_end(session_id)
                 continue
-            del self._indexes[session_id]
-            self._forget(session_id)
-            total -= len(index)
+            self.drop(session_id)
+            self.stats["evicted"] += 1

@@ -8,6 +8,7 @@ it runs in a worker thread do not disturb it.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search import grams
-from scs_search.text import prepare
+from scs_search.text import MAX_SCORED_CHARS, prepare
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -41,9 +42,13 @@ class Snapshot:
 class SessionIndex:
     """Everything needed to rank a session's messages without reading them again."""
 
-    def __init__(self, session_id: str, capacity: int = 1024) -> None:
+    def __init__(
+        self, session_id: str, max_chars: int = MAX_SCORED_CHARS, capacity: int = 8
+    ) -> None:
         self.session_id = session_id
+        self.max_chars = max_chars
         self.texts: list[str] = []
+        self._text_bytes = 0  # sys.getsizeof of every text, kept as they are added
         self.class_keys: list[ClassKey] = []
         self._class_codes: dict[ClassKey, int] = {}
         capacity = max(8, -(-capacity // 8) * 8)
@@ -67,13 +72,12 @@ class SessionIndex:
         return len(self.ids)
 
     def nbytes(self) -> int:
-        """Approximate memory held (arrays, strings, id set)."""
+        """Approximate memory held: arrays (at capacity), strings, list slots, id set."""
         arrays = sum(
             a.nbytes
             for a in (self.ids, self.classes, self.full_len, self.base_len, self.signatures)
         )
-        strings = sum(49 + len(t) for t in self.texts)  # CPython compact ASCII strings
-        return arrays + strings + 8 * len(self.texts)
+        return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + 512
 
     def _grow(self, needed: int) -> None:
         capacity = self.capacity
@@ -133,7 +137,9 @@ class SessionIndex:
         self._grow(start + len(fresh))
         texts = []
         for row, message in enumerate(fresh, start):
-            text, base = prepare(message["sender"], message["content"], message["metadata"])
+            text, base = prepare(
+                message["sender"], message["content"], message["metadata"], self.max_chars
+            )
             ident = int(message["id"])
             texts.append(text)
             self.ids[row] = ident
@@ -144,6 +150,7 @@ class SessionIndex:
             self.base_len[row] = base
             self.max_id = max(self.max_id, ident)
         grams.set_signatures(self.signatures, texts, start)
+        self._text_bytes += sum(map(sys.getsizeof, texts))
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
 
     def snapshot(self) -> Snapshot:

@@ -37,7 +37,8 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     @mcp.tool(tags=requires("read", rate="search"))
     async def search_context(
         query: Annotated[
-            str, Field(description="Words to look for; typos are tolerated (1..1000 chars)")
+            str,
+            Field(description="Words to look for; typos are tolerated (1..256 chars by default)"),
         ],
         session_id: Annotated[
             str | None,

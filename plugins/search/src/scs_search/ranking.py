@@ -27,10 +27,12 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from scs_search import grams
+from scs_search.budget import CHUNK_WORK, query_factor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from scs_search.budget import Budget
     from scs_search.index import ClassKey, Snapshot
 
 # RapidFuzz can drop a text that scores exactly its score_cutoff (float rounding
@@ -102,6 +104,13 @@ def allowed_classes(
     )
 
 
+def estimated_work(snapshot: Snapshot, query: str, with_metadata: bool) -> float:
+    """Work units (see ``budget``) to score every row of ``snapshot``: an upper bound."""
+    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[: snapshot.n]
+    total = float(np.maximum(lengths, len(query)).sum(dtype=np.float64))
+    return total * query_factor(len(query))
+
+
 def rank(
     snapshot: Snapshot,
     query: str,
@@ -112,10 +121,14 @@ def rank(
     with_metadata: bool = True,
     workers: int = 1,
     stats: dict[str, int] | None = None,
+    budget: Budget | None = None,
 ) -> list[Hit]:
     """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc).
 
     ``stats``, when given, receives how many rows were visible and how many were scored.
+    With a ``budget``, rows are scored in chunks of at most ``CHUNK_WORK`` and scoring
+    stops once it is spent (after at least one chunk of the call): the hits are then the
+    best of the rows scored, and ``budget.truncated`` is set.
     """
     n = snapshot.n
     if n == 0 or not allowed.any() or not query:
@@ -129,6 +142,8 @@ def rank(
     ids = snapshot.ids[rows]
     order = np.lexsort((-ids, -bounds))
     rows, bounds, ids = rows[order], bounds[order], ids[order]
+    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
+    work = np.cumsum(np.maximum(lengths, len(query)) * query_factor(len(query)))
     scored = 0
 
     best_scores = np.zeros(0, dtype=np.float64)
@@ -140,7 +155,12 @@ def rank(
     while position < len(rows):
         if full and bounds[position] < bar:
             break
-        end = min(position + batch, len(rows))
+        if budget is not None and budget.chunks and budget.spent():
+            budget.truncated = True
+            break
+        done = float(work[position - 1]) if position else 0.0
+        end = min(position + batch, int(np.searchsorted(work, done + CHUNK_WORK, "right")))
+        end = min(max(end, position + 1), len(rows))
         chosen = slice(position, end)
         position, batch = end, min(batch * 2, MAX_BATCH)
         take = rows[chosen]
@@ -152,6 +172,8 @@ def rank(
         scores = _score(
             query, _texts(snapshot, take, with_metadata), max(0.0, bar - SLACK), workers
         )
+        if budget is not None:
+            budget.chunks += 1
         found = scores >= bar
         if not found.any():
             continue

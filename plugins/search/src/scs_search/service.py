@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,39 +16,48 @@ from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
+from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
-from scs_search.ranking import Hit, allowed_classes, rank
+from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
 from scs_search.text import prepare, prepare_query, preview
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
+    import numpy as np
+    import numpy.typing as npt
     from scs import Identity
     from scs.app import App
 
+    from scs_search.index import Snapshot
     from scs_search.settings import SearchSettings
+
+    Job = tuple[Snapshot, str, float, int, npt.NDArray[np.bool_]]  # rank()'s arguments
 
 SERVICE = "search"
 Scope = Literal["all", "public", "private"]
 SCOPES: tuple[Scope, ...] = ("all", "public", "private")
-MAX_QUERY_CHARS = 1000
 MAX_RESULTS = 100
 MAX_SENDER_RESULTS = 100
 MAX_TIMERANGE_RESULTS = 200
-INLINE_ROWS = 2000  # rank small sessions on the event loop; a thread costs more
+YIELD_EVERY_S = 0.002  # a search of many small sessions lets the loop run this often
+TRUNCATED_HINT = (
+    "the search ran out of its time budget (SCS_SEARCH_BUDGET_MS): results are the best "
+    "of the messages ranked so far; pass session_id or a shorter, more distinctive query"
+)
 
 
 def relevance(score: float) -> str:
     return "high" if score >= 80 else "medium" if score >= 60 else "low"
 
 
-def check_query(query: str, threshold: float, limit: int, scope: str) -> None:
+def check_query(query: str, threshold: float, limit: int, scope: str, max_chars: int) -> None:
     check_unicode(query, "query")  # a lone surrogate would break the JSON answer echoing it
     if not query.strip():
         raise validation_error("query must not be empty or blank", "send the words to look for")
-    if len(query) > MAX_QUERY_CHARS:
+    if len(query) > max_chars:
         raise validation_error(
-            f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}",
+            f"query is {len(query)} characters; the limit is {max_chars}",
             "search for a shorter, distinctive part of the text",
         )
     if not 0 <= threshold <= 100:
@@ -91,7 +101,16 @@ class Search:
         self.app = app
         settings: SearchSettings = app.config("search")
         self.settings = settings
-        self.cache = IndexCache(app.db, settings.index_max_messages)
+        self.cache = IndexCache(
+            app.db,
+            settings.index_max_messages,
+            settings.index_max_bytes,
+            settings.max_scored_chars,
+        )
+        # searches that rank at once; the others wait here instead of taking the CPUs
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0, "refused": 0}
+        self.ranking = 0  # rankings in progress (a loop task can only see threaded ones)
 
     async def context(
         self,
@@ -105,35 +124,30 @@ class Search:
     ) -> dict[str, Any]:
         """Rank the visible messages of one session (or all) by ``partial_ratio``."""
         started = time.perf_counter()
-        check_query(query, threshold, limit, scope)
+        check_query(query, threshold, limit, scope, self.settings.max_query_chars)
         prepared = prepare_query(query)
         may_see = scope_rule(identity, scope)
-        if session_id is not None:
-            sessions = [check_session_id(session_id)]
-        else:
-            async with self.app.db.read() as conn:
-                sessions = await store.session_ids(conn)
-        found: list[Hit] = []
-        for sid in sessions:
-            try:
-                index = await self.cache.fresh(sid)
-            except ScsError as error:
-                if session_id is None and error.code == ErrorCode.NOT_FOUND:
-                    continue  # deleted while we looked: nothing to find there
-                raise
-            snapshot = index.snapshot()
-            allowed = allowed_classes(snapshot.class_keys, may_see)
-            args = (snapshot, prepared, threshold, limit, allowed)
-            if snapshot.n <= INLINE_ROWS:
-                hits = rank(*args, with_metadata=search_metadata)
+        named = [check_session_id(session_id)] if session_id is not None else None
+        budget = Budget(self.settings.budget_ms)
+        async with self._slot():  # a queued search holds no database connection
+            if named is not None:
+                sessions = named
             else:
-                hits = await asyncio.to_thread(
-                    rank, *args, with_metadata=search_metadata, workers=self.settings.workers
-                )
-            found.extend(hits)
-        found.sort(key=lambda hit: (-hit.score, -hit.message_id))
-        found = found[:limit]
-        results = await self._results(identity, prepared, found, may_see, search_metadata)
+                async with self.app.db.read() as conn:
+                    sessions = await store.session_ids(conn)
+            found = await self._rank_sessions(
+                sessions,
+                session_id is not None,
+                prepared,
+                threshold,
+                limit,
+                may_see,
+                search_metadata,
+                budget,
+            )
+            found.sort(key=lambda hit: (-hit.score, -hit.message_id))
+            found = found[:limit]
+            results = await self._results(identity, prepared, found, may_see, search_metadata)
         return {
             "success": True,
             "session_id": session_id,
@@ -143,8 +157,116 @@ class Search:
             "search_metadata": search_metadata,
             "results": results,
             "count": len(results),
+            "truncated": budget.truncated,
             "search_time_ms": round((time.perf_counter() - started) * 1000, 2),
-        }
+        } | ({"hint": TRUNCATED_HINT} if budget.truncated else {})
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A ranking slot, waited for at most ``queue_timeout_ms``, else a retryable refusal."""
+        if self._slots.locked():
+            self.stats["waited"] += 1
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout_ms / 1000):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.stats["refused"] += 1
+            raise ScsError(
+                ErrorCode.RATE_LIMITED,
+                "too many searches are running; this one waited "
+                f"{self.settings.queue_timeout_ms} ms for its turn",
+                "retry in a few seconds; nothing was done",
+                retryable=True,
+                retry_after=2,
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    async def _rank_sessions(
+        self,
+        sessions: list[str],
+        named: bool,
+        query: str,
+        threshold: float,
+        limit: int,
+        may_see: Callable[[Mapping[str, Any]], bool],
+        search_metadata: bool,
+        budget: Budget,
+    ) -> list[Hit]:
+        """The hits of each session, within one budget (its clock starts when the first
+        index is ready). Sessions are ranked in batches of about ``CHUNK_WORK``: a batch
+        of tiny work ranks on the event loop, any other in a worker thread.
+        """
+        found: list[Hit] = []
+        batch: list[Job] = []
+        work = 0.0
+        resumed = time.monotonic()
+        for position, sid in enumerate(sessions):
+            if position and budget.spent():
+                budget.truncated = True
+                break
+            if time.monotonic() - resumed > YIELD_EVERY_S:
+                await asyncio.sleep(0)  # cached sessions are checked without any await
+                resumed = time.monotonic()
+            try:
+                index = await self.cache.fresh(sid, resident=named)
+            except ScsError as error:
+                if not named and error.code == ErrorCode.NOT_FOUND:
+                    continue  # deleted while we looked: nothing to find there
+                raise
+            budget.start()
+            snapshot = index.snapshot()
+            allowed = allowed_classes(snapshot.class_keys, may_see)
+            batch.append((snapshot, query, threshold, limit, allowed))
+            work += SESSION_WORK + estimated_work(snapshot, query, search_metadata)
+            if work >= CHUNK_WORK:
+                found.extend(await self._rank(batch, work, search_metadata, budget))
+                batch, work = [], 0.0
+                if budget.truncated:
+                    break
+        if batch and (not budget.truncated or not budget.chunks):  # at least one chunk
+            found.extend(await self._rank(batch, work, search_metadata, budget))
+        if budget.truncated:
+            self.stats["truncated"] += 1
+        return found
+
+    async def _rank(
+        self, batch: list[Job], work: float, search_metadata: bool, budget: Budget
+    ) -> list[Hit]:
+        """The hits of a batch of sessions: on the event loop when tiny, else in a thread."""
+        self.ranking += 1
+        try:
+            if work <= INLINE_WORK:
+                self.stats["inline"] += 1
+                return self._rank_batch(batch, search_metadata, budget)
+            self.stats["threaded"] += 1
+            try:
+                return await asyncio.to_thread(self._rank_batch, batch, search_metadata, budget)
+            except asyncio.CancelledError:
+                budget.stop()  # the thread ends at its next chunk
+                raise
+        finally:
+            self.ranking -= 1
+
+    def _rank_batch(self, batch: list[Job], search_metadata: bool, budget: Budget) -> list[Hit]:
+        found: list[Hit] = []
+        for position, job in enumerate(batch):
+            if position and budget.spent():
+                budget.truncated = True
+                break
+            found.extend(
+                rank(
+                    *job,
+                    with_metadata=search_metadata,
+                    workers=self.settings.workers,
+                    budget=budget,
+                )
+            )
+            if budget.truncated:
+                break
+        return found
 
     async def _results(
         self,
@@ -158,28 +280,53 @@ class Search:
         async with self.app.db.read() as conn:
             rows = await store.messages_by_id(conn, ids, visible_sql(identity, "m"))
         by_id = {row["id"]: message_object(row) for row in rows}
-        results = []
-        for hit in found:
-            message = by_id.get(hit.message_id)
-            if message is None or not may_see(message):  # deleted since, or never ours
-                continue
-            text, base = prepare(message["sender"], message["content"], message["metadata"])
-            shown = preview(
-                query,
-                text if search_metadata else text[:base],
+        shown = [
+            (hit, by_id[hit.message_id])
+            for hit in found
+            if hit.message_id in by_id and may_see(by_id[hit.message_id])
+        ]  # a missing one was deleted since, or was never ours
+        messages = [message for _, message in shown]
+        cap = self.settings.max_scored_chars
+        work = sum(
+            text_work(min(cap, len(m["content"]) + len(m["sender"]) + 1), len(query))
+            for m in messages
+        )
+        if work <= INLINE_WORK:
+            previews = self._previews(query, messages, search_metadata)
+        else:
+            previews = await asyncio.to_thread(self._previews, query, messages, search_metadata)
+        return [
+            {
+                "message": message,
+                "score": round(hit.score, 2),
+                "match_preview": piece,
+                "relevance": relevance(hit.score),
+            }
+            for (hit, message), piece in zip(shown, previews, strict=True)
+        ]
+
+    def _previews(
+        self, query: str, messages: list[dict[str, Any]], search_metadata: bool
+    ) -> list[str]:
+        """The ``match_preview`` of each message (RapidFuzz alignment: CPU work)."""
+        pieces = []
+        for message in messages:
+            text, base = prepare(
                 message["sender"],
                 message["content"],
-                self.settings.preview_chars,
+                message["metadata"],
+                self.settings.max_scored_chars,
             )
-            results.append(
-                {
-                    "message": message,
-                    "score": round(hit.score, 2),
-                    "match_preview": shown,
-                    "relevance": relevance(hit.score),
-                }
+            pieces.append(
+                preview(
+                    query,
+                    text if search_metadata else text[:base],
+                    message["sender"],
+                    message["content"],
+                    self.settings.preview_chars,
+                )
             )
-        return results
+        return pieces
 
     async def by_sender(
         self, identity: Identity, session_id: str, sender: str, limit: int = 20

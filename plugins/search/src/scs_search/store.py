@@ -23,8 +23,10 @@ async def session_exists(conn: aiosqlite.Connection, session_id: str) -> bool:
 
 
 async def session_ids(conn: aiosqlite.Connection) -> list[str]:
-    """Every session that has messages."""
-    cursor = await conn.execute("SELECT DISTINCT session_id FROM messages")
+    """Every session that has messages, the most recently written to first."""
+    cursor = await conn.execute(
+        "SELECT session_id FROM messages GROUP BY session_id ORDER BY MAX(id) DESC"
+    )
     return [row[0] for row in await cursor.fetchall()]
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 SCALARS = (str, int, float, bool)
+MAX_SCORED_CHARS = 4000  # default of SCS_SEARCH_MAX_SCORED_CHARS
 
 
 def metadata_values(metadata: Mapping[str, Any] | None) -> list[str]:
@@ -32,13 +33,23 @@ def metadata_values(metadata: Mapping[str, Any] | None) -> list[str]:
     return values
 
 
-def prepare(sender: str, content: str, metadata: Mapping[str, Any] | None) -> tuple[str, int]:
-    """The searched text with metadata, and the length of its part without metadata."""
-    base = f"{sender.lower()} {content.lower()}"
-    extra = [value.lower() for value in metadata_values(metadata)]
-    if not extra:
-        return base, len(base)
-    return " ".join([base, *extra]), len(base)
+def prepare(
+    sender: str,
+    content: str,
+    metadata: Mapping[str, Any] | None,
+    max_chars: int = MAX_SCORED_CHARS,
+) -> tuple[str, int]:
+    """The searched text with metadata, and the length of its part without metadata.
+
+    Only the first ``max_chars`` characters are kept (``SCS_SEARCH_MAX_SCORED_CHARS``):
+    the result is exactly the full prepared text cut there. Each part is cut before it
+    is lower-cased (lower-casing never shortens a string), so a huge message costs
+    only ``max_chars`` of work.
+    """
+    base = f"{sender[:max_chars].lower()} {content[:max_chars].lower()}"
+    extra = [value[:max_chars].lower() for value in metadata_values(metadata)]
+    text = " ".join([base, *extra]) if extra else base
+    return text[:max_chars], min(len(base), max_chars)
 
 
 def prepare_query(query: str) -> str:
