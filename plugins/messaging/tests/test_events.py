@@ -33,12 +33,11 @@ class Probe:
         self.events.append((event.name, event.data, event.source))
         if event.name == "message.added":
             # read through another connection: the row must already be committed
-            async with app.db.read() as conn:
-                cursor = await conn.execute(
+            async with app.db.read() as r:
+                count = await r.fetch_value(
                     "SELECT COUNT(*) FROM messages WHERE id = ?", (event.data["message"]["id"],)
                 )
-                row = await cursor.fetchone()
-            self.committed.append(int(row[0]) if row else 0)
+            self.committed.append(int(count))
 
 
 async def test_events_fire_after_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
