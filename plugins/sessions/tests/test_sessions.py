@@ -14,11 +14,7 @@ if TYPE_CHECKING:
 
 
 async def stored_sessions(server: ScsServer) -> int:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT COUNT(*) FROM sessions")
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM sessions"))
 
 
 async def test_create_and_get(scs_factory: ServerFactory) -> None:
