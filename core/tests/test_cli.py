@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import jwt
 import pytest
 from click.testing import CliRunner
-from scs.cli import CLIENTS, cli
+from scs.cli import cli
+from scs.cli_tokens import CLIENTS
 from scs.testing import JWT_SECRET, server_env
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def test_version(run) -> None:
 def test_token_mints_with_configured_key(run) -> None:
     result = run("token", "--agent-id", "wired", "--agent-type", "claude", "--permissions", "read")
     assert result.exit_code == 0
-    claims = jwt.decode(result.output.strip(), JWT_SECRET, algorithms=["HS256"], audience="scs-mcp")
+    claims = jwt.decode(result.stdout.strip(), JWT_SECRET, algorithms=["HS256"], audience="scs-mcp")
     assert claims["sub"] == "wired" and claims["permissions"] == ["read"]
     bad = run("token", "--agent-id", "x", "--permissions", "root")
     assert bad.exit_code == 2 and "unknown permission" in bad.output

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
-import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import SecretStr
@@ -17,58 +15,14 @@ from pydantic import SecretStr
 import scs
 from scs.app import StartupError, create_app
 from scs.auth.secrets import ensure_secrets, new_secret
-from scs.errors import ScsError
-from scs.identity import PERMISSIONS
+from scs.cli_tokens import client_config, token, tokens
+from scs.clikit import CLI_CLIENT, fail, settings_from, with_app
 from scs.plugins import CORE, PluginHost, SelectionError, discover, select
 from scs.runner import configure_logging, run
 from scs.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from scs.app import App
-    from scs.auth.tokens import Minted
-
-CLIENTS = ("claude", "cursor", "vscode", "gemini", "generic")
-CLI_CLIENT = "cli"  # the client address the audit trail records for these commands
-T = TypeVar("T")
-
-
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"scs: error: {message}", err=True)
-    sys.exit(code)
-
-
-def with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
-    """Open the App on the configured database, run ``work`` with it, close it.
-
-    Commands that run this have the admin's authority: they hold the server's secrets.
-    """
-
-    async def run_work() -> T:
-        app = await create_app(settings)
-        try:
-            return await work(app)
-        finally:
-            await app.close()
-
-    try:
-        return asyncio.run(run_work())
-    except (StartupError, ConfigError) as error:
-        fail(str(error), 1)
-        raise  # unreachable
-    except ScsError as error:
-        fail(f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
-        raise  # unreachable
-
-
-def settings_from(**overrides: Any) -> Settings:
-    try:
-        settings: Settings = load_settings(Settings, **overrides)
-    except ConfigError as error:
-        fail(str(error))
-        raise  # unreachable; keeps type checkers happy
-    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -244,82 +198,9 @@ def version() -> None:
             click.echo(f"  {info.name} {info.version} ({info.distribution})")
 
 
-@cli.command()
-@click.option("--agent-id", required=True, help="The agent's stable name.")
-@click.option("--agent-type", default="generic", show_default=True)
-@click.option(
-    "--permissions",
-    default="read,write",
-    show_default=True,
-    help=f"Comma-separated subset of {','.join(PERMISSIONS)}.",
-)
-def token(agent_id: str, agent_type: str, permissions: str) -> None:
-    """Mint a token with the admin's authority (for wiring a client by hand).
-
-    Works for registered ids; an id given admin permissions becomes protected.
-    """
-    wanted = [p.strip() for p in permissions.split(",") if p.strip()]
-
-    async def mint(app: App) -> str:
-        minted = await app.auth.issue("admin", agent_id, agent_type, wanted, CLI_CLIENT)
-        return minted.token
-
-    click.echo(with_app(settings_from(), mint))
-
-
-@cli.command("client-config")
-@click.argument("client", type=click.Choice(CLIENTS))
-@click.option("--agent-id", default=None, help="Agent id for the token (default: the client name).")
-def client_config(client: str, agent_id: str | None) -> None:
-    """Print a ready configuration snippet for an MCP client."""
-    settings = ensure_secrets(settings_from())
-    default_type = client if client in settings.agent_type_permissions else "generic"
-    minted, secret = with_app(
-        settings, lambda app: _client_token(app, agent_id or client, default_type)
-    )
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}/mcp"
-    header = f"Authorization: Bearer {minted.token}"
-    if client == "claude":
-        click.echo(
-            f"claude mcp add --transport http scs {shlex.quote(url)} --header {shlex.quote(header)}"
-        )
-        return
-    entry: dict[str, Any] = {"url": url, "headers": {"Authorization": f"Bearer {minted.token}"}}
-    if client == "vscode":
-        entry["type"] = "http"
-        click.echo(json.dumps({"servers": {"scs": entry}}, indent=2))
-    elif client == "gemini":
-        entry = {"httpUrl": url, "headers": entry["headers"]}
-        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
-    else:
-        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
-    click.echo(
-        f"# token expires {minted.as_result()['expires_at']}; renew with refresh_token "
-        "or run this command again",
-        err=True,
-    )
-    if secret is not None:
-        click.echo(
-            f"# registered agent id {minted.identity.agent_id!r}; its agent_secret "
-            f"(shown once, for authenticate_agent): {secret}",
-            err=True,
-        )
-
-
-async def _client_token(app: App, agent_id: str, default_type: str) -> tuple[Minted, str | None]:
-    """A token for a registered id: register it first if needed (returning its new secret)."""
-    record = app.auth.agents.find(agent_id)
-    secret: str | None = None
-    if record is None:
-        registered = await app.auth.agents.register(
-            agent_id, default_type, admin=True, replace=False, by=CLI_CLIENT, client=CLI_CLIENT
-        )
-        secret = str(registered["agent_secret"])
-    agent_type = record.agent_type if record is not None else default_type
-    permissions = sorted(app.auth.tokens.allowed_permissions(agent_type))
-    minted = await app.auth.issue("admin", agent_id, agent_type, permissions, CLI_CLIENT)
-    return minted, secret
+cli.add_command(token)
+cli.add_command(tokens)
+cli.add_command(client_config)
 
 
 @cli.group()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from scs.app import create_app
+from scs.request import use_process_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -104,6 +105,8 @@ async def run(settings: Settings) -> None:
 
 
 async def _serve_stdio(app: App) -> None:
+    token = app.settings.token
+    use_process_token(token.get_secret_value() if token is not None else None)
     task = asyncio.ensure_future(app.server.run_stdio_async(show_banner=False))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -37,6 +37,19 @@ PLACEHOLDER_MARKERS = (
 MIN_SECRET_BYTES = 32
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``90d``, ``12h``, ``30m``, ``45s`` or a bare number of seconds."""
+    value = text.strip().lower()
+    unit = DURATION_UNITS.get(value[-1:], 0)
+    number = value[:-1] if unit else value
+    if not number.isdigit():
+        raise ValueError(f"{text!r} is not a duration: use a number with s, m, h or d (e.g. 90d)")
+    return int(number) * (unit or 1)
+
+
 class ConfigError(Exception):
     """A setting that cannot be used; its text is one line meant for a person."""
 
@@ -105,6 +118,20 @@ class Settings(ScsSettings):
     jwt_issuer: str = "scs"
     jwt_audience: str = "scs-mcp"
     token_ttl_seconds: int = Field(3600, ge=60, le=30 * 86400)
+    max_token_ttl: int = Field(
+        365 * 86400,
+        ge=60,
+        description="Longest lifetime `scs token --ttl` grants a named token (e.g. 365d)",
+    )
+    refresh_grace_s: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="Seconds the old token keeps working after refresh_token with no argument",
+    )
+    token: SecretStr | None = Field(
+        None, description="The caller's token over stdio (scs serve --transport stdio, connect)"
+    )
     allow_anonymous_read: bool = False
     agent_type_permissions: dict[str, list[PermissionName]] = Field(
         default_factory=lambda: dict(DEFAULT_AGENT_PERMISSIONS)
@@ -140,6 +167,11 @@ class Settings(ScsSettings):
     @classmethod
     def _strong_secret(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
         return check_secret(f"SCS_{info.field_name.upper()}", value)
+
+    @field_validator("max_token_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
