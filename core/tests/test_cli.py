@@ -50,14 +50,46 @@ def test_help_everywhere(run) -> None:
         assert "Usage:" in result.output
 
 
-def test_check_prints_masked_settings(run) -> None:
+def test_check_prints_masked_settings(run, tmp_path: Path) -> None:
+    assert run("check", "--fix").exit_code == 0
     result = run("check")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["database"] == "ok"
-    assert "add_message" in report["tools"] or "authenticate_agent" in report["tools"]
+    report = json.loads(result.stdout)
+    assert report["database"]["status"] == "ok"
+    assert report["database"]["path"] == str(tmp_path / "scs.db")
+    assert report["database"]["pending_migrations"] == {}
+    assert "add_message" in report["tools"] and "authenticate_agent" in report["tools"]
     assert report["settings"]["api_key"] == "**********"
+    assert report["plugin_settings"]["search"]  # every enabled plugin's effective settings
+    assert set(report["plugin_settings"]) >= {"sessions", "messaging", "memory", "search"}
     assert JWT_SECRET not in result.output
+
+
+def test_check_changes_nothing_on_disk_unless_fix(run, tmp_path: Path) -> None:
+    # `run` cleared SCS_* from the environment and moved into tmp_path (no stray .env)
+    data = tmp_path / "fresh"
+    env = {"SCS_DATA_DIR": str(data)}
+    result = CliRunner().invoke(cli, ["check"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert not data.exists()  # no secrets file, no database, not even the folder
+    assert report["database"]["exists"] is False
+    assert report["database"]["path"] == str(data / "scs.db")
+    assert "core" in report["database"]["pending_migrations"]
+    assert "SCS_API_KEY" in result.stderr  # said, not generated
+    fixed = CliRunner().invoke(cli, ["check", "--fix"], env=env, catch_exceptions=False)
+    assert fixed.exit_code == 0, fixed.output
+    assert (data / "secrets.json").exists() and (data / "scs.db").exists()
+    assert json.loads(fixed.stdout)["database"]["pending_migrations"] == {}
+
+
+def test_unknown_scs_variable_is_named_with_closest_match(run) -> None:
+    result = run("check", SCS_PLUGIN="default", SCS_SEARCH_NOPE="1")
+    assert result.exit_code == 0, result.output
+    assert "unknown setting SCS_PLUGIN (ignored); did you mean SCS_PLUGINS?" in result.stderr
+    assert "SCS_SEARCH_NOPE" in result.stderr
+    quiet = run("check", SCS_PLUGINS="default,-search", SCS_SEARCH_NOPE="1")
+    assert "SCS_SEARCH_NOPE" not in quiet.stderr  # a disabled plugin's setting is no typo
 
 
 def test_check_fails_on_unknown_plugin(run) -> None:

@@ -164,7 +164,7 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
+def plugin_settings_of(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
     for name in host.each("scs_settings"):
         model = host.call_one(name, "scs_settings")
@@ -244,7 +244,7 @@ async def create_app(
         raise StartupError(str(error)) from None
     except Exception as error:
         raise StartupError(str(error)) from None
-    plugin_settings = _plugin_settings(host)
+    plugin_settings = plugin_settings_of(host)
 
     db = Database(
         settings.db_path,

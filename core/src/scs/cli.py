@@ -1,32 +1,58 @@
-"""The ``scs`` command line."""
+"""The ``scs`` command line.
+
+Imports are lazy on purpose: ``scs --help``, ``scs version`` and ``scs token`` must
+start in well under half a second, and ``scs serve`` must not import what only other
+commands (or clients) need. ``core/tests/test_startup_imports.py`` guards this.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr
 
-import scs
-from scs.app import StartupError, create_app
-from scs.auth.secrets import ensure_secrets, new_secret
 from scs.cli_tokens import client_config, token, tokens
-from scs.clikit import CLI_CLIENT, fail, settings_from, with_app
-from scs.plugins import CORE, PluginHost, SelectionError, discover, select
-from scs.runner import configure_logging, run
-from scs.settings import ConfigError, Settings, load_settings
+from scs.clikit import (
+    CLI_CLIENT,
+    EXIT_FAILED,
+    EXIT_PORT_IN_USE,
+    fail,
+    note,
+    settings_from,
+    with_app,
+)
+from scs.daemon import connect, daemon
 
 if TYPE_CHECKING:
     from scs.app import App
+    from scs.settings import Settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(scs.__version__, prog_name="scs")
+class ScsGroup(click.Group):
+    """The top-level group: commands that plugins add (``scs_commands``) are loaded only
+    when a name is not a core command, so core commands never import the plugins."""
+
+    plugins_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self.plugins_loaded:
+            self.plugins_loaded = True
+            _load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+@click.group(
+    cls=ScsGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Enabled plugins may add commands: `scs plugins` lists the plugins.",
+)
+@click.version_option(package_name="scs-core", prog_name="scs")
 def cli() -> None:
     """shared-context-server: shared sessions, messages, memory and search for AI agents."""
 
@@ -50,14 +76,40 @@ def serve(
     database: Path | None,
     reload: bool,
 ) -> None:
-    """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio)."""
+    """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio).
+
+    Over stdio the caller's identity is SCS_TOKEN (see docs/security.md). A port in use
+    exits with status 3.
+    """
     settings = settings_from(
         plugins=plugins, transport=transport, host=host, port=port, database_path=database
     )
+    from scs.runner import configure_logging, port_in_use
+
     configure_logging(settings.log_level)
+    if settings.transport == "http":
+        busy = port_in_use(settings.host, settings.port)
+        if busy is not None:
+            fail(
+                f"port {settings.port} is in use ({busy}; is scs running already? "
+                "`scs daemon status`, or pick another --port)",
+                EXIT_PORT_IN_USE,
+            )
     if reload:
         _serve_reload(settings, plugins, host, port, database)
         return
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until stopped; start-up errors are one line."""
+    import asyncio
+
+    from scs.app import StartupError
+    from scs.plugins import SelectionError
+    from scs.runner import run
+    from scs.settings import ConfigError
+
     try:
         asyncio.run(run(settings))
     except (StartupError, ConfigError, SelectionError) as error:
@@ -97,37 +149,34 @@ def _serve_reload(
 @cli.command()
 @click.option("--plugins", help="Plugin selection to check (default: SCS_PLUGINS).")
 @click.option("--database", type=click.Path(dir_okay=False, path_type=Path))
-def check(plugins: str | None, database: Path | None) -> None:
-    """Validate configuration, plugins and database; print the effective settings."""
+@click.option(
+    "--fix", is_flag=True, help="Also generate missing secrets and run pending migrations."
+)
+def check(plugins: str | None, database: Path | None, fix: bool) -> None:
+    """Validate configuration, plugins and database; print the effective settings.
+
+    Changes nothing on disk (no secrets written, no migrations run) unless --fix.
+    Prints the database location and every enabled plugin's effective settings.
+    """
+    from scs.checkup import run_check
+
     settings = settings_from(plugins=plugins, database_path=database)
-
-    async def probe() -> dict[str, Any]:
-        app = await create_app(settings)
-        try:
-            async with app.db.read() as conn:
-                cursor = await conn.execute("PRAGMA quick_check")
-                row = await cursor.fetchone()
-            status = row[0] if row is not None else "no answer"
-            return {"plugins": app.plugins, "tools": sorted(app.tools), "database": status}
-        finally:
-            await app.close()
-
-    try:
-        result = asyncio.run(probe())
-    except (StartupError, ConfigError) as error:
-        fail(str(error), 1)
-        return
-    effective = json.loads(ensure_secrets(settings).model_dump_json())
-    effective["agent_registration"] = settings.registration_mode()
-    click.echo(json.dumps({"settings": effective, **result}, indent=2, default=str))
-    if result["database"] != "ok":
-        fail(f"database check failed: {result['database']}", 1)
+    report = run_check(settings, fix=fix)
+    for warning in report["warnings"]:
+        note(f"warning: {warning}")
+    click.echo(json.dumps(report, indent=2, default=str))
+    if report["problems"]:
+        fail("; ".join(report["problems"]), EXIT_FAILED)
 
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: version, enabled, hooks and tools."""
+    import asyncio
+
+    from scs.plugins import CORE, SelectionError, discover, select
+
     settings = settings_from()
     infos = discover()
     try:
@@ -163,6 +212,14 @@ def plugins_command(as_json: bool) -> None:
 
 async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[str, list[str]]:
     """Register every installed plugin on a scratch database to learn its tools."""
+    import tempfile
+
+    from pydantic import SecretStr
+
+    from scs.app import create_app
+    from scs.auth.secrets import new_secret
+    from scs.plugins import CORE
+
     with tempfile.TemporaryDirectory() as scratch:
         probe = settings.model_copy(
             update={
@@ -191,16 +248,26 @@ async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[st
 
 @cli.command()
 def version() -> None:
-    """Print the versions of scs and its plugins."""
+    """Print the versions of scs and its plugins (without importing them)."""
+    from importlib.metadata import entry_points
+
+    import scs
+    from scs.plugins import CORE, ENTRY_POINT_GROUP, normalize
+
     click.echo(f"scs {scs.__version__}")
-    for info in sorted(discover().values(), key=lambda i: i.name):
-        if info.name != CORE:
-            click.echo(f"  {info.name} {info.version} ({info.distribution})")
+    found = {
+        normalize(ep.name): ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist
+    }
+    for name, dist in sorted(found.items()):
+        if name != CORE:
+            click.echo(f"  {name} {dist.version} ({dist.name})")
 
 
 cli.add_command(token)
 cli.add_command(tokens)
 cli.add_command(client_config)
+cli.add_command(connect)
+cli.add_command(daemon)
 
 
 @cli.group()
@@ -260,18 +327,23 @@ def agents_remove(agent_id: str) -> None:
         return await app.auth.agents.remove(agent_id, by=CLI_CLIENT)
 
     if not with_app(settings_from(), remove):
-        fail(f"agent id {agent_id!r} is not registered", 1)
+        fail(f"agent id {agent_id!r} is not registered", EXIT_FAILED)
     click.echo(f"removed {agent_id}")
 
 
 @cli.command()
 def secrets() -> None:
     """Print fresh random secrets in .env form."""
+    from scs.auth.secrets import new_secret
+
     for name in ("SCS_API_KEY", "SCS_ADMIN_API_KEY", "SCS_JWT_SECRET_KEY"):
         click.echo(f"{name}={new_secret()}")
 
 
 def _add_plugin_commands() -> None:
+    from scs.plugins import PluginHost, discover, select
+    from scs.settings import Settings, load_settings
+
     try:
         settings = load_settings(Settings)
         infos = discover()
@@ -282,8 +354,19 @@ def _add_plugin_commands() -> None:
         host.call_one(name, "scs_commands", cli=cli)
 
 
+def _load_plugin_commands() -> None:
+    """Add the plugins' commands, quietly: a plugin refused here is refused (and said so,
+    with the real SCS_PLUGINS_STRICT) by the command that starts the server, not here."""
+    quiet = logging.getLogger("scs.plugins")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        _add_plugin_commands()
+    finally:
+        quiet.setLevel(level)
+
+
 def main() -> None:
-    _add_plugin_commands()
     cli()
 
 

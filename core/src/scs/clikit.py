@@ -5,7 +5,6 @@ Imports here stay light: ``scs --help`` and ``scs version`` must not pay for the
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -51,6 +50,8 @@ def with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
 
     Commands that run this have the admin's authority: they hold the server's secrets.
     """
+    import asyncio
+
     from scs.app import StartupError, create_app
     from scs.errors import ScsError
     from scs.settings import ConfigError

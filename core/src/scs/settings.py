@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PermissionName = Literal["read", "write", "admin", "debug"]
 DEFAULT_AGENT_PERMISSIONS: dict[str, list[PermissionName]] = {
@@ -231,6 +235,28 @@ def format_validation_error(error: ValidationError, prefix: str = "SCS_") -> str
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{name}: {message}{shown}")
     return "; ".join(lines)
+
+
+def env_names(model: type[ScsSettings]) -> set[str]:
+    """The environment variables a settings model reads (``SCS_PORT``...)."""
+    prefix = str(model.model_config.get("env_prefix") or "")
+    return {f"{prefix}{name}".upper() for name in model.model_fields}
+
+
+def unknown_env(
+    known: set[str], environ: Mapping[str, str], skip_prefixes: tuple[str, ...] = ()
+) -> list[str]:
+    """One warning per ``SCS_*`` variable nobody reads (a typo such as ``SCS_PLUGIN``),
+    naming the closest known name. ``skip_prefixes``: those of installed plugins that
+    are not enabled (their settings are not loaded, yet are not typos)."""
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("SCS_") or name in known or name.startswith(skip_prefixes):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        guess = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"unknown setting {name} (ignored){guess}")
+    return warnings
 
 
 def load_settings(model: type[ScsSettings] = Settings, **overrides: Any) -> Any:
