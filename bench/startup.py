@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 from _common import BENCH_DIR
-
 from scs.testing import server_env
 
 TARGET_RATIO = 1.2
@@ -108,10 +107,14 @@ def main() -> None:
         env = server_env(home)
         env.pop("SCS_LOG_LEVEL", None)
         scs = [py, "-m", "scs.cli"]
-        subprocess.run([*scs, "check", "--fix"], env=env, cwd=home, capture_output=True, check=False)
+        subprocess.run(
+            [*scs, "check", "--fix"], env=env, cwd=home, capture_output=True, check=False
+        )
         for round_ in range(args.runs + 1):  # round 0 warms the disk cache, not counted
             port = free_port()
-            bare = time_to_answer([py, str(BENCH_DIR / "bare_server.py"), str(port)], env, home, port)
+            bare = time_to_answer(
+                [py, str(BENCH_DIR / "bare_server.py"), str(port)], env, home, port
+            )
             port = free_port()
             served = time_to_answer([*scs, "serve", "--port", str(port)], env, home, port)
             timings = {
@@ -126,8 +129,10 @@ def main() -> None:
             if round_ > 0:
                 for name, value in timings.items():
                     samples[name].append(value)
-            print(f"round {round_}: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items()),
-                  file=sys.stderr)
+            print(
+                f"round {round_}: " + " ".join(f"{k}={v:.2f}" for k, v in timings.items()),
+                file=sys.stderr,
+            )
     medians = {name: statistics.median(values) for name, values in samples.items()}
     result = {
         "runs": args.runs,

@@ -255,9 +255,7 @@ def version() -> None:
     from scs.plugins import CORE, ENTRY_POINT_GROUP, normalize
 
     click.echo(f"scs {scs.__version__}")
-    found = {
-        normalize(ep.name): ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist
-    }
+    found = {normalize(ep.name): ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist}
     for name, dist in sorted(found.items()):
         if name != CORE:
             click.echo(f"  {name} {dist.version} ({dist.name})")
