@@ -246,14 +246,7 @@ async def create_app(
         raise StartupError(str(error)) from None
     plugin_settings = plugin_settings_of(host)
 
-    db = Database(
-        settings.db_path,
-        pool_size=settings.db_pool_size,
-        busy_timeout_ms=settings.db_busy_timeout_ms,
-        mmap_size=settings.db_mmap_size,
-        acquire_timeout_s=settings.db_acquire_timeout_s,
-        journal_size_limit=settings.db_journal_size_limit,
-    )
+    db = Database.from_settings(settings)
     await db.open()
     app: App | None = None
     try:

@@ -23,12 +23,12 @@ from scs.clikit import (
     fail,
     note,
     settings_from,
-    with_app,
+    with_auth,
 )
 from scs.daemon import connect, daemon
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs.clikit import AuthApp
     from scs.settings import Settings
 
 
@@ -280,12 +280,12 @@ def agents() -> None:
 def agents_add(agent_id: str, agent_type: str, rotate: bool) -> None:
     """Register AGENT_ID and print its agent_secret (shown this once)."""
 
-    async def add(app: App) -> dict[str, Any]:
+    async def add(app: AuthApp) -> dict[str, Any]:
         return await app.auth.agents.register(
             agent_id, agent_type, admin=True, replace=rotate, by=CLI_CLIENT, client=CLI_CLIENT
         )
 
-    registered = with_app(settings_from(), add)
+    registered = with_auth(settings_from(), add)
     click.echo(registered["agent_secret"])
     done = "new secret for" if registered["rotated"] else "registered"
     click.echo(
@@ -299,10 +299,10 @@ def agents_add(agent_id: str, agent_type: str, rotate: bool) -> None:
 def agents_list(as_json: bool) -> None:
     """List registered and admin-held agent ids (never their secrets)."""
 
-    async def listing(app: App) -> list[dict[str, Any]]:
+    async def listing(app: AuthApp) -> list[dict[str, Any]]:
         return await app.auth.agents.list_public()
 
-    rows = with_app(settings_from(), listing)
+    rows = with_auth(settings_from(), listing)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -321,10 +321,10 @@ def agents_list(as_json: bool) -> None:
 def agents_remove(agent_id: str) -> None:
     """Unregister AGENT_ID: its secret stops working and the id is no longer protected."""
 
-    async def remove(app: App) -> bool:
+    async def remove(app: AuthApp) -> bool:
         return await app.auth.agents.remove(agent_id, by=CLI_CLIENT)
 
-    if not with_app(settings_from(), remove):
+    if not with_auth(settings_from(), remove):
         fail(f"agent id {agent_id!r} is not registered", EXIT_FAILED)
     click.echo(f"removed {agent_id}")
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scs.clikit import CLI_CLIENT, EXIT_FAILED, fail, note, settings_from, with_app
+from scs.clikit import CLI_CLIENT, EXIT_FAILED, fail, note, settings_from, with_auth
 
 if TYPE_CHECKING:
-    from scs.app import App
     from scs.auth.tokens import Minted
+    from scs.clikit import AuthApp
     from scs.settings import Settings
 
 CLIENTS = ("claude", "cursor", "vscode", "gemini", "claude-desktop", "generic")
@@ -40,7 +40,7 @@ def local_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/mcp"
 
 
-async def ensure_agent(app: App, agent_id: str, agent_type: str) -> tuple[str, str | None]:
+async def ensure_agent(app: AuthApp, agent_id: str, agent_type: str) -> tuple[str, str | None]:
     """The id's agent type, registering the id first if needed (returning its new secret).
 
     Tokens the CLI mints are for registered ids only: an unprotected id could be taken
@@ -55,7 +55,9 @@ async def ensure_agent(app: App, agent_id: str, agent_type: str) -> tuple[str, s
     return agent_type, str(registered["agent_secret"])
 
 
-def shortfall(app: App, agent_type: str, wanted: list[str], granted: frozenset[str]) -> str | None:
+def shortfall(
+    app: AuthApp, agent_type: str, wanted: list[str], granted: frozenset[str]
+) -> str | None:
     """Why fewer permissions were granted than asked, in one line (None if none were lost)."""
     lost = sorted(set(wanted) - granted)
     if not lost:
@@ -107,7 +109,7 @@ def token(
     if name is None and seconds is not None:
         name = f"{agent_id}-{secrets.token_hex(3)}"
 
-    async def mint(app: App) -> tuple[Minted, str | None, str | None]:
+    async def mint(app: AuthApp) -> tuple[Minted, str | None, str | None]:
         kept_type, secret = await ensure_agent(app, agent_id, agent_type)
         if name is None:
             minted = await app.auth.issue("admin", agent_id, kept_type, wanted, CLI_CLIENT)
@@ -123,7 +125,7 @@ def token(
             )
         return minted, secret, lost
 
-    minted, secret, lost = with_app(settings_from(), mint)
+    minted, secret, lost = with_auth(settings_from(), mint)
     click.echo(minted.token)
     if lost:
         note(lost)
@@ -147,10 +149,10 @@ def tokens_list(as_json: bool) -> None:
     """
     from scs.timestamps import epoch_timestamp
 
-    async def listing(app: App) -> list[dict[str, Any]]:
+    async def listing(app: AuthApp) -> list[dict[str, Any]]:
         return [named.public() for named in await app.auth.named_tokens()]
 
-    rows = with_app(settings_from(), listing)
+    rows = with_auth(settings_from(), listing)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -175,11 +177,11 @@ def tokens_list(as_json: bool) -> None:
 def tokens_revoke(name_or_jti: str) -> None:
     """Revoke a named token (by name or jti): refused from this moment, on every call."""
 
-    async def revoke(app: App) -> dict[str, Any] | None:
+    async def revoke(app: AuthApp) -> dict[str, Any] | None:
         named = await app.auth.revoke_named(name_or_jti)
         return None if named is None else named.public()
 
-    revoked = with_app(settings_from(), revoke)
+    revoked = with_auth(settings_from(), revoke)
     if revoked is None:
         fail(f"no named token {name_or_jti!r} (see `scs tokens list`)", EXIT_FAILED)
     click.echo(f"revoked {revoked['name']} (agent {revoked['agent_id']}, jti {revoked['jti']})")
@@ -218,7 +220,7 @@ def client_config(
     token_name = name or f"{client}-{secrets.token_hex(3)}"
     default_type = client if client in settings.agent_type_permissions else "generic"
 
-    async def mint(app: App) -> tuple[Minted, str | None]:
+    async def mint(app: AuthApp) -> tuple[Minted, str | None]:
         kept_type, secret = await ensure_agent(app, agent, default_type)
         allowed = sorted(app.auth.tokens.allowed_permissions(kept_type))
         minted = await app.auth.issue_named(
@@ -226,7 +228,7 @@ def client_config(
         )
         return minted, secret
 
-    minted, secret = with_app(settings, mint)
+    minted, secret = with_auth(settings, mint)
     url = local_url(settings)
     click.echo(render_config(client, url, minted.token, stdio))
     note(

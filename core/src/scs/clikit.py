@@ -6,6 +6,7 @@ Imports here stay light: ``scs --help`` and ``scs version`` must not pay for the
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -13,7 +14,8 @@ import click
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from scs.app import App
+    from scs.auth.service import AuthService
+    from scs.db import Database
     from scs.settings import Settings
 
 CLI_CLIENT = "cli"  # the client address the audit trail records for these commands
@@ -45,27 +47,49 @@ def settings_from(**overrides: Any) -> Settings:
     return settings
 
 
-def with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
-    """Open the App on the configured database, run ``work`` with it, close it.
+@dataclass
+class AuthApp:
+    """What the token and agent commands need: settings, the database (core tables
+    only) and the auth service; the plugins are neither imported nor migrated."""
+
+    settings: Settings
+    db: Database
+    auth: AuthService
+
+
+def with_auth(settings: Settings, work: Callable[[AuthApp], Awaitable[T]]) -> T:
+    """Open the database's auth tables, run ``work``, close.
 
     Commands that run this have the admin's authority: they hold the server's secrets.
     """
     import asyncio
 
-    from scs.app import StartupError, create_app
+    from scs.app import StartupError, check_exposure
+    from scs.auth.secrets import ensure_secrets
+    from scs.auth.service import AuthService
+    from scs.auth.store import MIGRATIONS
+    from scs.db import Database, MigrationError
     from scs.errors import ScsError
-    from scs.settings import ConfigError
+    from scs.plugins import CORE
 
     async def run_work() -> T:
-        app = await create_app(settings)
+        check_exposure(settings)
+        ready = ensure_secrets(settings)
+        db = Database.from_settings(ready)
+        await db.open()
         try:
-            return await work(app)
+            await db.migrate(CORE, MIGRATIONS)
+            auth = AuthService(ready, db)
+            try:
+                return await work(AuthApp(ready, db, auth))
+            finally:
+                await auth.flush_failure_audit()
         finally:
-            await app.close()
+            await db.close()
 
     try:
         return asyncio.run(run_work())
-    except (StartupError, ConfigError) as error:
+    except (StartupError, MigrationError, ValueError) as error:
         fail(str(error), EXIT_FAILED)
     except ScsError as error:
         fail(f"{error.message}" + (f" ({error.hint})" if error.hint else ""))

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -28,12 +29,11 @@ from scs.clikit import EXIT_FAILED, fail, note, settings_from
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from scs.settings import Settings
 
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 30.0  # uvicorn's graceful shutdown (10 s) plus closing the database
 POLL_S = 0.05
 CONNECT_TOKEN_TTL = 86400  # a token minted by `scs connect --agent-id`: one day
 
@@ -68,13 +68,18 @@ def is_local(url: str) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def read_record(settings: Settings) -> dict[str, Any] | None:
@@ -270,7 +275,7 @@ def connect(url: str | None, token: str | None, agent_id: str | None, no_start: 
 
 def _mint_for(settings: Settings, agent_id: str) -> str:
     from scs.cli_tokens import ensure_agent
-    from scs.clikit import CLI_CLIENT, with_app
+    from scs.clikit import CLI_CLIENT, with_auth
 
     async def mint(app: Any) -> str:
         agent_type, _ = await ensure_agent(app, agent_id, "generic")
@@ -280,7 +285,7 @@ def _mint_for(settings: Settings, agent_id: str) -> str:
         )
         return str(minted.token)
 
-    return with_app(settings, mint)
+    return with_auth(settings, mint)
 
 
 def _proxy_stdio(url: str, bearer: str | None) -> None:

@@ -38,6 +38,8 @@ from scs.pool import ConnectionPool, PoolTimeoutError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
+    from scs.settings import Settings
+
 log = logging.getLogger("scs.db")
 
 T = TypeVar("T")
@@ -163,6 +165,18 @@ class Database:
         conn.execute("PRAGMA busy_timeout=0")
         self.opened += 1
         return conn
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database the settings name, with their pool and PRAGMA settings (unopened)."""
+        return cls(
+            settings.db_path,
+            pool_size=settings.db_pool_size,
+            busy_timeout_ms=settings.db_busy_timeout_ms,
+            mmap_size=settings.db_mmap_size,
+            acquire_timeout_s=settings.db_acquire_timeout_s,
+            journal_size_limit=settings.db_journal_size_limit,
+        )
 
     async def open(self) -> None:
         """Create the file (and its folder) and the pool.
