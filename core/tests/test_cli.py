@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import jwt
@@ -161,3 +163,20 @@ def test_generated_secrets_file_is_private(tmp_path: Path, run) -> None:
     stored = json.loads(path.read_text())
     assert set(stored) == {"api_key", "admin_api_key", "jwt_secret_key"}
     assert stored["api_key"] not in result.output
+
+
+def test_refused_plugin_is_not_reported_as_non_strict(tmp_path: Path) -> None:
+    # messaging needs sessions: with strict selection (the default) start-up stops, and
+    # nothing claims the plugin was merely disabled "(SCS_PLUGINS_STRICT=false)"
+    result = subprocess.run(
+        [sys.executable, "-m", "scs.cli", "serve", "--port", "0"],
+        env=server_env(tmp_path, SCS_PLUGINS="default,-sessions"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "scs: error: plugin 'messaging'" in result.stderr
+    assert "SCS_PLUGINS_STRICT=false" not in result.stderr
