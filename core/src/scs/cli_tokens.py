@@ -245,7 +245,7 @@ def render_config(client: str, url: str, bearer: str, stdio: bool) -> str:
         command = [*connect_command(), "--url", url]
         if client == "claude":
             return (
-                f"claude mcp add --transport stdio scs --env SCS_TOKEN={shlex.quote(bearer)} "
+                f"claude mcp add --transport stdio --env SCS_TOKEN={shlex.quote(bearer)} scs "
                 f"-- {shlex.join(command)}"
             )
         entry: dict[str, Any] = {
