@@ -126,6 +126,8 @@ def ensure_daemon(settings: Settings) -> tuple[dict[str, Any], bool]:
 
     Returns the health and whether this call started it.
     """
+    if settings.port == 0:
+        fail("the shared server needs a fixed port: set SCS_PORT (default 23456), not 0")
     url = local_url(settings)
     answer = health(url)
     if answer is not None:
