@@ -135,3 +135,29 @@ async def test_connect_onto_a_running_server(scs_process: Any, tmp_path: Path) -
         created = await call(client, "create_session", purpose="via connect")
         view = await client.read_resource(f"session://{created['session_id']}")
         assert json.loads(view[0].text)["session"]["created_by"] == "proxied"
+
+
+async def test_connect_mints_for_agent_id_from_the_data_dir(
+    scs_process: Any, tmp_path: Path
+) -> None:
+    server = scs_process()
+    env = {k: v for k, v in server_env(tmp_path).items() if k != "SCS_TOKEN"}
+    transport = StdioTransport(
+        command=sys.executable,
+        args=[
+            "-m",
+            "scs.cli",
+            "connect",
+            "--url",
+            server.url,
+            "--no-start",
+            "--agent-id",
+            "minted",
+        ],
+        env=env,
+        cwd=str(tmp_path),
+    )
+    async with Client(transport) as client:
+        created = await call(client, "create_session", purpose="via connect")
+        shown = await call(client, "get_session", session_id=created["session_id"])
+        assert '"created_by": "minted"' in json.dumps(shown)  # the id --agent-id minted for
