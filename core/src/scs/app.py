@@ -181,7 +181,7 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
+def plugin_settings_of(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
     for name in host.each("scs_settings"):
         model = host.call_one(name, "scs_settings")
@@ -281,21 +281,9 @@ async def create_app(
         raise StartupError(str(error)) from None
     except Exception as error:
         raise StartupError(str(error)) from None
-    plugin_settings = _plugin_settings(host)
+    plugin_settings = plugin_settings_of(host)
 
-    if settings.database_url is not None:  # until the plugins run on scs.storage
-        raise StartupError(
-            "SCS_DATABASE_URL: PostgreSQL is not served yet (the plugins still use the "
-            "SQLite-only scs.db); unset it"
-        )
-    db = Database(
-        settings.db_path,
-        pool_size=settings.db_pool_size,
-        busy_timeout_ms=settings.db_busy_timeout_ms,
-        mmap_size=settings.db_mmap_size,
-        acquire_timeout_s=settings.db_acquire_timeout_s,
-        journal_size_limit=settings.db_journal_size_limit,
-    )
+    db = Database.from_settings(settings)
     await db.open()
     app: App | None = None
     try:

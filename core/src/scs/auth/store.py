@@ -1,11 +1,12 @@
-"""SQL of the auth tables: revoked token ids and the audit trail (agents: ``agents_store``)."""
+"""SQL of the auth tables: revoked token ids and the audit trail (agents: ``agents_store``,
+named tokens: ``named_store``)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from scs.auth import agents_store
+from scs.auth import agents_store, named_store
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
@@ -38,23 +39,35 @@ MIGRATIONS = [
         """,
     ),
     agents_store.MIGRATION,
+    named_store.MIGRATION,
 ]
 
 
-def _revoked(conn: sqlite3.Connection, jti: str) -> bool:
-    row = conn.execute("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,)).fetchone()
+def _revoked(conn: sqlite3.Connection, jti: str, now: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM scs_revoked_tokens WHERE jti = ? AND revoked_at <= ?", (jti, now)
+    ).fetchone()
     return row is not None
 
 
 def is_revoked(db: Database, jti: str) -> bool:
-    """Whether a token id was revoked: a primary-key lookup on every authenticated call,
-    so it runs on the event loop (``Database.lookup``), not through a thread."""
-    return db.lookup(_revoked, jti)
+    """Whether a token id is refused: a primary-key lookup on every authenticated call,
+    so it runs on the event loop (``Database.lookup``), not through a thread.
+
+    ``revoked_at`` is when the refusal starts: a refresh with a grace window puts it
+    a little in the future (the old token keeps working until then)."""
+    return db.lookup(_revoked, jti, int(time.time()))
 
 
 _REVOKE_SQL = (
     "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING"
+)
+# an explicit revocation also ends a grace window a refresh left running
+_REVOKE_NOW_SQL = (
+    "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at "
+    "WHERE scs_revoked_tokens.revoked_at > excluded.revoked_at"
 )
 _AUDIT_SQL = (
     "INSERT INTO scs_audit (agent_id, action, result, detail, client) VALUES (?, ?, ?, ?, ?)"
@@ -68,23 +81,28 @@ def _audit_params(
 
 
 def _revoke_once(
-    conn: sqlite3.Connection, jti: str, agent_id: str, expires_at: int, action: str
+    conn: sqlite3.Connection, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int
 ) -> bool:
     """Insert the revocation; only the caller whose insert lands audits and wins."""
-    cursor = conn.execute(_REVOKE_SQL, (jti, agent_id, expires_at, int(time.time())))
+    sql = _REVOKE_NOW_SQL if action == "revoke" else _REVOKE_SQL
+    cursor = conn.execute(sql, (jti, agent_id, expires_at, int(time.time()) + grace_s))
     if cursor.rowcount != 1:
         return False
     conn.execute(_AUDIT_SQL, _audit_params(agent_id, action, "success", None, None))
     return True
 
 
-async def revoke(db: Database, jti: str, agent_id: str, expires_at: int, action: str) -> bool:
-    """Revoke a token id and audit ``action`` in one transaction.
+async def revoke(
+    db: Database, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int = 0
+) -> bool:
+    """Revoke a token id (refused from ``grace_s`` seconds on) and audit ``action``, in
+    one transaction.
 
     True for exactly one caller per token id, however many race (the insert is the
-    arbiter); False, with nothing written, when it was revoked already.
+    arbiter); False, with nothing written, when it was revoked already (a token in its
+    grace window cannot be refreshed or revoked a second time).
     """
-    return await db.write(_revoke_once, jti, agent_id, expires_at, action)
+    return await db.write(_revoke_once, jti, agent_id, expires_at, action, grace_s)
 
 
 async def purge_expired_revocations(db: Database, now: int | None = None) -> int:
