@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import jwt
 import pytest
 from click.testing import CliRunner
-from scs.cli import CLIENTS, cli
+from scs.cli import cli
+from scs.cli_tokens import CLIENTS
 from scs.testing import JWT_SECRET, server_env
 
 if TYPE_CHECKING:
@@ -49,14 +52,46 @@ def test_help_everywhere(run) -> None:
         assert "Usage:" in result.output
 
 
-def test_check_prints_masked_settings(run) -> None:
+def test_check_prints_masked_settings(run, tmp_path: Path) -> None:
+    assert run("check", "--fix").exit_code == 0
     result = run("check")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["database"] == "ok"
-    assert "add_message" in report["tools"] or "authenticate_agent" in report["tools"]
+    report = json.loads(result.stdout)
+    assert report["database"]["status"] == "ok"
+    assert report["database"]["path"] == str(tmp_path / "scs.db")
+    assert report["database"]["pending_migrations"] == {}
+    assert "add_message" in report["tools"] and "authenticate_agent" in report["tools"]
     assert report["settings"]["api_key"] == "**********"
+    assert report["plugin_settings"]["search"]  # every enabled plugin's effective settings
+    assert set(report["plugin_settings"]) >= {"sessions", "messaging", "memory", "search"}
     assert JWT_SECRET not in result.output
+
+
+def test_check_changes_nothing_on_disk_unless_fix(run, tmp_path: Path) -> None:
+    # `run` cleared SCS_* from the environment and moved into tmp_path (no stray .env)
+    data = tmp_path / "fresh"
+    env = {"SCS_DATA_DIR": str(data)}
+    result = CliRunner().invoke(cli, ["check"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert not data.exists()  # no secrets file, no database, not even the folder
+    assert report["database"]["exists"] is False
+    assert report["database"]["path"] == str(data / "scs.db")
+    assert "core" in report["database"]["pending_migrations"]
+    assert "SCS_API_KEY" in result.stderr  # said, not generated
+    fixed = CliRunner().invoke(cli, ["check", "--fix"], env=env, catch_exceptions=False)
+    assert fixed.exit_code == 0, fixed.output
+    assert (data / "secrets.json").exists() and (data / "scs.db").exists()
+    assert json.loads(fixed.stdout)["database"]["pending_migrations"] == {}
+
+
+def test_unknown_scs_variable_is_named_with_closest_match(run) -> None:
+    result = run("check", SCS_PLUGIN="default", SCS_SEARCH_NOPE="1")
+    assert result.exit_code == 0, result.output
+    assert "unknown setting SCS_PLUGIN (ignored); did you mean SCS_PLUGINS?" in result.stderr
+    assert "SCS_SEARCH_NOPE" in result.stderr
+    quiet = run("check", SCS_PLUGINS="default,-search", SCS_SEARCH_NOPE="1")
+    assert "SCS_SEARCH_NOPE" not in quiet.stderr  # a disabled plugin's setting is no typo
 
 
 def test_check_fails_on_unknown_plugin(run) -> None:
@@ -87,7 +122,7 @@ def test_version(run) -> None:
 def test_token_mints_with_configured_key(run) -> None:
     result = run("token", "--agent-id", "wired", "--agent-type", "claude", "--permissions", "read")
     assert result.exit_code == 0
-    claims = jwt.decode(result.output.strip(), JWT_SECRET, algorithms=["HS256"], audience="scs-mcp")
+    claims = jwt.decode(result.stdout.strip(), JWT_SECRET, algorithms=["HS256"], audience="scs-mcp")
     assert claims["sub"] == "wired" and claims["permissions"] == ["read"]
     bad = run("token", "--agent-id", "x", "--permissions", "root")
     assert bad.exit_code == 2 and "unknown permission" in bad.output
@@ -128,3 +163,20 @@ def test_generated_secrets_file_is_private(tmp_path: Path, run) -> None:
     stored = json.loads(path.read_text())
     assert set(stored) == {"api_key", "admin_api_key", "jwt_secret_key"}
     assert stored["api_key"] not in result.output
+
+
+def test_refused_plugin_is_not_reported_as_non_strict(tmp_path: Path) -> None:
+    # messaging needs sessions: with strict selection (the default) start-up stops, and
+    # nothing claims the plugin was merely disabled "(SCS_PLUGINS_STRICT=false)"
+    result = subprocess.run(
+        [sys.executable, "-m", "scs.cli", "serve", "--port", "0"],
+        env=server_env(tmp_path, SCS_PLUGINS="default,-sessions"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "scs: error: plugin 'messaging'" in result.stderr
+    assert "SCS_PLUGINS_STRICT=false" not in result.stderr

@@ -181,7 +181,7 @@ def check_exposure(settings: Settings) -> None:
         )
 
 
-def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
+def plugin_settings_of(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
     for name in host.each("scs_settings"):
         model = host.call_one(name, "scs_settings")
@@ -281,7 +281,7 @@ async def create_app(
         raise StartupError(str(error)) from None
     except Exception as error:
         raise StartupError(str(error)) from None
-    plugin_settings = _plugin_settings(host)
+    plugin_settings = plugin_settings_of(host)
 
     db = open_database(settings)
     await db.open()

@@ -1,78 +1,58 @@
-"""The ``scs`` command line."""
+"""The ``scs`` command line.
+
+Imports are lazy on purpose: ``scs --help``, ``scs version`` and ``scs token`` must
+start in well under half a second, and ``scs serve`` must not import what only other
+commands (or clients) need. ``core/tests/test_startup_imports.py`` guards this.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import os
-import shlex
-import sys
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr
 
-import scs
-from scs.app import StartupError, create_app
-from scs.auth.secrets import ensure_secrets, new_secret
-from scs.errors import ScsError
-from scs.identity import PERMISSIONS
-from scs.plugins import CORE, PluginHost, SelectionError, discover, select
-from scs.runner import configure_logging, run
-from scs.settings import ConfigError, Settings, load_settings
+from scs.cli_tokens import client_config, token, tokens
+from scs.clikit import (
+    CLI_CLIENT,
+    EXIT_FAILED,
+    EXIT_PORT_IN_USE,
+    fail,
+    note,
+    settings_from,
+    with_auth,
+)
+from scs.daemon import connect, daemon
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
-    from scs.app import App
-    from scs.auth.tokens import Minted
-
-CLIENTS = ("claude", "cursor", "vscode", "gemini", "generic")
-CLI_CLIENT = "cli"  # the client address the audit trail records for these commands
-T = TypeVar("T")
+    from scs.clikit import AuthApp
+    from scs.settings import Settings
 
 
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"scs: error: {message}", err=True)
-    sys.exit(code)
+class ScsGroup(click.Group):
+    """The top-level group: commands that plugins add (``scs_commands``) are loaded only
+    when a name is not a core command, so core commands never import the plugins."""
+
+    plugins_loaded = False
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self.plugins_loaded:
+            self.plugins_loaded = True
+            _load_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
 
 
-def with_app(settings: Settings, work: Callable[[App], Awaitable[T]]) -> T:
-    """Open the App on the configured database, run ``work`` with it, close it.
-
-    Commands that run this have the admin's authority: they hold the server's secrets.
-    """
-
-    async def run_work() -> T:
-        app = await create_app(settings)
-        try:
-            return await work(app)
-        finally:
-            await app.close()
-
-    try:
-        return asyncio.run(run_work())
-    except (StartupError, ConfigError) as error:
-        fail(str(error), 1)
-        raise  # unreachable
-    except ScsError as error:
-        fail(f"{error.message}" + (f" ({error.hint})" if error.hint else ""))
-        raise  # unreachable
-
-
-def settings_from(**overrides: Any) -> Settings:
-    try:
-        settings: Settings = load_settings(Settings, **overrides)
-    except ConfigError as error:
-        fail(str(error))
-        raise  # unreachable; keeps type checkers happy
-    return settings
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(scs.__version__, prog_name="scs")
+@click.group(
+    cls=ScsGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Enabled plugins may add commands: `scs plugins` lists the plugins.",
+)
+@click.version_option(package_name="scs-core", prog_name="scs")
 def cli() -> None:
     """shared-context-server: shared sessions, messages, memory and search for AI agents."""
 
@@ -96,14 +76,40 @@ def serve(
     database: Path | None,
     reload: bool,
 ) -> None:
-    """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio)."""
+    """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio).
+
+    Over stdio the caller's identity is SCS_TOKEN (see docs/security.md). A port in use
+    exits with status 3.
+    """
     settings = settings_from(
         plugins=plugins, transport=transport, host=host, port=port, database_path=database
     )
+    from scs.runner import configure_logging, port_in_use
+
     configure_logging(settings.log_level)
+    if settings.transport == "http":
+        busy = port_in_use(settings.host, settings.port)
+        if busy is not None:
+            fail(
+                f"port {settings.port} is in use ({busy}; is scs running already? "
+                "`scs daemon status`, or pick another --port)",
+                EXIT_PORT_IN_USE,
+            )
     if reload:
         _serve_reload(settings, plugins, host, port, database)
         return
+    run_server(settings)
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until stopped; start-up errors are one line."""
+    import asyncio
+
+    from scs.app import StartupError
+    from scs.plugins import SelectionError
+    from scs.runner import run
+    from scs.settings import ConfigError
+
     try:
         asyncio.run(run(settings))
     except (StartupError, ConfigError, SelectionError) as error:
@@ -143,37 +149,34 @@ def _serve_reload(
 @cli.command()
 @click.option("--plugins", help="Plugin selection to check (default: SCS_PLUGINS).")
 @click.option("--database", type=click.Path(dir_okay=False, path_type=Path))
-def check(plugins: str | None, database: Path | None) -> None:
-    """Validate configuration, plugins and database; print the effective settings."""
+@click.option(
+    "--fix", is_flag=True, help="Also generate missing secrets and run pending migrations."
+)
+def check(plugins: str | None, database: Path | None, fix: bool) -> None:
+    """Validate configuration, plugins and database; print the effective settings.
+
+    Changes nothing on disk (no secrets written, no migrations run) unless --fix.
+    Prints the database location and every enabled plugin's effective settings.
+    """
+    from scs.checkup import run_check
+
     settings = settings_from(plugins=plugins, database_path=database)
-
-    async def probe() -> dict[str, Any]:
-        app = await create_app(settings)
-        try:
-            status = "ok" if await app.db.ping() else "no answer"
-            if app.db.dialect == "sqlite":
-                async with app.db.read() as reader:
-                    status = str(await reader.fetch_value("PRAGMA quick_check") or "no answer")
-            return {"plugins": app.plugins, "tools": sorted(app.tools), "database": status}
-        finally:
-            await app.close()
-
-    try:
-        result = asyncio.run(probe())
-    except (StartupError, ConfigError) as error:
-        fail(str(error), 1)
-        return
-    effective = json.loads(ensure_secrets(settings).model_dump_json())
-    effective["agent_registration"] = settings.registration_mode()
-    click.echo(json.dumps({"settings": effective, **result}, indent=2, default=str))
-    if result["database"] != "ok":
-        fail(f"database check failed: {result['database']}", 1)
+    report = run_check(settings, fix=fix)
+    for warning in report["warnings"]:
+        note(f"warning: {warning}")
+    click.echo(json.dumps(report, indent=2, default=str))
+    if report["problems"]:
+        fail("; ".join(report["problems"]), EXIT_FAILED)
 
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: version, enabled, hooks and tools."""
+    import asyncio
+
+    from scs.plugins import CORE, SelectionError, discover, select
+
     settings = settings_from()
     infos = discover()
     try:
@@ -209,6 +212,14 @@ def plugins_command(as_json: bool) -> None:
 
 async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[str, list[str]]:
     """Register every installed plugin on a scratch database to learn its tools."""
+    import tempfile
+
+    from pydantic import SecretStr
+
+    from scs.app import create_app
+    from scs.auth.secrets import new_secret
+    from scs.plugins import CORE
+
     with tempfile.TemporaryDirectory() as scratch:
         probe = settings.model_copy(
             update={
@@ -237,89 +248,24 @@ async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[st
 
 @cli.command()
 def version() -> None:
-    """Print the versions of scs and its plugins."""
+    """Print the versions of scs and its plugins (without importing them)."""
+    from importlib.metadata import entry_points
+
+    import scs
+    from scs.plugins import CORE, ENTRY_POINT_GROUP, normalize
+
     click.echo(f"scs {scs.__version__}")
-    for info in sorted(discover().values(), key=lambda i: i.name):
-        if info.name != CORE:
-            click.echo(f"  {info.name} {info.version} ({info.distribution})")
+    found = {normalize(ep.name): ep.dist for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist}
+    for name, dist in sorted(found.items()):
+        if name != CORE:
+            click.echo(f"  {name} {dist.version} ({dist.name})")
 
 
-@cli.command()
-@click.option("--agent-id", required=True, help="The agent's stable name.")
-@click.option("--agent-type", default="generic", show_default=True)
-@click.option(
-    "--permissions",
-    default="read,write",
-    show_default=True,
-    help=f"Comma-separated subset of {','.join(PERMISSIONS)}.",
-)
-def token(agent_id: str, agent_type: str, permissions: str) -> None:
-    """Mint a token with the admin's authority (for wiring a client by hand).
-
-    Works for registered ids; an id given admin permissions becomes protected.
-    """
-    wanted = [p.strip() for p in permissions.split(",") if p.strip()]
-
-    async def mint(app: App) -> str:
-        minted = await app.auth.issue("admin", agent_id, agent_type, wanted, CLI_CLIENT)
-        return minted.token
-
-    click.echo(with_app(settings_from(), mint))
-
-
-@cli.command("client-config")
-@click.argument("client", type=click.Choice(CLIENTS))
-@click.option("--agent-id", default=None, help="Agent id for the token (default: the client name).")
-def client_config(client: str, agent_id: str | None) -> None:
-    """Print a ready configuration snippet for an MCP client."""
-    settings = ensure_secrets(settings_from())
-    default_type = client if client in settings.agent_type_permissions else "generic"
-    minted, secret = with_app(
-        settings, lambda app: _client_token(app, agent_id or client, default_type)
-    )
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}/mcp"
-    header = f"Authorization: Bearer {minted.token}"
-    if client == "claude":
-        click.echo(
-            f"claude mcp add --transport http scs {shlex.quote(url)} --header {shlex.quote(header)}"
-        )
-        return
-    entry: dict[str, Any] = {"url": url, "headers": {"Authorization": f"Bearer {minted.token}"}}
-    if client == "vscode":
-        entry["type"] = "http"
-        click.echo(json.dumps({"servers": {"scs": entry}}, indent=2))
-    elif client == "gemini":
-        entry = {"httpUrl": url, "headers": entry["headers"]}
-        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
-    else:
-        click.echo(json.dumps({"mcpServers": {"scs": entry}}, indent=2))
-    click.echo(
-        f"# token expires {minted.as_result()['expires_at']}; renew with refresh_token "
-        "or run this command again",
-        err=True,
-    )
-    if secret is not None:
-        click.echo(
-            f"# registered agent id {minted.identity.agent_id!r}; its agent_secret "
-            f"(shown once, for authenticate_agent): {secret}",
-            err=True,
-        )
-
-
-async def _client_token(app: App, agent_id: str, default_type: str) -> tuple[Minted, str | None]:
-    """A token for a registered id: register it first if needed (returning its new secret)."""
-    record = await app.auth.agents.find(agent_id)
-    secret: str | None = None
-    if record is None:
-        registered = await app.auth.agents.register(
-            agent_id, default_type, admin=True, replace=False, by=CLI_CLIENT, client=CLI_CLIENT
-        )
-        secret = str(registered["agent_secret"])
-    agent_type = record.agent_type if record is not None else default_type
-    permissions = sorted(app.auth.tokens.allowed_permissions(agent_type))
-    minted = await app.auth.issue("admin", agent_id, agent_type, permissions, CLI_CLIENT)
-    return minted, secret
+cli.add_command(token)
+cli.add_command(tokens)
+cli.add_command(client_config)
+cli.add_command(connect)
+cli.add_command(daemon)
 
 
 @cli.group()
@@ -334,12 +280,12 @@ def agents() -> None:
 def agents_add(agent_id: str, agent_type: str, rotate: bool) -> None:
     """Register AGENT_ID and print its agent_secret (shown this once)."""
 
-    async def add(app: App) -> dict[str, Any]:
+    async def add(app: AuthApp) -> dict[str, Any]:
         return await app.auth.agents.register(
             agent_id, agent_type, admin=True, replace=rotate, by=CLI_CLIENT, client=CLI_CLIENT
         )
 
-    registered = with_app(settings_from(), add)
+    registered = with_auth(settings_from(), add)
     click.echo(registered["agent_secret"])
     done = "new secret for" if registered["rotated"] else "registered"
     click.echo(
@@ -353,10 +299,10 @@ def agents_add(agent_id: str, agent_type: str, rotate: bool) -> None:
 def agents_list(as_json: bool) -> None:
     """List registered and admin-held agent ids (never their secrets)."""
 
-    async def listing(app: App) -> list[dict[str, Any]]:
+    async def listing(app: AuthApp) -> list[dict[str, Any]]:
         return await app.auth.agents.list_public()
 
-    rows = with_app(settings_from(), listing)
+    rows = with_auth(settings_from(), listing)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -375,22 +321,27 @@ def agents_list(as_json: bool) -> None:
 def agents_remove(agent_id: str) -> None:
     """Unregister AGENT_ID: its secret stops working and the id is no longer protected."""
 
-    async def remove(app: App) -> bool:
+    async def remove(app: AuthApp) -> bool:
         return await app.auth.agents.remove(agent_id, by=CLI_CLIENT)
 
-    if not with_app(settings_from(), remove):
-        fail(f"agent id {agent_id!r} is not registered", 1)
+    if not with_auth(settings_from(), remove):
+        fail(f"agent id {agent_id!r} is not registered", EXIT_FAILED)
     click.echo(f"removed {agent_id}")
 
 
 @cli.command()
 def secrets() -> None:
     """Print fresh random secrets in .env form."""
+    from scs.auth.secrets import new_secret
+
     for name in ("SCS_API_KEY", "SCS_ADMIN_API_KEY", "SCS_JWT_SECRET_KEY"):
         click.echo(f"{name}={new_secret()}")
 
 
 def _add_plugin_commands() -> None:
+    from scs.plugins import PluginHost, discover, select
+    from scs.settings import Settings, load_settings
+
     try:
         settings = load_settings(Settings)
         infos = discover()
@@ -401,8 +352,19 @@ def _add_plugin_commands() -> None:
         host.call_one(name, "scs_commands", cli=cli)
 
 
+def _load_plugin_commands() -> None:
+    """Add the plugins' commands, quietly: a plugin refused here is refused (and said so,
+    with the real SCS_PLUGINS_STRICT) by the command that starts the server, not here."""
+    quiet = logging.getLogger("scs.plugins")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        _add_plugin_commands()
+    finally:
+        quiet.setLevel(level)
+
+
 def main() -> None:
-    _add_plugin_commands()
     cli()
 
 

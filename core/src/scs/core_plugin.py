@@ -12,7 +12,7 @@ import scs
 from scs.auth import store
 from scs.errors import ErrorCode, ScsError
 from scs.hookspecs import hookimpl
-from scs.request import client_address, header
+from scs.request import client_address, current_call, header
 from scs.tools import requires
 
 if TYPE_CHECKING:
@@ -86,15 +86,29 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 
     @mcp.tool(tags=requires("none", rate="auth"))
     async def refresh_token(
-        current_token: Annotated[str | None, Field(description="The token to renew")] = None,
+        current_token: Annotated[
+            str | None,
+            Field(description="The token to renew (default: the one this call presents)"),
+        ] = None,
         token: Annotated[str | None, Field(description="Alias of current_token")] = None,
     ) -> dict[str, Any]:
-        """Exchange a valid token for a fresh one; the old one is revoked."""
+        """Exchange a valid token for a fresh one; the old one is revoked. With no
+        argument, renews the caller's own token (Bearer header, auth_token or SCS_TOKEN)
+        and the old one keeps working for SCS_REFRESH_GRACE_S seconds."""
         presented = current_token or token
+        grace = 0
         if not presented:
-            raise ScsError(ErrorCode.VALIDATION, "current_token is required")
+            call = current_call()
+            presented = call.token if call is not None else None
+            grace = app.settings.refresh_grace_s
+        if not presented:
+            raise ScsError(
+                ErrorCode.VALIDATION,
+                "no token to refresh",
+                "pass current_token, or call with an Authorization: Bearer header",
+            )
         await auth.agents.check_refresh(await auth.identify(presented), client_address())
-        return (await auth.refresh(presented)).as_result()
+        return (await auth.refresh(presented, grace)).as_result()
 
     @mcp.tool(tags=requires("none", rate="auth"))
     async def revoke_token(

@@ -38,6 +38,8 @@ from scs.pool import ConnectionPool, PoolTimeoutError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
+    from scs.settings import Settings
+
 log = logging.getLogger("scs.db")
 
 T = TypeVar("T")
@@ -163,6 +165,18 @@ class Database:
         conn.execute("PRAGMA busy_timeout=0")
         self.opened += 1
         return conn
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database the settings name, with their pool and PRAGMA settings (unopened)."""
+        return cls(
+            settings.db_path,
+            pool_size=settings.db_pool_size,
+            busy_timeout_ms=settings.db_busy_timeout_ms,
+            mmap_size=settings.db_mmap_size,
+            acquire_timeout_s=settings.db_acquire_timeout_s,
+            journal_size_limit=settings.db_journal_size_limit,
+        )
 
     async def open(self) -> None:
         """Create the file (and its folder) and the pool.
@@ -456,3 +470,33 @@ class Database:
             "writes_in_thread": self.writes_in_thread,
             "checkpoints": self.checkpoints,
         }
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """A read-only look at a database file for ``scs check``: whether it exists, its
+    integrity (``PRAGMA quick_check``) and the migrations applied per plugin. Opens it
+    with ``mode=ro``: nothing is created, migrated or written."""
+    if not path.exists():
+        return {"exists": False, "status": "missing (created by the first scs serve)"}
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot open: {error}"}
+    try:
+        row = conn.execute("PRAGMA quick_check").fetchone()
+        try:
+            rows = conn.execute("SELECT plugin, version FROM scs_migrations").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot read: {error}"}
+    finally:
+        conn.close()
+    applied: dict[str, list[int]] = {}
+    for plugin, version in rows:
+        applied.setdefault(str(plugin), []).append(int(version))
+    return {
+        "exists": True,
+        "status": str(row[0]) if row is not None else "no answer",
+        "applied": {name: sorted(versions) for name, versions in applied.items()},
+    }

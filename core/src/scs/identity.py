@@ -28,6 +28,7 @@ class Identity:
     anonymous: bool = False
     issued_at: int | None = None
     credential: str | None = None  # what minted the token ("api_key", "admin_key", ...)
+    token_name: str | None = None  # a named client token's name (``scs token --name``)
 
     @property
     def is_admin(self) -> bool:

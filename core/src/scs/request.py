@@ -47,6 +47,14 @@ class Call:
 
 
 _call: ContextVar[Call | None] = ContextVar("scs_call", default=None)
+_process_token: str | None = None
+
+
+def use_process_token(token: str | None) -> None:
+    """Make ``token`` (``SCS_TOKEN``) the caller's Bearer token for every request that
+    has no HTTP request behind it: over stdio the client cannot send headers."""
+    global _process_token
+    _process_token = token or None
 
 
 def header(name: str) -> str | None:
@@ -58,7 +66,12 @@ def header(name: str) -> str | None:
 
 
 def bearer_token() -> str | None:
-    value = header("authorization")
+    """The Authorization: Bearer token of the HTTP request; over stdio, the process's
+    ``SCS_TOKEN`` (see ``use_process_token``)."""
+    try:
+        value = get_http_request().headers.get("authorization")
+    except RuntimeError:
+        return _process_token
     if value and value[:7].lower() == "bearer ":
         return value[7:].strip() or None
     return None

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from scs.app import create_app
+from scs.envcheck import env_warnings
+from scs.request import use_process_token
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,9 +93,31 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (another listener), or None when it can.
+
+    Checked before start-up so that a busy port is one line and its own exit status,
+    not a traceback after the database was opened and migrated.
+    """
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return f"something already listens on {host}:{port}"
+            return None  # other errors (no such address...) are uvicorn's to report
+    return None
+
+
 async def run(settings: Settings) -> None:
     """Build the app, serve it on the configured transport, then close it."""
     app = await create_app(settings)
+    for warning in env_warnings(app.plugin_settings.values(), app.host.infos):
+        log.warning("%s", warning)
     tune_gc()
     try:
         if settings.transport == "stdio":
@@ -104,6 +130,8 @@ async def run(settings: Settings) -> None:
 
 
 async def _serve_stdio(app: App) -> None:
+    token = app.settings.token
+    use_process_token(token.get_secret_value() if token is not None else None)
     task = asyncio.ensure_future(app.server.run_stdio_async(show_banner=False))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

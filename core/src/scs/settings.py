@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PermissionName = Literal["read", "write", "admin", "debug"]
 DEFAULT_AGENT_PERMISSIONS: dict[str, list[PermissionName]] = {
@@ -35,6 +39,19 @@ PLACEHOLDER_MARKERS = (
     "example",
 )
 MIN_SECRET_BYTES = 32
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``90d``, ``12h``, ``30m``, ``45s`` or a bare number of seconds."""
+    value = text.strip().lower()
+    unit = DURATION_UNITS.get(value[-1:], 0)
+    number = value[:-1] if unit else value
+    if not number.isdigit():
+        raise ValueError(f"{text!r} is not a duration: use a number with s, m, h or d (e.g. 90d)")
+    return int(number) * (unit or 1)
 
 
 class ConfigError(Exception):
@@ -111,6 +128,20 @@ class Settings(ScsSettings):
     jwt_issuer: str = "scs"
     jwt_audience: str = "scs-mcp"
     token_ttl_seconds: int = Field(3600, ge=60, le=30 * 86400)
+    max_token_ttl: int = Field(
+        365 * 86400,
+        ge=60,
+        description="Longest lifetime `scs token --ttl` grants a named token (e.g. 365d)",
+    )
+    refresh_grace_s: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="Seconds the old token keeps working after refresh_token with no argument",
+    )
+    token: SecretStr | None = Field(
+        None, description="The caller's token over stdio (scs serve --transport stdio, connect)"
+    )
     allow_anonymous_read: bool = False
     agent_type_permissions: dict[str, list[PermissionName]] = Field(
         default_factory=lambda: dict(DEFAULT_AGENT_PERMISSIONS)
@@ -155,6 +186,11 @@ class Settings(ScsSettings):
     @classmethod
     def _strong_secret(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
         return check_secret(f"SCS_{info.field_name.upper()}", value)
+
+    @field_validator("max_token_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -214,6 +250,28 @@ def format_validation_error(error: ValidationError, prefix: str = "SCS_") -> str
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{name}: {message}{shown}")
     return "; ".join(lines)
+
+
+def env_names(model: type[ScsSettings]) -> set[str]:
+    """The environment variables a settings model reads (``SCS_PORT``...)."""
+    prefix = str(model.model_config.get("env_prefix") or "")
+    return {f"{prefix}{name}".upper() for name in model.model_fields}
+
+
+def unknown_env(
+    known: set[str], environ: Mapping[str, str], skip_prefixes: tuple[str, ...] = ()
+) -> list[str]:
+    """One warning per ``SCS_*`` variable nobody reads (a typo such as ``SCS_PLUGIN``),
+    naming the closest known name. ``skip_prefixes``: those of installed plugins that
+    are not enabled (their settings are not loaded, yet are not typos)."""
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("SCS_") or name in known or name.startswith(skip_prefixes):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        guess = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"unknown setting {name} (ignored){guess}")
+    return warnings
 
 
 def load_settings(model: type[ScsSettings] = Settings, **overrides: Any) -> Any:

@@ -24,6 +24,21 @@ def new_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
+def stored_secrets(settings: Settings) -> Settings:
+    """``settings`` with unset secrets filled from the secrets file if it exists; writes
+    nothing (``scs check``). Secrets still missing stay None."""
+    path = settings.secrets_path
+    if not path.exists():
+        return settings
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    update = {
+        name: SecretStr(stored[name])
+        for name in GENERATED
+        if getattr(settings, name) is None and name in stored
+    }
+    return settings.model_copy(update=update)
+
+
 def ensure_secrets(settings: Settings) -> Settings:
     """Fill unset secrets from the secrets file, creating it (mode 0600) if needed.
 

@@ -5,23 +5,28 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import time
 from typing import TYPE_CHECKING
 
-from scs.auth import store
+from scs.auth import named_store, store
 from scs.auth.registry import AgentRegistry
 from scs.auth.throttle import FailureThrottle
-from scs.auth.tokens import TokenService
+from scs.auth.tokens import AGENT_ID_RE, TokenService
 from scs.errors import ErrorCode, ScsError
 from scs.identity import PERMISSIONS, Identity
 from scs.request import client_address
 
 if TYPE_CHECKING:
+    from scs.auth.named_store import NamedToken
     from scs.auth.throttle import AuditUpdate
     from scs.auth.tokens import Minted
     from scs.settings import Settings
     from scs.storage import Database
 
 log = logging.getLogger("scs.auth")
+
+LAST_USED_EVERY_S = 60  # a named token's last_used is written at most this often
+LAST_USED_TRACKED = 10_000
 
 
 class AuthService:
@@ -33,6 +38,7 @@ class AuthService:
         self.tokens = TokenService(settings)
         self.agents = AgentRegistry(settings, db)
         self.throttle = FailureThrottle(settings)
+        self._last_used: dict[str, float] = {}  # named token jti -> when last_used was written
 
     # -- API keys -----------------------------------------------------------
     def _key_level(self, presented: str) -> str | None:
@@ -132,10 +138,14 @@ class AuthService:
         requested: list[str] | None,
         client: str,
         agent_secret: str | None = None,
+        *,
+        ttl: int | None = None,
+        name: str | None = None,
     ) -> Minted:
         """Mint for a caller whose key is already checked (``level``: 'user' or 'admin').
 
         A registered id needs its ``agent_secret`` unless the key is the admin key.
+        ``ttl`` and ``name`` are for named tokens (``issue_named``).
         """
         self.tokens.check_agent(agent_id, agent_type)
         wanted = set(requested if requested is not None else ["read", "write"])
@@ -174,16 +184,96 @@ class AuthService:
             if record is None
             else f"agent:{agent_id}"
         )
-        minted = self.tokens.mint(agent_id, agent_type, granted, credential=credential)
+        minted = self.tokens.mint(
+            agent_id, agent_type, granted, credential=credential, ttl=ttl, name=name
+        )
         await store.audit(
             self.db,
             "authenticate",
             "success",
             agent_id=agent_id,
-            detail=f"type={agent_type} permissions={','.join(sorted(granted))}",
+            detail=f"type={agent_type} permissions={','.join(sorted(granted))}"
+            + (f" name={name} ttl={ttl}" if name is not None else ""),
             client=client,
         )
         return minted
+
+    # -- named client tokens ---------------------------------------------------
+    async def issue_named(
+        self,
+        name: str,
+        agent_id: str,
+        agent_type: str,
+        requested: list[str] | None,
+        ttl: int,
+        client: str,
+    ) -> Minted:
+        """Mint a long-lived token under ``name`` with the admin's authority and record
+        it (listable, revocable by name). A live token's name is refused."""
+        if not AGENT_ID_RE.match(name):
+            raise ScsError(
+                ErrorCode.VALIDATION,
+                "a token name must be 1..100 characters: letters, digits and _ . : @ -",
+                "for example 'claude-laptop' or 'ci-reviewer'",
+            )
+        if not 60 <= ttl <= self.settings.max_token_ttl:
+            raise ScsError(
+                ErrorCode.VALIDATION,
+                f"ttl must be between 60 s and {self.settings.max_token_ttl} s (SCS_MAX_TOKEN_TTL)",
+                "use units: --ttl 90d, 12h, 30m; or raise SCS_MAX_TOKEN_TTL",
+            )
+        taken = await named_store.find(self.db, name)
+        if taken is not None and taken.status() == "active":
+            raise self._name_taken(name)
+        minted = await self.issue(
+            "admin", agent_id, agent_type, requested, client, ttl=ttl, name=name
+        )
+        identity = minted.identity
+        recorded = await named_store.insert(
+            self.db,
+            name,
+            identity.token_id or "",
+            agent_id,
+            agent_type,
+            sorted(identity.permissions),
+            identity.issued_at or int(time.time()),
+            identity.expires_at or 0,
+        )
+        if not recorded:  # another process took the name meanwhile; this token is never shown
+            await self._revoke_identity(identity, "revoke")
+            raise self._name_taken(name)
+        return minted
+
+    @staticmethod
+    def _name_taken(name: str) -> ScsError:
+        return ScsError(
+            ErrorCode.CONFLICT,
+            f"a live token is named {name!r} already",
+            f"revoke it first (`scs tokens revoke {name}`) or pick another --name",
+        )
+
+    async def named_tokens(self) -> list[NamedToken]:
+        return await named_store.all_tokens(self.db)
+
+    async def revoke_named(self, name_or_jti: str) -> NamedToken | None:
+        """Revoke a named token by name or jti, at once; None if no such token."""
+        named = await named_store.find(self.db, name_or_jti)
+        if named is None:
+            return None
+        await store.revoke(self.db, named.jti, named.agent_id, named.expires_at, "revoke")
+        return await named_store.find(self.db, named.jti)
+
+    async def _touch(self, identity: Identity) -> None:
+        """Record that a named token was used: at most one write a minute per token."""
+        jti = identity.token_id or ""
+        now = time.monotonic()
+        last = self._last_used.get(jti)
+        if last is not None and now - last < LAST_USED_EVERY_S:
+            return
+        if len(self._last_used) >= LAST_USED_TRACKED:
+            self._last_used.clear()
+        self._last_used[jti] = now
+        await named_store.touch(self.db, jti, int(time.time()))
 
     async def identify(self, token: str, client: str | None = None) -> Identity:
         """Verify a token and check it has not been revoked.
@@ -206,26 +296,53 @@ class AuthService:
                     "authenticate_agent again for a new token",
                 ),
             )
+        if identity.token_name is not None:
+            await self._touch(identity)
         return identity
 
-    async def refresh(self, token: str) -> Minted:
+    async def refresh(self, token: str, grace_s: int = 0) -> Minted:
         """Trade a token for a new one, once: of concurrent refreshes of one token only
-        the first gets a new token; the revocation and its audit are one transaction."""
-        identity = await self._revoke(token, "refresh")
-        return self.tokens.mint(
+        the first gets a new token; the revocation and its audit are one transaction.
+
+        With ``grace_s`` the old token keeps working that long (a client that still
+        sends it meanwhile is not cut off); it cannot be refreshed a second time. A named
+        token's successor keeps its name and its lifetime.
+        """
+        identity = await self._revoke(token, "refresh", grace_s)
+        ttl = None
+        if identity.token_name is not None and identity.issued_at and identity.expires_at:
+            ttl = min(identity.expires_at - identity.issued_at, self.settings.max_token_ttl)
+        minted = self.tokens.mint(
             identity.agent_id,
             identity.agent_type,
             identity.permissions,
             credential=identity.credential,
+            ttl=ttl,
+            name=identity.token_name,
         )
+        if identity.token_name is not None:
+            await named_store.follow_refresh(
+                self.db,
+                identity.token_id or "",
+                minted.identity.token_id or "",
+                minted.identity.expires_at or 0,
+            )
+        return minted
 
     async def revoke(self, token: str) -> Identity:
         return await self._revoke(token, "revoke")
 
-    async def _revoke(self, token: str, action: str) -> Identity:
-        identity = await self.identify(token)
+    async def _revoke(self, token: str, action: str, grace_s: int = 0) -> Identity:
+        return await self._revoke_identity(await self.identify(token), action, grace_s)
+
+    async def _revoke_identity(self, identity: Identity, action: str, grace_s: int = 0) -> Identity:
         won = await store.revoke(
-            self.db, identity.token_id or "", identity.agent_id, identity.expires_at or 0, action
+            self.db,
+            identity.token_id or "",
+            identity.agent_id,
+            identity.expires_at or 0,
+            action,
+            grace_s,
         )
         if not won:  # another call revoked (or refreshed) this token first
             raise ScsError(

@@ -1,11 +1,12 @@
-"""SQL of the auth tables: revoked token ids and the audit trail (agents: ``agents_store``)."""
+"""SQL of the auth tables: revoked token ids and the audit trail (agents: ``agents_store``,
+named tokens: ``named_store``)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
 
-from scs.auth import agents_store
+from scs.auth import agents_store, named_store
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
@@ -56,19 +57,32 @@ MIGRATIONS = [
         """,
     ),
     agents_store.MIGRATION,
+    named_store.MIGRATION,
 ]
 
 
 async def is_revoked(db: Database, jti: str) -> bool:
-    """Whether a token id was revoked: a primary-key point read on every authenticated
-    call (on SQLite it runs on the event loop, not through a thread)."""
-    row = await db.fetch_one("SELECT 1 FROM scs_revoked_tokens WHERE jti = ?", (jti,))
+    """Whether a token id is refused: a primary-key point read on every authenticated
+    call (on SQLite it runs on the event loop, not through a thread).
+
+    ``revoked_at`` is when the refusal starts: a refresh with a grace window puts it
+    a little in the future (the old token keeps working until then)."""
+    row = await db.fetch_one(
+        "SELECT 1 FROM scs_revoked_tokens WHERE jti = ? AND revoked_at <= ?",
+        (jti, int(time.time())),
+    )
     return row is not None
 
 
 _REVOKE_SQL = (
     "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO NOTHING"
+)
+# an explicit revocation also ends a grace window a refresh left running
+_REVOKE_NOW_SQL = (
+    "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at "
+    "WHERE scs_revoked_tokens.revoked_at > excluded.revoked_at"
 )
 _AUDIT_SQL = (
     "INSERT INTO scs_audit (agent_id, action, result, detail, client) VALUES (?, ?, ?, ?, ?)"
@@ -82,22 +96,27 @@ def _audit_params(
 
 
 async def _revoke_once(
-    tx: Transaction, jti: str, agent_id: str, expires_at: int, action: str
+    tx: Transaction, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int
 ) -> bool:
     """Insert the revocation; only the caller whose insert lands audits and wins."""
-    if await tx.execute(_REVOKE_SQL, (jti, agent_id, expires_at, int(time.time()))) != 1:
+    sql = _REVOKE_NOW_SQL if action == "revoke" else _REVOKE_SQL
+    if await tx.execute(sql, (jti, agent_id, expires_at, int(time.time()) + grace_s)) != 1:
         return False
     await tx.execute(_AUDIT_SQL, _audit_params(agent_id, action, "success", None, None))
     return True
 
 
-async def revoke(db: Database, jti: str, agent_id: str, expires_at: int, action: str) -> bool:
-    """Revoke a token id and audit ``action`` in one transaction.
+async def revoke(
+    db: Database, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int = 0
+) -> bool:
+    """Revoke a token id (refused from ``grace_s`` seconds on) and audit ``action``, in
+    one transaction.
 
     True for exactly one caller per token id, however many race (the insert is the
-    arbiter); False, with nothing written, when it was revoked already.
+    arbiter); False, with nothing written, when it was revoked already (a token in its
+    grace window cannot be refreshed or revoked a second time).
     """
-    return await db.write(_revoke_once, jti, agent_id, expires_at, action)
+    return await db.write(_revoke_once, jti, agent_id, expires_at, action, grace_s)
 
 
 async def purge_expired_revocations(db: Database, now: int | None = None) -> int:

@@ -92,11 +92,18 @@ class TokenService:
         permissions: frozenset[str],
         now: int | None = None,
         credential: str | None = None,
+        *,
+        ttl: int | None = None,
+        name: str | None = None,
     ) -> Minted:
         """Sign a token; ``credential`` (what minted it: "api_key", "admin_key", ...) goes
-        in the ``crd`` claim, which the rate limiter's aggregate buckets are keyed by."""
+        in the ``crd`` claim, which the rate limiter's aggregate buckets are keyed by.
+
+        ``ttl`` (default ``SCS_TOKEN_TTL_SECONDS``) and ``name`` (the ``tkn`` claim) are
+        for named client tokens; verification checks only ``exp``, whatever the TTL.
+        """
         issued = int(time.time()) if now is None else now
-        expires = issued + self.settings.token_ttl_seconds
+        expires = issued + (self.settings.token_ttl_seconds if ttl is None else ttl)
         granted = sorted(p for p in permissions if p in PERMISSIONS)
         jti = uuid.uuid4().hex
         claims: dict[str, Any] = {
@@ -112,6 +119,8 @@ class TokenService:
         }
         if credential is not None:
             claims["crd"] = credential
+        if name is not None:
+            claims["tkn"] = name
         token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
         identity = Identity(
             agent_id,
@@ -121,6 +130,7 @@ class TokenService:
             expires,
             issued_at=issued,
             credential=credential,
+            token_name=name,
         )
         return Minted(token, identity)
 
@@ -172,6 +182,7 @@ class TokenService:
             raise self._invalid(f"the token cannot be verified ({type(error).__name__})") from None
         agent_id, agent_type = claims.get("sub"), claims.get("agent_type")
         permissions, credential = claims.get("permissions"), claims.get("crd")
+        name = claims.get("tkn")
         if (
             not isinstance(agent_id, str)
             or not isinstance(agent_type, str)
@@ -186,6 +197,7 @@ class TokenService:
             int(claims["exp"]),
             issued_at=int(claims["iat"]),
             credential=credential if isinstance(credential, str) else None,
+            token_name=name if isinstance(name, str) else None,
         )
 
     @staticmethod

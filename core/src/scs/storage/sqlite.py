@@ -500,3 +500,33 @@ def split_statements(script: str) -> Iterator[str]:
 async def _run_script(tx: Any, script: str) -> None:
     for statement in split_statements(script):
         await tx.execute(statement)
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """A read-only look at a database file for ``scs check``: whether it exists, its
+    integrity (``PRAGMA quick_check``) and the migrations applied per plugin. Opens it
+    with ``mode=ro``: nothing is created, migrated or written."""
+    if not path.exists():
+        return {"exists": False, "status": "missing (created by the first scs serve)"}
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot open: {error}"}
+    try:
+        row = conn.execute("PRAGMA quick_check").fetchone()
+        try:
+            rows = conn.execute("SELECT plugin, version FROM scs_migrations").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot read: {error}"}
+    finally:
+        conn.close()
+    applied: dict[str, list[int]] = {}
+    for plugin, version in rows:
+        applied.setdefault(str(plugin), []).append(int(version))
+    return {
+        "exists": True,
+        "status": str(row[0]) if row is not None else "no answer",
+        "applied": {name: sorted(versions) for name, versions in applied.items()},
+    }
