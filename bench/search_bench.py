@@ -610,8 +610,8 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
     started = time.time()
     for chunk in range(0, len(rows), 5000):
         batch = rows[chunk : chunk + 5000]
-        async with app.db.transaction() as conn:
-            await conn.executemany(
+        async with app.db.transaction(heavy=True) as tx:
+            await tx.execute_many(
                 "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
                 " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
@@ -629,6 +629,7 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
                     for n, row in enumerate(batch)
                 ],
             )
+            tx.emit("messages", {"session_id": session_id})  # as every writer of messages
 
 
 def brute_force(
@@ -701,13 +702,12 @@ async def measure(
     index_mb = cache._indexes[session_id].nbytes() / 1e6
 
     # the caller's visible texts, prepared once, for the floor and the oracle
-    async with app.db.read() as conn:
-        cursor = await conn.execute(
+    async with app.db.read() as r:
+        stored = await r.fetch_all(
             "SELECT id, sender, sender_type, content, visibility, metadata FROM messages"
             " WHERE session_id = ? ORDER BY id",
             (session_id,),
         )
-        stored = await cursor.fetchall()
     texts, ids = [], []
     for row in stored:
         if can_see(CALLER, row):
