@@ -181,7 +181,7 @@ DB_SERIES = (
     (
         "writes_in_thread",
         "scs_db_writes_in_thread",
-        "Write transactions deferred to a thread (another process held the lock)",
+        "Write transactions run in a thread (heavy ones, or another process held the lock)",
         True,
     ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
