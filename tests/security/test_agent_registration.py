@@ -48,17 +48,15 @@ async def mint(client: Client[Any], agent_id: str, key: str = API_KEY, **extra: 
 
 
 async def agents_rows(server: ScsServer) -> list[dict[str, Any]]:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT * FROM scs_agents ORDER BY agent_id")
-        return [dict(row) for row in await cursor.fetchall()]
+    rows = await server.app.db.fetch_all("SELECT * FROM scs_agents ORDER BY agent_id")
+    return [dict(row) for row in rows]
 
 
 async def audit_results(server: ScsServer, agent_id: str) -> list[tuple[str, str]]:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(
-            "SELECT action, result FROM scs_audit WHERE agent_id = ? ORDER BY id", (agent_id,)
-        )
-        return [(row[0], row[1]) for row in await cursor.fetchall()]
+    rows = await server.app.db.fetch_all(
+        "SELECT action, result FROM scs_audit WHERE agent_id = ? ORDER BY id", (agent_id,)
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 # -- the finding's repro --------------------------------------------------------------
@@ -137,11 +135,10 @@ async def test_right_secret_works_wrong_secret_is_an_auth_failure(
     # wrong secrets are failed authentications: the core's throttle backs the source off
     assert codes == ["AUTH_AGENT_SECRET_INVALID"] * 3 + ["AUTH_008"]
     # ... audited in aggregate (one row per source and window), not one row per guess
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(
-            "SELECT action, detail FROM scs_audit WHERE action = 'auth_failures'"
-        )
-        rows = [(row[0], row[1]) for row in await cursor.fetchall()]
+    found = await server.app.db.fetch_all(
+        "SELECT action, detail FROM scs_audit WHERE action = 'auth_failures'"
+    )
+    rows = [(row[0], row[1]) for row in found]
     assert len(rows) == 1 and "agent_secret" in rows[0][1]
     # ... and the right secret still works from the same source during the backoff
     again = await mint(client, "worker", agent_secret=secret)
@@ -172,9 +169,8 @@ async def test_secret_is_stored_hashed(scs_factory: ServerFactory) -> None:
     rows = await agents_rows(server)
     assert secret not in json.dumps(rows)
     assert rows[0]["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT detail FROM scs_audit")
-        assert secret not in json.dumps([row[0] for row in await cursor.fetchall()])
+    details = await server.app.db.fetch_all("SELECT detail FROM scs_audit")
+    assert secret not in json.dumps([row[0] for row in details])
 
 
 async def test_tokens_from_before_protection_cannot_be_refreshed(

@@ -156,13 +156,20 @@ class SqliteWatcher:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                self.poll()
+                self._poll()
             except sqlite3.Error:  # busy (recovery elsewhere): look again next time
                 log.debug("change watcher could not read; retrying", exc_info=True)
 
     def poll(self) -> None:
         """Deliver what other processes committed since the last look (a few us if nothing)."""
-        assert self._conn is not None
+        try:
+            self._poll()
+        except sqlite3.Error as error:
+            raise_typed(error)
+
+    def _poll(self) -> None:
+        if self._conn is None:
+            return  # stopped
         version = self._data_version()
         if version == self._version:
             return
