@@ -326,14 +326,18 @@ async def test_impostor_cannot_read_agent_memory_resource(scs_factory: ServerFac
 
 @pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``scs ...`` through click, in a thread (it runs its own event loop), on ``db``."""
+    """``scs ...`` through click, in a thread (it runs its own event loop), on the
+    database of ``server`` (its SQLite file or its PostgreSQL URL)."""
     for name in list(os.environ):
         if name.startswith("SCS_"):
             monkeypatch.delenv(name)
     env = {k: v for k, v in server_env(tmp_path).items() if k.startswith("SCS_")}
 
-    async def invoke(db: Path, *args: str) -> Result:
-        extra = {"SCS_DATABASE_PATH": str(db), "SCS_PLUGINS": "default"}
+    async def invoke(server: ScsServer, *args: str) -> Result:
+        settings = server.app.settings
+        extra = {"SCS_DATABASE_PATH": str(settings.db_path), "SCS_PLUGINS": "default"}
+        if settings.database_url is not None:
+            extra["SCS_DATABASE_URL"] = settings.database_url.get_secret_value()
         return await asyncio.to_thread(
             CliRunner().invoke, cli, list(args), env={**env, **extra}, catch_exceptions=False
         )
@@ -343,7 +347,7 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 async def test_cli_agents_add_list_remove(scs_factory: ServerFactory, run_cli: Any) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     added = await run_cli(db, "agents", "add", "cli-agent", "--agent-type", "claude")
     assert added.exit_code == 0, added.output
     secret = added.stdout.strip()
@@ -383,7 +387,7 @@ async def test_cli_client_config_registers_its_agent(
     scs_factory: ServerFactory, run_cli: Any
 ) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     first = await run_cli(db, "client-config", "cursor", "--agent-id", "my-cursor")
     assert first.exit_code == 0, first.output
     snippet = json.loads(first.stdout)
@@ -407,7 +411,7 @@ async def test_cli_token_for_registered_and_admin_ids(
     scs_factory: ServerFactory, run_cli: Any
 ) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     await server.register("wired", "claude")
     made = await run_cli(db, "token", "--agent-id", "wired", "--agent-type", "claude")
     assert made.exit_code == 0, made.output
@@ -427,7 +431,7 @@ async def test_cli_token_for_registered_and_admin_ids(
 
 async def test_cli_check_shows_the_effective_mode(scs_factory: ServerFactory, run_cli: Any) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     local = json.loads((await run_cli(db, "check")).stdout)
     assert local["settings"]["agent_registration"] == "optional"
     exposed = await asyncio.to_thread(
@@ -436,7 +440,7 @@ async def test_cli_check_shows_the_effective_mode(scs_factory: ServerFactory, ru
         ["check"],
         env={
             **{k: v for k, v in server_env(server.tmp_path).items() if k.startswith("SCS_")},
-            "SCS_DATABASE_PATH": str(db),
+            "SCS_DATABASE_PATH": str(server.app.settings.db_path),
             "SCS_HOST": "0.0.0.0",
         },
     )
