@@ -423,8 +423,7 @@ class SqliteDatabase:
 
     async def _run_checkpoint(self) -> None:
         try:
-            async with self.read() as reader:
-                await reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            await self.checkpoint()
             self.checkpoints += 1
         except Exception:
             log.warning("WAL checkpoint failed; retried after more commits", exc_info=True)
