@@ -6,8 +6,9 @@
 
 What it does, in order (see bench/README.md for how to read the figures):
 
-1. Floor A: raw aiosqlite ``BEGIN IMMEDIATE; INSERT; COMMIT`` on a WAL file with the
-   core's PRAGMAs (``scs.db.Database.pragmas``) and the messages schema.
+1. Floor A: raw sqlite3 ``BEGIN IMMEDIATE; INSERT; COMMIT`` on the event loop (as the
+   server's SQLite engine writes), on a WAL file with the engine's PRAGMAs
+   (``scs.storage.sqlite.SqliteDatabase.pragmas``) and the messages schema.
 2. Floor B: ``bench/noop_server.py`` (FastMCP, same version and transport, tools that do
    nothing) as a subprocess, driven by exactly the client load used for scs.
 3. scs: ``python -m scs.cli serve`` as a subprocess on a fresh database. Big sessions for
@@ -240,25 +241,24 @@ def rows_from(
     return rows
 
 
-# -- floor A: raw aiosqlite -------------------------------------------------------------
+# -- floor A: raw sqlite3 --------------------------------------------------------------
 
 
 async def sqlite_floor(folder: Path, count: int) -> Row:
     """Insert+commit ``count`` messages one transaction each, as add_message's SQL does."""
-    import aiosqlite
-    from scs.db import Database
+    from scs.storage.sqlite import SqliteDatabase
     from scs_messaging.schema import MIGRATIONS as MESSAGE_SCHEMA
     from scs_sessions.schema import MIGRATIONS as SESSION_SCHEMA
     from scs_sessions.validation import utc_now
 
     path = folder / "floor.db"
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in Database(path).pragmas:
-        await conn.execute(pragma)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in SqliteDatabase(path).pragmas:
+        conn.execute(pragma)
     for migration in (*SESSION_SCHEMA, *MESSAGE_SCHEMA):
-        await conn.executescript(migration.sql)
+        conn.executescript(migration.sql)
     now = utc_now()
-    await conn.execute(
+    conn.execute(
         "INSERT INTO sessions VALUES ('s1', 'floor', NULL, 'a', 'claude', ?, ?, NULL)", (now, now)
     )
     rng = random.Random(1)
@@ -267,16 +267,16 @@ async def sqlite_floor(folder: Path, count: int) -> Row:
     for n in range(count):
         content = f"floor/{n} " + " ".join(rng.choice(WORDS) for _ in range(12))
         t0 = time.monotonic()
-        await conn.execute("BEGIN IMMEDIATE")
-        await conn.execute(
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
             "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
             " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ("s1", "a", "claude", content, "public", None, None, utc_now()),
         )
-        await conn.commit()
+        conn.execute("COMMIT")
         latencies.append((time.monotonic() - t0) * 1000)
     wall = time.monotonic() - started
-    await conn.close()
+    conn.close()
     return Row(
         target="sqlite",
         scenario="floor",
@@ -849,7 +849,7 @@ def run(args: argparse.Namespace) -> Outcome:
     scs: Child | None = None
     try:
         console.print(f"[dim]folder {folder}; {args.workers} load-generator process(es)[/]")
-        console.print("floor: raw aiosqlite insert+commit ...")
+        console.print("floor: raw sqlite3 insert+commit ...")
         outcome.rows.append(asyncio.run(sqlite_floor(folder, times.floor_inserts)))
 
         console.print("floor: no-op FastMCP server ...")

@@ -4,6 +4,7 @@
     uv run python bench/search_bench.py --quick      # fewer rounds
     uv run python bench/search_bench.py --json       # JSON on stdout
     uv run python bench/search_bench.py --sizes 10000
+    uv run python bench/search_bench.py --postgresql # on a throwaway PostgreSQL cluster
 
 For each size it seeds one session (rows inserted straight through the database
 pool, in one transaction per 5,000 rows, with varied agent-like text, ~80 %
@@ -41,6 +42,7 @@ from fastmcp import Client
 from rapidfuzz import fuzz, process
 from scs import Identity
 from scs.app import create_app
+from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
 from scs_search.service import SERVICE
@@ -610,8 +612,8 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
     started = time.time()
     for chunk in range(0, len(rows), 5000):
         batch = rows[chunk : chunk + 5000]
-        async with app.db.transaction() as conn:
-            await conn.executemany(
+        async with app.db.transaction(heavy=True) as tx:
+            await tx.execute_many(
                 "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
                 " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
@@ -629,6 +631,7 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
                     for n, row in enumerate(batch)
                 ],
             )
+            tx.emit("messages", {"session_id": session_id})  # as every writer of messages
 
 
 def brute_force(
@@ -650,8 +653,10 @@ async def call(client: Client[Any], token: str, tool: str, **arguments: Any) -> 
     return parse_result(result)
 
 
-async def run(sizes: list[int], rounds: int, folder: Path, log: Any) -> dict[str, Any]:
-    settings = make_settings(folder, "sessions,messaging,search")
+async def run(
+    sizes: list[int], rounds: int, folder: Path, log: Any, database_url: str | None = None
+) -> dict[str, Any]:
+    settings = make_settings(folder, "sessions,messaging,search", database_url=database_url)
     app = await create_app(settings)
     figures: list[dict[str, Any]] = []
     try:
@@ -701,13 +706,12 @@ async def measure(
     index_mb = cache._indexes[session_id].nbytes() / 1e6
 
     # the caller's visible texts, prepared once, for the floor and the oracle
-    async with app.db.read() as conn:
-        cursor = await conn.execute(
+    async with app.db.read() as r:
+        stored = await r.fetch_all(
             "SELECT id, sender, sender_type, content, visibility, metadata FROM messages"
             " WHERE session_id = ? ORDER BY id",
             (session_id,),
         )
-        stored = await cursor.fetchall()
     texts, ids = [], []
     for row in stored:
         if can_see(CALLER, row):
@@ -794,6 +798,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="2 rounds")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="on a throwaway PostgreSQL cluster"
+    )
     args = parser.parse_args()
     rounds = 2 if args.quick else args.rounds
 
@@ -801,7 +808,20 @@ def main() -> None:
         print(text, file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="scs-search-bench-") as tmp:
-        report = asyncio.run(run(args.sizes, rounds, Path(tmp), log))
+        if args.postgresql:
+            binaries = find_binaries()
+            if binaries is None:
+                sys.exit("no PostgreSQL binaries (initdb): install Debian's postgresql package")
+            cluster = PostgresCluster(binaries)
+            cluster.start()
+            try:
+                url = cluster.create_database()
+                report = asyncio.run(run(args.sizes, rounds, Path(tmp), log, url))
+            finally:
+                cluster.destroy()
+        else:
+            report = asyncio.run(run(args.sizes, rounds, Path(tmp), log))
+        report["engine"] = "postgresql" if args.postgresql else "sqlite"
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -1,11 +1,12 @@
-"""What the data API costs on SQLite against today's ``Database.write``/``lookup``, and
-what the change feed's extra INSERT adds to a write.
+"""What the data API costs on SQLite against raw sqlite3 on the loop, and what the change
+feed's extra INSERT adds to a write.
 
     uv run python bench/storage_api.py
 
 On one fresh WAL file each (the core's PRAGMAs), interleaved in rounds so that machine
-noise hits every variant alike: a one-row write transaction and a point read through
-``scs.db.Database`` (the floor: synchronous callbacks on the loop) and through
+noise hits every variant alike: a one-row write transaction and a point read on a raw
+``sqlite3`` connection with the engine's PRAGMAs (the floor: synchronous calls on the
+loop, what the removed ``scs.db.Database.write``/``lookup`` did) and through
 ``scs.storage`` (``db.execute``, ``db.transaction()`` with two statements, the same with
 ``tx.emit``, the same with a plain INSERT into another table instead of the emit,
 ``db.fetch_one``). Median of the rounds, wall microseconds per operation, and
@@ -17,6 +18,7 @@ against the same statements on one raw psycopg connection.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -24,14 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-from scs.db import Database as OldDatabase
 from scs.migrations import Migration
 from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.storage.postgres import PostgresDatabase
 from scs.storage.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Awaitable, Callable
 
 TABLE = Migration(
@@ -46,11 +46,17 @@ ROUNDS = 7
 COUNT = 2000
 
 
-def old_insert(conn: sqlite3.Connection) -> None:
-    conn.execute(INSERT, ("x", "y"))
+def raw_write(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(INSERT, ("x", "y"))
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.execute("COMMIT")
 
 
-def old_read(conn: sqlite3.Connection) -> object:
+def raw_read(conn: sqlite3.Connection) -> object:
     return conn.execute("SELECT a, b FROM t WHERE id = ?", (1,)).fetchone()
 
 
@@ -78,20 +84,26 @@ async def timed(operation: Callable[[], Awaitable[object]], count: int = COUNT) 
 
 async def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="scs-storage-bench-"))
-    old = OldDatabase(folder / "old.db")
-    await old.open()
-    await old.migrate("bench", [TABLE])
+    floor_db = SqliteDatabase(folder / "floor.db")
+    await floor_db.open()
+    await floor_db.migrate("bench", [TABLE])
+    await floor_db.close()
+    raw = sqlite3.connect(folder / "floor.db", isolation_level=None)
+    for pragma in floor_db.pragmas:
+        raw.execute(pragma)
+    raw.execute("PRAGMA busy_timeout=0")
+    raw.execute("PRAGMA wal_autocheckpoint=0")  # as the engine's loop-side writer
     new = SqliteDatabase(folder / "new.db")
     await new.open()
     await new.migrate("bench", [TABLE])
-    await old.write(old_insert)
+    raw_write(raw)
     await new.execute(INSERT, ("x", "y"))
 
-    async def old_write() -> None:
-        await old.write(old_insert)
+    async def floor_write() -> None:
+        raw_write(raw)
 
-    async def old_lookup() -> None:
-        old.lookup(old_read)
+    async def floor_read() -> None:
+        raw_read(raw)
 
     async def new_execute() -> None:
         await new.execute(INSERT, ("x", "y"))
@@ -120,17 +132,17 @@ async def main() -> None:
         await new.fetch_one("SELECT a, b FROM t WHERE id = ?", (1,))
 
     variants: dict[str, Callable[[], Awaitable[object]]] = {
-        "floor: Database.write (1 INSERT)": old_write,
+        "floor: raw sqlite3 write (1 INSERT)": floor_write,
         "db.execute (1 INSERT)": new_execute,
         "db.transaction(): INSERT + UPDATE": new_tx,
         "db.transaction(): INSERT + UPDATE + a row": new_tx_row,
         "db.transaction(): INSERT + UPDATE + emit": new_tx_emit,
-        "floor: Database.lookup (point read)": old_lookup,
+        "floor: raw sqlite3 point read": floor_read,
         "db.fetch_one (point read)": new_fetch_one,
     }
     medians = await rounds(variants)
-    write_floor = medians["floor: Database.write (1 INSERT)"]
-    read_floor = medians["floor: Database.lookup (point read)"]
+    write_floor = medians["floor: raw sqlite3 write (1 INSERT)"]
+    read_floor = medians["floor: raw sqlite3 point read"]
     print(f"{ROUNDS} rounds x {COUNT} operations, median us per operation (wall)")
     for name, value in medians.items():
         floor = read_floor if "read" in name else write_floor
@@ -148,7 +160,7 @@ async def main() -> None:
         f" one more row in another table adds {row_cost:.1f} us"
     )
     await new.close()
-    await old.close()
+    raw.close()
     await postgres()
 
 

@@ -301,8 +301,8 @@ async def test_audit_never_contains_tokens(server: ScsServer) -> None:
     await code_with_bearer(server, "garbage")
     writer = await server.agent("ro", agent_type="readonly")
     await writer.fails("write_probe")
-    async with server.app.db.read() as conn:
-        dump = [tuple(r) for r in await (await conn.execute("SELECT * FROM scs_audit")).fetchall()]
+    async with server.app.db.read() as reader:
+        dump = [tuple(r.values()) for r in await reader.fetch_all("SELECT * FROM scs_audit")]
     actions = {(row[3], row[4]) for row in dump}
     assert {
         ("authenticate", "success"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -14,20 +15,23 @@ from click.testing import CliRunner, Result
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 from scs.cli import cli
-from scs.testing import JWT_SECRET, parse_error, parse_result, server_env
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from scs.testing import ScsServer
+from scs.testing import JWT_SECRET, ScsServer, parse_error, parse_result, server_env
 
 
-def cli_env(db: Path) -> dict[str, str]:
-    env = server_env(db.parent, SCS_DATABASE_PATH=str(db))
+def cli_env(db: Path | ScsServer) -> dict[str, str]:
+    """The CLI's environment on a database: a SQLite file, or a test server's database
+    (its file, or its PostgreSQL URL on the PostgreSQL run)."""
+    if isinstance(db, Path):
+        env = server_env(db.parent, SCS_DATABASE_PATH=str(db))
+    else:
+        settings = db.app.settings
+        env = server_env(settings.db_path.parent, SCS_DATABASE_PATH=str(settings.db_path))
+        if settings.database_url is not None:
+            env["SCS_DATABASE_URL"] = settings.database_url.get_secret_value()
     return {k: v for k, v in env.items() if k.startswith("SCS_")}
 
 
-async def run_cli(db: Path, *args: str) -> Result:
+async def run_cli(db: Path | ScsServer, *args: str) -> Result:
     """Run the CLI in a thread (it runs its own event loop) on the server's database."""
     runner = CliRunner()
     return await asyncio.to_thread(runner.invoke, cli, list(args), env=cli_env(db))
@@ -42,7 +46,7 @@ async def call(client: Client[Any], tool: str, **arguments: Any) -> Any:
 
 async def test_named_token_lasts_is_listed_and_revoked_at_once(scs_factory: Any) -> None:
     server: ScsServer = await scs_factory(http=True)
-    db = server.app.settings.db_path
+    db = server
     minted = await run_cli(
         db, "token", "--agent-id", "laptop-bot", "--ttl", "90d", "--name", "laptop"
     )
@@ -92,7 +96,7 @@ async def test_named_token_lasts_is_listed_and_revoked_at_once(scs_factory: Any)
 
 async def test_named_token_ttl_is_bounded_and_shortfalls_are_said(scs_factory: Any) -> None:
     server: ScsServer = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     too_long = await run_cli(db, "token", "--agent-id", "a", "--ttl", "400d", "--name", "x")
     assert too_long.exit_code == 2 and "SCS_MAX_TOKEN_TTL" in too_long.output
     bad_unit = await run_cli(db, "token", "--agent-id", "a", "--ttl", "9w")
@@ -119,7 +123,7 @@ async def test_named_token_ttl_is_bounded_and_shortfalls_are_said(scs_factory: A
 
 async def test_client_config_mints_a_named_90_day_token(scs_factory: Any) -> None:
     server: ScsServer = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     result = await run_cli(db, "client-config", "cursor", "--name", "my-cursor")
     assert result.exit_code == 0, result.output
     config = json.loads(result.stdout)
@@ -127,7 +131,7 @@ async def test_client_config_mints_a_named_90_day_token(scs_factory: Any) -> Non
     claims = jwt.decode(bearer, JWT_SECRET, algorithms=["HS256"], audience="scs-mcp")
     assert claims["exp"] - claims["iat"] == 90 * 86400 and claims["tkn"] == "my-cursor"
     assert "scs tokens revoke my-cursor" in result.stderr
-    admin_key = server_env(db.parent)["SCS_ADMIN_API_KEY"]
+    admin_key = server_env(server.app.settings.db_path.parent)["SCS_ADMIN_API_KEY"]
     assert admin_key not in result.output
     stdio = await run_cli(db, "client-config", "claude-desktop", "--name", "desk")
     entry = json.loads(stdio.stdout)["mcpServers"]["scs"]
@@ -167,7 +171,7 @@ async def test_refresh_without_grace_refuses_old_token_at_once(scs_factory: Any)
 
 async def test_refresh_of_named_token_keeps_name_and_lifetime(scs_factory: Any) -> None:
     server: ScsServer = await scs_factory(http=True)
-    db = server.app.settings.db_path
+    db = server
     minted = await run_cli(db, "token", "--agent-id", "keeper", "--ttl", "30d", "--name", "keep")
     client = await server.open_client(minted.stdout.strip())
     renewed = await call(client, "refresh_token")

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-SERVER_STACK = ("fastmcp", "mcp", "pydantic", "pydantic_settings", "jwt", "aiosqlite", "uvicorn")
+SERVER_STACK = ("fastmcp", "mcp", "pydantic", "pydantic_settings", "jwt", "uvicorn")
 # never needed to serve: client-side MCP, the proxy of `scs connect`, tooling, our CLI-only parts
 NOT_FOR_SERVING = (
     "fastmcp.client",

@@ -48,17 +48,15 @@ async def mint(client: Client[Any], agent_id: str, key: str = API_KEY, **extra: 
 
 
 async def agents_rows(server: ScsServer) -> list[dict[str, Any]]:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT * FROM scs_agents ORDER BY agent_id")
-        return [dict(row) for row in await cursor.fetchall()]
+    rows = await server.app.db.fetch_all("SELECT * FROM scs_agents ORDER BY agent_id")
+    return [dict(row) for row in rows]
 
 
 async def audit_results(server: ScsServer, agent_id: str) -> list[tuple[str, str]]:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(
-            "SELECT action, result FROM scs_audit WHERE agent_id = ? ORDER BY id", (agent_id,)
-        )
-        return [(row[0], row[1]) for row in await cursor.fetchall()]
+    rows = await server.app.db.fetch_all(
+        "SELECT action, result FROM scs_audit WHERE agent_id = ? ORDER BY id", (agent_id,)
+    )
+    return [(row[0], row[1]) for row in rows]
 
 
 # -- the finding's repro --------------------------------------------------------------
@@ -137,11 +135,10 @@ async def test_right_secret_works_wrong_secret_is_an_auth_failure(
     # wrong secrets are failed authentications: the core's throttle backs the source off
     assert codes == ["AUTH_AGENT_SECRET_INVALID"] * 3 + ["AUTH_008"]
     # ... audited in aggregate (one row per source and window), not one row per guess
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(
-            "SELECT action, detail FROM scs_audit WHERE action = 'auth_failures'"
-        )
-        rows = [(row[0], row[1]) for row in await cursor.fetchall()]
+    found = await server.app.db.fetch_all(
+        "SELECT action, detail FROM scs_audit WHERE action = 'auth_failures'"
+    )
+    rows = [(row[0], row[1]) for row in found]
     assert len(rows) == 1 and "agent_secret" in rows[0][1]
     # ... and the right secret still works from the same source during the backoff
     again = await mint(client, "worker", agent_secret=secret)
@@ -172,9 +169,8 @@ async def test_secret_is_stored_hashed(scs_factory: ServerFactory) -> None:
     rows = await agents_rows(server)
     assert secret not in json.dumps(rows)
     assert rows[0]["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT detail FROM scs_audit")
-        assert secret not in json.dumps([row[0] for row in await cursor.fetchall()])
+    details = await server.app.db.fetch_all("SELECT detail FROM scs_audit")
+    assert secret not in json.dumps([row[0] for row in details])
 
 
 async def test_tokens_from_before_protection_cannot_be_refreshed(
@@ -330,14 +326,18 @@ async def test_impostor_cannot_read_agent_memory_resource(scs_factory: ServerFac
 
 @pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``scs ...`` through click, in a thread (it runs its own event loop), on ``db``."""
+    """``scs ...`` through click, in a thread (it runs its own event loop), on the
+    database of ``server`` (its SQLite file or its PostgreSQL URL)."""
     for name in list(os.environ):
         if name.startswith("SCS_"):
             monkeypatch.delenv(name)
     env = {k: v for k, v in server_env(tmp_path).items() if k.startswith("SCS_")}
 
-    async def invoke(db: Path, *args: str) -> Result:
-        extra = {"SCS_DATABASE_PATH": str(db), "SCS_PLUGINS": "default"}
+    async def invoke(server: ScsServer, *args: str) -> Result:
+        settings = server.app.settings
+        extra = {"SCS_DATABASE_PATH": str(settings.db_path), "SCS_PLUGINS": "default"}
+        if settings.database_url is not None:
+            extra["SCS_DATABASE_URL"] = settings.database_url.get_secret_value()
         return await asyncio.to_thread(
             CliRunner().invoke, cli, list(args), env={**env, **extra}, catch_exceptions=False
         )
@@ -347,7 +347,7 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 async def test_cli_agents_add_list_remove(scs_factory: ServerFactory, run_cli: Any) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     added = await run_cli(db, "agents", "add", "cli-agent", "--agent-type", "claude")
     assert added.exit_code == 0, added.output
     secret = added.stdout.strip()
@@ -387,7 +387,7 @@ async def test_cli_client_config_registers_its_agent(
     scs_factory: ServerFactory, run_cli: Any
 ) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     first = await run_cli(db, "client-config", "cursor", "--agent-id", "my-cursor")
     assert first.exit_code == 0, first.output
     snippet = json.loads(first.stdout)
@@ -411,7 +411,7 @@ async def test_cli_token_for_registered_and_admin_ids(
     scs_factory: ServerFactory, run_cli: Any
 ) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     await server.register("wired", "claude")
     made = await run_cli(db, "token", "--agent-id", "wired", "--agent-type", "claude")
     assert made.exit_code == 0, made.output
@@ -431,7 +431,7 @@ async def test_cli_token_for_registered_and_admin_ids(
 
 async def test_cli_check_shows_the_effective_mode(scs_factory: ServerFactory, run_cli: Any) -> None:
     server = await scs_factory()
-    db = server.app.settings.db_path
+    db = server
     local = json.loads((await run_cli(db, "check")).stdout)
     assert local["settings"]["agent_registration"] == "optional"
     exposed = await asyncio.to_thread(
@@ -440,7 +440,7 @@ async def test_cli_check_shows_the_effective_mode(scs_factory: ServerFactory, ru
         ["check"],
         env={
             **{k: v for k, v in server_env(server.tmp_path).items() if k.startswith("SCS_")},
-            "SCS_DATABASE_PATH": str(db),
+            "SCS_DATABASE_PATH": str(server.app.settings.db_path),
             "SCS_HOST": "0.0.0.0",
         },
     )

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import stat
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 from scs.app import create_app
-from scs.db import Database
 from scs.settings import Settings
+from scs.storage.sqlite import SqliteDatabase
 from scs.testing import Agent, ToolCallError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
+    from scs.storage import Transaction
     from scs.testing import ServerFactory
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
@@ -55,10 +55,9 @@ async def test_concurrent_refreshes_of_one_token_yield_exactly_one_token(
     assert (await alice.fails("list_sessions")).code == "AUTH_004"
     fresh = Agent(alice.client, "alice", "claude", minted[0]["token"])
     assert (await fresh.call("list_sessions"))["success"] is True
-    with sqlite3.connect(server.app.db.path) as conn:
-        audited = conn.execute(
-            "SELECT COUNT(*) FROM scs_audit WHERE action = 'refresh' AND result = 'success'"
-        ).fetchone()[0]
+    audited = await server.app.db.fetch_value(
+        "SELECT COUNT(*) FROM scs_audit WHERE action = 'refresh' AND result = 'success'"
+    )
     assert audited == 1
 
 
@@ -68,13 +67,12 @@ async def test_a_refresh_whose_audit_fails_keeps_the_old_token(
     """Revocation and audit are one transaction: no audit, no revocation."""
     server = await scs_factory()
     alice = await server.agent("alice")
-    with sqlite3.connect(server.app.db.path) as conn:  # the audit insert will fail
-        conn.execute("ALTER TABLE scs_audit RENAME TO scs_audit_away")
+    db = server.app.db
+    await db.execute("ALTER TABLE scs_audit RENAME TO scs_audit_away")  # the audit insert fails
     try:
         failed = await alice.fails("refresh_token", current_token=alice.token)
     finally:
-        with sqlite3.connect(server.app.db.path) as conn:
-            conn.execute("ALTER TABLE scs_audit_away RENAME TO scs_audit")
+        await db.execute("ALTER TABLE scs_audit_away RENAME TO scs_audit")
     assert failed.code == "INTERNAL_001"
     assert (await alice.call("list_sessions"))["success"] is True
     refreshed = await alice.call("refresh_token", current_token=alice.token)
@@ -250,19 +248,19 @@ async def test_misdirected_and_forbidden_origin_answers_carry_security_headers(
 # -- the WAL shrinks after a checkpoint -------------------------------------------------
 
 
-def _create(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
+async def _create(tx: Transaction) -> None:
+    await tx.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
 
 
-def _insert(conn: sqlite3.Connection, size: int) -> None:
-    conn.execute("INSERT INTO blobs (data) VALUES (zeroblob(?))", (size,))
+async def _insert(tx: Transaction, size: int) -> None:
+    await tx.execute("INSERT INTO blobs (data) VALUES (zeroblob(?))", (size,))
 
 
 async def test_the_wal_is_cut_back_to_journal_size_limit_after_a_checkpoint(
     tmp_path: Path,
 ) -> None:
     limit = 256 * 1024
-    db = Database(tmp_path / "wal.db", journal_size_limit=limit)
+    db = SqliteDatabase(tmp_path / "wal.db", journal_size_limit=limit)  # SQLite's WAL file
     await db.open()
     try:
         wal = tmp_path / "wal.db-wal"

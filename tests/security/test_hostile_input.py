@@ -16,8 +16,7 @@ from scs.jsonvalues import MAX_DEPTH, UNREADABLE
 from scs.paging import encode_cursor
 
 if TYPE_CHECKING:
-    import sqlite3
-
+    from scs.storage import Transaction
     from scs.testing import Agent, ScsServer, ServerFactory
 
 PLUGINS = "sessions,messaging,memory,search"
@@ -41,11 +40,7 @@ def b64(raw: bytes) -> str:
 
 
 async def count(server: ScsServer, table: str) -> int:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - fixed names
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(await server.app.db.fetch_value(f"SELECT COUNT(*) FROM {table}"))  # noqa: S608
 
 
 @pytest.fixture
@@ -139,22 +134,22 @@ STORED_ROWS = {
 }
 
 
-def insert_poisoned(conn: sqlite3.Connection, session_id: str) -> list[int]:
+async def insert_poisoned(tx: Transaction, session_id: str) -> list[int]:
     """Rows another program (or an older release) could have written."""
-    conn.execute(
+    await tx.execute(
         "UPDATE sessions SET metadata = ? WHERE id = ?",
         (nested_text(300), session_id),
     )
     ids = []
     for label, metadata in STORED_ROWS.items():
-        cursor = conn.execute(
+        new_id = await tx.fetch_value(
             "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
             " metadata, timestamp) VALUES (?, 'mallory', 'claude', ?, 'public', ?,"
-            " '2026-01-01T00:00:00.000000Z')",
+            " '2026-01-01T00:00:00.000000Z') RETURNING id",
             (session_id, f"poisoned {label}", metadata),
         )
-        assert cursor.lastrowid is not None
-        ids.append(cursor.lastrowid)
+        assert new_id is not None
+        ids.append(int(new_id))
     return ids
 
 
@@ -202,8 +197,8 @@ async def test_a_poisoned_stored_row_never_fails_a_read(server: ScsServer, alice
 async def test_a_poisoned_memory_row_reads_as_unreadable(server: ScsServer, alice: Agent) -> None:
     await alice.call("set_memory", key="plan", value={"step": 1}, metadata={"by": "alice"})
 
-    def poison(conn: sqlite3.Connection) -> None:
-        conn.execute(
+    async def poison(tx: Transaction) -> None:
+        await tx.execute(
             "UPDATE memory_entries SET value = ?, metadata = ? WHERE key = 'plan'",
             (DEEP_300, "{not json"),
         )

@@ -19,12 +19,12 @@ from scs.auth.secrets import ensure_secrets
 from scs.auth.service import AuthService
 from scs.calls import CallHooks
 from scs.completions import CompletionRouter
-from scs.db import Database, MigrationError
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
+from scs.storage import Database, MigrationError, open_database
 from scs.subscriptions import Subscriptions
 from scs.tools import ToolPolicy, permission_of
 
@@ -283,7 +283,7 @@ async def create_app(
         raise StartupError(str(error)) from None
     plugin_settings = plugin_settings_of(host)
 
-    db = Database.from_settings(settings)
+    db = open_database(settings)
     await db.open()
     app: App | None = None
     try:

@@ -18,7 +18,6 @@ from pydantic import SecretStr
 
 from scs.app import StartupError, create_app, plugin_settings_of
 from scs.auth.secrets import ensure_secrets, new_secret, stored_secrets
-from scs.db import inspect_file
 from scs.envcheck import env_warnings
 from scs.plugins import PluginError, PluginHost, SelectionError, discover, select
 from scs.settings import ConfigError
@@ -71,8 +70,13 @@ def run_check(settings: Settings, *, fix: bool) -> dict[str, Any]:
         report["problems"].append(str(error))
         return report
     report.update(started)
-    database = inspect_file(settings.db_path)
-    database["path"] = str(settings.db_path)
+    if settings.database_url is not None:  # a server, not a file: nothing to look at offline
+        database: dict[str, Any] = {"exists": True, "status": "ok", "path": "postgresql"}
+    else:
+        from scs.storage.sqlite import inspect_file
+
+        database = inspect_file(settings.db_path)
+        database["path"] = str(settings.db_path)
     database["pending_migrations"] = _pending(host, database.get("applied", {}))
     report["database"] = database
     if database["exists"] and database["status"] != "ok":

@@ -67,6 +67,10 @@ def cli() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file (SCS_DATABASE_PATH).",
 )
+@click.option(
+    "--database-url",
+    help="postgresql://user:password@host/db: serve from PostgreSQL (SCS_DATABASE_URL).",
+)
 @click.option("--reload", is_flag=True, help="Restart on code changes (development, HTTP only).")
 def serve(
     plugins: str | None,
@@ -74,6 +78,7 @@ def serve(
     host: str | None,
     port: int | None,
     database: Path | None,
+    database_url: str | None,
     reload: bool,
 ) -> None:
     """Run the server (streamable HTTP on 127.0.0.1:23456 by default, or stdio).
@@ -82,7 +87,12 @@ def serve(
     exits with status 3.
     """
     settings = settings_from(
-        plugins=plugins, transport=transport, host=host, port=port, database_path=database
+        plugins=plugins,
+        transport=transport,
+        host=host,
+        port=port,
+        database_path=database,
+        database_url=database_url,
     )
     from scs.runner import configure_logging, port_in_use
 

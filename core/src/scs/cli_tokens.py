@@ -46,7 +46,7 @@ async def ensure_agent(app: AuthApp, agent_id: str, agent_type: str) -> tuple[st
     Tokens the CLI mints are for registered ids only: an unprotected id could be taken
     over with the shared API key.
     """
-    record = app.auth.agents.find(agent_id)
+    record = await app.auth.agents.find(agent_id)
     if record is not None:
         return record.agent_type, None
     registered = await app.auth.agents.register(

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from scs.auth.service import AuthService
-    from scs.db import Database
     from scs.settings import Settings
+    from scs.storage import Database
 
 CLI_CLIENT = "cli"  # the client address the audit trail records for these commands
 T = TypeVar("T")
@@ -68,14 +68,14 @@ def with_auth(settings: Settings, work: Callable[[AuthApp], Awaitable[T]]) -> T:
     from scs.auth.secrets import ensure_secrets
     from scs.auth.service import AuthService
     from scs.auth.store import MIGRATIONS
-    from scs.db import Database, MigrationError
     from scs.errors import ScsError
     from scs.plugins import CORE
+    from scs.storage import MigrationError, open_database
 
     async def run_work() -> T:
         check_exposure(settings)
         ready = ensure_secrets(settings)
-        db = Database.from_settings(ready)
+        db = open_database(ready)
         await db.open()
         try:
             await db.migrate(CORE, MIGRATIONS)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from scs.storage.api import Transaction
 
-MigrationFn = Callable[["aiosqlite.Connection"], Awaitable[None]]
+MigrationFn = Callable[["Transaction"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -32,21 +31,3 @@ class Migration:
         if dialect == "postgresql" and self.postgresql is not None:
             return self.postgresql
         return self.sql
-
-
-def split_statements(script: str) -> Iterator[str]:
-    """Split an SQL script into complete statements (triggers with inner ``;`` stay whole).
-
-    ``executescript`` would commit the surrounding transaction, so migrations run
-    statement by statement instead.
-    """
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statement = pending.strip()
-            if statement.strip(";").strip():
-                yield statement
-            pending = ""
-    if pending.strip():
-        yield pending.strip()

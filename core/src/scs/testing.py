@@ -239,16 +239,21 @@ ServerFactory = Callable[..., Awaitable[ScsServer]]
 
 @pytest.fixture
 async def scs_factory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_engine: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[ServerFactory]:
     """Build test servers: ``await scs_factory(plugins="default,-cache", http=False, env={...}, **settings)``.
+
+    Every test that uses it runs once per database engine (``db_engine``: a SQLite file,
+    then a fresh database of a throwaway PostgreSQL cluster); ``@sqlite_only`` keeps a
+    test to SQLite (for what only SQLite has: its files, WAL, locks).
 
     ``extra_plugins={"probe": module}`` makes test-only plugin modules (or objects
     with ``@hookimpl`` methods) installable for this server; select them by name.
 
     ``env`` sets environment variables (plugin settings such as
     ``SCS_MEMORY_MAX_VALUE_KB``) before the server is built. Each server gets its
-    own folder and database under ``tmp_path`` unless ``database_path`` is given.
+    own folder and database under ``tmp_path``; ``same_database_as=server`` builds one
+    on another server's database (two processes or replicas on one database).
     """
     monkeypatch.chdir(tmp_path)  # no stray .env from the developer's working copy
     servers: list[ScsServer] = []
@@ -259,13 +264,21 @@ async def scs_factory(
         http: bool = False,
         env: dict[str, str] | None = None,
         extra_plugins: dict[str, object] | None = None,
+        same_database_as: ScsServer | None = None,
         **overrides: Any,
     ) -> ScsServer:
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         folder = tmp_path / f"server{len(servers)}"
         folder.mkdir()
+        if same_database_as is not None:
+            shared = same_database_as.app.settings
+            overrides.setdefault("database_path", shared.db_path)
+            overrides.setdefault("database_url", shared.database_url)
         overrides.setdefault("database_path", folder / "scs.db")
+        if db_engine == "postgresql" and "database_url" not in overrides:
+            cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+            overrides["database_url"] = cluster.create_database()
         installed = None
         if extra_plugins:
             installed = discover()
@@ -456,6 +469,11 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def db_engine(request: pytest.FixtureRequest) -> str:
     """The database engine of this run of the test: "sqlite" or "postgresql"."""
     return str(request.param)
+
+
+sqlite_only = pytest.mark.parametrize("db_engine", ["sqlite"])
+"""Keep a test that uses ``scs_factory`` (or ``db_engine``) to SQLite: for what only
+SQLite has (its files, WAL, file locks, several processes on one file)."""
 
 
 @pytest.fixture

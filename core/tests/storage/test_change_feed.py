@@ -124,3 +124,39 @@ async def test_sqlite_changes_cross_processes(tmp_path: Path) -> None:
         assert [c.payload for c in seen] == [{"from": "child", "i": i} for i in range(5)]
     finally:
         await db.close()
+
+
+async def test_poll_delivers_other_processes_changes_at_once_on_sqlite(tmp_path: Path) -> None:
+    from scs.storage.sqlite import SqliteDatabase
+
+    writer = open_database(engine_settings(tmp_path, None))
+    reader = SqliteDatabase(tmp_path / "scs.db", changes_poll_s=3600)  # the watcher sleeps
+    await writer.open()
+    await reader.open()
+    try:
+        reader.changes.poll()  # before any subscriber: nothing to do, no error
+        seen: list[Change] = []
+        await reader.changes.subscribe(seen.append, topics={"notes"})
+        reader.changes.poll()
+        assert seen == []
+        async with writer.transaction() as tx:
+            tx.emit("notes", {"id": 1})
+        reader.changes.poll()
+        assert [c.payload for c in seen] == [{"id": 1}]
+        reader.changes.poll()  # nothing new: nothing delivered twice
+        assert len(seen) == 1
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_poll_never_fails_and_changes_still_arrive(
+    storage_db: Database, replica: Database
+) -> None:
+    seen: list[Change] = []
+    await replica.changes.subscribe(seen.append, topics={"notes"})
+    async with storage_db.transaction() as tx:
+        tx.emit("notes", {"id": 1})
+    replica.changes.poll()
+    await eventually(lambda: len(seen) == 1)
+    assert seen[0].payload == {"id": 1}

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from scs.storage import Transaction
+
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
@@ -132,3 +134,100 @@ async def test_old_changes_are_pruned(db: SqliteDatabase, monkeypatch: pytest.Mo
     async with db.transaction() as tx:
         tx.emit("notes", 5)
     assert await db.fetch_value("SELECT max(seq) FROM scs_changes") == rows[0]["seq"] + 1
+
+
+PRAGMAS = (
+    "journal_mode",
+    "synchronous",
+    "foreign_keys",
+    "cache_size",
+    "temp_store",
+    "mmap_size",
+    "journal_size_limit",
+)
+
+
+async def test_every_connection_has_the_pragmas(tmp_path: Path) -> None:
+    db = SqliteDatabase(
+        tmp_path / "p.db", pool_size=4, busy_timeout_ms=100, mmap_size=1 << 20,
+        journal_size_limit=1 << 22,
+    )  # fmt: skip
+    await db.open()
+    expected = ("wal", 1, 1, -8000, 2, 1 << 20, 1 << 22)
+
+    async def through_a_reader() -> tuple[object, ...]:
+        async with db.read() as reader:
+            values = [await reader.fetch_value(f"PRAGMA {name}") for name in PRAGMAS]
+            busy = await reader.fetch_value("PRAGMA busy_timeout")
+            await asyncio.sleep(0.01)  # hold the connection so that others are opened
+        assert busy == 100  # threads may wait for the lock
+        return tuple(values)
+
+    try:
+        for values in await asyncio.gather(*(through_a_reader() for _ in range(4))):
+            assert values == expected
+        assert db.opened >= 2
+        on_loop = tuple([await db.fetch_value(f"PRAGMA {name}") for name in PRAGMAS])
+        assert on_loop == expected
+        assert await db.fetch_value("PRAGMA busy_timeout") == 0  # the loop never waits
+        async with db.transaction() as tx:
+            assert tuple([await tx.fetch_value(f"PRAGMA {n}") for n in PRAGMAS]) == expected
+    finally:
+        await db.close()
+
+
+async def test_written_files_stay_private(db: SqliteDatabase) -> None:
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("secret",))
+    async with db.read() as reader:
+        assert await reader.fetch_value("SELECT body FROM notes") == "secret"
+    for suffix in ("", "-wal", "-shm"):
+        path = db.path.with_name(db.path.name + suffix)
+        assert path.stat().st_mode & 0o777 == 0o600, suffix
+
+
+async def test_a_loop_side_write_rolls_back_on_error(db: SqliteDatabase) -> None:
+    before = db.stats()
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("kept",))
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("dropped",))
+            tx.emit("notes", {"body": "dropped"})
+            raise RuntimeError("boom")
+    assert [r["body"] for r in await db.fetch_all("SELECT body FROM notes")] == ["kept"]
+    assert await db.fetch_value("SELECT count(*) FROM scs_changes WHERE topic = 'notes'") == 0
+    after = db.stats()
+    assert after["writes_on_loop"] - before["writes_on_loop"] == 2
+    assert after["writes_in_thread"] == before["writes_in_thread"]
+
+
+async def test_loop_heavy_and_store_function_writes_interleave_losing_nothing(
+    db: SqliteDatabase,
+) -> None:
+    async def insert(tx: Transaction, body: str) -> None:
+        await tx.execute("INSERT INTO notes (body) VALUES (?)", (body,))
+
+    async def heavy(i: int) -> None:
+        async with db.transaction(heavy=True) as tx:
+            await insert(tx, f"h{i}")
+
+    async def loop_side(i: int) -> None:
+        async with db.transaction() as tx:
+            await insert(tx, f"t{i}")
+
+    await asyncio.gather(
+        *(db.write(insert, f"w{i}") for i in range(60)),
+        *(loop_side(i) for i in range(60)),
+        *(heavy(i) for i in range(30)),
+    )
+    bodies = [r["body"] for r in await db.fetch_all("SELECT body FROM notes")]
+    assert len(bodies) == len(set(bodies)) == 150
+
+
+async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_WAL_GROWTH", 64 * 1024)
+    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_SIZE_CHECK", 1)
+    assert db.checkpoints == 0
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 100_000,))
+    await eventually(lambda: db.checkpoints == 1)

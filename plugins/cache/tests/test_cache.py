@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
+import time
 from typing import TYPE_CHECKING, Any
 
 from . import probe
@@ -60,23 +60,46 @@ async def test_write_in_this_process_is_seen_on_the_next_read(scs_factory: Serve
     assert (await bob.call("get_session", session_id=session_id))["session"]["is_active"] is False
 
 
-async def test_write_by_another_connection_is_seen(scs_factory: ServerFactory) -> None:
-    """A commit the server never heard about (no event), e.g. from another process."""
+async def test_write_by_another_process_is_seen(scs_factory: ServerFactory) -> None:
+    """A commit this server never heard about: another server (process, replica) on its data."""
     server = await scs_factory()
+    other = await scs_factory(same_database_as=server)
     alice = await server.agent("alice")
+    elsewhere = await other.agent("elsewhere")
     session_id = await session_with(alice, "one")
     assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
     assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
-    with sqlite3.connect(server.app.db.path) as other:
-        other.execute(
-            "INSERT INTO messages (session_id, sender, sender_type, content, visibility, timestamp)"
-            " VALUES (?, 'elsewhere', 'claude', 'written elsewhere', 'public', ?)",
-            (session_id, "2026-11-25T21:15:48.123456Z"),
-        )
-    assert contents(await alice.call("get_messages", session_id=session_id)) == [
-        "one",
-        "written elsewhere",
-    ]
+    assert stats(server)["hits"] >= 1
+    await elsewhere.call("add_message", session_id=session_id, content="written elsewhere")
+    expected = ["one", "written elsewhere"]
+    if server.app.db.dialect == "sqlite":  # poll() reads the data version: exact at once
+        assert contents(await alice.call("get_messages", session_id=session_id)) == expected
+        return
+    deadline = time.monotonic() + 10  # PostgreSQL: NOTIFY arrives within milliseconds
+    while contents(await alice.call("get_messages", session_id=session_id)) != expected:
+        assert time.monotonic() < deadline, "the other replica's write never showed"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_change_drops_only_what_it_can_affect(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    first = await session_with(alice, "one")
+    second = await session_with(alice, "other")
+    for _ in range(2):
+        await alice.call("get_messages", session_id=first)
+        await alice.call("list_sessions")
+    before = stats(server)
+    await alice.call("set_memory", key="note", value="memory is not messages")
+    await alice.call("add_message", session_id=second, content="elsewhere")
+    await alice.call("get_messages", session_id=first)
+    after = stats(server)
+    assert after["hits"] == before["hits"] + 1  # neither change touched session one
+    listed = await alice.call("list_sessions")
+    assert stats(server)["misses"] == after["misses"] + 1  # a message in any session
+    assert len(listed["sessions"]) == 2
+    await alice.call("add_message", session_id=first, content="two")
+    assert contents(await alice.call("get_messages", session_id=first)) == ["one", "two"]
 
 
 async def test_admin_answers_never_reach_non_admins(scs_factory: ServerFactory) -> None:
@@ -125,7 +148,7 @@ async def test_errors_are_not_cached(scs_factory: ServerFactory) -> None:
 async def test_read_racing_a_write_is_not_stored(scs_factory: ServerFactory) -> None:
     server = await scs_factory(
         "default,probe",
-        env={"SCS_CACHE_TOOLS": '["probe_notes"]'},
+        env={"SCS_CACHE_TOOLS": '["probe_notes"]', "SCS_CACHE_EXTRA_TOPICS": '["probe_notes"]'},
         extra_plugins={"probe": probe.module()},
     )
     alice = await server.agent("alice")

@@ -55,12 +55,12 @@ async def create_session(agent: Agent, purpose: str = "memory tests") -> str:
 
 async def memory_rows(server: ScsServer) -> list[dict[str, Any]]:
     """Every stored memory row, expired or not, straight from the database."""
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute(
+    async with server.app.db.read() as r:
+        rows = await r.fetch_all(
             "SELECT agent_id, session_id, key, value, metadata, version, expires_at "
             "FROM memory_entries ORDER BY agent_id, COALESCE(session_id, ''), key"
         )
-        return [dict(row) for row in await cursor.fetchall()]
+    return [dict(row) for row in rows]
 
 
 async def eventually(

@@ -8,7 +8,7 @@ import pytest
 from scs_memory.rules import prefix_upper_bound
 
 if TYPE_CHECKING:
-    from scs.testing import Agent
+    from scs.testing import Agent, ScsServer
 
 KEYS = ["a%b", "a%bc", "a_b", "axb", "aXb", "A%b", "a", "a%", "b%b", "a\\b", "a%b\U0010ffff"]
 
@@ -90,3 +90,21 @@ def test_prefix_upper_bound() -> None:
     assert prefix_upper_bound("a\ud7ff") == "a\ue000"  # skips the surrogates
     assert prefix_upper_bound("a\U0010ffff") == "b"
     assert prefix_upper_bound("\U0010ffff\U0010ffff") is None
+
+
+@pytest.mark.parametrize("db_engine", ["postgresql"])
+async def test_postgresql_compares_keys_and_times_bytewise(server: ScsServer) -> None:
+    """Prefix ranges, listing order and expiry need byte order. The test clusters use the
+    C.UTF-8 locale, where the tests above pass either way; under a linguistic default
+    (en-US: 'a' < 'A' < 'b', '_' and '%' ignored) they would not without COLLATE "C"."""
+    rows = await server.app.db.fetch_all(
+        "SELECT column_name, collation_name FROM information_schema.columns "
+        "WHERE table_name = ? AND column_name IN (?, ?, ?, ?) ORDER BY column_name",
+        ("memory_entries", "key", "created_at", "updated_at", "expires_at"),
+    )
+    assert [(r[0], r[1]) for r in rows] == [
+        ("created_at", "C"),
+        ("expires_at", "C"),
+        ("key", "C"),
+        ("updated_at", "C"),
+    ]

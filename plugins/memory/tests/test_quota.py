@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -73,8 +72,9 @@ async def test_the_quota_counts_session_scopes_and_ignores_expired_entries(
         await alice.call("set_memory", key=f"g{n}", value=VALUE)
         await alice.call("set_memory", key=f"s{n}", value=VALUE, session_id=session_id)
     assert (await alice.fails("set_memory", key="g9", value=VALUE)).code == "LIMIT_EXCEEDED"
-    with sqlite3.connect(server.app.db.path) as conn:  # let one entry expire
-        conn.execute(
-            "UPDATE memory_entries SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE key = 'g0'"
-        )
+    expired = await server.app.db.execute(  # let one entry expire
+        "UPDATE memory_entries SET expires_at = ? WHERE key = ?",
+        ("2000-01-01T00:00:00.000000Z", "g0"),
+    )
+    assert expired == 1
     assert (await alice.call("set_memory", key="g9", value=VALUE))["created"] is True

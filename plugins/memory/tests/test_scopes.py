@@ -113,8 +113,8 @@ async def test_deleting_a_session_deletes_its_memory(
     await alice.call("set_memory", key="k", value="global")
 
     # No tool deletes sessions (yet); the foreign key must do it whoever deletes one.
-    async with server.app.db.transaction() as conn:
-        await conn.execute("DELETE FROM sessions WHERE id = ?", (doomed,))
+    async with server.app.db.transaction() as tx:
+        assert await tx.execute("DELETE FROM sessions WHERE id = ?", (doomed,)) == 1
 
     rows = await helpers.memory_rows(server)
     assert sorted(r["value"] for r in rows) == ['"global"', '"kept"']

@@ -68,10 +68,6 @@ def stored_messages() -> StoredCount:
     """How many messages the database holds (for "nothing was written" checks)."""
 
     async def count(server: ScsServer) -> int:
-        async with server.app.db.read() as conn:
-            cursor = await conn.execute("SELECT COUNT(*) FROM messages")
-            row = await cursor.fetchone()
-        assert row is not None
-        return int(row[0])
+        return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM messages"))
 
     return count

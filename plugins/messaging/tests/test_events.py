@@ -1,24 +1,35 @@
 """Events fire after commit, with the documented data; refusals fire nothing.
 
 A probe plugin (an object with an ``scs_event`` hook) is installed next to the
-real ones through ``create_app(installed=...)``.
+real ones (``extra_plugins``). The change feed carries the ``sessions`` and ``messages``
+topics of the same writes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
-from scs.app import create_app
-from scs.plugins import PluginInfo, discover
-from scs.testing import ScsServer, make_settings
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    import pytest
     from scs.app import App
     from scs.events import Event
+    from scs.storage import Change
+    from scs.testing import ServerFactory
+
+
+async def wait_for_change(changes: list[Change], payload: dict[str, Any]) -> None:
+    """Poll (bounded in count and time) until a change with ``payload`` has arrived."""
+    deadline = time.monotonic() + 30
+    for _ in range(3000):
+        if any(change.payload == payload for change in changes):
+            return
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no change {payload} within 30 s; got {changes}")
 
 
 class Probe:
@@ -33,21 +44,18 @@ class Probe:
         self.events.append((event.name, event.data, event.source))
         if event.name == "message.added":
             # read through another connection: the row must already be committed
-            async with app.db.read() as conn:
-                cursor = await conn.execute(
+            async with app.db.read() as r:
+                count = await r.fetch_value(
                     "SELECT COUNT(*) FROM messages WHERE id = ?", (event.data["message"]["id"],)
                 )
-                row = await cursor.fetchone()
-            self.committed.append(int(row[0]) if row else 0)
+            self.committed.append(int(count))
 
 
-async def test_events_fire_after_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+async def test_events_fire_after_commit(scs_factory: ServerFactory) -> None:
     probe = Probe()
-    installed = discover()
-    installed["probe"] = PluginInfo("probe", "test-probe", "0", probe)
-    app = await create_app(make_settings(tmp_path, "sessions,messaging,probe"), installed=installed)
-    server = ScsServer(app, tmp_path)
+    server = await scs_factory(plugins="sessions,messaging,probe", extra_plugins={"probe": probe})
+    changes: list[Change] = []
+    feed = await server.app.db.changes.subscribe(changes.append, topics=("sessions", "messages"))
     try:
         alice = await server.agent("alice")
         created = await alice.call("create_session", purpose="events", metadata={"a": 1})
@@ -59,8 +67,20 @@ async def test_events_fire_after_commit(tmp_path: Path, monkeypatch: pytest.Monk
         await alice.call("close_session", session_id=sid)
         await alice.call("close_session", session_id=sid)  # already closed: no second event
         await alice.fails("add_message", session_id=sid, content="late")
+        # a last change to wait for: every earlier one is delivered before it
+        marker = await alice.call("create_session", purpose="marker")
+        await wait_for_change(changes, {"session_id": marker["session_id"]})
     finally:
-        await server.close()
+        feed.close()
+
+    # the change feed: one change per committed write, none for refusals
+    assert [(c.topic, c.payload) for c in changes] == [
+        ("sessions", {"session_id": sid}),
+        ("messages", {"session_id": sid, "id": added["message_id"]}),
+        ("sessions", {"session_id": sid}),
+        ("sessions", {"session_id": marker["session_id"]}),
+    ]
+    probe.events = probe.events[:3]  # the marker's session.created is not under test
 
     names = [name for name, _, _ in probe.events]
     assert names == ["session.created", "message.added", "session.closed"]

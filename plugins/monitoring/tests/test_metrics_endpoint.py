@@ -56,9 +56,23 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     assert values[("scs_tool_duration_seconds_count", (("tool", "probe_ok"),))] == 3
     assert values[("scs_tool_duration_seconds_bucket", (("le", "+Inf"), ("tool", "probe_ok")))] == 3
     assert values[("scs_tool_calls_in_flight", ())] == 0
-    assert values[("scs_db_pool_size", ())] == server.app.settings.db_pool_size
-    assert values[("scs_db_writes_on_loop_total", ())] >= 2  # create_session, add_message
-    assert values[("scs_db_writes_in_thread_total", ())] == 0
+    dialect = server.app.db.dialect
+    engine = (("dialect", dialect),)
+    assert values[("scs_db_pool_size", engine)] == server.app.settings.db_pool_size
+    assert values[("scs_db_changes_delivered_total", engine)] >= 2  # the session, the message
+    if dialect == "sqlite":
+        assert values[("scs_db_writes_on_loop_total", engine)] >= 2  # create_session, add_message
+        # heavy transactions (start-up, migrations) run in a thread; tool writes do not
+        assert (
+            values[("scs_db_writes_in_thread_total", engine)]
+            == server.app.db.stats()["writes_in_thread"]
+        )
+    else:  # PostgreSQL reports no loop-side writes nor checkpoints: no such series
+        assert not any(name.startswith("scs_db_writes") for name, _ in values)
+        assert not any(name.startswith("scs_db_checkpoints") for name, _ in values)
+    assert not any(
+        name.startswith("scs_db_") and labels != engine for name, labels in values
+    )  # every database series names its engine
     assert values[("scs_uptime_seconds", ())] > 0
     assert values[("scs_ratelimit_refused_total", (("reason", "credential"),))] == 0
     assert values[("scs_auth_throttled_total", ())] == 0

@@ -84,8 +84,15 @@ async def test_in_flight_and_database_figures(scs_factory: ServerFactory) -> Non
         await asyncio.wait_for(waiting, timeout=10)
     figures = await metrics_of(admin)
     assert figures["in_flight"] == 1
-    assert figures["database"]["pool_size"] == server.app.settings.db_pool_size
-    assert figures["database"]["in_use"] >= 0
+    database = figures["database"]
+    assert database["dialect"] == server.app.db.dialect
+    assert database["pool_size"] == server.app.settings.db_pool_size
+    assert database["in_use"] == 0  # nothing borrowed between calls
+    if database["dialect"] == "sqlite":
+        assert database["writes_on_loop"] >= 1  # the agents' registration
+        assert database["checkpoints"] >= 0 and "writes_in_thread" in database
+    else:
+        assert "writes_on_loop" not in database and "checkpoints" not in database
     assert figures["uptime_seconds"] > 0
     assert figures["ratelimit"]["refused"] == 0
 

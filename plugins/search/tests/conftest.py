@@ -73,16 +73,18 @@ async def seed(
     """Insert many messages straight into the database (fast); return their ids.
 
     Each row: content, sender, sender_type, visibility and optionally metadata.
-    Timestamps are one second apart from ``start``.
+    Timestamps are one second apart from ``start``. Like every writer of messages it
+    announces the change on the ``messages`` topic (no id: "check this session").
     """
     start = start or datetime(2026, 1, 1, tzinfo=UTC)
     ids = []
-    async with app.db.transaction() as conn:
+    async with app.db.transaction() as tx:
         for offset, row in enumerate(rows):
             metadata = row.get("metadata")
-            cursor = await conn.execute(
+            ident = await tx.fetch_value(
                 "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
-                " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
+                " RETURNING id",
                 (
                     session_id,
                     row["sender"],
@@ -93,15 +95,14 @@ async def seed(
                     stamp(start + timedelta(seconds=offset)),
                 ),
             )
-            assert cursor.lastrowid is not None
-            ids.append(cursor.lastrowid)
+            ids.append(int(ident))
+        tx.emit("messages", {"session_id": session_id})
     return ids
 
 
 async def all_messages(app: App) -> list[dict[str, Any]]:
-    async with app.db.read() as conn:
-        cursor = await conn.execute("SELECT * FROM messages ORDER BY id")
-        rows = await cursor.fetchall()
+    async with app.db.read() as r:
+        rows = await r.fetch_all("SELECT * FROM messages ORDER BY id")
     messages = []
     for row in rows:
         message = dict(row)

@@ -39,8 +39,9 @@ async def test_private_text_is_never_found_by_another_agent(team: Team) -> None:
     hidden = await team.bob.call(
         "search_context", session_id=team.session_id, query="launch pass", limit=100
     )
-    async with team.server.app.db.transaction() as conn:
-        await conn.execute("DELETE FROM messages WHERE id = ?", (secret,))
+    async with team.server.app.db.transaction() as tx:
+        await tx.execute("DELETE FROM messages WHERE id = ?", (secret,))
+        tx.emit("messages", {"session_id": team.session_id})
     without = await team.bob.call(
         "search_context", session_id=team.session_id, query="launch pass", limit=100
     )

@@ -1,24 +1,24 @@
-"""The sessions plugin: create, get, list (cursor pages), close; its refusals write nothing."""
+"""The sessions plugin: create, get, list (cursor pages), close, id completion; its refusals
+write nothing and reach no change feed."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import TYPE_CHECKING, Any
 
+import mcp_types
 import pytest
 from scs.app import StartupError
 
 if TYPE_CHECKING:
+    from scs.storage import Change
     from scs.testing import ScsServer, ServerFactory
 
 
 async def stored_sessions(server: ScsServer) -> int:
-    async with server.app.db.read() as conn:
-        cursor = await conn.execute("SELECT COUNT(*) FROM sessions")
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM sessions"))
 
 
 async def test_create_and_get(scs_factory: ServerFactory) -> None:
@@ -157,3 +157,51 @@ async def test_create_session_refusals_write_nothing(scs_factory: ServerFactory)
     view = await alice.call("get_session", session_id=made["session_id"])
     assert view["session"]["purpose"] == tricky
     assert view["session"]["metadata"] == {tricky: tricky}
+
+
+async def test_create_and_close_reach_the_change_feed(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(plugins="sessions")
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    changes: list[Change] = []
+    arrived = asyncio.Event()
+    expected = 3
+
+    def record(change: Change) -> None:
+        changes.append(change)
+        if len(changes) >= expected:
+            arrived.set()
+
+    feed = await server.app.db.changes.subscribe(record, topics=("sessions",))
+    try:
+        first = (await alice.call("create_session", purpose="one"))["session_id"]
+        await bob.fails("close_session", session_id=first)  # not the creator: no change
+        await alice.fails("create_session", purpose="   ")  # refused: no change
+        await alice.call("close_session", session_id=first)
+        await alice.call("close_session", session_id=first)  # already closed: no change
+        second = (await alice.call("create_session", purpose="two"))["session_id"]
+        await asyncio.wait_for(arrived.wait(), timeout=30)
+    finally:
+        feed.close()
+    assert [(c.topic, c.payload) for c in changes] == [
+        ("sessions", {"session_id": first}),
+        ("sessions", {"session_id": first}),
+        ("sessions", {"session_id": second}),
+    ]
+
+
+async def test_session_id_completion_by_prefix(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(plugins="sessions", http=True)
+    alice = await server.agent("alice")
+    ids = sorted([(await alice.call("create_session", purpose=p))["session_id"] for p in "abc"])
+    ref = mcp_types.ResourceTemplateReference(type="ref/resource", uri="session://{session_id}")
+
+    async def complete(value: str) -> list[str]:
+        completion = await alice.client.complete(ref, {"name": "session_id", "value": value})
+        return list(completion.values)
+
+    assert await complete("") == ids
+    assert await complete("session_") == ids
+    assert await complete(ids[1][:-1]) == [ids[1]]
+    assert await complete("SESSION_") == []  # byte-wise on both engines: case matters
+    assert await complete("session_\x00") == []  # no id holds NUL (PostgreSQL text cannot)

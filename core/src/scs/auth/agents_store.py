@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from scs.db import Database
+    from scs.storage import Database
 
 # Portable SQL on purpose (a PostgreSQL port follows): no AUTOINCREMENT, no INSERT OR,
 # booleans as 0/1 integers, times as epoch seconds.
@@ -72,15 +70,11 @@ def _record(row: Any) -> AgentRecord | None:
     )
 
 
-def _find(conn: sqlite3.Connection, agent_id: str) -> AgentRecord | None:
-    row = conn.execute(f"SELECT {COLUMNS} FROM scs_agents WHERE agent_id = ?", (agent_id,))
-    return _record(row.fetchone())
-
-
-def find(db: Database, agent_id: str) -> AgentRecord | None:
-    """The registration of an agent id, if any: a primary-key lookup on every
-    ``authenticate_agent``, so it runs on the event loop (``Database.lookup``)."""
-    return db.lookup(_find, agent_id)
+async def find(db: Database, agent_id: str) -> AgentRecord | None:
+    """The registration of an agent id, if any: a primary-key point read on every
+    ``authenticate_agent`` (on SQLite it runs on the event loop)."""
+    row = await db.fetch_one(f"SELECT {COLUMNS} FROM scs_agents WHERE agent_id = ?", (agent_id,))
+    return _record(row)
 
 
 async def insert(
@@ -88,13 +82,12 @@ async def insert(
 ) -> bool:
     """Register a new id with a secret; False (nothing written) if it is registered already."""
     now = int(time.time())
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?) "
-            "ON CONFLICT (agent_id) DO NOTHING",
-            (agent_id, agent_type, secret_hash, registered_by, now, now),
-        )
-        return cursor.rowcount == 1
+    inserted = await db.execute(
+        f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?) "
+        "ON CONFLICT (agent_id) DO NOTHING",
+        (agent_id, agent_type, secret_hash, registered_by, now, now),
+    )
+    return inserted == 1
 
 
 async def set_secret(
@@ -102,15 +95,15 @@ async def set_secret(
 ) -> bool:
     """Register or re-register an id with a new secret (admin only); True if it existed."""
     now = int(time.time())
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
+    async with db.transaction() as tx:
+        updated = await tx.execute(
             "UPDATE scs_agents SET agent_type = ?, secret_hash = ?, registered_by = ?, "
             "protected_since = ? WHERE agent_id = ?",
             (agent_type, secret_hash, registered_by, now, agent_id),
         )
-        if cursor.rowcount == 1:
+        if updated == 1:
             return True
-        await conn.execute(
+        await tx.execute(
             f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, ?)",
             (agent_id, agent_type, secret_hash, registered_by, now, now),
         )
@@ -120,23 +113,19 @@ async def set_secret(
 async def hold(db: Database, agent_id: str, agent_type: str) -> None:
     """Record that the admin key minted for an id: from now on it is protected."""
     now = int(time.time())
-    async with db.transaction() as conn:
-        await conn.execute(
-            f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, NULL, 'admin_key', ?, 1, ?) "
-            "ON CONFLICT (agent_id) DO UPDATE SET admin_held = 1",
-            (agent_id, agent_type, now, now),
-        )
+    await db.execute(
+        f"INSERT INTO scs_agents ({COLUMNS}) VALUES (?, ?, NULL, 'admin_key', ?, 1, ?) "
+        "ON CONFLICT (agent_id) DO UPDATE SET admin_held = 1",
+        (agent_id, agent_type, now, now),
+    )
 
 
 async def remove(db: Database, agent_id: str) -> bool:
     """Forget an id (it becomes unprotected); False if it was not registered."""
-    async with db.transaction() as conn:
-        cursor = await conn.execute("DELETE FROM scs_agents WHERE agent_id = ?", (agent_id,))
-        return cursor.rowcount == 1
+    return await db.execute("DELETE FROM scs_agents WHERE agent_id = ?", (agent_id,)) == 1
 
 
 async def all_agents(db: Database) -> list[AgentRecord]:
-    async with db.read() as conn:
-        cursor = await conn.execute(f"SELECT {COLUMNS} FROM scs_agents ORDER BY agent_id")
-        rows = await cursor.fetchall()
+    async with db.read() as reader:
+        rows = await reader.fetch_all(f"SELECT {COLUMNS} FROM scs_agents ORDER BY agent_id")
     return [record for record in map(_record, rows) if record is not None]

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scs.migrations import Migration
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from scs.db import Database
+    from scs.storage import Database, Executor, Transaction
 
 # Portable SQL on purpose (a PostgreSQL port follows): times as epoch seconds.
 MIGRATION = Migration(
@@ -32,6 +30,18 @@ MIGRATION = Migration(
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         last_used INTEGER
+    );
+    """,
+    postgresql="""
+    CREATE TABLE scs_named_tokens (
+        name TEXT PRIMARY KEY,
+        jti TEXT NOT NULL UNIQUE,
+        agent_id TEXT NOT NULL,
+        agent_type TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        last_used BIGINT
     );
     """,
 )
@@ -90,20 +100,20 @@ def _named(row: Any) -> NamedToken:
     )
 
 
-def _find(conn: sqlite3.Connection, name_or_jti: str) -> NamedToken | None:
-    row = conn.execute(
+async def _find(reader: Executor, name_or_jti: str) -> NamedToken | None:
+    row = await reader.fetch_one(
         f"{_SELECT} WHERE t.name = ? OR t.jti = ?", (name_or_jti, name_or_jti)
-    ).fetchone()
+    )
     return None if row is None else _named(row)
 
 
-def find(db: Database, name_or_jti: str) -> NamedToken | None:
+async def find(db: Database, name_or_jti: str) -> NamedToken | None:
     """A named token by its name or its jti (two unique-index lookups)."""
-    return db.lookup(_find, name_or_jti)
+    return await db.lookup(_find, name_or_jti)
 
 
-def _insert(
-    conn: sqlite3.Connection,
+async def _insert(
+    tx: Transaction,
     name: str,
     jti: str,
     agent_id: str,
@@ -112,12 +122,12 @@ def _insert(
     created_at: int,
     expires_at: int,
 ) -> bool:
-    existing = _find(conn, name)
+    existing = await _find(tx, name)
     if existing is not None:
         if existing.status(created_at) == "active":
             return False
-        conn.execute("DELETE FROM scs_named_tokens WHERE name = ?", (name,))
-    conn.execute(
+        await tx.execute("DELETE FROM scs_named_tokens WHERE name = ?", (name,))
+    await tx.execute(
         "INSERT INTO scs_named_tokens (name, jti, agent_id, agent_type, permissions, "
         "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (name, jti, agent_id, agent_type, permissions, created_at, expires_at),
@@ -149,28 +159,19 @@ async def insert(
     )
 
 
-def _replace_jti(conn: sqlite3.Connection, old: str, new: str, expires_at: int) -> None:
-    conn.execute(
+async def follow_refresh(db: Database, old_jti: str, new_jti: str, expires_at: int) -> None:
+    """A refreshed named token keeps its name: the row now names the new token."""
+    await db.execute(
         "UPDATE scs_named_tokens SET jti = ?, expires_at = ? WHERE jti = ?",
-        (new, expires_at, old),
+        (new_jti, expires_at, old_jti),
     )
 
 
-async def follow_refresh(db: Database, old_jti: str, new_jti: str, expires_at: int) -> None:
-    """A refreshed named token keeps its name: the row now names the new token."""
-    await db.write(_replace_jti, old_jti, new_jti, expires_at)
-
-
-def _touch(conn: sqlite3.Connection, jti: str, at: int) -> None:
-    conn.execute("UPDATE scs_named_tokens SET last_used = ? WHERE jti = ?", (at, jti))
-
-
 async def touch(db: Database, jti: str, at: int) -> None:
-    await db.write(_touch, jti, at)
+    await db.execute("UPDATE scs_named_tokens SET last_used = ? WHERE jti = ?", (at, jti))
 
 
 async def all_tokens(db: Database) -> list[NamedToken]:
-    async with db.read() as conn:
-        cursor = await conn.execute(f"{_SELECT} ORDER BY t.created_at, t.name")
-        rows = await cursor.fetchall()
+    async with db.read() as reader:
+        rows = await reader.fetch_all(f"{_SELECT} ORDER BY t.created_at, t.name")
     return [_named(row) for row in rows]

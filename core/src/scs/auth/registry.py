@@ -18,9 +18,9 @@ from scs.errors import ErrorCode, ScsError
 
 if TYPE_CHECKING:
     from scs.auth.agents_store import AgentRecord
-    from scs.db import Database
     from scs.identity import Identity
     from scs.settings import Settings
+    from scs.storage import Database
 
 ADMIN_PERMISSIONS = frozenset({"admin", "debug"})
 
@@ -52,14 +52,14 @@ class AgentRegistry:
     def mode(self) -> str:
         return self.settings.registration_mode()
 
-    def find(self, agent_id: str) -> AgentRecord | None:
-        return agents_store.find(self.db, agent_id)
+    async def find(self, agent_id: str) -> AgentRecord | None:
+        return await agents_store.find(self.db, agent_id)
 
     async def check_mint(
         self, level: str, agent_id: str, agent_type: str, agent_secret: str | None, client: str
     ) -> AgentRecord | None:
         """Refuse a mint the key/secret pair does not allow; return the id's registration."""
-        record = self.find(agent_id)
+        record = await self.find(agent_id)
         if level == "admin":
             return record
         if record is None:
@@ -99,7 +99,7 @@ class AgentRegistry:
     async def check_refresh(self, identity: Identity, client: str) -> None:
         """Refuse to renew a token issued before its id was protected (or got a new secret):
         it may be an impostor's from before, and refreshing would keep it alive forever."""
-        record = self.find(identity.agent_id)
+        record = await self.find(identity.agent_id)
         if record is None or identity.issued_at is None:
             return
         if identity.issued_at < record.protected_since:

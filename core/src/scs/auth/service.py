@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from scs.auth.named_store import NamedToken
     from scs.auth.throttle import AuditUpdate
     from scs.auth.tokens import Minted
-    from scs.db import Database
     from scs.settings import Settings
+    from scs.storage import Database
 
 log = logging.getLogger("scs.auth")
 
@@ -222,7 +222,7 @@ class AuthService:
                 f"ttl must be between 60 s and {self.settings.max_token_ttl} s (SCS_MAX_TOKEN_TTL)",
                 "use units: --ttl 90d, 12h, 30m; or raise SCS_MAX_TOKEN_TTL",
             )
-        taken = named_store.find(self.db, name)
+        taken = await named_store.find(self.db, name)
         if taken is not None and taken.status() == "active":
             raise self._name_taken(name)
         minted = await self.issue(
@@ -257,11 +257,11 @@ class AuthService:
 
     async def revoke_named(self, name_or_jti: str) -> NamedToken | None:
         """Revoke a named token by name or jti, at once; None if no such token."""
-        named = named_store.find(self.db, name_or_jti)
+        named = await named_store.find(self.db, name_or_jti)
         if named is None:
             return None
         await store.revoke(self.db, named.jti, named.agent_id, named.expires_at, "revoke")
-        return named_store.find(self.db, named.jti)
+        return await named_store.find(self.db, named.jti)
 
     async def _touch(self, identity: Identity) -> None:
         """Record that a named token was used: at most one write a minute per token."""
@@ -285,7 +285,7 @@ class AuthService:
             identity = self.tokens.verify(token)
         except ScsError as error:
             raise await self.failed("token", client or client_address(), token, error) from None
-        if identity.token_id and store.is_revoked(self.db, identity.token_id):
+        if identity.token_id and await store.is_revoked(self.db, identity.token_id):
             raise await self.failed(
                 "token",
                 client or client_address(),

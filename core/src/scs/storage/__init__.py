@@ -73,4 +73,5 @@ def open_database(settings: Settings) -> Database:
         acquire_timeout_s=settings.db_acquire_timeout_s,
         changes_retention_s=settings.changes_retention_s,
         changes_poll_s=settings.changes_poll_ms / 1000,
+        journal_size_limit=settings.db_journal_size_limit,
     )

@@ -89,6 +89,10 @@ class Watcher(Protocol):
 
     async def stop(self) -> None: ...
 
+    def poll(self) -> None:
+        """Deliver other processes' committed changes now if the engine can (else nothing)."""
+        ...
+
 
 class _Subscription:
     __slots__ = ("callback", "feed", "topics")
@@ -148,6 +152,11 @@ class Feed:
                         subscription.callback(change)
                     except Exception:
                         log.exception("a change-feed subscriber failed on %s", change.topic)
+
+    def poll(self) -> None:
+        """Deliver what other processes committed so far, where the engine can (see ChangeFeed)."""
+        if self._watcher is not None:
+            self._watcher.poll()
 
     async def _ensure_watching(self) -> None:
         if self._watcher is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -43,7 +43,7 @@ async def apply_migrations(
             if script.strip():
                 await run_script(tx, script)
             if current.fn is not None:
-                await current.fn(cast("Any", tx))  # after the port, MigrationFn takes a Transaction
+                await current.fn(tx)
             await tx.execute(
                 "INSERT INTO scs_migrations (plugin, version, name) VALUES (?, ?, ?)",
                 (plugin, current.version, current.name),

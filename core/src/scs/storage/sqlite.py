@@ -24,7 +24,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
-from scs.migrations import split_statements
+from scs.files import make_private_dir
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
     CATCH_UP_SQL,
@@ -50,7 +50,7 @@ from scs.storage.sqlite_conn import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from scs.migrations import Migration
     from scs.storage.api import Change, Executor, P, Params, Row, T, Transaction
@@ -156,13 +156,20 @@ class SqliteWatcher:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                self.poll()
+                self._poll()
             except sqlite3.Error:  # busy (recovery elsewhere): look again next time
                 log.debug("change watcher could not read; retrying", exc_info=True)
 
     def poll(self) -> None:
         """Deliver what other processes committed since the last look (a few us if nothing)."""
-        assert self._conn is not None
+        try:
+            self._poll()
+        except sqlite3.Error as error:
+            raise_typed(error)
+
+    def _poll(self) -> None:
+        if self._conn is None:
+            return  # stopped
         version = self._data_version()
         if version == self._version:
             return
@@ -206,8 +213,10 @@ class SqliteDatabase:
         acquire_timeout_s: float = 10,
         changes_retention_s: float = 3600,
         changes_poll_s: float = 0.05,
+        journal_size_limit: int = 64 * 1024 * 1024,
     ) -> None:
         self.path = Path(path)
+        self.journal_size_limit = journal_size_limit
         self._wal_path = self.path.with_name(self.path.name + "-wal")
         self.pool_size = pool_size
         self.busy_timeout_ms = busy_timeout_ms
@@ -239,6 +248,7 @@ class SqliteDatabase:
             "PRAGMA cache_size=-8000",
             "PRAGMA temp_store=MEMORY",
             f"PRAGMA mmap_size={int(self.mmap_size)}",
+            f"PRAGMA journal_size_limit={int(self.journal_size_limit)}",
         )
 
     def connect(self) -> sqlite3.Connection:
@@ -257,7 +267,7 @@ class SqliteDatabase:
 
     async def open(self) -> None:
         """Create the file (folder 0700, file 0600: it holds private messages) and the tables."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._readers = ReaderPool(self.connect, self.pool_size, self.acquire_timeout_s)
@@ -413,13 +423,21 @@ class SqliteDatabase:
 
     async def _run_checkpoint(self) -> None:
         try:
-            async with self.read() as reader:
-                await reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            await self.checkpoint()
             self.checkpoints += 1
         except Exception:
             log.warning("WAL checkpoint failed; retried after more commits", exc_info=True)
         finally:
             self._checkpoint = None
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database now (PASSIVE: waits for nobody).
+
+        The next write after a complete checkpoint restarts the WAL and truncates the
+        file to ``journal_size_limit``.
+        """
+        async with self.read() as reader:
+            await reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def write(
         self,
@@ -467,6 +485,54 @@ class SqliteDatabase:
         }
 
 
+def split_statements(script: str) -> Iterator[str]:
+    """Split an SQL script into complete statements (triggers with inner ``;`` stay whole).
+
+    ``executescript`` would commit the surrounding transaction, so migrations run
+    statement by statement instead.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            if statement.strip(";").strip():
+                yield statement
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
 async def _run_script(tx: Any, script: str) -> None:
     for statement in split_statements(script):
         await tx.execute(statement)
+
+
+def inspect_file(path: Path) -> dict[str, Any]:
+    """A read-only look at a database file for ``scs check``: whether it exists, its
+    integrity (``PRAGMA quick_check``) and the migrations applied per plugin. Opens it
+    with ``mode=ro``: nothing is created, migrated or written."""
+    if not path.exists():
+        return {"exists": False, "status": "missing (created by the first scs serve)"}
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot open: {error}"}
+    try:
+        row = conn.execute("PRAGMA quick_check").fetchone()
+        try:
+            rows = conn.execute("SELECT plugin, version FROM scs_migrations").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+    except sqlite3.Error as error:
+        return {"exists": True, "status": f"cannot read: {error}"}
+    finally:
+        conn.close()
+    applied: dict[str, list[int]] = {}
+    for plugin, version in rows:
+        applied.setdefault(str(plugin), []).append(int(version))
+    return {
+        "exists": True,
+        "status": str(row[0]) if row is not None else "no answer",
+        "applied": {name: sorted(versions) for name, versions in applied.items()},
+    }

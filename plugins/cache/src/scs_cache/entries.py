@@ -1,5 +1,5 @@
 """The response cache: answers keyed by (tool, arguments, caller class), bounded in bytes
-and time, emptied whenever the database may have changed."""
+and time, dropped when a committed change (the core's change feed) may affect them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from cachetools import TTLCache
 
 if TYPE_CHECKING:
     from scs import Identity
+    from scs.storage import Change, ChangeFeed
 
-    from scs_cache.version import DataVersion
+    from scs_cache.scopes import Scope
 
 Key = tuple[str, str, tuple[str, ...]]
 
@@ -39,10 +40,11 @@ def canonical(arguments: dict[str, Any] | None) -> str:
     return json.dumps(arguments or {}, sort_keys=True, separators=(",", ":"), default=str)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     value: Any
     size: int
+    scope: Scope
 
 
 def _size(entry: Entry) -> int:
@@ -52,24 +54,26 @@ def _size(entry: Entry) -> int:
 class ResponseCache:
     """Cached answers plus the bookkeeping that keeps them fresh.
 
-    ``epoch`` moves on every invalidation; an answer computed while it moved (or while
-    the data version moved) is not stored, so a read racing a write is never cached.
+    ``on_change`` (a change-feed subscriber) drops the entries a change can affect and
+    moves ``epoch``; an answer computed while the epoch moved is not stored, so a read
+    racing a write is never cached. Before every lookup and store ``feed.poll()``
+    delivers what other processes committed (SQLite: at once, exact; PostgreSQL: NOTIFY
+    arrives within ~1-2 ms of the commit).
     """
 
     def __init__(
         self,
-        version: DataVersion,
+        feed: ChangeFeed,
         *,
         max_bytes: int,
         max_entry_bytes: int,
         ttl_seconds: float,
     ) -> None:
-        self.version = version
+        self.feed = feed
         self.max_entry_bytes = max_entry_bytes
         self.entries: TTLCache[Key, Entry] = TTLCache(
             maxsize=max_bytes, ttl=ttl_seconds, getsizeof=_size
         )
-        self.seen_version: int | None = None
         self.epoch = 0
         self.hits = 0
         self.misses = 0
@@ -77,24 +81,32 @@ class ResponseCache:
         self.invalidations = 0
         self.not_stored = 0
 
-    def invalidate(self) -> None:
+    def on_change(self, change: Change) -> None:
+        """Drop every entry ``change`` may affect (called by the change feed)."""
         self.epoch += 1
-        self.invalidations += 1
+        for key in list(self.entries):
+            entry = self.entries.get(key)  # None: it expired meanwhile
+            if entry is not None and entry.scope.affected_by(change):
+                del self.entries[key]
+                self.invalidations += 1
+
+    def invalidate(self) -> None:
+        """Drop everything (the feed could not be read: anything may have changed)."""
+        self.epoch += 1
+        self.invalidations += len(self.entries)
         self.entries.clear()
 
-    def refresh(self) -> int | None:
-        """Read the data version; empty the cache if it moved (or cannot be read)."""
-        current = self.version.read()
-        if current is None or current != self.seen_version:
-            if self.entries:
-                self.invalidate()
-            else:
-                self.epoch += 1
-            self.seen_version = current
-        return current
+    def refresh(self) -> bool:
+        """Take in other processes' changes; False when that failed (the cache is emptied)."""
+        try:
+            self.feed.poll()
+        except Exception:
+            self.invalidate()
+            return False
+        return True
 
     def lookup(self, key: Key) -> Any | None:
-        """A fresh answer for ``key``, or None. Always checks the data version first."""
+        """A fresh answer for ``key``, or None. Always takes in pending changes first."""
         self.refresh()
         entry = self.entries.get(key)
         if entry is None:
@@ -103,17 +115,17 @@ class ResponseCache:
         self.hits += 1
         return entry.value
 
-    def begin(self) -> tuple[int, int | None]:
+    def begin(self) -> int:
         """Remember the state before computing an answer."""
-        return self.epoch, self.seen_version
+        return self.epoch
 
-    def store(self, key: Key, value: Any, size: int, started: tuple[int, int | None]) -> bool:
+    def store(self, key: Key, value: Any, size: int, scope: Scope, started: int) -> bool:
         """Keep ``value`` unless the database may have changed while it was computed."""
-        current = self.refresh()
-        if current is None or started != (self.epoch, current) or size > self.max_entry_bytes:
+        fresh = self.refresh()
+        if not fresh or started != self.epoch or size > self.max_entry_bytes:
             self.not_stored += 1
             return False
-        self.entries[key] = Entry(value, size)
+        self.entries[key] = Entry(value, size, scope)
         self.stores += 1
         return True
 

@@ -11,8 +11,11 @@ from scs import current_identity
 from scs.middleware import INNER_ORDER
 
 from scs_cache.entries import caller_class, canonical
+from scs_cache.scopes import resource_scope, tool_scope
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from fastmcp.server.middleware import CallNext, MiddlewareContext
 
     from scs_cache.entries import ResponseCache
@@ -37,10 +40,13 @@ class CacheMiddleware(Middleware):
 
     order = CACHE_ORDER
 
-    def __init__(self, cache: ResponseCache, tools: set[str], resources: bool) -> None:
+    def __init__(
+        self, cache: ResponseCache, tools: set[str], resources: bool, topics: Collection[str]
+    ) -> None:
         self.cache = cache
         self.tools = tools
         self.resources = resources
+        self.topics = tuple(topics)
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
@@ -48,14 +54,17 @@ class CacheMiddleware(Middleware):
         name = context.message.name
         if name not in self.tools:
             return await call_next(context)
-        key = (name, canonical(context.message.arguments), caller_class(current_identity()))
+        arguments = context.message.arguments
+        identity = current_identity()
+        key = (name, canonical(arguments), caller_class(identity))
         cached = self.cache.lookup(key)
         if cached is not None:
             return cached
         started = self.cache.begin()
         result = await call_next(context)
         if isinstance(result, ToolResult) and not result.is_error:
-            self.cache.store(key, result, tool_result_size(result), started)
+            scope = tool_scope(name, arguments, identity, self.topics)
+            self.cache.store(key, result, tool_result_size(result), scope, started)
         return result
 
     async def on_read_resource(
@@ -71,5 +80,6 @@ class CacheMiddleware(Middleware):
         started = self.cache.begin()
         result = await call_next(context)
         if isinstance(result, ResourceResult):
-            self.cache.store(key, result, resource_result_size(result), started)
+            scope = resource_scope(uri)
+            self.cache.store(key, result, resource_result_size(result), scope, started)
         return result

@@ -32,3 +32,8 @@ class CacheSettings(ScsSettings):
         64 * 1024 * 1024, ge=1024, description="total size of the cached answers, approximately"
     )
     max_entry_bytes: int = Field(1024 * 1024, ge=256, description="larger answers are not cached")
+    extra_topics: list[str] = Field(
+        default_factory=list,
+        description="change-feed topics of other plugins whose changes also empty the cache "
+        "(for their tools listed in SCS_CACHE_TOOLS)",
+    )

@@ -7,7 +7,6 @@ taken from an argument. An expired row is treated as absent by every path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
@@ -19,9 +18,8 @@ from scs.timestamps import iso_timestamp, utc_now
 from scs_memory import rules, store
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from scs.app import App
+    from scs.storage import Dialect, Executor, Transaction
 
     from scs_memory.settings import MemorySettings
 
@@ -72,8 +70,8 @@ def _conflict(key: str, current: int, expected: int | None) -> ScsError:
     )
 
 
-def _check_open_session(conn: sqlite3.Connection, session_id: str) -> None:
-    state = store.session_state(conn, session_id)
+async def _check_open_session(r: Executor, session_id: str) -> None:
+    state = await store.session_state(r, session_id)
     if state is None:
         raise _unknown_session(session_id)
     if state == "closed":
@@ -84,8 +82,9 @@ def _check_open_session(conn: sqlite3.Connection, session_id: str) -> None:
         )
 
 
-def _delete_entry(
-    conn: sqlite3.Connection,
+async def _delete_entry(
+    tx: Transaction,
+    dialect: Dialect,
     agent_id: str,
     session_id: str | None,
     key: str,
@@ -93,15 +92,17 @@ def _delete_entry(
     if_version: int | None,
 ) -> int:
     """The transaction of ``delete`` (run by ``Database.write``); the deleted version."""
-    row = store.find(conn, agent_id, session_id or "", key)
+    await store.lock_agent(tx, dialect, agent_id)
+    row = await store.find(tx, agent_id, session_id or "", key)
     if row is None or not row.live_at(moment):
-        if session_id is not None and store.session_state(conn, session_id) is None:
+        if session_id is not None and await store.session_state(tx, session_id) is None:
             raise _unknown_session(session_id)
         # An expired row is absent already: nothing to report, leave it to the sweep.
         raise _not_found(key, session_id)
     if if_version is not None and if_version != row.version:
         raise _conflict(key, row.version, if_version)
-    store.delete(conn, row.id)
+    await store.delete(tx, row.id)
+    tx.emit(store.TOPIC, {"agent_id": agent_id})
     return row.version
 
 
@@ -141,9 +142,9 @@ class MemoryService:
     app: App
     settings: MemorySettings
 
-    def _write_entry(
+    async def _write_entry(
         self,
-        conn: sqlite3.Connection,
+        tx: Transaction,
         *,
         agent_id: str,
         session_id: str | None,
@@ -160,9 +161,10 @@ class MemoryService:
 
         Raising rolls it back, so a refused call writes nothing.
         """
+        await store.lock_agent(tx, self.app.db.dialect, agent_id)
         if session_id is not None:
-            _check_open_session(conn, session_id)
-        row = store.find(conn, agent_id, session_id or "", key)
+            await _check_open_session(tx, session_id)
+        row = await store.find(tx, agent_id, session_id or "", key)
         live = row if row is not None and row.live_at(moment) else None
         current = live.version if live else 0
         if live is not None and not overwrite:
@@ -175,12 +177,12 @@ class MemoryService:
             )
         if if_version is not None and if_version != current:
             raise _conflict(key, current, if_version)
-        self._check_quota(
-            conn, agent_id, moment, new=live is None, size=size - (live.size if live else 0)
+        await self._check_quota(
+            tx, agent_id, moment, new=live is None, size=size - (live.size if live else 0)
         )
         if live is not None:
-            updated = store.update(
-                conn,
+            updated = await store.update(
+                tx,
                 live.id,
                 expected_version=live.version,
                 value=value,
@@ -190,17 +192,14 @@ class MemoryService:
                 expires_at=expires_at,
             )
             if not updated:  # another writer got there first (see store.update)
-                raise ScsError(
-                    ErrorCode.CONFLICT,
-                    f"memory entry {key!r} changed while it was being written",
-                    "read it again and retry",
-                    key=key,
-                )
+                now_row = await store.find(tx, agent_id, session_id or "", key)
+                raise _conflict(key, now_row.version if now_row else 0, live.version)
+            tx.emit(store.TOPIC, {"agent_id": agent_id})
             return live.version + 1
         if row is not None:  # expired: gone for every purpose, start afresh
-            store.delete(conn, row.id)
-        store.insert(
-            conn,
+            await store.delete(tx, row.id)
+        await store.insert(
+            tx,
             agent_id=agent_id,
             session_id=session_id,
             key=key,
@@ -210,16 +209,17 @@ class MemoryService:
             moment=moment,
             expires_at=expires_at,
         )
+        tx.emit(store.TOPIC, {"agent_id": agent_id})
         return 1
 
-    def _check_quota(
-        self, conn: sqlite3.Connection, agent_id: str, moment: str, *, new: bool, size: int
+    async def _check_quota(
+        self, tx: Transaction, agent_id: str, moment: str, *, new: bool, size: int
     ) -> None:
         """Refuse a write that would take the agent past its entry count or byte quota
         (``size`` is the growth in bytes). Runs inside the write transaction."""
         if not new and size <= 0:  # an overwrite that does not grow needs no count
             return
-        held, held_bytes = store.usage_live(conn, agent_id, moment)
+        held, held_bytes = await store.usage_live(tx, agent_id, moment)
         limit = self.settings.max_entries_per_agent
         if new and held >= limit:
             raise ScsError(
@@ -271,19 +271,17 @@ class MemoryService:
         expires_at = rules.expiry(moment_dt, expires_in)
 
         version = await self.app.db.write(
-            partial(
-                self._write_entry,
-                agent_id=agent_id,
-                session_id=session_id,
-                key=key,
-                value=value_text,
-                metadata=metadata_text,
-                size=size,
-                moment=moment,
-                expires_at=expires_at,
-                overwrite=overwrite,
-                if_version=if_version,
-            )
+            self._write_entry,
+            agent_id=agent_id,
+            session_id=session_id,
+            key=key,
+            value=value_text,
+            metadata=metadata_text,
+            size=size,
+            moment=moment,
+            expires_at=expires_at,
+            overwrite=overwrite,
+            if_version=if_version,
         )
         await self.app.emit(
             "memory.set",
@@ -314,9 +312,9 @@ class MemoryService:
         session_id = rules.check_session_id(session_id)
         moment = utc_now()
         db = self.app.db
-        entry = db.lookup(store.get_live, agent_id, session_id or "", key, moment)
+        entry = await db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
-            if session_id is not None and db.lookup(store.session_state, session_id) is None:
+            if session_id is not None and await db.lookup(store.session_state, session_id) is None:
                 raise _unknown_session(session_id)
             raise _not_found(key, session_id)
         return {"success": True, **_full(entry)}
@@ -333,7 +331,7 @@ class MemoryService:
         session_id = rules.check_session_id(session_id)
         moment = utc_now()
         version = await self.app.db.write(
-            _delete_entry, agent_id, session_id, key, moment, if_version
+            _delete_entry, self.app.db.dialect, agent_id, session_id, key, moment, if_version
         )
         await self.app.emit(
             "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
@@ -368,7 +366,7 @@ class MemoryService:
             scope = session_id or ""
             if (
                 session_id is not None
-                and self.app.db.lookup(store.session_state, session_id) is None
+                and await self.app.db.lookup(store.session_state, session_id) is None
             ):
                 raise _unknown_session(session_id)
         moment = utc_now()

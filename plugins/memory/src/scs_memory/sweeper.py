@@ -1,8 +1,10 @@
 """The periodic sweep that deletes expired entries.
 
 Reads never depend on it (they ignore expired rows themselves); it only keeps
-the table small. Each batch is its own short transaction, so a request waits
-at most one small batch for the write lock.
+the table small. Each batch is its own transaction (``heavy``: on SQLite it runs
+in a worker thread, not on the event loop), so a request waits at most one small
+batch for the write lock; each batch that deletes rows emits one ``memory`` change
+with ``agent_id`` None.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from scs.timestamps import utc_now
 from scs_memory import store
 
 if TYPE_CHECKING:
-    from scs.db import Database
+    from scs.storage import Database
 
     from scs_memory.settings import MemorySettings
 

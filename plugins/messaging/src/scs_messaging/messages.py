@@ -5,7 +5,6 @@ Every read goes through ``visibility.py``; every write is one short transaction.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, ScsError
@@ -23,11 +22,11 @@ from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
 
 if TYPE_CHECKING:
-    import sqlite3
+    from collections.abc import Mapping
 
-    import aiosqlite
     from scs import Identity
     from scs.app import App
+    from scs.storage import Dialect, Executor, Transaction
 
     from scs_messaging.settings import MessagingSettings
 
@@ -35,7 +34,7 @@ SERVICE = "messaging"
 MAX_LIMIT = 1000
 
 
-def message_object(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+def message_object(row: Mapping[str, Any]) -> dict[str, Any]:
     """A message as every tool, resource and event shows it."""
     metadata = row["metadata"]
     return {
@@ -57,11 +56,15 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def _insert_now(conn: sqlite3.Connection, **fields: Any) -> tuple[int | None, str]:
-    """The insert, timestamped inside the write transaction: with ids allocated there
-    too, id order is time order, even with several server processes on one file."""
+async def _insert_now(
+    tx: Transaction, /, dialect: Dialect, session_id: str, **fields: Any
+) -> tuple[int | None, str]:
+    """The insert, timestamped inside the write transaction once the session's writers
+    are serialised (see ``store.lock_session``): with ids allocated there too, id order
+    is commit order and time order within a session, even with several server processes."""
+    await store.lock_session(tx, dialect, session_id)
     timestamp = utc_now()
-    return store.insert(conn, timestamp=timestamp, **fields), timestamp
+    return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
 
 
 class Messaging:
@@ -98,18 +101,18 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        message_id, timestamp = await self.app.db.write(
-            partial(
-                _insert_now,
-                session_id=session_id,
-                sender=identity.agent_id,
-                sender_type=identity.agent_type,
-                content=content,
-                visibility=level,
-                metadata=stored,
-                parent_id=parent_message_id,
-                parent_visible=visible_sql(identity, "m"),
-            )
+        db = self.app.db
+        message_id, timestamp = await db.write(
+            _insert_now,
+            db.dialect,
+            session_id,
+            sender=identity.agent_id,
+            sender_type=identity.agent_type,
+            content=content,
+            visibility=level,
+            metadata=stored,
+            parent_id=parent_message_id,
+            parent_visible=visible_sql(identity, "m"),
         )
         if message_id is None:
             raise await self._refusal(session_id, parent_message_id)
@@ -136,8 +139,7 @@ class Messaging:
 
     async def _refusal(self, session_id: str, parent_message_id: int | None) -> ScsError:
         """Why the insert matched nothing (asked only on that rare path)."""
-        async with self.app.db.read() as conn:
-            state = await store.session_state(conn, session_id)
+        state = await self.app.db.lookup(store.session_state, session_id)
         if state == "missing":
             return not_found("session", session_id, "create_session first, or check the id")
         if state == "closed":
@@ -169,12 +171,12 @@ class Messaging:
             raise validation_error(f"after_id must be a message id (0 or more), not {after_id}")
         visible = narrow_sql(identity, visibility_filter, "m")
         check_session_id(session_id)
-        async with self.app.db.read() as conn:
-            total = await store.count_visible(conn, session_id, visible)
+        async with self.app.db.read() as r:
+            total = await store.count_visible(r, session_id, visible)
             if total is None:
                 raise not_found("session", session_id, "list_sessions shows the sessions there are")
             rows = await store.page(
-                conn, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
+                r, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
             )
         messages = [message_object(row) for row in rows[:limit]]
         kept = fitting(messages, self.settings.max_response_bytes)
@@ -191,12 +193,12 @@ class Messaging:
         }
 
     async def recent(
-        self, conn: aiosqlite.Connection, identity: Identity, session_id: str, limit: int
+        self, r: Executor, identity: Identity, session_id: str, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         """The newest ``limit`` messages the caller may see (oldest first) and their total."""
         visible = visible_sql(identity, "m")
-        rows = await store.newest(conn, session_id, visible, limit)
-        total = await store.count_visible(conn, session_id, visible) or 0
+        rows = await store.newest(r, session_id, visible, limit)
+        total = await store.count_visible(r, session_id, visible) or 0
         messages = [message_object(row) for row in rows]
         # within the byte budget, keep the newest (the list is oldest first)
         kept = fitting(messages[::-1], self.settings.max_response_bytes)
@@ -206,10 +208,10 @@ class Messaging:
         """For the messages resource: the newest ``limit`` visible messages, oldest first."""
         check_limit(limit)
         check_session_id(session_id)
-        async with self.app.db.read() as conn:
-            if await store.session_state(conn, session_id) == "missing":
+        async with self.app.db.read() as r:
+            if await store.session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
-            messages, total = await self.recent(conn, identity, session_id, limit)
+            messages, total = await self.recent(r, identity, session_id, limit)
         return {
             "success": True,
             "session_id": session_id,
@@ -225,12 +227,12 @@ class Messaging:
             raise not_found("message", message_id)
         visible = visible_sql(identity, "m")
         cap = self.settings.max_thread_messages
-        async with self.app.db.read() as conn:
-            start = await store.get(conn, message_id, visible)
+        async with self.app.db.read() as r:
+            start = await store.get(r, message_id, visible)
             if start is None:
                 raise not_found("message", message_id, "get_messages shows the ids you can see")
-            root = await store.root_id(conn, message_id)
-            rows = await store.thread(conn, root, visible, cap + 1)
+            root = await store.root_id(r, message_id)
+            rows = await store.thread(r, root, visible, cap + 1)
         messages = [message_object(row) for row in rows[:cap]]
         kept = fitting(messages, self.settings.max_response_bytes)
         truncated = len(rows) > cap or kept < len(messages)

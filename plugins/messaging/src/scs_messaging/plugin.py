@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
-MAX_ID = 2**63 - 1  # SQLite integers are 64-bit; larger ids cannot exist
+MAX_ID = 2**63 - 1  # ids are 64-bit on both engines; larger ones cannot exist
 PAGE_SIZES = ("10", "50", "100", "1000")
 
 
@@ -200,8 +200,8 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         session = await sessions.get(session_id)
         if session is None:
             return prompts.debug_session(session_id, None, None, 0, identity.agent_id)
-        async with app.db.read() as conn:
-            messages, total = await messaging.recent(conn, identity, session_id, 20)
+        async with app.db.read() as r:
+            messages, total = await messaging.recent(r, identity, session_id, 20)
         return prompts.debug_session(session_id, session, messages, total, identity.agent_id)
 
 

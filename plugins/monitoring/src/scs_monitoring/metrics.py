@@ -181,19 +181,26 @@ DB_SERIES = (
     (
         "writes_in_thread",
         "scs_db_writes_in_thread",
-        "Write transactions deferred to a thread (another process held the lock)",
+        "Write transactions run in a thread (heavy ones, or another process held the lock)",
         True,
     ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
+    ("changes_delivered", "scs_db_changes_delivered", "Change-feed changes delivered", True),
 )
 
 
 def _db_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    """The figures the engine reports (PostgreSQL has no loop writes nor checkpoints),
+    each labelled with the engine's ``dialect``."""
+    dialect = str(stats.get("dialect", "unknown"))
     for key, name, text, counter in DB_SERIES:
         value = stats.get(key)
         if isinstance(value, int | float):
-            family = CounterMetricFamily if counter else GaugeMetricFamily
-            yield family(name, text, float(value))
+            family = (CounterMetricFamily if counter else GaugeMetricFamily)(
+                name, text, labels=["dialect"]
+            )
+            family.add_metric([dialect], float(value))
+            yield family
 
 
 def _auth_families(stats: dict[str, Any]) -> Iterable[Metric]:

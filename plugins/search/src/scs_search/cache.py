@@ -1,11 +1,15 @@
 """The session indexes kept in memory: loaded on first search, kept current, bounded.
 
-Before an index serves a search it is checked against the database in one read
-transaction: messages above its watermark are added, and the session's message
-count and largest id must then match what the index holds. So writes made by
-another process on the same database file (or anything the events missed) are
-always seen; a deletion makes the index rebuild. ``message.added`` events add
-new messages without waiting for the next check.
+An index is checked against the database before it serves a search unless the core's
+change feed says nothing it lacks was committed since its last check: the plugin
+follows the ``messages`` and ``sessions`` topics (``changes.py``), and
+``db.changes.poll()`` before each decision delivers other processes' commits (SQLite:
+at once; PostgreSQL: NOTIFY, within the feed's latency). A check adds the messages
+above the index's watermark (keyset pages), then the session's message count up to
+the watermark must match what the index holds; a deletion makes the index rebuild.
+``message.added`` events add new messages without waiting for the next check, so
+after this process's own writes the feed's announced ids are already held and no
+check runs.
 
 Memory is bounded in bytes (``SCS_SEARCH_INDEX_MAX_BYTES``, each index's
 approximate size) and in messages: least recently searched indexes are dropped
@@ -28,15 +32,14 @@ from scs.errors import not_found
 from scs.jsonvalues import UNREADABLE, decode_stored
 
 from scs_search import store
-from scs_search.changes import ChangeMarker
+from scs_search.changes import TOPICS, Announced
 from scs_search.index import SessionIndex
 from scs_search.text import MAX_SCORED_CHARS
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Mapping
 
-    from scs.db import Database
+    from scs.storage import Database, Row, Subscription
 
 log = logging.getLogger("scs.search")
 ATTEMPTS = 3
@@ -52,7 +55,7 @@ def _metadata(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and UNREADABLE not in value else None
 
 
-def _message(row: sqlite3.Row) -> dict[str, Any]:
+def _message(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "sender": row["sender"],
@@ -63,11 +66,11 @@ def _message(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _add_rows(index: SessionIndex, rows: list[sqlite3.Row]) -> None:
+def _add_rows(index: SessionIndex, rows: list[Row]) -> None:
     index.add_synced([_message(row) for row in rows])
 
 
-def _inline(rows: list[sqlite3.Row], max_chars: int) -> bool:
+def _inline(rows: list[Row], max_chars: int) -> bool:
     """Whether preparing ``rows`` is quick enough for the event loop."""
     if len(rows) >= INLINE_ROWS:
         return False
@@ -96,20 +99,39 @@ class IndexCache:
         self._bytes = 0
         self._messages = 0
         self._locks: dict[str, asyncio.Lock] = {}
-        self._marker = ChangeMarker(db.path)
-        # the database's commit marker when each index was last checked against it
-        self._checked: dict[str, int] = {}
+        self.changes = Announced()
+        self._subscription: Subscription | None = None
         self.stats = {
             "loads": 0,
             "rebuilds": 0,
             "checks": 0,
             "unchanged": 0,
+            "poll_failures": 0,
             "synced_rows": 0,
             "event_rows": 0,
             "streamed": 0,
             "evicted": 0,
             "thread_loads": 0,
         }
+
+    async def follow(self) -> None:
+        """Subscribe to the change feed; until then every search checks the database."""
+        if self._subscription is None:
+            self._subscription = await self.db.changes.subscribe(
+                self.changes.on_change, topics=TOPICS
+            )
+
+    def _unchanged(self, index: SessionIndex) -> bool:
+        """Whether nothing the index lacks was committed since its last check."""
+        if self._subscription is None:
+            return False
+        try:
+            self.db.changes.poll()  # other processes' commits, delivered now (SQLite)
+        except ScsError:
+            self.stats["poll_failures"] += 1
+            self.changes.everything()
+            return False
+        return self.changes.settled(index.session_id, index.holds)
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._indexes
@@ -148,63 +170,65 @@ class IndexCache:
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:
             index = self._indexes.get(session_id)
-            marker = self._marker.read()  # before the check: later commits change it
-            if index is not None and marker is not None and self._checked.get(session_id) == marker:
-                self.stats["unchanged"] += 1  # nothing committed anywhere since the last check
+            if index is not None and self._unchanged(index):
+                self.stats["unchanged"] += 1
                 self._indexes.move_to_end(session_id)
                 return index
-            self._checked.pop(session_id, None)
-            cached = index is not None
-            for _ in range(ATTEMPTS):
-                if index is None:
-                    index = SessionIndex(session_id, self.max_chars)
-                    self.stats["loads"] += 1
-                if await self._sync(index):
-                    break
-                log.info("search index of session %s is out of step; rebuilding", session_id)
-                self.stats["rebuilds"] += 1
-                index = None
-            else:  # pragma: no cover - a fresh load matches its own snapshot
-                raise ScsError(
-                    ErrorCode.DATABASE_BUSY,
-                    f"session {session_id} changed while it was being indexed",
-                    "retry the search",
-                    retryable=True,
-                )
-            assert index is not None
-            if not resident and not cached and not self._fits(index):
+            self.changes.track(session_id)  # what commits during the check is recorded
+            try:
+                index = await self._checked(session_id, index)
+            except BaseException:
+                self.changes.forget(session_id)  # its next search checks again
+                raise
+            if not resident and session_id not in self._indexes and not self._fits(index):
                 self.stats["streamed"] += 1  # used for this search only, never resident
+                self.changes.forget(session_id)
                 return index
-            if marker is not None:
-                self._checked[session_id] = marker
             self._indexes[session_id] = index
             self._indexes.move_to_end(session_id)
             self._measure(session_id, index)
             self._evict(keep=session_id)
             return index
 
+    async def _checked(self, session_id: str, index: SessionIndex | None) -> SessionIndex:
+        """``index`` (or a new one) brought up to date; rebuilt when it is out of step."""
+        for _ in range(ATTEMPTS):
+            if index is None:
+                index = SessionIndex(session_id, self.max_chars)
+                self.stats["loads"] += 1
+            if await self._sync(index):
+                return index
+            log.info("search index of session %s is out of step; rebuilding", session_id)
+            self.stats["rebuilds"] += 1
+            index = None
+        raise ScsError(  # pragma: no cover - a fresh load matches what it read
+            ErrorCode.DATABASE_BUSY,
+            f"session {session_id} changed while it was being indexed",
+            "retry the search",
+            retryable=True,
+        )
+
     async def _sync(self, index: SessionIndex) -> bool:
-        """Bring ``index`` up to date; False when it holds something the database does not."""
+        """Bring ``index`` up to date; False when it holds something the database does not.
+
+        No read transaction is needed: a session's message ids follow its commit order,
+        so the pages miss nothing below the watermark, and the count up to it tells a
+        deletion made meanwhile.
+        """
         self.stats["checks"] += 1
-        async with self.db.read() as conn:
-            await conn.execute("BEGIN")  # one snapshot for the rows and the fingerprint
-            try:
-                if not await store.session_exists(conn, index.session_id):
-                    self.drop(index.session_id)
-                    raise not_found("session", index.session_id)
-                async for rows in store.rows_after(conn, index.session_id, index.synced_id):
-                    if _inline(rows, self.max_chars):
-                        _add_rows(index, rows)
-                    else:  # preparing many or long texts would hold up the event loop
-                        self.stats["thread_loads"] += 1
-                        await asyncio.to_thread(_add_rows, index, rows)
-                    self.stats["synced_rows"] += len(rows)
-                count, max_id = await store.fingerprint(conn, index.session_id)
-            finally:
-                await conn.execute("COMMIT")
-        index.synced_to(max_id)
-        held = len(index) - len(index.ahead)
-        return held == count and (count == 0 or index.synced_id == max_id)
+        async with self.db.read() as r:
+            if not await store.session_exists(r, index.session_id):
+                self.drop(index.session_id)
+                raise not_found("session", index.session_id)
+            async for rows in store.rows_after(r, index.session_id, index.synced_id):
+                if _inline(rows, self.max_chars):
+                    _add_rows(index, rows)
+                else:  # preparing many or long texts would hold up the event loop
+                    self.stats["thread_loads"] += 1
+                    await asyncio.to_thread(_add_rows, index, rows)
+                self.stats["synced_rows"] += len(rows)
+            count = await store.count_upto(r, index.session_id, index.synced_id)
+        return len(index) - len(index.ahead) == count  # the rows up to the watermark
 
     def added(self, message: Mapping[str, Any]) -> None:
         """A ``message.added`` event: index it now if its session is loaded."""
@@ -219,7 +243,7 @@ class IndexCache:
         self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
-        self._checked.pop(session_id, None)
+        self.changes.forget(session_id)
         lock = self._locks.get(session_id)
         if lock is not None and not lock.locked():
             del self._locks[session_id]
@@ -228,8 +252,10 @@ class IndexCache:
         self._indexes.clear()
         self._sizes.clear()
         self._bytes = self._messages = 0
-        self._checked.clear()
-        self._marker.close()
+        self.changes = Announced()
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
 
     def _evict(self, keep: str) -> None:
         """Drop least recently used indexes until both budgets hold (``keep`` stays)."""

@@ -122,11 +122,15 @@ class SessionIndex:
         self.synced_id = max(self.synced_id, upto)
         self.ahead = {ident for ident in self.ahead if ident > self.synced_id}
 
+    def holds(self, ident: int) -> bool:
+        """Whether message ``ident`` of the session is indexed (read, or from an event)."""
+        return ident <= self.synced_id or ident in self.ahead
+
     def add_event(self, message: Mapping[str, Any]) -> bool:
         """Add a message announced by an event, unless it is indexed already."""
         ident = int(message["id"])
         with self._writing:
-            if ident <= self.synced_id or ident in self.ahead:
+            if self.holds(ident):
                 return False
             self._append_locked([message])
             self.ahead.add(ident)

@@ -1,4 +1,5 @@
-"""Hook implementations of the search plugin: settings, tools, index upkeep through events."""
+"""Hook implementations of the search plugin: settings, tools, index upkeep through
+events and the change feed."""
 
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ def scs_event(app: App, event: Event) -> None:
             search.cache.added(message)
     elif event.name in DROPPING_EVENTS:
         search.cache.drop(str(event.data.get("session_id")))
+
+
+@hookimpl
+async def scs_startup(app: App) -> None:
+    """Follow the change feed so that an unchanged index skips its database check."""
+    search: Search | None = app.services.get(SERVICE)
+    if search is not None:
+        await search.cache.follow()
 
 
 @hookimpl

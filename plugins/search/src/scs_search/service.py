@@ -133,8 +133,8 @@ class Search:
             if named is not None:
                 sessions = named
             else:
-                async with self.app.db.read() as conn:
-                    sessions = await store.session_ids(conn)
+                async with self.app.db.read() as r:
+                    sessions = await store.session_ids(r)
             found = await self._rank_sessions(
                 sessions,
                 session_id is not None,
@@ -277,8 +277,8 @@ class Search:
         search_metadata: bool,
     ) -> list[dict[str, Any]]:
         ids = [hit.message_id for hit in found]
-        async with self.app.db.read() as conn:
-            rows = await store.messages_by_id(conn, ids, visible_sql(identity, "m"))
+        async with self.app.db.read() as r:
+            rows = await store.messages_by_id(r, ids, visible_sql(identity, "m"))
         by_id = {row["id"]: message_object(row) for row in rows}
         shown = [
             (hit, by_id[hit.message_id])
@@ -335,11 +335,11 @@ class Search:
         check_limit(limit, MAX_SENDER_RESULTS)
         check_unicode(sender, "sender")
         check_session_id(session_id)
-        async with self.app.db.read() as conn:
-            if not await store.session_exists(conn, session_id):
+        async with self.app.db.read() as r:
+            if not await store.session_exists(r, session_id):
                 raise not_found("session", session_id)
             rows = await store.by_sender(
-                conn, session_id, sender, visible_sql(identity, "m"), limit + 1
+                r, session_id, sender, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)
         return {
@@ -366,11 +366,11 @@ class Search:
         if start > end:
             raise validation_error("start_time is after end_time", "swap them, or widen the range")
         check_session_id(session_id)
-        async with self.app.db.read() as conn:
-            if not await store.session_exists(conn, session_id):
+        async with self.app.db.read() as r:
+            if not await store.session_exists(r, session_id):
                 raise not_found("session", session_id)
             rows = await store.by_timerange(
-                conn, session_id, start, end, visible_sql(identity, "m"), limit + 1
+                r, session_id, start, end, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)
         return {

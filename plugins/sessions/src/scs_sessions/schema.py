@@ -1,25 +1,30 @@
-"""Schema steps of the sessions plugin."""
+"""Schema steps of the sessions plugin (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from scs import Migration
 
+_SESSIONS_TABLE = """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        metadata TEXT,
+        created_by TEXT NOT NULL,
+        created_by_type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        closed_at TEXT
+    );
+    CREATE INDEX sessions_created ON sessions (created_at, id);
+"""
+
 MIGRATIONS = [
     Migration(
         1,
         "sessions table",
-        """
-        CREATE TABLE sessions (
-            id TEXT PRIMARY KEY,
-            purpose TEXT NOT NULL,
-            metadata TEXT,
-            created_by TEXT NOT NULL,
-            created_by_type TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            closed_at TEXT
-        );
-        CREATE INDEX sessions_created ON sessions (created_at, id);
-        """,
+        _SESSIONS_TABLE,
+        # the same table; id prefixes (completions) are byte ranges in the "C"
+        # collation whatever the database's locale, so they get an index of their own
+        postgresql=_SESSIONS_TABLE + 'CREATE INDEX sessions_id_bytes ON sessions (id COLLATE "C");',
     ),
 ]

@@ -21,17 +21,18 @@ from scs.timestamps import utc_now
 from scs_sessions import store
 from scs_sessions.validation import (
     check_session_id,
+    check_unicode,
     clean_text,
     decode_metadata,
     encode_metadata,
 )
 
 if TYPE_CHECKING:
-    import sqlite3
+    from collections.abc import Mapping
 
-    import aiosqlite
     from scs import Identity
     from scs.app import App
+    from scs.storage import Executor
 
     from scs_sessions.settings import SessionsSettings
 
@@ -44,7 +45,7 @@ class MessageReader(Protocol):
     """What messaging offers sessions: the newest visible messages and their count."""
 
     async def recent(
-        self, conn: aiosqlite.Connection, identity: Identity, session_id: str, limit: int
+        self, r: Executor, identity: Identity, session_id: str, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         """Up to ``limit`` newest messages ``identity`` may see (oldest first), and how many it may see."""
         ...
@@ -54,7 +55,7 @@ def new_session_id() -> str:
     return f"session_{secrets.token_hex(8)}"
 
 
-def session_object(row: sqlite3.Row) -> dict[str, Any]:
+def session_object(row: Mapping[str, Any]) -> dict[str, Any]:
     """A session as every tool, resource and event shows it."""
     return {
         "id": row["id"],
@@ -87,8 +88,7 @@ class Sessions:
             check_session_id(session_id)
         except ScsError:
             return None
-        async with self.app.db.read() as conn:
-            row = await store.get(conn, session_id)
+        row = await self.app.db.lookup(store.get, session_id)
         return session_object(row) if row is not None else None
 
     async def create(
@@ -131,14 +131,14 @@ class Sessions:
         """The session, the newest ``limit`` messages the caller may see, and counts."""
         check_session_id(session_id)
         reader: MessageReader | None = self.app.services.get(MESSAGE_READER)
-        async with self.app.db.read() as conn:
-            row = await store.get(conn, session_id)
+        async with self.app.db.read() as r:
+            row = await store.get(r, session_id)
             if row is None:
                 raise not_found("session", session_id, "list_sessions shows the sessions there are")
             messages: list[dict[str, Any]] = []
             total = 0
             if reader is not None:
-                messages, total = await reader.recent(conn, identity, session_id, limit)
+                messages, total = await reader.recent(r, identity, session_id, limit)
         return {
             "success": True,
             "session": session_object(row),
@@ -155,9 +155,9 @@ class Sessions:
         if cursor:
             created_at, session_id = decode_cursor(cursor, 2, "list_sessions")
             before = (created_at, session_id)
-        async with self.app.db.read() as conn:
+        async with self.app.db.read() as r:
             rows = await store.page(
-                conn, limit=limit + 1, before=before, include_closed=include_closed
+                r, limit=limit + 1, before=before, include_closed=include_closed
             )
         has_more = len(rows) > limit
         rows = rows[:limit]
@@ -177,8 +177,13 @@ class Sessions:
         one, none)."""
         if identity is None:
             return mcp_types.Completion(values=[])
-        async with self.app.db.read() as conn:
-            ids = await store.ids_from(conn, typed, MAX_COMPLETIONS + 1)
+        try:
+            check_unicode(typed, "session_id")
+        except ScsError:  # no id holds such text (and PostgreSQL refuses NUL)
+            return mcp_types.Completion(values=[])
+        db = self.app.db
+        async with db.read() as r:
+            ids = await store.ids_from(r, db.dialect, typed, MAX_COMPLETIONS + 1)
         return mcp_types.Completion(
             values=ids[:MAX_COMPLETIONS], has_more=len(ids) > MAX_COMPLETIONS
         )
@@ -187,8 +192,8 @@ class Sessions:
         """Close a session (its creator or an admin); closing a closed one changes nothing."""
         check_session_id(session_id)
         now = utc_now()
-        async with self.app.db.transaction() as conn:
-            row = await store.get(conn, session_id)
+        async with self.app.db.transaction() as tx:
+            row = await store.get(tx, session_id)
             if row is None:
                 raise not_found("session", session_id)
             if row["created_by"] != identity.agent_id and not identity.is_admin:
@@ -197,12 +202,16 @@ class Sessions:
                     f"only the creator of session {session_id} or an admin may close it",
                     f"ask {row['created_by']} or an admin",
                 )
-            closed = await store.close(conn, session_id, now)
+            closed = await store.close(tx, session_id, now)
+            # PostgreSQL (read committed): a close that committed since our read wins
+            closed_at = row["closed_at"] if closed or row["closed_at"] else None
+            if not closed and closed_at is None:
+                closed_at = await store.closed_at(tx, session_id)
         if not closed:
             return {
                 "success": True,
                 "session_id": session_id,
-                "closed_at": row["closed_at"],
+                "closed_at": closed_at,
                 "already_closed": True,
             }
         await self.app.emit("session.closed", source="sessions", session_id=session_id)

@@ -1,19 +1,24 @@
-"""All SQL of the sessions plugin."""
+"""All SQL of the sessions plugin (portable: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    import aiosqlite
+    from scs.storage import Dialect, Executor, Row, Transaction
 
 COLUMNS = "id, purpose, metadata, created_by, created_by_type, created_at, updated_at, closed_at"
+TOPIC = "sessions"
+"""Change-feed topic: ``{"session_id": id}`` on create and close."""
+
+# Session ids are compared byte-wise on both engines, so a prefix is a key range:
+# SQLite's default collation is binary; on PostgreSQL the "C" collation (with its
+# own index, see schema.py) keeps the range exact whatever the database locale.
+_ID_BYTES = {"sqlite": "id", "postgresql": 'id COLLATE "C"'}
 
 
-def insert(
-    conn: sqlite3.Connection,
+async def insert(
+    tx: Transaction,
     *,
     session_id: str,
     purpose: str,
@@ -22,27 +27,34 @@ def insert(
     created_by_type: str,
     created_at: str,
 ) -> None:
-    """Runs inside ``Database.write`` (synchronous, one write transaction)."""
-    conn.execute(
+    """Insert an open session and announce it on the change feed."""
+    await tx.execute(
         "INSERT INTO sessions (id, purpose, metadata, created_by, created_by_type,"
         " created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         (session_id, purpose, metadata, created_by, created_by_type, created_at, created_at),
     )
+    tx.emit(TOPIC, {"session_id": session_id})
 
 
-async def get(conn: aiosqlite.Connection, session_id: str) -> sqlite3.Row | None:
-    cursor = await conn.execute(f"SELECT {COLUMNS} FROM sessions WHERE id = ?", (session_id,))
-    row: sqlite3.Row | None = await cursor.fetchone()
-    return row
+async def get(r: Executor, session_id: str) -> Row | None:
+    return await r.fetch_one(f"SELECT {COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+
+
+async def closed_at(r: Executor, session_id: str) -> str | None:
+    """When the session was closed (None: open or missing)."""
+    value: str | None = await r.fetch_value(
+        "SELECT closed_at FROM sessions WHERE id = ?", (session_id,)
+    )
+    return value
 
 
 async def page(
-    conn: aiosqlite.Connection,
+    r: Executor,
     *,
     limit: int,
     before: tuple[str, str] | None,
     include_closed: bool,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Newest first; ``before`` is the (created_at, id) of the last row already seen."""
     conditions: list[str] = []
     params: list[Any] = []
@@ -52,26 +64,28 @@ async def page(
         conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
         params.extend([before[0], before[0], before[1]])
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    cursor = await conn.execute(
+    return await r.fetch_all(
         f"SELECT {COLUMNS} FROM sessions {where} ORDER BY created_at DESC, id DESC LIMIT ?",
         (*params, limit),
     )
-    return list(await cursor.fetchall())
 
 
-async def ids_from(conn: aiosqlite.Connection, prefix: str, limit: int) -> list[str]:
-    """Session ids starting with ``prefix``, in id order (a range scan of the primary key)."""
-    cursor = await conn.execute(
-        "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+async def ids_from(r: Executor, dialect: Dialect, prefix: str, limit: int) -> list[str]:
+    """Session ids starting with ``prefix``, in id order (a range scan of an id index)."""
+    column = _ID_BYTES[dialect]
+    rows = await r.fetch_all(
+        f"SELECT id FROM sessions WHERE {column} >= ? AND {column} < ? ORDER BY {column} LIMIT ?",
         (prefix, prefix + "\U0010ffff", limit),
     )
-    return [row[0] for row in await cursor.fetchall()]
+    return [row[0] for row in rows]
 
 
-async def close(conn: aiosqlite.Connection, session_id: str, closed_at: str) -> bool:
-    """Mark an open session closed; False when it was not open."""
-    cursor = await conn.execute(
+async def close(tx: Transaction, session_id: str, closed_at: str) -> bool:
+    """Mark an open session closed (and announce it); False when it was not open."""
+    changed = await tx.execute(
         "UPDATE sessions SET closed_at = ?, updated_at = ? WHERE id = ? AND closed_at IS NULL",
         (closed_at, closed_at, session_id),
     )
-    return cursor.rowcount == 1
+    if changed == 1:
+        tx.emit(TOPIC, {"session_id": session_id})
+    return changed == 1
