@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp import FastMCP
 from starlette.middleware import Middleware as AsgiMiddleware
@@ -16,17 +16,18 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import scs
 from scs.auth.secrets import ensure_secrets
 from scs.auth.service import AuthService
-from scs.calls import CallHooks
+from scs.calls import CallHooks, CallMiddleware
 from scs.db import Database, MigrationError
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
+from scs.services import Services
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs.tools import ToolPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Coroutine, Iterator
 
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from scs.plugins import PluginInfo
 
 log = logging.getLogger("scs.app")
+
+T = TypeVar("T")
 
 INSTRUCTIONS = (
     "Shared context for teams of AI agents. Call authenticate_agent once for a token, "
@@ -59,9 +62,11 @@ class App:
     tools: dict[str, ToolPolicy] = field(default_factory=dict)
     children: dict[str, FastMCP[Any]] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     calls: CallHooks = field(default_factory=CallHooks)
     closed: bool = False
+    announced_writes: int = 0
+    _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def config(self, plugin: str) -> Any:
         """The settings model instance of an enabled plugin."""
@@ -71,16 +76,57 @@ class App:
     def plugins(self) -> list[str]:
         return [name for name in self.host.enabled if name != CORE]
 
+    async def write(
+        self, fn: Callable[..., T], *args: Any, event: Callable[[T], Event | None]
+    ) -> T:
+        """``db.write(fn, *args)``, then deliver ``event(result)``; both run to the end even
+        when the caller is cancelled. ``event`` returns None when nothing was written.
+
+        The write counts as announced once delivered: a ``db.write`` that is never
+        announced tells the cache that something it cannot name changed.
+        """
+
+        async def write_then_deliver() -> T:
+            result = await self.db.write(fn, *args)
+            happened = event(result)
+            if happened is not None:
+                await self.host.event(self, happened)
+            self.announced_writes += 1
+            return result
+
+        return await self._unless_cancelled(write_then_deliver())
+
+    def unannounced_writes(self) -> int:
+        """``db.write`` transactions not made through ``write`` (or not delivered yet)."""
+        return self.db.writes - self.announced_writes
+
+    async def commit(self, write: Awaitable[T], event: Callable[[T], Event | None]) -> T:
+        """Await ``write`` (a ``db.transaction()`` block, say), then deliver
+        ``event(result)``; both run to the end even when the caller is cancelled.
+
+        For ``db.write`` use ``write``. ``event`` returns None when nothing was written.
+        """
+
+        async def write_then_deliver() -> T:
+            result = await write
+            happened = event(result)
+            if happened is not None:
+                await self.host.event(self, happened)
+            return result
+
+        return await self._unless_cancelled(write_then_deliver())
+
     async def emit(self, name: str, source: str = "", **data: Any) -> None:
-        """Tell every plugin that something happened (call after the commit)."""
-        event = Event(name, data, source)
-        for plugin in self.host.each("scs_event"):
-            try:
-                result = self.host.call_one(plugin, "scs_event", app=self, event=event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:  # one plugin's failure must not undo a committed write
-                log.exception("plugin %r failed handling event %s", plugin, name)
+        """Tell every plugin that something happened (call after the commit; prefer
+        ``commit``, which also covers a cancellation between the commit and this)."""
+        await self._unless_cancelled(self.host.event(self, Event(name, data, source)))
+
+    async def _unless_cancelled(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` in its own task: cancelling the caller does not stop it."""
+        task = asyncio.ensure_future(work)
+        self._deliveries.add(task)
+        task.add_done_callback(_forget_delivery(self._deliveries))
+        return await asyncio.shield(task)
 
     def http_app(self) -> Starlette:
         """The ASGI app: ``/mcp`` with Host/Origin protection, hardening, plugin routes."""
@@ -132,14 +178,23 @@ class App:
         if self.closed:
             return
         self.closed = True
-        for plugin in self.host.each("scs_shutdown", reverse=True):
-            try:
-                result = self.host.call_one(plugin, "scs_shutdown", app=self)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("plugin %r failed during shutdown", plugin)
+        if self._deliveries:  # writes committed by cancelled callers: announce them first
+            await asyncio.wait(list(self._deliveries), timeout=DELIVERY_GRACE_S)
+        await self.host.shutdown(self)
         await self.db.close()
+
+
+DELIVERY_GRACE_S = 10.0
+
+
+def _forget_delivery(pending: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def forget(task: asyncio.Task[Any]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # the caller may be gone (cancelled): its error still belongs in the log
+            log.debug("write or event delivery failed: %r", task.exception())
+
+    return forget
 
 
 def check_exposure(settings: Settings) -> None:
@@ -166,8 +221,8 @@ def check_exposure(settings: Settings) -> None:
 
 def _plugin_settings(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
-    for name in host.each("scs_settings"):
-        model = host.call_one(name, "scs_settings")
+    for name in host.enabled:
+        model = host.settings_model(name)
         if model is not None:
             loaded[name] = load_settings(model)
     return loaded
@@ -185,13 +240,11 @@ async def _register(app: App, strict: bool) -> None:
                 PluginError(name, f"requires plugin {lost[0]!r}, which was refused"), strict
             )
             continue
-        if host.impl(name, "scs_register") is None:
+        if not host.registers(name):
             continue
         child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
         try:
-            result = host.call_one(name, "scs_register", app=app, mcp=child)
-            if inspect.isawaitable(result):
-                await result
+            await host.register(name, app, child)
         except Exception as error:
             host.refuse(
                 PluginError(name, f"scs_register raised {type(error).__name__}: {error}"), strict
@@ -259,7 +312,7 @@ async def create_app(
     try:
         for name in host.enabled:
             with _blame(name, "scs_migrations"):
-                migrations = host.call_one(name, "scs_migrations") or []
+                migrations = host.migrations(name)
             await db.migrate(name, migrations)
         server: FastMCP[Any] = FastMCP(
             name="scs",
@@ -270,27 +323,19 @@ async def create_app(
         )
         app = App(settings, host, db, AuthService(settings, db), server, plugin_settings)
         await _register(app, settings.plugins_strict)
-        app.calls = CallHooks.build(host, app)  # after registration: refused plugins are out
+        app.calls = CallHooks(app)
 
-        middleware = [ErrorMiddleware(app), AuthMiddleware(app)]
-        for name in host.each("scs_middleware"):
-            with _blame(name, "scs_middleware"):
-                middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])
+        middleware = [CallMiddleware(app), ErrorMiddleware(), AuthMiddleware(app)]
+        middleware.extend(host.middleware(app))
         for item in sorted(middleware, key=order_of):
             server.add_middleware(item)
 
-        for name in host.each("scs_http_routes"):
-            with _blame(name, "scs_http_routes"):
-                for route in host.call_one(name, "scs_http_routes", app=app) or []:
-                    app.routes.append(route)
-                    server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
-                        route.endpoint
-                    )
-        for name in host.each("scs_startup"):
-            with _blame(name, "scs_startup"):
-                result = host.call_one(name, "scs_startup", app=app)
-                if inspect.isawaitable(result):
-                    await result
+        for route in host.http_routes(app):
+            app.routes.append(route)
+            server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
+                route.endpoint
+            )
+        await host.startup(app)
     except BaseException as error:
         if app is not None:
             await app.close()  # stops what earlier plugins started, then the pool
@@ -300,6 +345,36 @@ async def create_app(
             raise StartupError(str(error)) from None
         raise
     return app
+
+
+async def plugin_tools(
+    settings: Settings, installed: dict[str, PluginInfo]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The tools of every installed plugin, by plugin, and the plugins that could not be
+    built (name -> reason).
+
+    Only ``scs_settings`` and ``scs_register`` run, each plugin on its own FastMCP
+    server: no database is opened or created, no migrations or start-up hooks run, no
+    secrets are written (a plugin that touches the database while registering is
+    reported as refused).
+    """
+    host = PluginHost.create([n for n in installed if n != CORE], installed, strict=False)
+    loaded: dict[str, ScsSettings] = {}
+    for name in list(host.enabled):
+        try:
+            model = host.settings_model(name)
+            if model is not None:
+                loaded[name] = load_settings(model)
+        except Exception as error:
+            host.refuse(PluginError(name, f"settings: {error}"), strict=False)
+    db = Database(settings.db_path)  # never opened
+    server: FastMCP[Any] = FastMCP(name="scs-plugins")
+    app = App(settings, host, db, AuthService(settings, db), server, loaded)
+    await _register(app, strict=False)
+    tools: dict[str, list[str]] = {}
+    for policy in app.tools.values():
+        tools.setdefault(policy.plugin, []).append(policy.name)
+    return {name: sorted(names) for name, names in tools.items()}, dict(host.refused)
 
 
 @contextmanager
@@ -313,4 +388,4 @@ def _blame(plugin: str, hook: str) -> Iterator[None]:
         raise PluginError(plugin, f"{hook} raised {type(error).__name__}: {error}") from error
 
 
-__all__ = ["App", "ConfigError", "StartupError", "create_app"]
+__all__ = ["App", "ConfigError", "StartupError", "create_app", "plugin_tools"]

@@ -7,15 +7,13 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import SecretStr
 
 import scs
-from scs.app import StartupError, create_app
+from scs.app import StartupError, create_app, plugin_tools
 from scs.auth.secrets import ensure_secrets, new_secret
 from scs.errors import ScsError
 from scs.identity import PERMISSIONS
@@ -208,31 +206,12 @@ def plugins_command(as_json: bool) -> None:
 
 
 async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[str, list[str]]:
-    """Register every installed plugin on a scratch database to learn its tools."""
-    with tempfile.TemporaryDirectory() as scratch:
-        probe = settings.model_copy(
-            update={
-                "plugins": ",".join(name for name in infos if name != CORE),
-                "plugins_strict": False,
-                "data_dir": Path(scratch),
-                "database_path": Path(scratch) / "probe.db",
-                "transport": "stdio",
-                "api_key": SecretStr(new_secret()),
-                "admin_api_key": SecretStr(new_secret()),
-                "jwt_secret_key": SecretStr(new_secret()),
-            }
-        )
-        try:
-            app = await create_app(probe, installed=infos)
-        except Exception:
-            return {}
-        try:
-            tools: dict[str, list[str]] = {}
-            for policy in app.tools.values():
-                tools.setdefault(policy.plugin, []).append(policy.name)
-            return {name: sorted(names) for name, names in tools.items()}
-        finally:
-            await app.close()
+    """Every installed plugin's tools, from its own FastMCP server: no database, no
+    migrations, no start-up hooks; a plugin that cannot be built is named on stderr."""
+    tools, refused = await plugin_tools(settings, infos)
+    for name, reason in refused.items():
+        click.echo(f"scs: plugin {name!r}: {reason}", err=True)
+    return tools
 
 
 @cli.command()
@@ -391,14 +370,17 @@ def secrets() -> None:
 
 
 def _add_plugin_commands() -> None:
+    """Add the enabled plugins' subcommands; a plugin whose commands cannot be loaded is
+    named on stderr (the other commands still work)."""
     try:
         settings = load_settings(Settings)
         infos = discover()
         host = PluginHost.create(select(settings.plugins, infos), infos, strict=False)
-    except Exception:  # a broken configuration must not break `scs --help` or `scs check`
+    except Exception as error:  # a broken configuration must not break `scs --help` or `scs check`
+        click.echo(f"scs: plugin commands not loaded: {error}", err=True)
         return
-    for name in host.each("scs_commands"):
-        host.call_one(name, "scs_commands", cli=cli)
+    for name, reason in {**host.refused, **host.commands(cli)}.items():
+        click.echo(f"scs: plugin {name!r}: commands not loaded: {reason}", err=True)
 
 
 def main() -> None:

@@ -302,6 +302,27 @@ class Database:
             if conn.in_transaction:
                 conn.rollback()
 
+    def data_version(self) -> int | None:
+        """SQLite's change marker as this process's ``write`` connection sees it.
+
+        It moves on commits by any other connection (other processes, ``transaction()``,
+        migrations) but not on ``write`` calls, which callers announce with events
+        (``App.write``). None (count it as a change) while a writer holds the write lock
+        (a thread may be using the connection) or when it cannot be read.
+        """
+        if self._write_lock.locked():
+            return None
+        try:
+            row = self._loop_writer_connection().execute("PRAGMA data_version").fetchone()
+        except (sqlite3.Error, RuntimeError):
+            return None
+        return int(row[0])
+
+    @property
+    def writes(self) -> int:
+        """``write`` transactions started so far (on the loop and in threads)."""
+        return self.writes_on_loop + self.writes_in_thread
+
     def _loop_writer_connection(self) -> sqlite3.Connection:
         if self._pool is None:
             raise RuntimeError("database is not open")

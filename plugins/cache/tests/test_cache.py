@@ -7,6 +7,8 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from scs_cache.entries import ResponseCache
+
 from . import probe
 
 if TYPE_CHECKING:
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def stats(server: ScsServer) -> dict[str, Any]:
-    result: dict[str, Any] = server.app.services["cache"].stats()
+    result: dict[str, Any] = server.app.services.get(ResponseCache, needed_by="test").stats()
     return result
 
 
@@ -129,7 +131,7 @@ async def test_read_racing_a_write_is_not_stored(scs_factory: ServerFactory) -> 
         extra_plugins={"probe": probe.module()},
     )
     alice = await server.agent("alice")
-    gate = server.app.services["probe_gate"]
+    gate = server.app.services.get(probe.Gate, needed_by="test")
     await alice.call("probe_add_note", note="first")
     gate.hold = True
     slow_read = asyncio.create_task(alice.call("probe_notes"))
@@ -198,7 +200,7 @@ async def test_server_works_without_cache(scs_factory: ServerFactory) -> None:
         assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
     await alice.call("add_message", session_id=session_id, content="two")
     assert contents(await alice.call("get_messages", session_id=session_id)) == ["one", "two"]
-    assert "cache" not in server.app.services
+    assert ResponseCache not in server.app.services
     assert (await admin.call("get_performance_metrics"))["cache"] is None
 
 

@@ -11,6 +11,7 @@ from scs import current_identity
 from scs.middleware import INNER_ORDER
 
 from scs_cache.entries import caller_class, canonical
+from scs_cache.topics import resource_tags, tool_tags
 
 if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
@@ -55,7 +56,8 @@ class CacheMiddleware(Middleware):
         started = self.cache.begin()
         result = await call_next(context)
         if isinstance(result, ToolResult) and not result.is_error:
-            self.cache.store(key, result, tool_result_size(result), started)
+            tags = tool_tags(name, context.message.arguments)
+            self.cache.store(key, result, tool_result_size(result), tags, started)
         return result
 
     async def on_read_resource(
@@ -71,5 +73,5 @@ class CacheMiddleware(Middleware):
         started = self.cache.begin()
         result = await call_next(context)
         if isinstance(result, ResourceResult):
-            self.cache.store(key, result, resource_result_size(result), started)
+            self.cache.store(key, result, resource_result_size(result), resource_tags(uri), started)
         return result

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from scs import Migration
     from scs.app import App
 
-SERVICE = "memory"
-SWEEPER = "memory.sweeper"
-
 
 @hookimpl
 def scs_requires() -> list[str]:
@@ -41,19 +38,19 @@ def scs_migrations() -> Sequence[Migration]:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     service = MemoryService(app, app.config("memory"))
-    app.services[SERVICE] = service
+    app.services.provide(MemoryService, service, by="memory")
     register(mcp, service)
 
 
 @hookimpl
 def scs_startup(app: App) -> None:
-    sweeper = Sweeper(app.db, app.config("memory"))
-    app.services[SWEEPER] = sweeper
+    sweeper = Sweeper(app, app.config("memory"))
+    app.services.provide(Sweeper, sweeper, by="memory")
     sweeper.start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
-    sweeper = app.services.pop(SWEEPER, None)
+    sweeper = app.services.remove(Sweeper)
     if sweeper is not None:
         await sweeper.stop()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
 from scs.errors import validation_error
+from scs.events import MEMORY_DELETED, MEMORY_SET, Event
 from scs.jsonvalues import check_json, check_json_object, decode_stored
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import iso_timestamp, utc_now
@@ -270,7 +271,7 @@ class MemoryService:
         moment = iso_timestamp(moment_dt)
         expires_at = rules.expiry(moment_dt, expires_in)
 
-        version = await self.app.db.write(
+        version = await self.app.write(
             partial(
                 self._write_entry,
                 agent_id=agent_id,
@@ -283,15 +284,12 @@ class MemoryService:
                 expires_at=expires_at,
                 overwrite=overwrite,
                 if_version=if_version,
-            )
-        )
-        await self.app.emit(
-            "memory.set",
-            source=SOURCE,
-            agent_id=agent_id,
-            key=key,
-            session_id=session_id,
-            version=version,
+            ),
+            event=lambda version: Event(
+                MEMORY_SET,
+                {"agent_id": agent_id, "key": key, "session_id": session_id, "version": version},
+                SOURCE,
+            ),
         )
         return {
             "success": True,
@@ -332,11 +330,16 @@ class MemoryService:
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
         moment = utc_now()
-        version = await self.app.db.write(
-            _delete_entry, agent_id, session_id, key, moment, if_version
-        )
-        await self.app.emit(
-            "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
+        version = await self.app.write(
+            _delete_entry,
+            agent_id,
+            session_id,
+            key,
+            moment,
+            if_version,
+            event=lambda _: Event(
+                MEMORY_DELETED, {"agent_id": agent_id, "key": key, "session_id": session_id}, SOURCE
+            ),
         )
         return {
             "success": True,

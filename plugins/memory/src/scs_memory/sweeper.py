@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from scs.events import MEMORY_EXPIRED, Event
 from scs.timestamps import utc_now
 
 from scs_memory import store
 
 if TYPE_CHECKING:
-    from scs.db import Database
+    from scs.app import App
 
     from scs_memory.settings import MemorySettings
 
@@ -29,7 +30,7 @@ log = logging.getLogger("scs.memory.sweep")
 class Sweeper:
     """Runs ``sweep_once`` every ``sweep_interval_s`` seconds until stopped."""
 
-    db: Database
+    app: App
     settings: MemorySettings
     deleted: int = 0
     runs: int = 0
@@ -40,7 +41,9 @@ class Sweeper:
         total = 0
         batch = self.settings.sweep_batch_size
         for _ in range(self.settings.sweep_max_batches):
-            removed = await store.delete_expired(self.db, utc_now(), batch)
+            removed = await self.app.commit(
+                store.delete_expired(self.app.db, utc_now(), batch), _expired_event
+            )
             total += removed
             if removed < batch:
                 break
@@ -75,3 +78,9 @@ class Sweeper:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _expired_event(removed: int) -> Event | None:
+    return (
+        Event(MEMORY_EXPIRED, {"count": removed, "session_id": None}, "memory") if removed else None
+    )

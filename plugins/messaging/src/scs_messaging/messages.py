@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from scs import ErrorCode, ScsError
 from scs.budget import fitting
 from scs.errors import not_found, validation_error
+from scs.events import MESSAGE_ADDED, Event
 from scs.timestamps import utc_now
 from scs_sessions.validation import (
     check_session_id,
@@ -22,6 +23,8 @@ from scs_sessions.validation import (
 from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
 
+SOURCE = "messaging"
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -31,7 +34,6 @@ if TYPE_CHECKING:
 
     from scs_messaging.settings import MessagingSettings
 
-SERVICE = "messaging"
 MAX_LIMIT = 1000
 
 
@@ -98,7 +100,25 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        message_id, timestamp = await self.app.db.write(
+
+        def added(written: tuple[int | None, str]) -> Event | None:
+            message_id, timestamp = written
+            if message_id is None:
+                return None
+            message = {
+                "id": message_id,
+                "session_id": session_id,
+                "sender": identity.agent_id,
+                "sender_type": identity.agent_type,
+                "content": content,
+                "visibility": level,
+                "metadata": decode_metadata(stored),
+                "parent_message_id": parent_message_id,
+                "timestamp": timestamp,
+            }
+            return Event(MESSAGE_ADDED, {"session_id": session_id, "message": message}, SOURCE)
+
+        message_id, timestamp = await self.app.write(
             partial(
                 _insert_now,
                 session_id=session_id,
@@ -109,22 +129,11 @@ class Messaging:
                 metadata=stored,
                 parent_id=parent_message_id,
                 parent_visible=visible_sql(identity, "m"),
-            )
+            ),
+            event=added,
         )
         if message_id is None:
             raise await self._refusal(session_id, parent_message_id)
-        message = {
-            "id": message_id,
-            "session_id": session_id,
-            "sender": identity.agent_id,
-            "sender_type": identity.agent_type,
-            "content": content,
-            "visibility": level,
-            "metadata": decode_metadata(stored),
-            "parent_message_id": parent_message_id,
-            "timestamp": timestamp,
-        }
-        await self.app.emit("message.added", source="messaging", message=message)
         return {
             "success": True,
             "message_id": message_id,

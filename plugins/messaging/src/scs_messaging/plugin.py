@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
 from scs.errors import validation_error
-from scs_sessions.service import SERVICE as SESSIONS_SERVICE
+from scs_sessions.service import MessageReader, Sessions
 
 from scs_messaging import prompts
 from scs_messaging.guidance import GuidanceType, guidance
-from scs_messaging.messages import SERVICE, Messaging
+from scs_messaging.messages import Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
     from scs import Migration
     from scs.app import App
-    from scs_sessions.service import Sessions
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
@@ -47,9 +46,12 @@ def scs_migrations() -> Sequence[Migration]:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     messaging = Messaging(app)
-    app.services[SERVICE] = messaging
+    app.services.provide(Messaging, messaging, by="messaging")
+    reader: MessageReader = messaging  # checked against the Protocol here
+    app.services.provide(MessageReader, reader, by="messaging")
+    sessions = app.services.get(Sessions, needed_by="messaging")
     _register_tools(app, mcp, messaging)
-    _register_resources_and_prompts(app, mcp, messaging)
+    _register_resources_and_prompts(mcp, messaging, sessions)
 
 
 def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
@@ -123,7 +125,9 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
         return guidance(require_identity(), guidance_type, app.tools)
 
 
-def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
+def _register_resources_and_prompts(
+    mcp: FastMCP[Any], messaging: Messaging, sessions: Sessions
+) -> None:
     @mcp.resource(
         "session://{session_id}/messages/{limit}",
         name="session-messages",
@@ -157,10 +161,9 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         identity = current_identity()
         if identity is None:
             return prompts.debug_session(session_id, None, None, 0, None)
-        sessions: Sessions = app.services[SESSIONS_SERVICE]
         session = await sessions.get(session_id)
         if session is None:
             return prompts.debug_session(session_id, None, None, 0, identity.agent_id)
-        async with app.db.read() as conn:
+        async with messaging.app.db.read() as conn:
             messages, total = await messaging.recent(conn, identity, session_id, 20)
         return prompts.debug_session(session_id, session, messages, total, identity.agent_id)

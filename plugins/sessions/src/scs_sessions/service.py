@@ -1,8 +1,9 @@
 """What the sessions tools and resources do, kept apart from their MCP declarations.
 
-Other plugins reach sessions through ``app.services["sessions"]`` (a ``Sessions``).
-Messages are not ours: when messaging is enabled it puts a ``MessageReader`` in
-``app.services["messaging"]`` and ``view`` uses it; without it a session has no messages.
+Other plugins reach sessions through ``app.services.get(Sessions, needed_by=...)``.
+Messages are not ours: when messaging is enabled it provides a ``MessageReader``
+(``app.services.provide(MessageReader, ...)``) and ``view`` uses it; without it a
+session has no messages.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from scs import ErrorCode, ScsError
 from scs.errors import not_found
+from scs.events import SESSION_CLOSED, SESSION_CREATED, Event
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import utc_now
 
@@ -33,9 +35,8 @@ if TYPE_CHECKING:
 
     from scs_sessions.settings import SessionsSettings
 
-SERVICE = "sessions"
-MESSAGE_READER = "messaging"
 RECENT_MESSAGES = 50
+SOURCE = "sessions"
 
 
 class MessageReader(Protocol):
@@ -97,17 +98,6 @@ class Sessions:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         session_id = new_session_id()
         now = utc_now()
-        await self.app.db.write(
-            partial(
-                store.insert,
-                session_id=session_id,
-                purpose=purpose,
-                metadata=stored,
-                created_by=identity.agent_id,
-                created_by_type=identity.agent_type,
-                created_at=now,
-            )
-        )
         session = {
             "id": session_id,
             "session_id": session_id,
@@ -120,7 +110,20 @@ class Sessions:
             "closed_at": None,
             "is_active": True,
         }
-        await self.app.emit("session.created", source="sessions", session=session)
+        await self.app.write(
+            partial(
+                store.insert,
+                session_id=session_id,
+                purpose=purpose,
+                metadata=stored,
+                created_by=identity.agent_id,
+                created_by_type=identity.agent_type,
+                created_at=now,
+            ),
+            event=lambda _: Event(
+                SESSION_CREATED, {"session_id": session_id, "session": session}, SOURCE
+            ),
+        )
         return session
 
     async def view(
@@ -128,7 +131,7 @@ class Sessions:
     ) -> dict[str, Any]:
         """The session, the newest ``limit`` messages the caller may see, and counts."""
         check_session_id(session_id)
-        reader: MessageReader | None = self.app.services.get(MESSAGE_READER)
+        reader = self.app.services.find(MessageReader)
         async with self.app.db.read() as conn:
             row = await store.get(conn, session_id)
             if row is None:
@@ -173,17 +176,26 @@ class Sessions:
         """Close a session (its creator or an admin); closing a closed one changes nothing."""
         check_session_id(session_id)
         now = utc_now()
-        async with self.app.db.transaction() as conn:
-            row = await store.get(conn, session_id)
-            if row is None:
-                raise not_found("session", session_id)
-            if row["created_by"] != identity.agent_id and not identity.is_admin:
-                raise ScsError(
-                    ErrorCode.AUTH_FORBIDDEN,
-                    f"only the creator of session {session_id} or an admin may close it",
-                    f"ask {row['created_by']} or an admin",
-                )
-            closed = await store.close(conn, session_id, now)
+
+        async def close_now() -> tuple[sqlite3.Row, bool]:
+            async with self.app.db.transaction() as conn:
+                row = await store.get(conn, session_id)
+                if row is None:
+                    raise not_found("session", session_id)
+                if row["created_by"] != identity.agent_id and not identity.is_admin:
+                    raise ScsError(
+                        ErrorCode.AUTH_FORBIDDEN,
+                        f"only the creator of session {session_id} or an admin may close it",
+                        f"ask {row['created_by']} or an admin",
+                    )
+                return row, await store.close(conn, session_id, now)
+
+        row, closed = await self.app.commit(
+            close_now(),
+            lambda done: (
+                Event(SESSION_CLOSED, {"session_id": session_id}, SOURCE) if done[1] else None
+            ),
+        )
         if not closed:
             return {
                 "success": True,
@@ -191,7 +203,6 @@ class Sessions:
                 "closed_at": row["closed_at"],
                 "already_closed": True,
             }
-        await self.app.emit("session.closed", source="sessions", session_id=session_id)
         return {
             "success": True,
             "session_id": session_id,
