@@ -57,11 +57,16 @@ def header(name: str) -> str | None:
         return None
 
 
-def bearer_token() -> str | None:
-    value = header("authorization")
-    if value and value[:7].lower() == "bearer ":
-        return value[7:].strip() or None
+def parse_bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
     return None
+
+
+def bearer_token() -> str | None:
+    """The Bearer token of the HTTP request being served, or None."""
+    return parse_bearer(header("authorization"))
 
 
 def presented_token(arguments: dict[str, Any] | None) -> str | None:

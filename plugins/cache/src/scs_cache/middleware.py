@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
     from scs_cache.entries import ResponseCache
 
-# After auth (200, the caller is known) and the rate limiter (250, a hit is still a call).
+# After auth (200): the caller is known, and the call hooks (the rate limiter among them)
+# have admitted the call, so a hit still counts as a call.
 CACHE_ORDER = INNER_ORDER
 ENTRY_OVERHEAD = 512
 

@@ -8,12 +8,12 @@ at most one small batch for the write lock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scs.events import MEMORY_EXPIRED, Event
+from scs.periodic import Periodic
 from scs.timestamps import utc_now
 
 from scs_memory import store
@@ -28,13 +28,13 @@ log = logging.getLogger("scs.memory.sweep")
 
 @dataclass
 class Sweeper:
-    """Runs ``sweep_once`` every ``sweep_interval_s`` seconds until stopped."""
+    """Runs ``sweep_once`` every ``sweep_interval_s`` seconds until stopped (``Periodic``)."""
 
     app: App
     settings: MemorySettings
     deleted: int = 0
     runs: int = 0
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _job: Periodic | None = field(default=None, repr=False)
 
     async def sweep_once(self) -> int:
         """Delete expired rows in batches (bounded per run); return how many."""
@@ -52,32 +52,19 @@ class Sweeper:
         self.runs += 1
         return total
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_s)
-            try:
-                removed = await self.sweep_once()
-            except Exception:  # a busy or failing sweep is retried at the next interval
-                log.warning(
-                    "memory sweep failed; retrying in %ss",
-                    self.settings.sweep_interval_s,
-                    exc_info=True,
-                )
-            else:
-                if removed:
-                    log.debug("memory sweep deleted %d expired entries", removed)
-
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="scs-memory-sweep")
+        if self._job is None:
+            self._job = Periodic("scs-memory-sweep", self.settings.sweep_interval_s, self._sweep)
+        self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if self._job is not None:
+            await self._job.stop()
+
+    async def _sweep(self) -> None:
+        removed = await self.sweep_once()
+        if removed:
+            log.debug("memory sweep deleted %d expired entries", removed)
 
 
 def _expired_event(removed: int) -> Event | None:

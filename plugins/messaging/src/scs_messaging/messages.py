@@ -13,12 +13,8 @@ from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.events import MESSAGE_ADDED, Event
 from scs.timestamps import utc_now
-from scs_sessions.validation import (
-    check_session_id,
-    clean_text,
-    decode_metadata,
-    encode_metadata,
-)
+from scs.validation import check_session_id, clean_text
+from scs_sessions.validation import decode_metadata, encode_metadata
 
 from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql

@@ -17,14 +17,10 @@ from scs.errors import not_found
 from scs.events import SESSION_CLOSED, SESSION_CREATED, Event
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import utc_now
+from scs.validation import check_session_id, clean_text
 
 from scs_sessions import store
-from scs_sessions.validation import (
-    check_session_id,
-    clean_text,
-    decode_metadata,
-    encode_metadata,
-)
+from scs_sessions.validation import decode_metadata, encode_metadata
 
 if TYPE_CHECKING:
     import sqlite3
