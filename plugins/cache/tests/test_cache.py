@@ -231,3 +231,26 @@ async def test_search_answers_are_cached_per_caller_class(scs_factory: ServerFac
     assert "deploy again" in found(
         await alice.call("search_context", query="deploy", session_id=session_id)
     )
+
+
+async def test_a_memory_write_keeps_cached_messages(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "one")
+    other = await session_with(alice, "elsewhere")
+    first = await alice.call("get_messages", session_id=session_id)
+    await alice.call("get_messages", session_id=other)
+    hits = stats(server)["hits"]
+
+    await alice.call("set_memory", key="plan", value="step 1", session_id=session_id)
+    await alice.call("delete_memory", key="plan", session_id=session_id)
+    assert await alice.call("get_messages", session_id=session_id) == first
+    assert stats(server)["hits"] == hits + 1  # still cached: memory is another topic
+
+    dropped = stats(server)["dropped"]
+    await alice.call("add_message", session_id=other, content="two")
+    assert stats(server)["dropped"] == dropped + 1  # the answer about `other`, nothing else
+    assert await alice.call("get_messages", session_id=session_id) == first
+    assert stats(server)["hits"] == hits + 2  # a message elsewhere leaves this session cached
+    assert contents(await alice.call("get_messages", session_id=other)) == ["elsewhere", "two"]
+    assert stats(server)["hits"] == hits + 2  # that session's answer was dropped
