@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp import FastMCP
+from pydantic import SecretStr
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import scs
-from scs.auth.secrets import ensure_secrets
+from scs.auth.secrets import ensure_secrets, new_secret
 from scs.auth.service import AuthService
 from scs.calls import CallHooks, CallMiddleware
 from scs.db import Database, MigrationError
@@ -367,6 +368,14 @@ async def plugin_tools(
                 loaded[name] = load_settings(model)
         except Exception as error:
             host.refuse(PluginError(name, f"settings: {error}"), strict=False)
+    # secrets only so that the auth service can be built; never written anywhere
+    settings = settings.model_copy(
+        update={
+            name: SecretStr(new_secret())
+            for name in ("api_key", "admin_api_key", "jwt_secret_key")
+            if getattr(settings, name) is None
+        }
+    )
     db = Database(settings.db_path)  # never opened
     server: FastMCP[Any] = FastMCP(name="scs-plugins")
     app = App(settings, host, db, AuthService(settings, db), server, loaded)
