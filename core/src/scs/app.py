@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,7 +27,7 @@ from scs.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs.tools import ToolPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Iterator
+    from collections.abc import Awaitable, Callable, Coroutine
 
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -246,10 +245,8 @@ async def _register(app: App, strict: bool) -> None:
         child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
         try:
             await host.register(name, app, child)
-        except Exception as error:
-            host.refuse(
-                PluginError(name, f"scs_register raised {type(error).__name__}: {error}"), strict
-            )
+        except PluginError as error:
+            host.refuse(error, strict)
             continue
         for tool in await child.list_tools():
             if tool.name in owners:
@@ -312,9 +309,7 @@ async def create_app(
     app: App | None = None
     try:
         for name in host.enabled:
-            with _blame(name, "scs_migrations"):
-                migrations = host.migrations(name)
-            await db.migrate(name, migrations)
+            await db.migrate(name, host.migrations(name))
         server: FastMCP[Any] = FastMCP(
             name="scs",
             instructions=INSTRUCTIONS,
@@ -384,17 +379,6 @@ async def plugin_tools(
     for policy in app.tools.values():
         tools.setdefault(policy.plugin, []).append(policy.name)
     return {name: sorted(names) for name, names in tools.items()}, dict(host.refused)
-
-
-@contextmanager
-def _blame(plugin: str, hook: str) -> Iterator[None]:
-    """Name the plugin when its hook raises, so start-up errors say who failed."""
-    try:
-        yield
-    except (StartupError, PluginError, MigrationError):
-        raise
-    except Exception as error:
-        raise PluginError(plugin, f"{hook} raised {type(error).__name__}: {error}") from error
 
 
 __all__ = ["App", "ConfigError", "StartupError", "create_app", "plugin_tools"]

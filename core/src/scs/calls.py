@@ -57,7 +57,7 @@ class CallHooks:
             except ScsError:
                 raise
             except Exception as error:  # a plugin's bug: typed like any internal error
-                raise internal_error(error, "scs_call_started") from None
+                raise internal_error(error, "a call_started hook") from None
             return await proceed()
         except BaseException as error:
             call.error = error_code(error)

@@ -288,16 +288,12 @@ class PluginHost:
             raise PluginError(name, f"implements unknown hook(s): {', '.join(hints)}")
 
     def _declared_requirements(self, name: str) -> list[str]:
-        try:
-            declared = self.requires(name)
-        except Exception as error:
-            raise PluginError(
-                name, f"scs_requires raised {type(error).__name__}: {error}"
-            ) from None
+        declared = self.requires(name)
         if declared is None:
             return []
         if isinstance(declared, str) or not all(isinstance(need, str) for need in declared):
-            raise PluginError(name, f"scs_requires must return a list of names, not {declared!r}")
+            hook = self.pm.hook.scs_requires.name
+            raise PluginError(name, f"{hook} must return a list of names, not {declared!r}")
         return [normalize(need) for need in declared]
 
     def refuse(self, error: PluginError, strict: bool) -> None:
@@ -390,39 +386,45 @@ class PluginHost:
             self._culprit(hook, error), f"{hook.name} raised {type(error).__name__}: {error}"
         )
 
-    async def _each(self, hook: HookCaller, reverse: bool = False, **kwargs: Any) -> None:
-        """Call every implementation of an async-capable hook, one plugin at a time in
-        pluggy's order (or the reverse), awaiting what it returns; raises PluginError."""
-        names = self._in_call_order(hook)
-        for name in reversed(names) if reverse else names:
-            try:
-                for result in self._alone(hook, name)(**kwargs):
-                    await await_me_maybe(result)
-            except Exception as error:
-                raise PluginError(
-                    name, f"{hook.name} raised {type(error).__name__}: {error}"
-                ) from error
+    def _one(self, hook: HookCaller, plugin: str, **kwargs: Any) -> Any:
+        """``plugin``'s implementation of ``hook`` alone: its result, None without one;
+        an exception becomes a PluginError naming the plugin and the hook."""
+        try:
+            found = self._alone(hook, plugin)(**kwargs)
+        except Exception as error:
+            raise PluginError(
+                plugin, f"{hook.name} raised {type(error).__name__}: {error}"
+            ) from error
+        return found[0] if found else None
+
+    async def _one_awaited(self, hook: HookCaller, plugin: str, **kwargs: Any) -> None:
+        result = self._one(hook, plugin, **kwargs)
+        try:
+            await await_me_maybe(result)
+        except Exception as error:
+            raise PluginError(
+                plugin, f"{hook.name} raised {type(error).__name__}: {error}"
+            ) from error
 
     # -- calling: one plugin at a time ------------------------------------
     def requires(self, plugin: str) -> Sequence[str] | None:
-        found: list[Sequence[str]] = self._alone(self.pm.hook.scs_requires, plugin)()
-        return found[0] if found else None
+        declared: Sequence[str] | None = self._one(self.pm.hook.scs_requires, plugin)
+        return declared
 
     def settings_model(self, plugin: str) -> type[ScsSettings] | None:
-        found: list[type[ScsSettings] | None] = self._alone(self.pm.hook.scs_settings, plugin)()
-        return found[0] if found else None
+        model: type[ScsSettings] | None = self._one(self.pm.hook.scs_settings, plugin)
+        return model
 
     def migrations(self, plugin: str) -> Sequence[Migration]:
-        found: list[Sequence[Migration]] = self._alone(self.pm.hook.scs_migrations, plugin)()
-        return found[0] if found and found[0] else ()
+        steps: Sequence[Migration] | None = self._one(self.pm.hook.scs_migrations, plugin)
+        return steps or ()
 
     def registers(self, plugin: str) -> bool:
         """Whether ``plugin`` implements ``scs_register``."""
         return self.implements(plugin, self.pm.hook.scs_register)
 
     async def register(self, plugin: str, app: App, mcp: FastMCP[Any]) -> None:
-        for result in self._alone(self.pm.hook.scs_register, plugin)(app=app, mcp=mcp):
-            await await_me_maybe(result)
+        await self._one_awaited(self.pm.hook.scs_register, plugin, app=app, mcp=mcp)
 
     # -- calling: every plugin --------------------------------------------
     def middleware(self, app: App) -> list[Middleware]:
@@ -444,9 +446,9 @@ class PluginHost:
         failed: dict[str, str] = {}
         for name in self.enabled:
             try:
-                self._alone(self.pm.hook.scs_commands, name)(cli=cli)
-            except Exception as error:
-                failed[name] = f"scs_commands raised {type(error).__name__}: {error}"
+                self._one(self.pm.hook.scs_commands, name, cli=cli)
+            except PluginError as error:
+                failed[name] = error.reason
         return failed
 
     def stats(self, app: App) -> dict[str, Mapping[str, Any]]:
@@ -466,7 +468,10 @@ class PluginHost:
         self.pm.hook.scs_call_finished(app=app, call=call)
 
     async def startup(self, app: App) -> None:
-        await self._each(self.pm.hook.scs_startup, app=app)
+        """Every plugin's start-up in order; the first failure stops it (PluginError)."""
+        hook = self.pm.hook.scs_startup
+        for name in self._in_call_order(hook):
+            await self._one_awaited(hook, name, app=app)
 
     async def shutdown(self, app: App) -> None:
         """Every plugin's shutdown, in reverse order; a failure is logged, the rest still run."""
