@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from scs.periodic import Periodic
+from scs.core_plugin import AuditPrune
 
 if TYPE_CHECKING:
     from scs.testing import ServerFactory
@@ -29,7 +29,7 @@ async def test_old_audit_rows_are_pruned_and_recent_ones_kept(
             ],
         )
         other.execute("INSERT INTO scs_audit (action, result) VALUES ('today', 'success')")
-    pruner = server.app.services.get(Periodic, needed_by="test")
+    pruner = server.app.services.get(AuditPrune, needed_by="test")
     assert pruner.interval_s == 3600
     await pruner.work()
     actions = audit_actions(server.app.db.path)
@@ -39,4 +39,4 @@ async def test_old_audit_rows_are_pruned_and_recent_ones_kept(
 
 async def test_zero_keeps_the_whole_trail(scs_factory: ServerFactory) -> None:
     server = await scs_factory("sessions", audit_retention_days=0)
-    assert Periodic not in server.app.services
+    assert AuditPrune not in server.app.services

@@ -126,6 +126,10 @@ def scs_http_routes(app: App) -> Sequence[Route]:
 AUDIT_PRUNE_INTERVAL_S = 3600.0
 
 
+class AuditPrune(Periodic):
+    """Deletes audit rows older than ``SCS_AUDIT_RETENTION_DAYS`` (the service key)."""
+
+
 @hookimpl
 async def scs_startup(app: App) -> None:
     await store.purge_expired_revocations(app.db)
@@ -137,14 +141,14 @@ async def scs_startup(app: App) -> None:
             return await store.prune_audit(app.db, cutoff)
 
         await prune()
-        pruner = Periodic("scs-audit-prune", AUDIT_PRUNE_INTERVAL_S, prune)
-        app.services.provide(Periodic, pruner, by="core")
+        pruner = AuditPrune("scs-audit-prune", AUDIT_PRUNE_INTERVAL_S, prune)
+        app.services.provide(AuditPrune, pruner, by="core")
         pruner.start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
-    pruner = app.services.remove(Periodic)
+    pruner = app.services.remove(AuditPrune)
     if pruner is not None:
         await pruner.stop()
     await app.auth.flush_failure_audit()  # the open windows' failure counts
