@@ -476,22 +476,22 @@ class PluginHost:
     async def shutdown(self, app: App) -> None:
         """Every plugin's shutdown, in reverse order; a failure is logged, the rest still run."""
         hook = self.pm.hook.scs_shutdown
-        for name in reversed(self._in_call_order(hook)):
-            try:
-                for result in self._alone(hook, name)(app=app):
-                    await await_me_maybe(result)
-            except Exception:
-                log.exception("plugin %r failed during shutdown", name)
+        await self._each_logged(hook, reversed(self._in_call_order(hook)), app=app)
 
     async def event(self, app: App, event: Event) -> None:
-        """Deliver ``event`` to every plugin; one plugin's failure does not stop the others."""
+        """Deliver ``event`` to every plugin; one plugin's failure does not stop the others
+        (a committed write must not look failed)."""
         hook = self.pm.hook.scs_event
-        for name in self._in_call_order(hook):
+        await self._each_logged(hook, self._in_call_order(hook), app=app, event=event)
+
+    async def _each_logged(self, hook: HookCaller, names: Iterable[str], **kwargs: Any) -> None:
+        for name in names:
             try:
-                for result in self._alone(hook, name)(app=app, event=event):
-                    await await_me_maybe(result)
-            except Exception:  # one plugin's failure must not undo a committed write
-                log.exception("plugin %r failed handling event %s", name, event.name)
+                await self._one_awaited(hook, name, **kwargs)
+            except PluginError as error:
+                log.exception(
+                    "plugin %r failed in %s; the others still run", error.plugin, hook.name
+                )
 
 
 def _refused_option(opts: Mapping[str, Any], spec: Callable[..., Any], is_sync: bool) -> str:
