@@ -376,8 +376,7 @@ def _add_plugin_commands() -> None:
         settings = load_settings(Settings)
         infos = discover()
         host = PluginHost.create(select(settings.plugins, infos), infos, strict=False)
-    except Exception as error:  # a broken configuration must not break `scs --help` or `scs check`
-        click.echo(f"scs: plugin commands not loaded: {error}", err=True)
+    except Exception:  # a broken configuration must not break `scs --help`; `scs check` reports it
         return
     for name, reason in {**host.refused, **host.commands(cli)}.items():
         click.echo(f"scs: plugin {name!r}: commands not loaded: {reason}", err=True)
