@@ -23,10 +23,15 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 # the rate limiter stays on, sized so that it never refuses the suite's agents
+# capacity limits (rate buckets, the search queue) are not what these suites test:
+# correctness under load is, so nothing here may be refused for capacity
 GENEROUS_LIMITS = {
-    f"SCS_RATELIMIT_{kind}_{what}": "1000000"
-    for kind in ("AUTH", "READ", "WRITE", "SEARCH", "ADMIN")
-    for what in ("PER_MINUTE", "BURST")
+    **{
+        f"SCS_RATELIMIT_{kind}_{what}": "1000000"
+        for kind in ("AUTH", "READ", "WRITE", "SEARCH", "ADMIN")
+        for what in ("PER_MINUTE", "BURST")
+    },
+    "SCS_SEARCH_QUEUE_TIMEOUT_MS": "600000",
 }
 CALL_TIMEOUT_S = 30.0
 
