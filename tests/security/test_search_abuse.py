@@ -128,7 +128,12 @@ async def test_text_beyond_the_scored_cap_is_not_matched(scs_factory: ServerFact
 async def test_big_searches_rank_off_the_event_loop_and_queue(
     scs_factory: ServerFactory,
 ) -> None:
-    server = await scs_factory(plugins=PLUGINS, env={"SCS_SEARCH_CONCURRENCY": "1"})
+    # one slot, so the others must queue; a queue wait long enough that a slow machine
+    # never turns the queueing this test checks into a RATE_LIMITED refusal
+    server = await scs_factory(
+        plugins=PLUGINS,
+        env={"SCS_SEARCH_CONCURRENCY": "1", "SCS_SEARCH_QUEUE_TIMEOUT_MS": "600000"},
+    )
     alice = await server.agent("alice")
     sid = (await alice.call("create_session", purpose="big"))["session_id"]
     await insert(server.app, sid, sentences(300, width=400))  # 300 texts of ~9,000 chars
