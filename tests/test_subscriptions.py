@@ -1,17 +1,22 @@
-"""resources/subscribe over real HTTP (handshake-era protocol): notifications reach only
-subscribers who may see the change, unsubscribing stops them, and a caller can subscribe
-only to what it may read."""
+"""Resource subscriptions over real HTTP: ``resources/subscribe`` (handshake-era protocol)
+and ``subscriptions/listen`` (2026-07-28). Notifications reach only subscribers who may
+see the change, unsubscribing stops them, and a caller can subscribe only to what it may
+read."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastmcp.client.messages import MessageHandler
+from mcp.client.subscriptions import listen
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     import mcp_types
     from scs.testing import Agent, ScsServer, ServerFactory
 
@@ -160,3 +165,99 @@ async def test_a_revoked_token_ends_its_subscriptions(server: ScsServer) -> None
     await writer.call("add_message", session_id=session_id, content="after revocation")
     assert server.app.subscriptions.count() == 0
     assert feed.uris == []  # (the count above is the proof: dropped before any send)
+
+
+# -- subscriptions/listen (protocol 2026-07-28) ------------------------------------------
+
+
+@dataclass
+class Listener:
+    """A 2026-07-28 client's listen stream: the URIs it was told of, in arrival order."""
+
+    uris: list[str] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int) -> list[str]:
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while len(self.uris) < count:
+            self.arrived.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"expected {count} notifications, got {self.uris}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+        return self.uris
+
+
+async def no_subscriptions_left(server: ScsServer) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while server.app.subscriptions.count():
+        assert asyncio.get_running_loop().time() < deadline, "a listen stream outlived its client"
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    server: ScsServer, token: str | None, uris: list[str], **kinds: bool
+) -> AsyncIterator[tuple[Listener, Any]]:
+    """Open a listen stream for ``uris``; collect its events in a task while the body runs."""
+    client = await server.open_client(token)
+    heard = Listener()
+    async with listen(client.session, resource_subscriptions=uris, **kinds) as subscription:
+
+        async def collect() -> None:
+            async for event in subscription:
+                heard.uris.append(str(event.uri))
+                heard.arrived.set()
+
+        task = asyncio.create_task(collect())
+        try:
+            yield heard, subscription
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def test_listen_streams_follow_visibility(server: ScsServer) -> None:
+    alice = await server.agent("alice", agent_type="claude")
+    bob = await server.agent("bob", agent_type="cursor")
+    session_id = await session_of(alice)
+    uri = f"session://{session_id}"
+    async with (
+        listening(server, alice.token, [uri, "agent://alice/memory"]) as (alices, _),
+        listening(server, bob.token, [uri]) as (bobs, subscription),
+    ):
+        assert subscription.honored.resource_subscriptions == [uri]
+        assert server.app.subscriptions.count() == 3
+        await alice.call("add_message", session_id=session_id, content="n", visibility="private")
+        await alice.call("set_memory", key="k", value=1)
+        await alice.call("add_message", session_id=session_id, content="p", visibility="public")
+        assert await alices.wait_for(3) == [uri, "agent://alice/memory", uri]
+        # in order on bob's stream: had the private message reached him, it would be first
+        assert await bobs.wait_for(1) == [uri]
+        await alice.call("revoke_token", token=alice.token)
+        await bob.call("add_message", session_id=session_id, content="after revocation")
+        assert await bobs.wait_for(2) == [uri, uri]
+        assert alices.uris == [uri, "agent://alice/memory", uri]
+    await no_subscriptions_left(server)  # the client's leaving ends the server's stream
+
+
+async def test_listen_checks_every_uri_and_acknowledges_what_it_honours(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    session_id = await session_of(alice)
+    client = await server.open_client(bob.token)
+    with pytest.raises(Exception, match="AUTH_005"):
+        async with listen(client.session, resource_subscriptions=["agent://alice/memory"]):
+            pass
+    too_many = [f"session://{session_id}/messages/{n}" for n in range(101)]
+    with pytest.raises(Exception, match="VALIDATION_002"):
+        async with listen(client.session, resource_subscriptions=too_many):
+            pass
+    await no_subscriptions_left(server)
+    async with listening(
+        server, bob.token, [f"session://{session_id}"], tools_list_changed=True
+    ) as (_, subscription):
+        assert subscription.honored.tools_list_changed is True
+        assert subscription.honored.resource_subscriptions == [f"session://{session_id}"]

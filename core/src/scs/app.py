@@ -149,6 +149,7 @@ class App:
         if self.closed:
             return
         self.closed = True
+        self.subscriptions.close()  # listen streams end with their final result
         for plugin in self.host.each("scs_shutdown", reverse=True):
             try:
                 result = self.host.call_one(plugin, "scs_shutdown", app=self)
@@ -259,7 +260,8 @@ def _advertise_fixed_lists(server: FastMCP[Any]) -> None:
     FastMCP advertises ``true`` by default, but the plugins' components are copied onto
     the root server once, at start-up (``_adopt``), and never change while it runs, so
     no list-changed notification is ever sent. (At protocol 2026-07-28 the SDK derives
-    these flags from ``subscriptions/listen``, which is not served: also false.)
+    these flags from ``subscriptions/listen`` being served: true there, and a listen
+    stream acknowledges those kinds, which simply never fire.)
     """
     server._mcp_server.notification_options = NotificationOptions(
         prompts_changed=False, resources_changed=False, tools_changed=False

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import Middleware
+from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
@@ -126,7 +127,7 @@ class ErrorMiddleware(Middleware):
         _, token = begin_call()
         try:
             return await call_next(context)
-        except ScsError:
+        except (ScsError, MCPError):  # MCPError: a protocol-level refusal, sent as it is
             raise
         except NotFoundError as error:
             raise ScsError(

@@ -8,22 +8,35 @@ report changes from their ``scs_event`` hooks with ``app.subscriptions.updated(u
 visible_to=...)``: each subscribed connection is told only if its token still verifies
 and ``visible_to`` accepts its caller (a private message reaches no one else).
 
-Handshake-era protocol versions only (2025-06-18, 2025-11-25): at 2026-07-28 the
-method is replaced by ``subscriptions/listen``, which FastMCP 4 does not serve. The
+Handshake-era protocol versions (2025-06-18, 2025-11-25) use ``resources/subscribe``: the
 notification rides the connection's standalone stream (the SSE GET stream over HTTP);
 a client without one gets nothing, which the protocol allows (notifications are
-advisory).
+advisory). At 2026-07-28 the method is ``subscriptions/listen`` (FastMCP 4 does not
+serve it; the core does): the request's own response stream carries an acknowledgement,
+then one ``notifications/resources/updated`` per change, each stamped with the listen
+request's id, under the same rules (read check per URI at listen time, visibility per
+change, a revoked token ends the stream). List-changed kinds are acknowledged as the
+SDK's own handler does, and never fire: the tool, prompt and resource lists are fixed
+once the server runs.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
 
 import anyio
 import mcp_types
 from fastmcp.server.dependencies import bind_request_context
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import (
+    SUBSCRIPTION_ID_META_KEY,
+    ResourceUpdated,
+    event_to_notification,
+)
+from mcp_types import INVALID_PARAMS
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import acting_as
@@ -32,6 +45,7 @@ from scs.request import bearer_token
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from anyio.streams.memory import MemoryObjectSendStream
     from mcp.server.connection import Connection
     from mcp.server.context import ServerRequestContext
 
@@ -42,6 +56,18 @@ log = logging.getLogger("scs.subscriptions")
 
 STATE_KEY = "scs.subscriptions"  # on Connection.state: subscribed URI -> the caller's token
 SEND_TIMEOUT_S = 1.0  # a stalled client must not hold up the write that changed the resource
+MAX_LISTEN_URIS = 100  # resource URIs one listen stream may name
+MAX_LISTEN_STREAMS = 1024  # open listen streams per server process
+LISTEN_BACKLOG = 256  # notifications queued for a listen stream whose client reads slowly
+
+
+@dataclass(eq=False)
+class _Listener:
+    """One open ``subscriptions/listen`` stream: its URIs, its caller's token, its queue."""
+
+    uris: frozenset[str]
+    token: str | None
+    queue: MemoryObjectSendStream[str]
 
 
 class Subscriptions:
@@ -50,15 +76,19 @@ class Subscriptions:
     def __init__(self, app: App) -> None:
         self.app = app
         self._connections: WeakSet[Connection] = WeakSet()  # a closed connection drops out
+        self._listeners: set[_Listener] = set()
 
     def install(self) -> None:
-        """Serve the two methods (declares ``resources.subscribe`` at handshake versions)."""
+        """Serve the three methods (the SDK then declares ``resources.subscribe``)."""
         low = self.app.server._mcp_server
         low.add_request_handler(
             "resources/subscribe", mcp_types.SubscribeRequestParams, self._on_subscribe
         )
         low.add_request_handler(
             "resources/unsubscribe", mcp_types.UnsubscribeRequestParams, self._on_unsubscribe
+        )
+        low.add_request_handler(
+            "subscriptions/listen", mcp_types.SubscriptionsListenRequestParams, self._on_listen
         )
 
     async def _on_subscribe(
@@ -79,6 +109,76 @@ class Subscriptions:
         _connection(ctx).state.get(STATE_KEY, {}).pop(str(params.uri), None)
         return mcp_types.EmptyResult()
 
+    async def _on_listen(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: mcp_types.SubscriptionsListenRequestParams,
+    ) -> mcp_types.SubscriptionsListenResult:
+        """One listen stream: check, acknowledge, then forward changes until the client goes."""
+        try:
+            return await self._listen(ctx, params)
+        except ScsError as error:
+            # the modern wire turns any other exception into "Internal server error"
+            raise MCPError(INVALID_PARAMS, str(error), error.to_dict()) from None
+
+    async def _listen(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: mcp_types.SubscriptionsListenRequestParams,
+    ) -> mcp_types.SubscriptionsListenResult:
+        uris = list(dict.fromkeys(params.notifications.resource_subscriptions or ()))
+        if len(uris) > MAX_LISTEN_URIS:
+            raise ScsError(
+                ErrorCode.VALIDATION_TOO_LARGE,
+                f"a listen stream may name at most {MAX_LISTEN_URIS} resources, not {len(uris)}",
+                "split the resources over several subscriptions/listen requests",
+            )
+        if len(self._listeners) >= MAX_LISTEN_STREAMS:
+            raise ScsError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"this server holds {MAX_LISTEN_STREAMS} listen streams already",
+                "retry later, or close listen streams this client no longer reads",
+            )
+        with bind_request_context(ctx):
+            token = bearer_token()
+            for uri in uris:
+                await self._check_readable(uri, token)
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+        send, receive = anyio.create_memory_object_stream[str](LISTEN_BACKLOG)
+        listener = _Listener(frozenset(uris), token, send)
+        self._listeners.add(listener)  # before the ack: a change meanwhile is queued, not lost
+        try:
+            asked = params.notifications
+            honored = mcp_types.SubscriptionFilter(
+                tools_list_changed=asked.tools_list_changed or None,
+                prompts_list_changed=asked.prompts_list_changed or None,
+                resources_list_changed=asked.resources_list_changed or None,
+                resource_subscriptions=uris or None,
+            )
+            await ctx.session.send_notification(
+                mcp_types.SubscriptionsAcknowledgedNotification(
+                    params=mcp_types.SubscriptionsAcknowledgedNotificationParams(
+                        notifications=honored, _meta=meta
+                    )
+                ),
+                related_request_id=ctx.request_id,
+            )
+            async with receive:
+                async for uri in receive:
+                    await ctx.session.send_notification(
+                        event_to_notification(ResourceUpdated(uri), meta),
+                        related_request_id=ctx.request_id,
+                    )
+        finally:
+            self._listeners.discard(listener)
+            send.close()
+        return mcp_types.SubscriptionsListenResult(_meta=meta)
+
+    def close(self) -> None:
+        """End every listen stream gracefully (each sends its final result)."""
+        for listener in list(self._listeners):
+            listener.queue.close()
+
     async def _check_readable(self, uri: str, token: str | None) -> None:
         """Read ``uri`` as the caller; raises what ``resources/read`` would."""
         from scs.middleware import identify
@@ -95,8 +195,9 @@ class Subscriptions:
             await self.app.server.read_resource(uri, run_middleware=False)
 
     def count(self) -> int:
-        """Subscriptions held by open connections."""
-        return sum(len(c.state.get(STATE_KEY, {})) for c in self._connections)
+        """Subscriptions held by open connections and listen streams."""
+        held = sum(len(c.state.get(STATE_KEY, {})) for c in self._connections)
+        return held + sum(len(listener.uris) for listener in self._listeners)
 
     async def updated(
         self,
@@ -129,7 +230,31 @@ class Subscriptions:
                 with anyio.move_on_after(SEND_TIMEOUT_S):
                     await connection.send_resource_updated(target)
                     sent += 1
+        for listener in list(self._listeners):
+            targets = [t for t in listener.uris if t == uri or (below and t.startswith(uri + "/"))]
+            if not targets:
+                continue
+            identity = await identify(self.app, listener.token, required=False)
+            if listener.token and identity is None:
+                self._end(listener)  # revoked or expired since: the stream ends
+                continue
+            if visible_to is not None and (identity is None or not visible_to(identity)):
+                continue
+            for target in targets:
+                try:
+                    listener.queue.send_nowait(target)
+                except anyio.WouldBlock:
+                    log.warning("a listen stream's client stopped reading; ending the stream")
+                    self._end(listener)
+                    break
+                except anyio.ClosedResourceError:
+                    break
+                sent += 1
         return sent
+
+    def _end(self, listener: _Listener) -> None:
+        self._listeners.discard(listener)
+        listener.queue.close()
 
 
 def _connection(ctx: ServerRequestContext[Any, Any]) -> Connection:

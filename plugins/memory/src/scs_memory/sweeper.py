@@ -44,10 +44,10 @@ class Sweeper:
         for _ in range(self.settings.sweep_max_batches):
             removed = await store.delete_expired(self.db, utc_now(), batch)
             total += removed
+            self.deleted += removed
             if removed < batch:
                 break
             await asyncio.sleep(0)  # let waiting requests take the write lock
-        self.deleted += total
         self.runs += 1
         return total
 
