@@ -261,6 +261,20 @@ class Messaging:
             )
         return [message_object(row) for row in rows]
 
+    async def last_message_id(self) -> int:
+        """The largest message id of every session (where "from now" starts)."""
+        return await self.app.db.lookup(store.max_id)
+
+    async def after_any(
+        self, identity: Identity, after_id: int, session_ids: list[str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Visible messages above ``after_id`` in ``session_ids`` (None: all), oldest first."""
+        async with self.app.db.read() as r:
+            rows = await store.after_any(
+                r, after_id, session_ids, visible_sql(identity, "m"), limit
+            )
+        return [message_object(row) for row in rows]
+
     async def by_id(self, message_id: int) -> dict[str, Any] | None:
         """One message whoever may see it: filter with ``visibility.can_see`` before showing it."""
         row = await self.app.db.lookup(store.by_id, message_id)

@@ -194,3 +194,32 @@ async def count_after(
         (*values, exclude_sender, *params),
     )
     return {row[0]: int(row[1]) for row in rows}
+
+
+async def max_id(r: Executor) -> int:
+    """The largest message id there is (0 when none)."""
+    return int(await r.fetch_value("SELECT COALESCE(MAX(id), 0) FROM messages"))
+
+
+async def after_any(
+    r: Executor,
+    after_id: int,
+    session_ids: list[str] | None,
+    visible: tuple[str, list[Any]],
+    limit: int,
+) -> list[Row]:
+    """Matching messages above ``after_id`` in any of ``session_ids`` (None: every
+    session), oldest first."""
+    condition, params = visible
+    where = ""
+    args: list[Any] = []
+    if session_ids is not None:
+        if not session_ids:
+            return []
+        where = f" AND m.session_id IN ({', '.join('?' for _ in session_ids)})"
+        args = list(session_ids)
+    return await r.fetch_all(
+        f"SELECT {COLUMNS} FROM messages m WHERE m.id > ?{where} AND {condition}"
+        " ORDER BY m.id LIMIT ?",
+        (after_id, *args, *params, limit),
+    )
