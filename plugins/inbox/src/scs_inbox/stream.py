@@ -163,7 +163,7 @@ class EventHub:
             ):
                 yield self._message_event(stream, message)
         while True:
-            if not (stream.wake.is_set() or stream.published):
+            if not (stream.wake.is_set() or stream.published or stream.inbox_dirty):
                 try:
                     async with asyncio.timeout(heartbeat_s):
                         await stream.wake.wait()
