@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from .conftest import CrewFactory
 
 
+@pytest.mark.slow  # over HTTP, for the resource read
 async def test_only_recipients_and_the_sender_see_a_direct_message(make_crew: CrewFactory) -> None:
     crew = await make_crew(http=True)
     sent = await crew.alice.call(

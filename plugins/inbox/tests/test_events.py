@@ -8,8 +8,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+import pytest
 
 from .conftest import DEADLINE_S, until
+
+pytestmark = pytest.mark.slow  # real HTTP servers and streams
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

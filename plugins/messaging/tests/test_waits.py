@@ -162,6 +162,7 @@ async def test_cancelling_a_wait_leaves_nothing_behind(make_team: TeamFactory) -
     assert team.server.app.services["messaging.wakeups"].per_agent == {}
 
 
+@pytest.mark.slow  # over HTTP
 async def test_a_client_that_disconnects_leaves_nothing_behind(make_team: TeamFactory) -> None:
     team = await make_team(http=True)
     client = team.server.client(team.bob.token)
