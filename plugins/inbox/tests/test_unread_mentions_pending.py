@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import TYPE_CHECKING
 
 from .conftest import DEADLINE_S, until
@@ -89,6 +90,9 @@ async def test_the_pending_notice_comes_and_goes_without_a_query_per_call(
         result = await crew.bob.call("list_sessions")
         assert result["pending"] == {"inbox": 2}
     assert counts.loads == loads + 1  # loaded once after the change, then from memory
+    raw = await crew.bob.client.call_tool("get_unread", {"auth_token": crew.bob.token})
+    assert json.loads(raw.content[0].text) == raw.structured_content  # the text block agrees
+    assert raw.structured_content["pending"] == {"inbox": 2}
     assert "pending" not in await crew.carol.call("list_sessions")
     await crew.bob.call("fetch_inbox", mark_read=True)
     assert "pending" not in await crew.bob.call("list_sessions")

@@ -78,23 +78,24 @@ def events_endpoint(
     async def events(request: Request) -> Response:
         try:
             identity = await identify(request)
-            opened = hub.open(
-                identity,
-                sessions_of(request),
-                request.headers.get("last-event-id"),
-                settings.events_heartbeat_s,
-            )
-            stream = await opened.__aenter__()
+            sessions = sessions_of(request)
+            hub.admit(identity)
         except ScsError as error:
             return _refusal(error)
+        last_event_id = request.headers.get("last-event-id")
 
+        # the stream is opened inside the body: if the client is gone before the body
+        # starts, nothing was registered (an unstarted generator runs no ``finally``)
         async def body() -> AsyncIterator[str]:
             try:
-                yield ": connected\n\n"
-                async for event in stream:
-                    yield format_event(event)
-            finally:
-                await opened.__aexit__(None, None, None)
+                async with hub.open(
+                    identity, sessions, last_event_id, settings.events_heartbeat_s
+                ) as stream:
+                    yield ": connected\n\n"
+                    async for event in stream:
+                        yield format_event(event)
+            except ScsError:  # the cap, reached since ``admit``: end the stream
+                return
 
         return StreamingResponse(
             body(),

@@ -117,6 +117,17 @@ class EventHub:
                 sent += 1
         return sent
 
+    def admit(self, identity: Identity) -> None:
+        """Refuse a new stream over the per-agent cap (``open`` checks again)."""
+        agent_id = identity.agent_id
+        if self.per_agent[agent_id] >= self.max_per_agent:
+            raise ScsError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"agent {agent_id} already has {self.max_per_agent} event streams open",
+                "close one first, or raise SCS_INBOX_EVENTS_MAX_CONNECTIONS",
+                limit=self.max_per_agent,
+            )
+
     @contextlib.asynccontextmanager
     async def open(
         self,
@@ -127,13 +138,7 @@ class EventHub:
     ) -> AsyncIterator[AsyncIterator[StreamEvent | None]]:
         """One reader's stream (refused over the per-agent cap); closed on exit."""
         agent_id = identity.agent_id
-        if self.per_agent[agent_id] >= self.max_per_agent:
-            raise ScsError(
-                ErrorCode.LIMIT_EXCEEDED,
-                f"agent {agent_id} already has {self.max_per_agent} event streams open",
-                "close one first, or raise SCS_INBOX_EVENTS_MAX_CONNECTIONS",
-                limit=self.max_per_agent,
-            )
+        self.admit(identity)
         stream = _Stream(identity, sessions)
         self.per_agent[agent_id] += 1
         self.streams.add(stream)  # before reading the marks: nothing falls in between
