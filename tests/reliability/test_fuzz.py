@@ -206,7 +206,9 @@ def check_answer(tool: str, arguments: dict[str, Any], result: Any) -> bool:
 @pytest.fixture
 def hosted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.chdir(tmp_path)
-    for name, value in {**GENEROUS_LIMITS, "SCS_MEMORY_SWEEP_INTERVAL_S": "86400"}.items():
+    # waits longer than 1 s are refused: wait_for_messages must answer, not block the fuzzing
+    quick = {"SCS_MEMORY_SWEEP_INTERVAL_S": "86400", "SCS_MESSAGING_MAX_WAIT_S": "1"}
+    for name, value in {**GENEROUS_LIMITS, **quick}.items():
         monkeypatch.setenv(name, value)
     runner = LoopThread()
     app: App = runner.run(create_app(make_settings(tmp_path)))

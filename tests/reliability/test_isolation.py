@@ -105,6 +105,19 @@ async def read_everything(
                     ),
                 )
             )
+        if "wait_for_messages" in tools:  # returns at once: what is there after id 0
+            reads.append(
+                (
+                    "wait_for_messages",
+                    reader.call(
+                        "wait_for_messages",
+                        session_id=session_id,
+                        after_id=0,
+                        timeout_s=0,
+                        limit=1000,
+                    ),
+                )
+            )
         if "search_context" in tools:
             reads.append(
                 (

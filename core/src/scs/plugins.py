@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "scs"
 BUILTINS: tuple[str, ...] = (
     "sessions",
     "messaging",
+    "inbox",
     "memory",
     "search",
     "cache",

@@ -26,6 +26,9 @@ async def test_setup_collaboration(make_team: TeamFactory) -> None:
     assert "atlas" in text
     assert 'agent_type="cursor"' in text
     assert "create_session" in text
+    loop = text.split("The loop: wait, read, act, mark read")[1]
+    order = [loop.index(step) for step in ("wait_for_messages", "add_message", "mark_read")]
+    assert order == sorted(order)
     existing = await prompt_text(
         team.alice.client,
         "setup-collaboration",
@@ -84,3 +87,14 @@ async def test_guidance_follows_permissions(make_team: TeamFactory) -> None:
 
     error = await team.alice.fails("get_usage_guidance", guidance_type="everything")
     assert error.code == "VALIDATION_001"
+
+
+async def test_coordination_guidance_teaches_the_wait_read_act_mark_read_loop(
+    make_team: TeamFactory,
+) -> None:
+    team = await make_team()
+    got = await team.bob.call("get_usage_guidance", guidance_type="coordination")
+    loop = got["guidance"]["work_loop"]
+    assert [step.split(":")[0] for step in loop] == ["1. wait", "2. read", "3. act", "4. mark read"]
+    assert "wait_for_messages" in loop[0]
+    assert "mark_read" in loop[3]

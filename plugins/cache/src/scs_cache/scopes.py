@@ -2,7 +2,8 @@
 
 The change-feed topics are a contract between plugins (docs/architecture.md): sessions
 emit ``{"session_id": id}``, messaging ``{"session_id": sid, "id": message_id}``, memory
-``{"agent_id": id}`` (``None``: any agent, an expiry sweep).
+``{"agent_id": id}`` (``None``: any agent, an expiry sweep), inbox ``{"agent_id": id, ...}``
+(read cursors and inbox items: the ``unread`` of ``list_sessions``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 CONVERSATION = frozenset({"sessions", "messages"})
 MEMORY = frozenset({"memory"})
-TOPICS = ("sessions", "messages", "memory")
+INBOX = "inbox"
+TOPICS = ("sessions", "messages", "memory", INBOX)
 
 # Reads of one session's conversation (scoped by their session_id argument when given)
 # and of the caller's own memory; any other configured tool depends on every topic.
@@ -48,7 +50,7 @@ class Scope:
         if change.topic not in self.topics:
             return False
         payload = change.payload if isinstance(change.payload, dict) else {}
-        if change.topic == "memory":
+        if change.topic in ("memory", INBOX):
             return _overlaps(self.agent_id, payload.get("agent_id"))
         if change.topic in CONVERSATION:
             return _overlaps(self.session_id, payload.get("session_id"))
@@ -63,6 +65,10 @@ def tool_scope(
     name: str, arguments: dict[str, Any] | None, identity: Identity | None, every: Collection[str]
 ) -> Scope:
     """The scope of a tool's answer (``every``: all topics the cache follows)."""
+    if name == "list_sessions":  # its unread counts follow the caller's read cursors
+        return Scope(
+            CONVERSATION | {INBOX}, agent_id=identity.agent_id if identity is not None else None
+        )
     if name in CONVERSATION_TOOLS:
         session_id = (arguments or {}).get("session_id")
         return Scope(CONVERSATION, session_id if isinstance(session_id, str) else None)

@@ -80,7 +80,8 @@ def _operations(identity: Identity, tools: dict[str, ToolPolicy]) -> dict[str, A
 def _coordination(identity: Identity) -> dict[str, Any]:
     steps = [
         "One session per piece of shared work; put the goal in its purpose",
-        "Poll with get_messages(session_id, after_id=N): cheap, and only new messages",
+        "Do not poll: wait_for_messages(session_id, after_id=N) blocks until something new "
+        "you may see arrives, then returns it; follow next_after_id",
         "Reply in threads with parent_message_id; get_thread(message_id) shows a whole thread",
         'Use structured metadata (e.g. {"status": "done"}) so others can filter by it',
     ]
@@ -93,11 +94,23 @@ def _coordination(identity: Identity) -> dict[str, Any]:
         steps.append("admin_only messages coordinate admins without other agents seeing them")
     return {
         "coordination_instructions": steps,
+        "work_loop": WORK_LOOP,
         "handoff_patterns": [
             "Before handing off, post a public summary and the next step",
             "The agent taking over reads get_session, then continues with after_id",
         ],
     }
+
+
+WORK_LOOP = [
+    "1. wait: wait_for_messages(session_id, after_id=<next_after_id>, timeout_s=60); without "
+    "session_id it waits on your inbox (direct messages, @mentions); timed_out: wait again",
+    "2. read: the messages it returned; a result with 'pending' means unread inbox items "
+    "(fetch_inbox)",
+    "3. act: add_message to reply in the session, send_direct_message(to, content) for one agent",
+    "4. mark read: mark_read(session_id, up_to_message_id=<next_after_id>); get_unread shows "
+    "what is left; then wait again",
+]
 
 
 def _security(identity: Identity) -> dict[str, Any]:
@@ -138,6 +151,7 @@ def _troubleshooting() -> dict[str, Any]:
         "common_issues": [
             "A message you expect is missing: check its visibility against your agent type",
             "get_messages returns nothing new: pass after_id of the last message you saw",
+            "wait_for_messages LIMIT_EXCEEDED: too many waits of yours run at once; let one end",
         ],
     }
 

@@ -5,7 +5,7 @@ Every read goes through ``visibility.py``; every write is one short transaction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scs import ErrorCode, ScsError
 from scs.budget import fitting
@@ -20,9 +20,10 @@ from scs_sessions.validation import (
 
 from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
+from scs_messaging.waits import WAKEUPS, Wakeups, wait_until
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from scs import Identity
     from scs.app import App
@@ -249,3 +250,140 @@ class Messaging:
             "count": len(messages),
             "truncated": truncated,
         }
+
+    async def after(
+        self, identity: Identity, session_id: str, after_id: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` messages the caller may see with an id above ``after_id``, oldest first."""
+        async with self.app.db.read() as r:
+            rows = await store.page(
+                r, session_id, visible_sql(identity, "m"), after_id=after_id, limit=limit, offset=0
+            )
+        return [message_object(row) for row in rows]
+
+    async def last_message_id(self) -> int:
+        """The largest message id of every session (where "from now" starts)."""
+        return await self.app.db.lookup(store.max_id)
+
+    async def after_any(
+        self, identity: Identity, after_id: int, session_ids: list[str] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Visible messages above ``after_id`` in ``session_ids`` (None: all), oldest first."""
+        async with self.app.db.read() as r:
+            rows = await store.after_any(
+                r, after_id, session_ids, visible_sql(identity, "m"), limit
+            )
+        return [message_object(row) for row in rows]
+
+    async def by_id(self, message_id: int) -> dict[str, Any] | None:
+        """One message whoever may see it: filter with ``visibility.can_see`` before showing it."""
+        row = await self.app.db.lookup(store.by_id, message_id)
+        return message_object(row) if row is not None else None
+
+    async def unread_counts(self, identity: Identity, cursors: dict[str, int]) -> dict[str, int]:
+        """Per session: messages from others the caller may see above its read cursor."""
+        async with self.app.db.read() as r:
+            return await store.count_after(
+                r, cursors, visible_sql(identity, "m"), identity.agent_id
+            )
+
+    async def wait(
+        self,
+        identity: Identity,
+        session_id: str,
+        after_id: int | None,
+        timeout_s: float,
+        limit: int,
+        progress: Callable[[float, float], Awaitable[None]] | None,
+    ) -> dict[str, Any]:
+        """``wait_for_messages`` on one session: see ``waits.wait_until``."""
+        check_limit(limit)
+        check_session_id(session_id)
+        settings = self.settings
+        wakeups: Wakeups = self.app.services[WAKEUPS]
+        if await self.app.db.lookup(store.session_state, session_id) == "missing":
+            raise not_found("session", session_id, "list_sessions shows the sessions there are")
+        start = (
+            after_id
+            if after_id is not None
+            else await self.app.db.lookup(store.last_id, session_id)
+        )
+
+        async def query() -> list[dict[str, Any]]:
+            return await self.after(identity, session_id, start, limit)
+
+        messages, timed_out = await wait_until(
+            wakeups,
+            identity.agent_id,
+            ("session", session_id),
+            query,
+            timeout_s,
+            progress,
+            settings.wait_progress_s,
+        )
+        kept = fitting(messages, settings.max_response_bytes)
+        messages = messages[: max(kept, 1)] if messages else []
+        return {
+            "success": True,
+            "session_id": session_id,
+            "messages": messages,
+            "count": len(messages),
+            "next_after_id": messages[-1]["id"] if messages else start,
+            "timed_out": timed_out,
+        }
+
+    async def wait_inbox(
+        self,
+        identity: Identity,
+        after_id: int | None,
+        timeout_s: float,
+        limit: int,
+        progress: Callable[[float, float], Awaitable[None]] | None,
+    ) -> dict[str, Any]:
+        """``wait_for_messages`` without a session: the caller's inbox (the inbox plugin)."""
+        check_limit(limit)
+        source: InboxSource | None = self.app.services.get(INBOX_SOURCE)
+        if source is None:
+            raise validation_error(
+                "waiting without session_id waits on your inbox, and the inbox plugin is off",
+                "give a session_id, or enable the inbox plugin",
+            )
+        start = after_id if after_id is not None else await source.last_id(identity)
+
+        async def query() -> list[dict[str, Any]]:
+            return await source.after(identity, start, limit)
+
+        items, timed_out = await wait_until(
+            self.app.services[WAKEUPS],
+            identity.agent_id,
+            ("agent", identity.agent_id),
+            query,
+            timeout_s,
+            progress,
+            self.settings.wait_progress_s,
+        )
+        return {
+            "success": True,
+            "session_id": None,
+            "messages": items,
+            "count": len(items),
+            "next_after_id": items[-1]["id"] if items else start,
+            "timed_out": timed_out,
+        }
+
+
+INBOX_SOURCE = "messaging.inbox_source"
+"""``app.services`` key where an inbox plugin puts its ``InboxSource``."""
+
+
+class InboxSource(Protocol):
+    """What ``wait_for_messages`` without ``session_id`` waits on (the inbox plugin's
+    entries, woken by changes it emits with a key ``("agent", agent_id)``)."""
+
+    async def last_id(self, identity: Identity) -> int:
+        """The largest inbox entry id of the caller (0 when none)."""
+        ...
+
+    async def after(self, identity: Identity, after_id: int, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` entries of the caller above ``after_id``, oldest first."""
+        ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from fastmcp import Context  # noqa: TC002 (FastMCP reads the annotation at run time)
 from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
 from scs.completions import starting_with
@@ -16,10 +17,12 @@ from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
 from scs_messaging.messages import SERVICE, Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
+from scs_messaging.store import TOPIC
 from scs_messaging.visibility import can_see
+from scs_messaging.waits import WAKEUPS, Wakeups
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     import mcp_types
     from fastmcp import FastMCP
@@ -67,9 +70,30 @@ async def scs_event(app: App, event: Event) -> None:
 
 
 @hookimpl
+async def scs_startup(app: App) -> None:
+    wakeups: Wakeups = app.services[WAKEUPS]
+    await wakeups.start(app.db.changes.subscribe)
+
+
+@hookimpl
+def scs_shutdown(app: App) -> None:
+    wakeups: Wakeups | None = app.services.get(WAKEUPS)
+    if wakeups is not None:
+        wakeups.close()
+
+
+def _session_key(payload: dict[str, Any]) -> tuple[str, str] | None:
+    session_id = payload.get("session_id")
+    return ("session", session_id) if isinstance(session_id, str) else None
+
+
+@hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     messaging = Messaging(app)
     app.services[SERVICE] = messaging
+    wakeups = Wakeups(messaging.settings.max_waits_per_agent)
+    wakeups.watch(TOPIC, _session_key)
+    app.services[WAKEUPS] = wakeups
     _register_tools(app, mcp, messaging)
     _register_resources_and_prompts(app, mcp, messaging)
     _register_completions(app, mcp)
@@ -136,6 +160,41 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
         return await messaging.thread(require_identity(), message_id)
 
     @mcp.tool(tags=requires("read"))
+    async def wait_for_messages(
+        ctx: Context,
+        session_id: Annotated[
+            str | None,
+            Field(description="Session to wait on; omit to wait on your inbox (DMs, mentions)"),
+        ] = None,
+        after_id: Annotated[
+            int | None,
+            Field(
+                ge=0,
+                le=MAX_ID,
+                description="Return messages with a larger id (next_after_id of the last "
+                "answer); omit for 'from now'",
+            ),
+        ] = None,
+        timeout_s: Annotated[
+            float, Field(ge=0, le=3600, description="Seconds to wait at most (up to the limit)")
+        ] = 30,
+        limit: Annotated[int, Field(ge=1, le=1000, description="Most messages returned")] = 50,
+    ) -> dict[str, Any]:
+        """Block until a message you may see arrives (or timeout_s); returns at once if one is
+        there. Follow next_after_id to get every message exactly once."""
+        identity = require_identity()
+        settings = messaging.settings
+        if timeout_s > settings.max_wait_s:
+            raise validation_error(
+                f"timeout_s must be at most {settings.max_wait_s}, not {timeout_s:g}",
+                "wait again after a timeout (timed_out is true)",
+            )
+        progress = _progress_of(ctx)
+        if session_id is None:
+            return await messaging.wait_inbox(identity, after_id, timeout_s, limit, progress)
+        return await messaging.wait(identity, session_id, after_id, timeout_s, limit, progress)
+
+    @mcp.tool(tags=requires("read"))
     async def get_usage_guidance(
         guidance_type: Annotated[
             GuidanceType,
@@ -144,6 +203,19 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
     ) -> dict[str, Any]:
         """How to use this server, for your permissions and the tools enabled here."""
         return guidance(require_identity(), guidance_type, app.tools)
+
+
+def _progress_of(ctx: Context) -> Callable[[float, float], Awaitable[None]] | None:
+    """A progress reporter when the client sent a progress token (else None: nothing to send)."""
+    context = ctx.request_context
+    meta = context._srctx.meta if context is not None else None
+    if meta is None or meta.get("progress_token") is None:
+        return None
+
+    async def report(elapsed: float, total: float) -> None:
+        await ctx.report_progress(elapsed, total, "waiting for messages")
+
+    return report
 
 
 def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:

@@ -45,9 +45,18 @@ Every call passes its own `auth_token` (or sends it as an Authorization: Bearer 
 - `agent_only` reaches only agents of the same type; `private` is a note to yourself.
 - Reply to a message with parent_message_id; get_thread(message_id) shows the discussion.
 - Read only what is new with get_messages(session_id, after_id=<last id you saw>).
+
+## 4. The loop: wait, read, act, mark read
+1. **Wait**: wait_for_messages(session_id, after_id=<next_after_id>, timeout_s=60) returns as soon
+   as there is something you may see (without session_id it waits on your inbox: direct
+   messages and @mentions). On `timed_out`, simply wait again.
+2. **Read** the messages it returned (and fetch_inbox when a result carries `"pending"`).
+3. **Act**: reply with add_message, or send_direct_message(to, content) to one agent.
+4. **Mark read**: mark_read(session_id, up_to_message_id=<next_after_id>); get_unread shows
+   what is left. Then wait again with the new next_after_id.
 - Store working state with set_memory (per agent, optionally per session).
 
-## 4. Finishing
+## 5. Finishing
 Post a public summary, then close_session(session_id): the history stays readable.
 """
 
@@ -102,6 +111,6 @@ CHECKLIST = """
 ## Checklist
 1. Every agent uses its own token and the same session_id.
 2. Messages missing? Compare their visibility with the reader's agent type.
-3. Polling? Use get_messages(after_id=...) rather than re-reading everything.
+3. Polling? Use wait_for_messages(after_id=...) (or get_messages(after_id=...)) rather than re-reading everything.
 4. Errors carry a code: get_usage_guidance(guidance_type="troubleshooting") explains them.
 """

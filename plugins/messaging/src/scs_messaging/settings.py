@@ -26,3 +26,16 @@ class MessagingSettings(ScsSettings):
         le=1024**3,
         description="Encoded bytes of the messages of one get_messages/get_thread answer",
     )
+    max_wait_s: int = Field(
+        120, ge=1, le=3600, description="Longest timeout_s wait_for_messages accepts, in seconds"
+    )
+    max_waits_per_agent: int = Field(
+        10, ge=1, le=10_000, description="wait_for_messages calls one agent may have running"
+    )
+    wait_progress_s: float = Field(
+        10.0,
+        ge=0.05,
+        le=600,
+        description="Seconds between progress notifications of a wait (when the client "
+        "sent a progress token)",
+    )

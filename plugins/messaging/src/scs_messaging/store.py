@@ -156,3 +156,70 @@ async def root_id(r: Executor, message_id: int) -> int:
         (message_id,),
     )
     return int(row[0]) if row is not None else message_id
+
+
+async def last_id(r: Executor, session_id: str) -> int:
+    """The largest message id of the session (0 when it has none)."""
+    value = await r.fetch_value(
+        "SELECT COALESCE(MAX(id), 0) FROM messages WHERE session_id = ?", (session_id,)
+    )
+    return int(value)
+
+
+async def by_id(r: Executor, message_id: int) -> Row | None:
+    """One message, whoever may see it: callers filter with ``visibility.can_see``."""
+    return await r.fetch_one(f"SELECT {COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
+
+
+async def count_after(
+    r: Executor,
+    cursors: dict[str, int],
+    visible: tuple[str, list[Any]],
+    exclude_sender: str,
+) -> dict[str, int]:
+    """Per session: messages matching ``visible`` with an id above its cursor, not sent
+    by ``exclude_sender`` (one statement for every session)."""
+    if not cursors:
+        return {}
+    condition, params = visible
+    rows_sql = ", ".join("(CAST(? AS TEXT), CAST(? AS BIGINT))" for _ in cursors)
+    values: list[Any] = []
+    for session_id, after in cursors.items():
+        values.extend((session_id, after))
+    rows = await r.fetch_all(
+        f"WITH c(sid, after_id) AS (VALUES {rows_sql})"
+        " SELECT c.sid, COUNT(m.id) FROM c LEFT JOIN messages m"
+        f" ON m.session_id = c.sid AND m.id > c.after_id AND m.sender <> ? AND {condition}"
+        " GROUP BY c.sid",
+        (*values, exclude_sender, *params),
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def max_id(r: Executor) -> int:
+    """The largest message id there is (0 when none)."""
+    return int(await r.fetch_value("SELECT COALESCE(MAX(id), 0) FROM messages"))
+
+
+async def after_any(
+    r: Executor,
+    after_id: int,
+    session_ids: list[str] | None,
+    visible: tuple[str, list[Any]],
+    limit: int,
+) -> list[Row]:
+    """Matching messages above ``after_id`` in any of ``session_ids`` (None: every
+    session), oldest first."""
+    condition, params = visible
+    where = ""
+    args: list[Any] = []
+    if session_ids is not None:
+        if not session_ids:
+            return []
+        where = f" AND m.session_id IN ({', '.join('?' for _ in session_ids)})"
+        args = list(session_ids)
+    return await r.fetch_all(
+        f"SELECT {COLUMNS} FROM messages m WHERE m.id > ?{where} AND {condition}"
+        " ORDER BY m.id LIMIT ?",
+        (after_id, *args, *params, limit),
+    )

@@ -79,9 +79,8 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
         ] = None,
         include_closed: Annotated[bool, Field(description="Also list closed sessions")] = False,
     ) -> dict[str, Any]:
-        """Sessions, newest first, a page at a time."""
-        require_identity()
-        return await sessions.list_page(limit, cursor, include_closed)
+        """Sessions, newest first, a page at a time (with the inbox plugin: unread per session)."""
+        return await sessions.list_page(limit, cursor, include_closed, require_identity())
 
     @mcp.tool(tags=requires("write"))
     async def close_session(session_id: SessionId) -> dict[str, Any]:

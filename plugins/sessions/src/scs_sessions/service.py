@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 SERVICE = "sessions"
 MESSAGE_READER = "messaging"
 RECENT_MESSAGES = 50
+UNREAD_COUNTER = "sessions.unread"
+"""``app.services`` key of an optional ``UnreadCounter`` (the inbox plugin provides one)."""
 
 
 class MessageReader(Protocol):
@@ -48,6 +50,14 @@ class MessageReader(Protocol):
         self, r: Executor, identity: Identity, session_id: str, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         """Up to ``limit`` newest messages ``identity`` may see (oldest first), and how many it may see."""
+        ...
+
+
+class UnreadCounter(Protocol):
+    """Optional: when present, every ``list_sessions`` entry carries ``unread`` for the caller."""
+
+    async def session_unread(self, identity: Identity, session_ids: list[str]) -> dict[str, int]:
+        """Per session id: messages from others the caller may see and has not marked read."""
         ...
 
 
@@ -149,7 +159,11 @@ class Sessions:
         }
 
     async def list_page(
-        self, limit: int, cursor: str | None, include_closed: bool
+        self,
+        limit: int,
+        cursor: str | None,
+        include_closed: bool,
+        identity: Identity | None = None,
     ) -> dict[str, Any]:
         before: tuple[str, str] | None = None
         if cursor:
@@ -161,9 +175,15 @@ class Sessions:
             )
         has_more = len(rows) > limit
         rows = rows[:limit]
+        sessions = [session_object(row) for row in rows]
+        counter: UnreadCounter | None = self.app.services.get(UNREAD_COUNTER)
+        if counter is not None and identity is not None and not identity.anonymous:
+            unread = await counter.session_unread(identity, [s["id"] for s in sessions])
+            for session in sessions:
+                session["unread"] = unread.get(session["id"], 0)
         return {
             "success": True,
-            "sessions": [session_object(row) for row in rows],
+            "sessions": sessions,
             "count": len(rows),
             "has_more": has_more,
             "next_cursor": encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
