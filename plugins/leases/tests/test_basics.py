@@ -180,3 +180,17 @@ async def test_active_leases_resource(scs_factory: ServerFactory) -> None:
     body = json.loads(contents[0].text)
     assert [item["lease_id"] for item in body["leases"]] == [lease["lease_id"]]
     assert body["leases"][0]["holder"] == "alice"
+
+
+async def test_public_api_for_other_plugins(server: ScsServer) -> None:
+    from scs_leases import api
+
+    alice = await server.agent("alice")
+    lease = await alice.call("acquire_lease", resources=["src/**"], reason="api")
+    [active] = await api.active_leases(server.app)
+    assert active["lease_id"] == lease["lease_id"]
+    assert active["fencing_token"] == lease["fencing_token"]
+    assert api.overlaps("src/**", "src/a.py")
+    assert api.matches("src/*.py", "src/a.py")
+    assert api.EVENTS == ("lease.acquired", "lease.released", "lease.expired")
+    assert api.CHANGE_TOPIC == "leases"

@@ -27,6 +27,7 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown mode", {"resources": ["a"], "mode": "sole"}, "VALIDATION_001"),
     ("zero capacity", {"resources": ["a"], "capacity": 0}, "VALIDATION_001"),
     ("long reason", {"resources": ["a"], "reason": "x" * 10_000}, "VALIDATION_002"),
+    ("long session label", {"resources": ["a"], "session_id": "s" * 1000}, "VALIDATION_001"),
 ]
 
 

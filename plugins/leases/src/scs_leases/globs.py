@@ -57,11 +57,6 @@ def shape(pattern: str) -> PatternShape:
     return PatternShape(len(segments), globstars, wildcards)
 
 
-def is_literal(pattern: str) -> bool:
-    """True when the pattern names one path (no wildcard at all)."""
-    return STAR not in pattern and ANY_CHAR not in pattern
-
-
 def _after_char(token: str, index: int) -> int:
     """The state after one character consumed by ``token`` at ``index`` (a star stays)."""
     return index if token == STAR else index + 1

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 MODES = ("exclusive", "shared")
 MAX_LEASE_ID_CHARS = 64
+MAX_SESSION_ID_CHARS = 200
 
 
 def _too_large(message: str, hint: str, **details: object) -> ScsError:
@@ -128,6 +129,18 @@ def check_reason(reason: str | None, settings: LeasesSettings) -> str | None:
             "say in a sentence what you are doing",
         )
     return reason
+
+
+def check_session_label(session_id: str | None) -> str | None:
+    """The session a lease is grouped under: a label, not checked against sessions."""
+    if not session_id:
+        return None
+    if len(session_id) > MAX_SESSION_ID_CHARS:
+        raise validation_error(
+            f"session_id is {len(session_id)} characters long; the limit is {MAX_SESSION_ID_CHARS}",
+            "pass the session_id returned by create_session",
+        )
+    return session_id
 
 
 def check_lease_id(lease_id: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -105,8 +105,9 @@ class LeaseService:
         rules.check_ttl(ttl_s, settings)
         rules.check_wait(wait_s, settings)
         reason = rules.check_reason(reason, settings)
+        session_id = rules.check_session_label(session_id)
         request = Request(identity.agent_id, effective_mode, capacity, cleaned)
-        grant = _Grant(request, identity.agent_type, ttl_s, reason, session_id or None)
+        grant = _Grant(request, identity.agent_type, ttl_s, reason, session_id)
         loop = asyncio.get_running_loop()
         started = loop.time()
         lease = await (self._wait_for(grant, wait_s) if wait_s > 0 else self._try(grant))
@@ -216,7 +217,7 @@ class LeaseService:
         expires_at = iso_timestamp(moment_dt + timedelta(seconds=ttl_s))
         await store.extend(tx, lease_id, moment, expires_at)
         tx.emit(store.TOPIC, {"lease_id": lease_id, "what": "renewed"})
-        return store.Lease(**{**lease.__dict__, "renewed_at": moment, "expires_at": expires_at})
+        return replace(lease, renewed_at=moment, expires_at=expires_at)
 
     async def release(self, identity: Identity, lease_id: str) -> dict[str, Any]:
         lease_id = rules.check_lease_id(lease_id)

@@ -159,15 +159,6 @@ async def find(r: Executor, lease_id: str) -> Lease | None:
     return None if row is None else _lease(row)
 
 
-async def count_live_of(r: Executor, holder: str, moment: str) -> int:
-    return int(
-        await r.fetch_value(
-            "SELECT COUNT(*) FROM leases_active WHERE holder = ? AND expires_at > ?",
-            (holder, moment),
-        )
-    )
-
-
 async def next_fencing_token(tx: Transaction) -> int:
     return int(
         await tx.fetch_value(
