@@ -27,6 +27,9 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown mode", {"resources": ["a"], "mode": "sole"}, "VALIDATION_001"),
     ("zero capacity", {"resources": ["a"], "capacity": 0}, "VALIDATION_001"),
     ("long reason", {"resources": ["a"], "reason": "x" * 10_000}, "VALIDATION_002"),
+    ("lone surrogate in a reason", {"resources": ["a"], "reason": "x\ud800"}, "VALIDATION_001"),
+    ("NUL in a session label", {"resources": ["a"], "session_id": "s\x00"}, "VALIDATION_001"),
+    ("lone surrogate in a path", {"resources": ["src/\udfff"]}, "VALIDATION_001"),
     ("long session label", {"resources": ["a"], "session_id": "s" * 1000}, "VALIDATION_001"),
 ]
 
@@ -51,6 +54,8 @@ async def test_bad_renew_check_and_unknown_ids(server: ScsServer, helpers: Any) 
         "RESOURCE_001"
     )
     assert (await alice.fails("release_lease", lease_id="x" * 500)).code == "RESOURCE_001"
+    assert (await alice.fails("renew_lease", lease_id="\ud800")).code == "VALIDATION_001"
+    assert (await alice.fails("release_lease", lease_id="a\x00")).code == "VALIDATION_001"
     assert (await alice.fails("check_leases", resources=[])).code == "VALIDATION_001"
     assert (await alice.fails("check_leases", resources=["**/" * 30 + "x"])).code == (
         "VALIDATION_001"

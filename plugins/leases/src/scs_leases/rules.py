@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from scs import ErrorCode, ScsError
 from scs.errors import validation_error
+from scs.textinput import check_unicode
 
 from scs_leases.globs import GLOBSTAR, SEPARATOR, shape
 
@@ -123,6 +124,7 @@ def check_mode(mode: str, capacity: int | None, settings: LeasesSettings) -> str
 def check_reason(reason: str | None, settings: LeasesSettings) -> str | None:
     if reason is None or reason == "":
         return None
+    check_unicode(reason, "reason")
     if len(reason) > settings.max_reason_chars:
         raise _too_large(
             f"reason is {len(reason)} characters long; the limit is {settings.max_reason_chars}",
@@ -135,6 +137,7 @@ def check_session_label(session_id: str | None) -> str | None:
     """The session a lease is grouped under: a label, not checked against sessions."""
     if not session_id:
         return None
+    check_unicode(session_id, "session_id")
     if len(session_id) > MAX_SESSION_ID_CHARS:
         raise validation_error(
             f"session_id is {len(session_id)} characters long; the limit is {MAX_SESSION_ID_CHARS}",
@@ -144,6 +147,7 @@ def check_session_label(session_id: str | None) -> str | None:
 
 
 def check_lease_id(lease_id: str) -> str:
+    check_unicode(lease_id, "lease_id")
     if not lease_id or len(lease_id) > MAX_LEASE_ID_CHARS:
         raise ScsError(
             ErrorCode.NOT_FOUND,
