@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from functools import lru_cache
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -93,3 +94,43 @@ def test_overlap_equals_brute_force(left: str, right: str) -> None:
 @given(pattern, st.sampled_from(UNIVERSE))
 def test_matches_equals_brute_force(glob: str, path: str) -> None:
     assert matches(glob, path) is brute_matches(glob, path)
+
+
+def _lease(n: int, patterns: list[str]) -> Any:
+    from scs_leases.store import Lease
+
+    return Lease(
+        id=f"l{n}",
+        holder=f"other-{n}",
+        holder_type="claude",
+        session_id=None,
+        mode="exclusive",
+        capacity=None,
+        reason=None,
+        resources=tuple(patterns),
+        fencing_token=n + 1,
+        acquired_at="2030-01-01T00:00:00.000000Z",
+        renewed_at="2030-01-01T00:00:00.000000Z",
+        expires_at="2030-01-01T01:00:00.000000Z",
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(pattern, min_size=1, max_size=3), min_size=1, max_size=6),
+    st.lists(pattern, min_size=1, max_size=3),
+)
+def test_conflicts_are_exactly_the_overlapping_leases(
+    held: list[list[str]], requested: list[str]
+) -> None:
+    """The first-segment pruning of find_conflicts loses no conflict."""
+    from scs_leases.conflicts import Request, find_conflicts
+
+    live = [_lease(n, patterns) for n, patterns in enumerate(held)]
+    found = find_conflicts(Request("me", "exclusive", None, tuple(requested)), live)
+    expected = {
+        lease.id
+        for lease in live
+        if any(overlaps(r, p) for r in requested for p in lease.resources)
+    }
+    assert {conflict.lease.id for conflict in found} == expected

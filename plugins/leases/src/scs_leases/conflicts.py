@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scs_leases.globs import overlaps
+from scs_leases.globs import literal_head, overlaps
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -61,10 +61,27 @@ def _overlapping(resource: str, lease: Lease) -> bool:
     return any(overlaps(resource, held) for held in lease.resources)
 
 
+def _by_head(live: Sequence[Lease]) -> tuple[dict[str, set[str]], set[str]]:
+    """Lease ids by the literal first segment of their patterns, and those with a
+    pattern starting with a wildcard. Patterns with different literal first segments
+    never overlap, so a resource is compared only with its bucket and the wild ones."""
+    heads: dict[str, set[str]] = {}
+    wild: set[str] = set()
+    for lease in live:
+        for pattern in lease.resources:
+            head = literal_head(pattern)
+            if head is None:
+                wild.add(lease.id)
+            else:
+                heads.setdefault(head, set()).add(lease.id)
+    return heads, wild
+
+
 def find_conflicts(request: Request, live: Sequence[Lease]) -> list[Conflict]:
     """Every live lease that keeps ``request`` from being granted, with why."""
     blocked: dict[str, tuple[list[str], str]] = {}
     by_id = {lease.id: lease for lease in live}
+    heads, wild = _by_head(live)
 
     def block(lease: Lease, resource: str, why: str) -> None:
         resources, _ = blocked.setdefault(lease.id, ([], why))
@@ -72,8 +89,12 @@ def find_conflicts(request: Request, live: Sequence[Lease]) -> list[Conflict]:
             resources.append(resource)
 
     for resource in request.resources:
+        head = literal_head(resource)
+        candidates = None if head is None else heads.get(head, set()) | wild
         sharing: list[Lease] = []
         for lease in live:
+            if candidates is not None and lease.id not in candidates:
+                continue
             if not _overlapping(resource, lease):
                 continue
             other = lease.holder != request.holder

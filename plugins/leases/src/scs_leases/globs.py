@@ -62,9 +62,17 @@ def _after_char(token: str, index: int) -> int:
     return index if token == STAR else index + 1
 
 
+def literal_head(pattern: str) -> str | None:
+    """The first segment when it has no wildcard (every matching path starts with it)."""
+    head = pattern.split(SEPARATOR, 1)[0]
+    return None if STAR in head or ANY_CHAR in head else head
+
+
 @lru_cache(maxsize=65536)
 def segments_overlap(left: str, right: str) -> bool:
     """Whether some non-empty segment (no ``/``) matches both segment patterns."""
+    if not any(c in (STAR, ANY_CHAR) for c in left + right):
+        return left == right
     n, m = len(left), len(right)
     start = (0, 0, False)
     seen = {start}
@@ -141,25 +149,35 @@ def overlaps(left: str, right: str) -> bool:
 
 def matches(pattern: str, path: str) -> bool:
     """Whether ``path`` matches ``pattern`` (``*`` and ``?`` in the path are plain
-    characters)."""
-    return _match_segments(_split_cached(pattern), tuple(path.split(SEPARATOR)))
-
-
-def _match_segments(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not path
-    head, rest = pattern[0], pattern[1:]
-    if head == GLOBSTAR:
-        return any(_match_segments(rest, path[k:]) for k in range(len(path) + 1))
-    return bool(path) and _match_chars(head, path[0]) and _match_segments(rest, path[1:])
+    characters). Dynamic programming over (pattern, path) positions: polynomial time."""
+    segments = _split_cached(pattern)
+    parts = path.split(SEPARATOR)
+    # reachable[j]: the first i pattern segments can match the first j path segments
+    reachable = [True] + [False] * len(parts)
+    for segment in segments:
+        if segment == GLOBSTAR:  # any number of segments: carry every reachable j forward
+            for j in range(1, len(parts) + 1):
+                reachable[j] = reachable[j] or reachable[j - 1]
+            continue
+        following = [False] * (len(parts) + 1)
+        for j, part in enumerate(parts):
+            if reachable[j] and _match_chars(segment, part):
+                following[j + 1] = True
+        reachable = following
+    return reachable[len(parts)]
 
 
 def _match_chars(pattern: str, text: str) -> bool:
-    if not pattern:
-        return not text
-    head = pattern[0]
-    if head == STAR:
-        return any(_match_chars(pattern[1:], text[k:]) for k in range(len(text) + 1))
-    if not text:
-        return False
-    return (head in (ANY_CHAR, text[0])) and _match_chars(pattern[1:], text[1:])
+    """One segment: ``*`` any run, ``?`` one character, others themselves (O(n * m))."""
+    reachable = [True] + [False] * len(text)
+    for token in pattern:
+        if token == STAR:
+            for j in range(1, len(text) + 1):
+                reachable[j] = reachable[j] or reachable[j - 1]
+            continue
+        following = [False] * (len(text) + 1)
+        for j, char in enumerate(text):
+            if reachable[j] and token in (ANY_CHAR, char):
+                following[j + 1] = True
+        reachable = following
+    return reachable[len(text)]
