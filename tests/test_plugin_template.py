@@ -36,6 +36,7 @@ BUILTINS = (
     "cache",
     "ratelimit",
     "monitoring",
+    "leases",
 )
 
 NAME = "e2e-notes"

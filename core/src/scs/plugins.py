@@ -33,6 +33,7 @@ BUILTINS: tuple[str, ...] = (
     "cache",
     "ratelimit",
     "monitoring",
+    "leases",
 )
 CORE = "core"
 # Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.

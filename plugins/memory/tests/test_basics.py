@@ -133,12 +133,22 @@ async def test_events_after_commit(scs_factory: ServerFactory, helpers: Any) -> 
         (
             "memory.set",
             "memory",
-            {"agent_id": "alice", "key": "a", "session_id": None, "version": 1},
+            {"agent_id": "alice", "key": "a", "session_id": None, "version": 1, "scope": "private"},
         ),
         (
             "memory.set",
             "memory",
-            {"agent_id": "alice", "key": "a", "session_id": session_id, "version": 1},
+            {
+                "agent_id": "alice",
+                "key": "a",
+                "session_id": session_id,
+                "version": 1,
+                "scope": "private",
+            },
         ),
-        ("memory.deleted", "memory", {"agent_id": "alice", "key": "a", "session_id": None}),
+        (
+            "memory.deleted",
+            "memory",
+            {"agent_id": "alice", "key": "a", "session_id": None, "scope": "private"},
+        ),
     ]

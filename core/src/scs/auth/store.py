@@ -142,6 +142,20 @@ async def audit(
     return int(row_id)
 
 
+async def audit_in(
+    tx: Transaction,
+    action: str,
+    result: str,
+    *,
+    agent_id: str | None = None,
+    detail: str | None = None,
+    client: str | None = None,
+) -> None:
+    """Write one audit row inside the caller's transaction (committed with its change:
+    plugins auditing an admin action use this)."""
+    await tx.execute(_AUDIT_SQL, _audit_params(agent_id, action, result, detail, client))
+
+
 async def update_audit_details(db: Database, updates: list[tuple[int, str]]) -> None:
     """Rewrite the detail of audit rows (aggregated counts), in one transaction."""
     if not updates:

@@ -73,6 +73,8 @@ def tool_scope(
         session_id = (arguments or {}).get("session_id")
         return Scope(CONVERSATION, session_id if isinstance(session_id, str) else None)
     if name in MEMORY_TOOLS:
+        if (arguments or {}).get("scope") == "shared":  # a session's, written by anyone
+            return Scope(MEMORY)
         return Scope(MEMORY, agent_id=identity.agent_id if identity is not None else None)
     return Scope(frozenset(every))
 

@@ -50,8 +50,8 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 async def scs_event(app: App, event: Event) -> None:
     """A set or deleted entry changes agent://{agent_id}/memory: tell its subscribers
     (only that agent or an admin could subscribe; checked again per notification)."""
-    if event.name not in ("memory.set", "memory.deleted"):
-        return
+    if event.name not in ("memory.set", "memory.deleted") or event.data.get("scope") == "shared":
+        return  # shared memory is not part of any agent://{agent_id}/memory
     agent_id = event.data["agent_id"]
 
     def may_read(identity: Identity) -> bool:

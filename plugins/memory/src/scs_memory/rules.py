@@ -21,6 +21,11 @@ MAX_KEY_CHARS = 255
 MAX_SESSION_ID_CHARS = 200
 MAX_TTL_SECONDS = 31_536_000
 ALL_SCOPES = "all"
+PRIVATE = "private"
+SHARED = "shared"
+# Owner of a session's shared entries. Agent ids start with a letter or digit
+# (scs.auth.tokens.AGENT_ID_RE), so no agent can own, and so read as private, these rows.
+SHARED_OWNER_PREFIX = "#shared:"
 # Categories refused in keys: control, surrogate (not encodable), separators (spaces).
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zs", "Zl", "Zp"}
 _SURROGATES = range(0xD800, 0xE000)
@@ -30,6 +35,15 @@ _MAX_CODE_POINT = 0x10FFFF
 def may_read_memory_of(identity: Identity, agent_id: str) -> bool:
     """An agent's whole memory is readable by that agent or an admin (not anonymously)."""
     return not identity.anonymous and (identity.agent_id == agent_id or identity.is_admin)
+
+
+def shared_owner(session_id: str) -> str:
+    """The owner column of session ``session_id``'s shared memory."""
+    return SHARED_OWNER_PREFIX + session_id
+
+
+def is_shared_owner(owner: str) -> bool:
+    return owner.startswith(SHARED_OWNER_PREFIX)
 
 
 def now() -> datetime:

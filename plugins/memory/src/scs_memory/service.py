@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 SOURCE = "memory"
 
 
-def scope_name(session_id: str | None) -> str:
+def scope_name(session_id: str | None, owner: str | None = None) -> str:
+    if owner is not None and rules.is_shared_owner(owner):
+        return rules.SHARED
     return "session" if session_id else "global"
 
 
@@ -41,8 +43,28 @@ def owner_of(identity: Identity) -> str:
     return identity.agent_id
 
 
-def _not_found(key: str, session_id: str | None) -> ScsError:
+def owner_for(identity: Identity, scope: str, session_id: str | None, *, writing: bool) -> str:
+    """Whose rows a call uses: the caller's (``private``) or session ``session_id``'s
+    shared memory (``shared``: read with read permission, written with write; the tool
+    tags check those before this runs)."""
+    if scope == rules.PRIVATE:
+        return owner_of(identity)
+    if scope != rules.SHARED:
+        raise validation_error(f"scope must be 'private' or 'shared' (got {scope!r})")
+    if session_id is None:
+        raise validation_error(
+            "scope='shared' needs a session_id",
+            "pass the session whose shared memory you mean (create_session returns one)",
+        )
+    if writing:
+        owner_of(identity)  # the anonymous reader never writes
+    return rules.shared_owner(session_id)
+
+
+def _not_found(key: str, session_id: str | None, owner: str | None = None) -> ScsError:
     where = f"session {session_id}" if session_id else "global memory"
+    if owner is not None and rules.is_shared_owner(owner):
+        where = f"session {session_id}'s shared memory"
     return ScsError(
         ErrorCode.MEMORY_NOT_FOUND,
         f"no memory entry {key!r} in your {where}",
@@ -98,7 +120,7 @@ async def _delete_entry(
         if session_id is not None and await store.session_state(tx, session_id) is None:
             raise _unknown_session(session_id)
         # An expired row is absent already: nothing to report, leave it to the sweep.
-        raise _not_found(key, session_id)
+        raise _not_found(key, session_id, agent_id)
     if if_version is not None and if_version != row.version:
         raise _conflict(key, row.version, if_version)
     await store.delete(tx, row.id)
@@ -106,10 +128,10 @@ async def _delete_entry(
     return row.version
 
 
-def _listed(item: store.Listed) -> dict[str, Any]:
+def _listed(item: store.Listed, owner: str) -> dict[str, Any]:
     return {
         "key": item.key,
-        "scope": scope_name(item.session_id),
+        "scope": scope_name(item.session_id, owner),
         "session_id": item.session_id,
         "size": item.size,
         "value_size": item.size,  # the 1.x name
@@ -125,7 +147,7 @@ def _full(entry: store.Entry) -> dict[str, Any]:
         "key": entry.key,
         "value": decode_stored(entry.value, "value"),
         "metadata": None if entry.metadata is None else decode_stored(entry.metadata, "metadata"),
-        "scope": scope_name(entry.session_id),
+        "scope": scope_name(entry.session_id, entry.agent_id),
         "session_id": entry.session_id,
         "version": entry.version,
         "size": entry.size,
@@ -253,10 +275,11 @@ class MemoryService:
         metadata: Any = None,
         overwrite: bool = True,
         if_version: int | None = None,
+        scope: str = rules.PRIVATE,
     ) -> dict[str, Any]:
-        agent_id = owner_of(identity)
-        key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
+        agent_id = owner_for(identity, scope, session_id, writing=True)
+        key = rules.check_key(key)
         value_text, size = check_json(value, "value", max_bytes=self.settings.max_value_bytes)
         metadata_text = check_json_object(
             metadata, "metadata", max_bytes=self.settings.max_metadata_bytes
@@ -286,15 +309,16 @@ class MemoryService:
         await self.app.emit(
             "memory.set",
             source=SOURCE,
-            agent_id=agent_id,
+            agent_id=identity.agent_id,
             key=key,
             session_id=session_id,
             version=version,
+            scope=scope,
         )
         return {
             "success": True,
             "key": key,
-            "scope": scope_name(session_id),
+            "scope": scope_name(session_id, agent_id),
             "session_id": session_id,
             "session_scoped": session_id is not None,  # the 1.x name
             "version": version,
@@ -305,18 +329,22 @@ class MemoryService:
         }
 
     async def get(
-        self, identity: Identity, key: str, session_id: str | None = None
+        self,
+        identity: Identity,
+        key: str,
+        session_id: str | None = None,
+        scope: str = rules.PRIVATE,
     ) -> dict[str, Any]:
-        agent_id = owner_of(identity)
-        key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
+        agent_id = owner_for(identity, scope, session_id, writing=False)
+        key = rules.check_key(key)
         moment = utc_now()
         db = self.app.db
         entry = await db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
             if session_id is not None and await db.lookup(store.session_state, session_id) is None:
                 raise _unknown_session(session_id)
-            raise _not_found(key, session_id)
+            raise _not_found(key, session_id, agent_id)
         return {"success": True, **_full(entry)}
 
     async def delete(
@@ -325,22 +353,28 @@ class MemoryService:
         key: str,
         session_id: str | None = None,
         if_version: int | None = None,
+        scope: str = rules.PRIVATE,
     ) -> dict[str, Any]:
-        agent_id = owner_of(identity)
-        key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
+        agent_id = owner_for(identity, scope, session_id, writing=True)
+        key = rules.check_key(key)
         moment = utc_now()
         version = await self.app.db.write(
             _delete_entry, self.app.db.dialect, agent_id, session_id, key, moment, if_version
         )
         await self.app.emit(
-            "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
+            "memory.deleted",
+            source=SOURCE,
+            agent_id=identity.agent_id,
+            key=key,
+            session_id=session_id,
+            scope=scope,
         )
         return {
             "success": True,
             "deleted": True,
             "key": key,
-            "scope": scope_name(session_id),
+            "scope": scope_name(session_id, agent_id),
             "session_id": session_id,
             "version": version,
         }
@@ -352,14 +386,25 @@ class MemoryService:
         prefix: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        scope_kind: str = rules.PRIVATE,
     ) -> dict[str, Any]:
-        agent_id = owner_of(identity)
+        every = session_id == rules.ALL_SCOPES
+        if every and scope_kind == rules.SHARED:
+            raise validation_error(
+                "scope='shared' lists one session's shared memory, not 'all'",
+                "pass the session_id whose shared memory you want",
+            )
+        agent_id = owner_for(
+            identity,
+            scope_kind,
+            None if every else rules.check_session_id(session_id),
+            writing=False,
+        )
         prefix = rules.check_prefix(prefix)
         after: tuple[str, str] | None = None
         if cursor:
             after_scope, after_key = decode_cursor(cursor, 2, "list_memory")
             after = (after_scope, after_key)
-        every = session_id == rules.ALL_SCOPES
         scope: str | None = None
         if not every:
             session_id = rules.check_session_id(session_id)
@@ -385,7 +430,7 @@ class MemoryService:
         next_cursor = encode_cursor(rows[-1].scope, rows[-1].key) if has_more else None
         return {
             "success": True,
-            "entries": [_listed(row) for row in rows],
+            "entries": [_listed(row, agent_id) for row in rows],
             "count": len(rows),
             "has_more": has_more,
             "next_cursor": next_cursor,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from scs import current_identity, require_identity, requires
@@ -28,6 +28,13 @@ Key = Annotated[
 SessionId = Annotated[
     str | None,
     Field(description="Session scope; omit (null) for your global memory"),
+]
+Scope = Annotated[
+    Literal["private", "shared"],
+    Field(
+        description="private: your own memory; shared: session_id's shared memory, read by "
+        "everyone who can read the session, written by everyone with write"
+    ),
 ]
 IfVersion = Annotated[
     int | None,
@@ -63,8 +70,10 @@ def register(mcp: FastMCP[Any], service: MemoryService) -> None:
             bool, Field(description="false: refuse (KEY_EXISTS) if the key already exists")
         ] = True,
         if_version: IfVersion = None,
+        scope: Scope = "private",
     ) -> dict[str, Any]:
-        """Store a value in your private memory (global, or scoped to a session).
+        """Store a value in your private memory (global, or scoped to a session), or with
+        scope="shared" in a session's shared memory (a team's claims and task board).
 
         A set replaces the whole entry (value, metadata and expiry) and bumps its version.
         """
@@ -77,12 +86,16 @@ def register(mcp: FastMCP[Any], service: MemoryService) -> None:
             metadata=metadata,
             overwrite=overwrite,
             if_version=if_version,
+            scope=scope,
         )
 
     @mcp.tool(tags=requires("read"))
-    async def get_memory(key: Key, session_id: SessionId = None) -> dict[str, Any]:
-        """Read one entry of your memory (value, metadata, version, timestamps)."""
-        return await service.get(require_identity(), key, session_id)
+    async def get_memory(
+        key: Key, session_id: SessionId = None, scope: Scope = "private"
+    ) -> dict[str, Any]:
+        """Read one entry of your memory, or of a session's shared memory (value,
+        metadata, version, timestamps)."""
+        return await service.get(require_identity(), key, session_id, scope)
 
     @mcp.tool(tags=requires("read"))
     async def list_memory(
@@ -101,16 +114,21 @@ def register(mcp: FastMCP[Any], service: MemoryService) -> None:
         cursor: Annotated[
             str | None, Field(max_length=2048, description="next_cursor of the previous page")
         ] = None,
+        scope: Scope = "private",
     ) -> dict[str, Any]:
-        """List your memory entries (without values; size in bytes instead), by scope and key."""
-        return await service.list(require_identity(), session_id, prefix, limit, cursor)
+        """List your memory entries, or a session's shared ones (without values; size in
+        bytes instead), by scope and key."""
+        return await service.list(require_identity(), session_id, prefix, limit, cursor, scope)
 
     @mcp.tool(tags=requires("write"))
     async def delete_memory(
-        key: Key, session_id: SessionId = None, if_version: IfVersion = None
+        key: Key,
+        session_id: SessionId = None,
+        if_version: IfVersion = None,
+        scope: Scope = "private",
     ) -> dict[str, Any]:
-        """Delete one entry of your memory."""
-        return await service.delete(require_identity(), key, session_id, if_version)
+        """Delete one entry of your memory, or of a session's shared memory."""
+        return await service.delete(require_identity(), key, session_id, if_version, scope)
 
     @mcp.resource(
         "agent://{agent_id}/memory",

@@ -95,6 +95,16 @@ def _coordination(identity: Identity) -> dict[str, Any]:
     return {
         "coordination_instructions": steps,
         "work_loop": WORK_LOOP,
+        "leases": [
+            "Acquire before editing: acquire_lease(['src/app.py'], ttl_s=300, reason='...') "
+            "(globs like 'src/**' work); on LEASE_CONFLICT the error names who holds it "
+            "until when, or pass wait_s to queue for it",
+            "Renew while working: renew_lease(lease_id, ttl_s) before expires_at; an "
+            "expired lease is gone and someone else may hold the files",
+            "Release when done: release_lease(lease_id), so waiting agents get it at once",
+            "check_leases(paths) shows conflicts without acquiring; pass the fencing_token "
+            "along with writes so a stale holder can be refused",
+        ],
         "handoff_patterns": [
             "Before handing off, post a public summary and the next step",
             "The agent taking over reads get_session, then continues with after_id",
@@ -144,6 +154,8 @@ def _troubleshooting() -> dict[str, Any]:
             "VALIDATION_002": "content or metadata too large; shorten it",
             "RESOURCE_001": "no such session or message (or not one you may see)",
             "RESOURCE_002": "the session is closed; create a new one to continue",
+            "LEASE_CONFLICT": "another agent holds a lease on those resources: the error's "
+            "conflicts name holder and expires_at; wait (wait_s) or work elsewhere",
             "RATE_LIMITED": "too many calls; wait retry_after seconds",
             "DATABASE_BUSY": "retry in a moment; nothing was written",
             "INTERNAL_001": "server fault; quote the request id to the operator",

@@ -10,23 +10,9 @@ from typing import Any
 from scs import ErrorCode, ScsError
 from scs.errors import not_found, validation_error
 from scs.jsonvalues import check_json_object, decode_stored
+from scs.textinput import check_unicode as check_unicode  # moved to the core; kept here
 
 MAX_ID_CHARS = 128
-
-
-def check_unicode(value: str, field: str) -> None:
-    """Refuse NUL characters and lone surrogates (text that is not valid UTF-8)."""
-    if "\x00" in value:
-        raise validation_error(
-            f"{field} contains NUL characters", "remove the \\u0000 characters and send again"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise validation_error(
-            f"{field} is not valid Unicode (it contains a lone surrogate)",
-            "send UTF-8 text; escape binary data (base64) first",
-        ) from None
 
 
 def clean_text(value: str, field: str, max_chars: int) -> str:

@@ -1,0 +1,1 @@
+"""scs plugin: leases (advisory locks on files and resources)."""

@@ -1,0 +1,42 @@
+"""The public API of the leases plugin, for other plugins (``/events``, inbox, dashboard).
+
+Only this module is a contract; everything else in ``scs_leases`` is private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scs_leases.globs import matches, overlaps
+from scs_leases.service import ACQUIRED, EXPIRED, RELEASED
+from scs_leases.store import TOPIC
+
+if TYPE_CHECKING:
+    from scs.app import App
+
+    from scs_leases.service import LeaseService
+
+SERVICE = "leases"
+EVENTS: tuple[str, ...] = (ACQUIRED, RELEASED, EXPIRED)
+"""Event names (``scs_event``); ``event.data["lease"]`` is a lease dict as below, and
+``lease.released`` adds ``by`` and ``forced``."""
+CHANGE_TOPIC = TOPIC
+
+
+async def active_leases(app: App) -> list[dict[str, Any]]:
+    """Every live lease as a dict: lease_id, holder, holder_type, session_id, mode,
+    capacity, reason, resources, fencing_token, acquired_at, renewed_at, expires_at."""
+    service: LeaseService = app.services[SERVICE]
+    return [lease.to_dict() for lease in await service.live()]
+
+
+__all__ = [
+    "ACQUIRED",
+    "CHANGE_TOPIC",
+    "EVENTS",
+    "EXPIRED",
+    "RELEASED",
+    "active_leases",
+    "matches",
+    "overlaps",
+]

@@ -1,0 +1,144 @@
+"""The git guard, end to end: `scs guard install` in a real repository, a real
+`git commit` refused or let through by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from scs_leases.guard import install, uninstall
+
+if TYPE_CHECKING:
+    from scs.testing import ScsServer, ServerFactory
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
+]
+SCS = str(Path(sys.executable).parent / "scs")
+COMMAND_TIMEOUT_S = 60
+
+
+async def run(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run a command without blocking the loop (the server answers the hook meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT_S)
+    assert process.returncode is not None
+    return process.returncode, out.decode(errors="replace")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    keep = {"PATH", "LANG", "LC_ALL", "SYSTEMROOT"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        GIT_CONFIG_NOSYSTEM="1",
+        SCS_PLUGINS="default",
+        SCS_DATA_DIR=str(tmp_path / "cli-data"),
+    )
+    return env
+
+
+async def make_repo(tmp_path: Path, env: dict[str, str]) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    await run("git", "init", "-q", cwd=repo, env=env)
+    await run("git", "config", "user.name", "Test", cwd=repo, env=env)
+    await run("git", "config", "user.email", "test@example.invalid", cwd=repo, env=env)
+    return repo
+
+
+async def commit(repo: Path, env: dict[str, str], name: str, text: str) -> tuple[int, str]:
+    path = repo / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    await run("git", "add", name, cwd=repo, env=env)
+    return await run("git", "commit", "-q", "-m", f"change {name}", cwd=repo, env=env)
+
+
+async def test_commit_refused_on_another_agents_lease_and_allowed_otherwise(
+    scs_factory: ServerFactory, tmp_path: Path
+) -> None:
+    server: ScsServer = await scs_factory(plugins="leases", http=True)
+    assert server.url is not None
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    env = base_env(tmp_path)
+    repo = await make_repo(tmp_path, env)
+    # an existing hook is kept and chained
+    hooks = repo / ".git" / "hooks"
+    previous = hooks / "pre-commit"
+    original = f"#!/bin/sh\necho ran >> '{tmp_path / 'chained.log'}'\n"
+    previous.write_text(original)
+    previous.chmod(0o755)
+
+    status, out = await run(SCS, "guard", "install", cwd=repo, env=env)
+    assert status == 0, out
+    assert "existing hook" in out
+    assert "already installed" in install(repo)  # idempotent
+    assert (hooks / "pre-commit.scs-chained").read_text() == original
+    assert "scs-guard" in previous.read_text()
+
+    lease: dict[str, Any] = await bob.call(
+        "acquire_lease", resources=["src/**"], reason="bob refactors src"
+    )
+    env_alice = {**env, "SCS_URL": server.url, "SCS_TOKEN": alice.token}
+
+    status, out = await commit(repo, env_alice, "src/app.py", "print('alice')\n")
+    assert status != 0, out
+    assert "bob" in out
+    assert lease["expires_at"] in out
+    assert "src/app.py" in out
+    assert "bob refactors src" in out
+    status, log = await run("git", "log", "--oneline", cwd=repo, env=env)
+    assert "change src/app.py" not in log
+
+    # a file nobody leased: allowed, and the chained hook ran
+    await run("git", "reset", "-q", cwd=repo, env=env)
+    status, out = await commit(repo, env_alice, "README.md", "hello\n")
+    assert status == 0, out
+    assert (tmp_path / "chained.log").read_text() == "ran\n"
+
+    # the holder itself may commit
+    env_bob = {**env, "SCS_URL": server.url, "SCS_TOKEN": bob.token}
+    status, out = await commit(repo, env_bob, "src/app.py", "print('bob')\n")
+    assert status == 0, out
+
+    assert "previous hook is back" in uninstall(repo)
+    assert (hooks / "pre-commit").read_text() == original
+
+
+async def test_server_unreachable_warns_and_allows(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    repo = await make_repo(tmp_path, env)
+    install(repo)
+    unreachable = {
+        **env,
+        "SCS_URL": f"http://127.0.0.1:{closed_port()}/mcp",
+        "SCS_TOKEN": "not-checked",
+    }
+    status, out = await commit(repo, unreachable, "src/app.py", "x = 1\n")
+    assert status == 0, out
+    assert "warning" in out
+    assert "commit allowed" in out
+    status, log = await run("git", "log", "--oneline", cwd=repo, env=env)
+    assert "change src/app.py" in log
