@@ -81,8 +81,7 @@ def _documents(path: Path, header_out: list[dict[str, Any]]) -> Iterator[Documen
                     yield current
                 opener = (number, record) if kind == SESSION else None
                 current = Document(opener, [])
-                if kind == GLOBAL:
-                    continue
+                continue
             elif current is None:
                 raise record_error(number, f"a {kind!r} record before any session or global line")
             batches = current.batches
