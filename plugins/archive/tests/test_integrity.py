@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scs.errors import ScsError
-
 from scs_archive import importer, signing
 
 from .conftest import export_text, import_text, records, row_counts, seed

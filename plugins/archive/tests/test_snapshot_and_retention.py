@@ -80,8 +80,8 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
     await seed(server, sessions=3, messages=12)
     agents = await team(server)
     boss = agents["boss"]
-    kept_session, held_session, short_session = (
-        await server.app.db.fetch_all("SELECT id FROM sessions ORDER BY created_at")
+    kept_session, held_session, short_session = await server.app.db.fetch_all(
+        "SELECT id FROM sessions ORDER BY created_at"
     )
     await boss.call("hold_session", session_id=held_session["id"], reason="litigation")
     await boss.call("set_retention", session_id=short_session["id"], days=3)
@@ -108,18 +108,14 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
     written = await task
 
     expected = [
-        r["id"]
-        for r in stamps
-        if r["session_id"] == kept_session["id"] and r["timestamp"] < cut
+        r["id"] for r in stamps if r["session_id"] == kept_session["id"] and r["timestamp"] < cut
     ]
     assert removed == {"messages": len(expected)}
     assert expected  # the test removes something
     left = {r["id"] for r in await server.app.db.fetch_all("SELECT id FROM messages")}
     for r in stamps:
         assert (r["id"] in left) == (r["id"] not in expected)
-    live = await server.app.db.fetch_value(
-        "SELECT COUNT(*) FROM messages WHERE content = 'live'"
-    )
+    live = await server.app.db.fetch_value("SELECT COUNT(*) FROM messages WHERE content = 'live'")
     assert live == written
     audit = await server.app.db.fetch_one(
         "SELECT detail FROM scs_audit WHERE action = 'retention_purge' ORDER BY id DESC"
@@ -130,8 +126,6 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
     # released, the held session falls under the global limit at the next run
     await boss.call("release_hold", session_id=held_session["id"])
     again = await server.app.services["archive"].run_once(now)
-    held_old = [
-        r for r in stamps if r["session_id"] == held_session["id"] and r["timestamp"] < cut
-    ]
+    held_old = [r for r in stamps if r["session_id"] == held_session["id"] and r["timestamp"] < cut]
     assert held_old
     assert again == {"messages": len(held_old)}
