@@ -154,7 +154,7 @@ async def run(
     for document in _documents(path, []):
         if document.opener is None:
             for batch in document.batches:
-                async with app.db.transaction(heavy=True) as tx:
+                async with app.db.transaction() as tx:  # the CLI serves nothing: no thread hop
                     report.imported[batch.kind] += await _run_batch(app, tx, batch)
             continue
         original = document.opener[1]["id"]
@@ -171,7 +171,7 @@ async def _import_session(
     assert document.opener is not None
     ids: dict[str, dict[Any, Any]] = {}
     imported: Counter[str] = Counter()
-    async with app.db.transaction(heavy=True) as tx:
+    async with app.db.transaction() as tx:  # the CLI serves nothing: no thread hop
         opener = ImportBatch(SESSION, [document.opener], ids, on_conflict, origin)
         imported[SESSION] += await _run_batch(app, tx, opener)
         if opener.skipped:
