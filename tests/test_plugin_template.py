@@ -27,7 +27,16 @@ from scs.testing import API_KEY, parse_error, parse_result, server_env, start_se
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "plugin-template"
-BUILTINS = ("sessions", "messaging", "memory", "search", "cache", "ratelimit", "monitoring")
+BUILTINS = (
+    "sessions",
+    "messaging",
+    "memory",
+    "search",
+    "cache",
+    "ratelimit",
+    "monitoring",
+    "archive",
+)
 
 NAME = "e2e-notes"
 DISTRIBUTION = "scs-plugin-e2e-notes"
