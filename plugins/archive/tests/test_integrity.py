@@ -65,7 +65,7 @@ async def test_truncated_padded_and_newer_files_are_refused(
     with pytest.raises(ScsError, match="cut short"):
         await import_text(target, text[:-10], tmp_path / "u.ndjson")  # type: ignore[arg-type]
     with pytest.raises(ScsError, match="announces"):
-        await import_text(target, text + lines[3] + "\n", tmp_path / "p.ndjson")  # type: ignore[arg-type]
+        await import_text(target, text + lines[-2] + "\n", tmp_path / "p.ndjson")  # type: ignore[arg-type]
     header = json.loads(lines[0])
     header["format"] = 99
     newer = "\n".join([json.dumps(header), *lines[1:]])
@@ -115,3 +115,20 @@ async def test_signed_file_verifies_and_a_tampered_one_is_refused(
     report = await importer.run(target, path)  # type: ignore[arg-type]
     assert report.sessions_imported == 2
     assert len(records(text)) == 1 + sum(json.loads(text.split("\n")[0])["counts"].values())
+
+
+async def test_a_record_in_the_wrong_session_document_is_refused_before_writing(
+    scs_factory: ServerFactory, tmp_path: Path
+) -> None:
+    text, target = await _source_and_target(scs_factory)
+    lines = text.split("\n")
+    n = max(i for i, line in enumerate(lines) if line.startswith('{"kind":"message"'))
+    record = json.loads(lines[n])
+    first_session = json.loads(lines[1])["id"]
+    assert record["session_id"] != first_session
+    record["session_id"] = first_session  # in the second document, claims the first session
+    lines[n] = json.dumps(record)
+    before = await row_counts(target)  # type: ignore[arg-type]
+    with pytest.raises(ScsError, match=f"line {n + 1}: message outside its session"):
+        await import_text(target, "\n".join(lines), tmp_path / "w.ndjson")  # type: ignore[arg-type]
+    assert await row_counts(target) == before  # type: ignore[arg-type]

@@ -118,6 +118,8 @@ async def check(path: Path, app: App, report: ImportReport) -> dict[str, Any]:
             total += 1
             report.records[SESSION] += 1
             await _run_batch(app, None, ImportBatch(SESSION, [document.opener], ids))
+            opener_id = document.opener[1]["id"]
+            ids[SESSION] = {opener_id: opener_id}  # lets records check they belong here
         else:
             total += 1
             report.records[GLOBAL] += 1

@@ -72,7 +72,7 @@ async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | No
     for line, record in batch.records:
         _check(line, record)
         session_id = record["session_id"]
-        if tx is not None and session_id is not None and session_id not in sessions:
+        if session_id is not None and session_id not in sessions:
             raise record_error(line, "session memory outside its session's document")
     if tx is None:
         return len(batch.records)

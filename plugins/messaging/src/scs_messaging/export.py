@@ -66,7 +66,7 @@ async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | No
     sessions = batch.mapped("session")
     for line, record in batch.records:
         _check(line, record)
-        if tx is not None and record["session_id"] not in sessions:
+        if record["session_id"] not in sessions:
             raise record_error(line, "message outside its session's document")
     if tx is None:
         return len(batch.records)
