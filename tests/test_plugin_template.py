@@ -37,6 +37,7 @@ BUILTINS = (
     "ratelimit",
     "monitoring",
     "leases",
+    "archive",
 )
 
 NAME = "e2e-notes"

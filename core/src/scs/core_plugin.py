@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import scs
-from scs.auth import store
+from scs.auth import archive, store
 from scs.errors import ErrorCode, ScsError
 from scs.hookspecs import hookimpl
 from scs.request import client_address, current_call, header
@@ -22,12 +22,23 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from scs.app import App
+    from scs.archiving import RetentionPolicy
     from scs.migrations import Migration
 
 
 @hookimpl
 def scs_migrations() -> Sequence[Migration]:
     return store.MIGRATIONS
+
+
+# archives (scs.archiving): the audit trail
+scs_export = hookimpl(archive.export_records)
+scs_import = hookimpl(archive.import_records)
+
+
+@hookimpl
+async def scs_retention(app: App, policy: RetentionPolicy) -> dict[str, int]:
+    return await archive.purge(app.db, policy)
 
 
 @hookimpl

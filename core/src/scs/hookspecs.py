@@ -110,3 +110,33 @@ def scs_event(app: App, event: Event) -> Awaitable[None] | None:
 @hookspec
 def scs_commands(cli: click.Group) -> None:
     """Add subcommands to the ``scs`` command line."""
+
+
+# --- export, import and retention (issue #17; driven by the archive plugin) ----------
+# Types: scs.archiving. Guide: docs/plugins.md, "Export, import and retention".
+
+
+@hookspec
+def scs_export(app: App, reader: Executor, request: ExportRequest) -> AsyncIterator[Record] | None:
+    """Yield this plugin's records for ``request`` (an ``async def`` generator), read
+    through ``reader`` (one consistent snapshot for the whole export), keyset-paged."""
+
+
+@hookspec
+def scs_import(
+    app: App, tx: Transaction | None, batch: ImportBatch
+) -> Awaitable[int | None] | None:
+    """Import ``batch`` if its kind is yours: return the records written (``tx`` None:
+    only validate, raising ``scs.archiving.record_error``); None for kinds you do not own."""
+
+
+@hookspec
+def scs_retention(app: App, policy: RetentionPolicy) -> Awaitable[dict[str, int]] | None:
+    """Delete what ``policy`` allows of your rows, in small batches; return counts by kind."""
+
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
+    from scs.storage import Executor, Transaction

@@ -34,6 +34,7 @@ BUILTINS: tuple[str, ...] = (
     "ratelimit",
     "monitoring",
     "leases",
+    "archive",
 )
 CORE = "core"
 # Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection
     from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
 
     from scs.migrations import Migration
 
@@ -181,7 +182,18 @@ class Database(Protocol):
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
     async def fetch_value(self, sql: str, params: Params = ()) -> Any: ...
 
-    def read(self) -> AbstractAsyncContextManager[Executor]: ...
+    def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Executor]:
+        """An executor lent for the block; ``snapshot``: every statement in it sees the
+        database as it was on entry (SQLite: one WAL read transaction; PostgreSQL:
+        REPEATABLE READ, READ ONLY). Keep snapshot blocks for exports and checks: on
+        SQLite a long one delays WAL checkpoints."""
+        ...
+
+    async def backup(self, path: Path | str) -> None:
+        """A consistent online copy of the database file (SQLite); PostgreSQL raises
+        ``NotImplementedError`` (use ``pg_dump``)."""
+        ...
+
     def transaction(self, *, heavy: bool = False) -> AbstractAsyncContextManager[Transaction]: ...
 
     async def write(

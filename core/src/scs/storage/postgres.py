@@ -333,10 +333,29 @@ class PostgresDatabase:
             return await PgExecutor(conn).fetch_value(sql, params)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[PgExecutor]:
-        """A pooled connection for reads (autocommit)."""
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[PgExecutor]:
+        """A pooled connection for reads (autocommit).
+
+        ``snapshot``: one REPEATABLE READ, READ ONLY transaction for the whole block
+        (every statement sees the database as it was at the first one).
+        """
         async with self._connection() as conn:
-            yield PgExecutor(conn)
+            if not snapshot:
+                yield PgExecutor(conn)
+                return
+            with translated():
+                async with conn.transaction():
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    executor = PgExecutor(conn)
+                    await executor.fetch_value("SELECT 1")
+                    yield executor
+
+    async def backup(self, path: object) -> None:
+        """Not offered here: PostgreSQL is copied with its own tools."""
+        raise NotImplementedError(
+            "scs backup copies SQLite files only; for PostgreSQL use pg_dump "
+            "(https://www.postgresql.org/docs/current/app-pgdump.html) or scs export"
+        )
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One statement in its own transaction."""

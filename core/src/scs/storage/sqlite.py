@@ -327,11 +327,45 @@ class SqliteDatabase:
             raise_typed(error)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[ThreadExecutor]:
-        """A reader connection used in a worker thread (autocommit; no transaction held)."""
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[ThreadExecutor]:
+        """A reader connection used in a worker thread (autocommit; no transaction held).
+
+        ``snapshot``: one read transaction for the whole block (WAL: every statement sees
+        the database as it was on entry, whatever commits meanwhile).
+        """
         readers = self._open_readers()
         async with readers.connection() as conn:
-            yield ThreadExecutor(conn, readers.threads)
+            executor = ThreadExecutor(conn, readers.threads)
+            if not snapshot:
+                yield executor
+                return
+            await executor.execute("BEGIN")
+            try:
+                # a deferred BEGIN takes its snapshot at the first read: take it now
+                await executor.fetch_value("SELECT count(*) FROM sqlite_master")
+                yield executor
+            finally:
+                with contextlib.suppress(Exception):
+                    await executor._run(rollback_if_open)
+
+    async def backup(self, path: Path | str) -> None:
+        """A consistent copy of the live database at ``path`` (SQLite's online backup API),
+        made in a worker thread while the server keeps serving; the copy is mode 0600."""
+        target = Path(path)
+        make_private_dir(target.parent)
+        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.close(fd)
+
+        def copy(source: sqlite3.Connection) -> None:
+            destination = sqlite3.connect(target)
+            try:
+                source.backup(destination, pages=1024)
+            finally:
+                destination.close()
+
+        readers = self._open_readers()
+        async with readers.connection() as conn:
+            await ThreadExecutor(conn, readers.threads)._run(copy)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One statement in its own write transaction."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
 
-from scs_memory import rules, store
+from scs_memory import export, rules, store
 from scs_memory.service import MemoryService
 from scs_memory.settings import MemorySettings
 from scs_memory.sweeper import Sweeper
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 SERVICE = "memory"
 SWEEPER = "memory.sweeper"
+
+
+# archives (scs.archiving): the memory record
+scs_export = hookimpl(export.export_records)
+scs_import = hookimpl(export.import_records)
 
 
 @hookimpl

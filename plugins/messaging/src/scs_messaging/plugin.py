@@ -12,7 +12,7 @@ from scs.completions import starting_with
 from scs.errors import validation_error
 from scs_sessions.service import SERVICE as SESSIONS_SERVICE
 
-from scs_messaging import prompts
+from scs_messaging import export, prompts
 from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
 from scs_messaging.messages import SERVICE, Messaging
 from scs_messaging.schema import MIGRATIONS
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastmcp.server.completions import CompletionReference
     from scs import Identity, Migration
     from scs.app import App
+    from scs.archiving import RetentionPolicy
     from scs.events import Event
     from scs_sessions.service import Sessions
 
@@ -36,6 +37,16 @@ SessionId = Annotated[str, Field(description="Session id from create_session (se
 Level = Literal["public", "private", "agent_only", "admin_only"]
 MAX_ID = 2**63 - 1  # ids are 64-bit on both engines; larger ones cannot exist
 PAGE_SIZES = ("10", "50", "100", "1000")
+
+
+# archives (scs.archiving): the message record and message retention
+scs_export = hookimpl(export.export_records)
+scs_import = hookimpl(export.import_records)
+
+
+@hookimpl
+async def scs_retention(app: App, policy: RetentionPolicy) -> dict[str, int]:
+    return await export.purge(app.db, policy)
 
 
 @hookimpl

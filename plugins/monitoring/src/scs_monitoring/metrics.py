@@ -138,6 +138,7 @@ class Metrics:
             "auth": self.app.auth.throttle.stats(),
             "cache": self.service_stats("cache"),
             "ratelimit": self.service_stats("ratelimit"),
+            "retention": self.service_stats("archive"),
         }
 
 
@@ -157,6 +158,9 @@ class StateCollector(Collector):
         cache = self.metrics.service_stats("cache")
         if cache is not None:
             yield from _cache_families(cache)
+        retention = self.metrics.service_stats("archive")
+        if retention is not None:
+            yield from _retention_families(retention)
         limiter = self.metrics.service_stats("ratelimit")
         if limiter is not None:
             refused = CounterMetricFamily(
@@ -168,6 +172,17 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
             )
+
+
+def _retention_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    """The archive plugin's retention runs and the rows they deleted, by kind."""
+    yield CounterMetricFamily("scs_retention_runs", "Retention runs", stats["runs"])
+    purged = CounterMetricFamily(
+        "scs_retention_purged", "Rows deleted by retention", labels=["kind"]
+    )
+    for kind, count in sorted(stats["purged"].items()):
+        purged.add_metric([kind], count)
+    yield purged
 
 
 # (key in Database.stats(), series name, help, counter?) ; a key the core drops is skipped.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
 
+from scs_sessions import export
 from scs_sessions.schema import MIGRATIONS
 from scs_sessions.service import RECENT_MESSAGES, SERVICE, Sessions
 from scs_sessions.settings import SessionsSettings
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from scs.events import Event
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
+
+
+# archives (scs.archiving): the session record
+scs_export = hookimpl(export.export_records)
+scs_import = hookimpl(export.import_records)
 
 
 @hookimpl

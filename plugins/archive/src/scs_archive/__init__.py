@@ -1,0 +1,1 @@
+"""scs built-in plugin: export, import, backup and retention (see README.md)."""

@@ -1,0 +1,110 @@
+"""Retention: delete what is older than the limits, never in a held session.
+
+A run builds one ``RetentionPolicy`` (global limits from the settings, per-session
+days and holds from ``archive_policies``) and hands it to every plugin's
+``scs_retention``; each deletes its own rows in small transactions. A run that
+deleted anything writes one audit row (``retention_purge``) with the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from scs.archiving import RetentionPolicy
+from scs.auth import store as auth_store
+from scs.timestamps import iso_timestamp
+
+from scs_archive import store
+
+if TYPE_CHECKING:
+    from scs.app import App
+
+    from scs_archive.settings import ArchiveSettings
+
+log = logging.getLogger("scs.archive.retention")
+HOOK = "scs_retention"
+
+
+def cutoff(now: datetime, days: int) -> str:
+    return iso_timestamp(now - timedelta(days=days))
+
+
+async def build_policy(app: App, settings: ArchiveSettings, now: datetime) -> RetentionPolicy:
+    held: set[str] = set()
+    per_session: dict[str, str] = {}
+    for session_id, days, is_held in await store.all_policies(app.db):
+        if is_held:
+            held.add(session_id)
+        elif days is not None:
+            per_session[session_id] = cutoff(now, days)
+    return RetentionPolicy(
+        now=iso_timestamp(now),
+        messages_before=(
+            cutoff(now, settings.message_retention_days)
+            if settings.message_retention_days
+            else None
+        ),
+        audit_before=(
+            cutoff(now, settings.audit_retention_days) if settings.audit_retention_days else None
+        ),
+        session_cutoffs=per_session,
+        held=frozenset(held),
+        batch_size=settings.retention_batch_size,
+    )
+
+
+@dataclass
+class Retention:
+    """Runs retention now (``run_once``) or every ``retention_interval_s`` (``start``)."""
+
+    app: App
+    settings: ArchiveSettings
+    runs: int = 0
+    purged: Counter[str] = field(default_factory=Counter)
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def run_once(self, now: datetime | None = None) -> dict[str, int]:
+        policy = await build_policy(self.app, self.settings, now or datetime.now(UTC))
+        counts: Counter[str] = Counter()
+        for name in self.app.host.each(HOOK):
+            result = self.app.host.call_one(name, HOOK, app=self.app, policy=policy)
+            if inspect.isawaitable(result):
+                result = await result
+            counts.update(result or {})
+        self.runs += 1
+        self.purged.update(counts)
+        removed = {kind: n for kind, n in sorted(counts.items()) if n}
+        if removed:
+            detail = json.dumps({"removed": removed, "messages_before": policy.messages_before})
+            await auth_store.audit(self.app.db, "retention_purge", "success", detail=detail)
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        return {"runs": self.runs, "purged": dict(sorted(self.purged.items()))}
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.retention_interval_s)
+            try:
+                await self.run_once()
+            except Exception:  # busy or failing: retried at the next interval
+                log.warning("retention run failed; retrying later", exc_info=True)
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="scs-archive-retention")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
