@@ -32,6 +32,7 @@ BUILTINS: tuple[str, ...] = (
     "cache",
     "ratelimit",
     "monitoring",
+    "dashboard",
 )
 CORE = "core"
 # Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.
