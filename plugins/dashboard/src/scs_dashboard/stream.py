@@ -65,7 +65,7 @@ class Stream:
         try:
             sessions_api.check_session_id(session_id)
         except ScsError as error:
-            return Response(error.message, status_code=400, media_type="text/plain")
+            return Response(error.message, status_code=404, media_type="text/plain")
         if await sessions_api.service(self.app).get(session_id) is None:
             return Response("no such session", status_code=404, media_type="text/plain")
         queue: asyncio.Queue[Change] = asyncio.Queue()

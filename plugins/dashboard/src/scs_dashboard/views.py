@@ -64,7 +64,7 @@ def page(
     return render(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
+        '<link rel="icon" href="data:,">'
         "<title>$title · scs</title>"
         '<link rel="stylesheet" href="$static/dashboard.css">'
         '<script src="$static/dashboard.js" defer></script></head>'
