@@ -114,6 +114,7 @@ async def test_live_session_in_a_real_browser(scs_factory: ServerFactory, tmp_pa
 
             await page.screenshot(path=tmp_path / "session.png")
             assert (tmp_path / "session.png").stat().st_size > 1000
+            await page.evaluate("() => window.scrollTo(0, 0)")
             for scheme in ("light", "dark"):
                 await page.emulate_media(color_scheme=scheme)
                 shot = tmp_path / f"dashboard-{scheme}.png"
