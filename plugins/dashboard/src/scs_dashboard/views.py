@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from scs_messaging.api import LEVELS
 
 from scs_dashboard.charts import bars, line
-from scs_dashboard.html import Html, esc, join, json_text, render, table
+from scs_dashboard.html import Html, join, json_text, render, table
 
 if TYPE_CHECKING:
     from scs_monitoring.api import Minute
@@ -348,12 +348,11 @@ def memory_page(
 
 
 def _flat(prefix: str, value: Any) -> list[list[object]]:
+    """Nested figures as (dotted name, value) rows."""
     if isinstance(value, dict):
         out: list[list[object]] = []
         for key, item in value.items():
-            out.extend(
-                _flat(f"{prefix}{key}." if not isinstance(item, dict) else f"{prefix}{key}.", item)
-            )
+            out.extend(_flat(f"{prefix}{key}.", item))
         return out
     return [[prefix.rstrip("."), value]]
 
@@ -444,6 +443,3 @@ def error_page(status: int, message: str) -> Html:
         status=status,
         notice=notice(message),
     )
-
-
-__all__ = ["esc"]
