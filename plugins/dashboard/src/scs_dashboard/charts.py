@@ -34,16 +34,18 @@ def line(values: list[float | None], label: str) -> Html:
     known = [v for v in values if v is not None]
     top = max(known, default=0.0) or 1.0
     step = WIDTH / max(1, len(values) - 1)
-    points = " ".join(
-        f"{round(i * step, 1)},{round(HEIGHT - 1 - v / top * (HEIGHT - 2), 1)}"
+    xy = [
+        (round(i * step, 1), round(HEIGHT - 3 - v / top * (HEIGHT - 6), 1))
         for i, v in enumerate(values)
         if v is not None
-    )
+    ]
+    dots = "".join(f'<circle cx="{x}" cy="{y}" r="2.5"></circle>' for x, y in xy)
     return render(
         '<svg class="chart line" viewBox="0 0 $w $h" role="img" aria-label="$label">'
-        '<title>$label</title><polyline points="$points"></polyline></svg>',
+        '<title>$label</title><polyline points="$points"></polyline>$dots</svg>',
         w=WIDTH,
         h=HEIGHT,
         label=label,
-        points=points,
+        points=" ".join(f"{x},{y}" for x, y in xy),
+        dots=Html(dots),
     )
