@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scs.auth import store as auth_store
 from scs.errors import ErrorCode, ScsError
@@ -20,6 +20,7 @@ from starlette.responses import Response
 from scs_dashboard import logins, views, web
 
 if TYPE_CHECKING:
+    from scs import Identity
     from scs.app import App
     from starlette.requests import Request
 
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 PAGE_SIZE = 50
 EXTRA_PAGES = {"inbox": "Inbox", "leases": "Leases"}  # served by other plugins' services
+
+
+class RowsProvider(Protocol):
+    """What a plugin puts in ``app.services["inbox"]`` / ``["leases"]`` to fill that page."""
+
+    async def dashboard_rows(self, identity: Identity) -> list[dict[str, Any]]:
+        """The rows ``identity`` may see; one column per key of the first row."""
+        ...
 
 
 class Dashboard:
@@ -46,10 +55,13 @@ class Dashboard:
         found["monitoring"] = monitoring_api.history(self.app) is not None
         return found
 
-    def rows_service(self, name: str) -> Any:
+    def rows_service(self, name: str) -> RowsProvider | None:
         """A plugin's service offering ``dashboard_rows(identity)``, or None."""
-        service = self.app.services.get(name)
-        return service if callable(getattr(service, "dashboard_rows", None)) else None
+        service: Any = self.app.services.get(name)
+        if callable(getattr(service, "dashboard_rows", None)):
+            provider: RowsProvider = service
+            return provider
+        return None
 
     def page(self, viewer: Viewer, title: str, body: Html, active: str) -> Response:
         return web.html(views.page(title, body, viewer, self.extras(), active))
