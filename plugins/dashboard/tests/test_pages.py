@@ -226,3 +226,35 @@ async def test_stream_needs_a_login_and_a_session(
     assert (await ui.get("/ui/stream", params={"session_id": "x" * 500})).status_code == 404
     missing = await ui.get("/ui/stream", params={"session_id": "session_0000000000000000"})
     assert missing.status_code == 404
+
+
+async def test_unread_counts_follow_the_viewers_last_look(
+    scs_factory: ServerFactory, browser: Callable[[str], Browser]
+) -> None:
+    server = await dashboard(scs_factory)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    sid = (await alice.call("create_session", purpose="unread check"))["session_id"]
+    for i in range(3):
+        await alice.call("add_message", session_id=sid, content=f"m{i}")
+    ui = browser(base_of(server))
+    await ui.logged_in(bob.token)
+
+    async def unread() -> str:
+        page = (await ui.get("/ui/sessions")).text
+        row = page.split("unread check", 1)[1].split("</tr>", 1)[0]
+        cells = row.split("<td>")
+        return cells[4].split("</td>", 1)[0]  # purpose | creator | status | messages | unread
+
+    assert await unread() == '<strong class="unread">3</strong>'
+    assert (await ui.get(f"/ui/sessions/{sid}")).status_code == 200
+    assert await unread() == "0"
+    await alice.call("add_message", session_id=sid, content="not for bob", visibility="private")
+    assert await unread() == "0"  # what bob cannot see is not unread for him
+    await alice.call("add_message", session_id=sid, content="for bob")
+    assert await unread() == '<strong class="unread">1</strong>'
+    # alice's own marks are hers: she has never opened the page
+    other = browser(base_of(server))
+    await other.logged_in(alice.token)
+    page = (await other.get("/ui/sessions")).text
+    assert '<strong class="unread">5</strong>' in page

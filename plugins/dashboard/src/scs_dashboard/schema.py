@@ -23,4 +23,16 @@ MIGRATIONS = [
         CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
         """,
     ),
+    Migration(
+        2,
+        "dashboard read marks",
+        """
+        CREATE TABLE dashboard_reads (
+            agent_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            last_id BIGINT NOT NULL,
+            PRIMARY KEY (agent_id, session_id)
+        );
+        """,
+    ),
 ]

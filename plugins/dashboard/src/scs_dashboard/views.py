@@ -156,7 +156,7 @@ def sessions_page(
             ),
         )
     listing = table(
-        ["Purpose", "Creator", "Status", "Messages", "Last activity"],
+        ["Purpose", "Creator", "Status", "Messages", "Unread", "Last activity"],
         (
             [
                 render(
@@ -167,6 +167,9 @@ def sessions_page(
                 row["session"]["created_by"],
                 _status(row["session"]),
                 row["messages"],
+                render('<strong class="unread">$n</strong>', n=row["unread"])
+                if row["unread"]
+                else "0",
                 render('<time datetime="$t">$t</time>', t=row["last_activity"]),
             ]
             for row in rows
