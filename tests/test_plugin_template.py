@@ -23,22 +23,11 @@ import copier
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from scs.plugins import BUILTINS
 from scs.testing import API_KEY, parse_error, parse_result, server_env, start_server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "plugin-template"
-BUILTINS = (
-    "sessions",
-    "messaging",
-    "inbox",
-    "memory",
-    "search",
-    "cache",
-    "ratelimit",
-    "monitoring",
-    "leases",
-    "archive",
-)
 
 NAME = "e2e-notes"
 DISTRIBUTION = "scs-plugin-e2e-notes"

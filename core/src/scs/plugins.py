@@ -35,6 +35,7 @@ BUILTINS: tuple[str, ...] = (
     "monitoring",
     "leases",
     "archive",
+    "dashboard",
 )
 CORE = "core"
 # Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.

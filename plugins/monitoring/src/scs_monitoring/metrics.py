@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from scs_monitoring.history import CallHistory
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -81,6 +83,7 @@ class Metrics:
         self.started_at = datetime.now(UTC)
         self.tools: dict[str, ToolFigures] = {}
         self.all = ToolFigures(reservoir_size)
+        self.history = CallHistory()
         self.registry = CollectorRegistry()
         self.calls = Counter(
             "scs_tool_calls", "Tool calls by outcome", ["tool", "outcome"], registry=self.registry
@@ -111,6 +114,7 @@ class Metrics:
             figures = self.tools[label] = ToolFigures(self.reservoir_size)
         figures.add(seconds, code)
         self.all.add(seconds, code)
+        self.history.add(label, seconds, code)
         self.calls.labels(label, "ok" if code is None else "error").inc()
         if code is not None:
             self.errors.labels(label, code).inc()

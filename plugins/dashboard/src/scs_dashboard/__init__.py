@@ -1,0 +1,1 @@
+"""scs built-in plugin: the web dashboard at ``/ui``."""
