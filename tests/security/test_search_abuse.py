@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from rapidfuzz import fuzz
+from scs_search import scoring
 from scs_search.service import SERVICE
 from scs_search.text import prepare, prepare_query
 
@@ -58,7 +58,7 @@ async def test_a_spent_budget_truncates_and_says_so(scs_factory: ServerFactory) 
     for result in found["results"]:  # what was ranked is scored exactly
         message = result["message"]
         text, _ = prepare(message["sender"], message["content"], None)
-        assert result["score"] == round(fuzz.partial_ratio(query, text), 2)
+        assert result["score"] == round(scoring.score(query, text), 2)
     assert server.app.services[SERVICE].stats["truncated"] == 1
 
 
