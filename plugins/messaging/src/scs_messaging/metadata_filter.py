@@ -9,7 +9,6 @@ plugin applies the same rule in its index.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -56,15 +55,18 @@ def check_metadata_filter(value: object) -> dict[str, Any] | None:
 
 
 def canonical(value: object) -> str | None:
-    """A scalar as the text two equal values share (None for nested or odd values)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return json.dumps(value)
+    """A scalar as a text that two equal values share (None for nested or odd values):
+    a type letter, then the value (numbers by value: ``1`` and ``1.0`` give ``n1``)."""
+    if isinstance(value, str):
+        return "s" + value
+    if value is None:
+        return "z"
+    if isinstance(value, bool):
+        return "t" if value else "f"
     if isinstance(value, int):
-        return json.dumps(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        return json.dumps(int(value)) if value.is_integer() else repr(value)
+        return f"n{value}"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"n{int(value)}" if value.is_integer() else f"n{value!r}"
     return None
 
 

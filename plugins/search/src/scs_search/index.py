@@ -62,6 +62,17 @@ def stamp_micros(stamp: object) -> int:
     return micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+def stamps_micros(stamps: Sequence[object]) -> npt.NDArray[np.int64]:
+    """Stored timestamps as microseconds, parsed by numpy at once (one by one if any is
+    odd)."""
+    try:
+        naive = [str(stamp).removesuffix("Z") for stamp in stamps]
+        parsed: npt.NDArray[np.int64] = np.array(naive, dtype="datetime64[us]").astype(np.int64)
+    except ValueError:
+        return np.array([stamp_micros(stamp) for stamp in stamps], dtype=np.int64)
+    return parsed
+
+
 def pair_key(key: str, value: object) -> str:
     """The index key of a metadata pair (see ``scs_messaging.metadata_filter``)."""
     return f"{key}\x00{canonical(value)}"
@@ -192,9 +203,11 @@ class SessionIndex:
             )
             self.full_len[row] = len(text)
             self.base_len[row] = base
-            self.stamps[row] = stamp_micros(message.get("timestamp"))
             self._add_pairs(message["metadata"], row)
             self.max_id = max(self.max_id, ident)
+        self.stamps[start : start + len(fresh)] = stamps_micros(
+            [message.get("timestamp") for message in fresh]
+        )
         grams.set_signatures(self.signatures, texts, start)
         self._text_bytes += sum(map(sys.getsizeof, texts))
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
@@ -203,11 +216,13 @@ class SessionIndex:
         if not isinstance(metadata, dict):
             return
         for key, value in metadata.items():
-            if isinstance(value, dict | list) or canonical(value) is None:
+            text = canonical(value)
+            if text is None:
                 continue
-            rows = self.pairs.get(pair_key(key, value))
+            pair = f"{key}\x00{text}"
+            rows = self.pairs.get(pair)
             if rows is None:
-                rows = self.pairs[pair_key(key, value)] = array("q")
+                rows = self.pairs[pair] = array("q")
             rows.append(row)
             self._pair_rows += 1
 

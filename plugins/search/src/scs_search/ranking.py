@@ -108,6 +108,11 @@ class Best:
         """The score a new hit must reach to enter (0 until ``limit`` hits are known)."""
         return self.hits[-1].score if len(self.hits) >= self.limit else 0.0
 
+    @property
+    def floor_id(self) -> int:
+        """The id of the hit at ``floor`` (a tie enters only with a newer id)."""
+        return self.hits[-1].message_id if len(self.hits) >= self.limit else 0
+
 
 def allowed_classes(
     class_keys: Sequence[ClassKey], may_see: Callable[[Mapping[str, Any]], bool]
@@ -146,12 +151,14 @@ def rank(
     budget: Budget | None = None,
     rows_wanted: npt.NDArray[np.bool_] | None = None,
     floor: float = 0.0,
+    floor_id: int = 0,
 ) -> list[Hit]:
     """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc).
 
     ``rows_wanted`` (one flag per row, optional) narrows the rows further (filters).
     ``floor`` is a score the caller already has ``limit`` hits at or above (other
-    sessions of a search over all): rows that cannot reach it are not scored.
+    sessions of a search over all), the last of them with id ``floor_id``: rows that
+    cannot beat it are not scored.
     ``stats``, when given, receives how many rows were visible and how many were scored.
     With a ``budget``, rows are scored in chunks of at most ``CHUNK_WORK`` and scoring
     stops once it is spent (after at least one chunk of the call): the hits are then the
@@ -169,6 +176,8 @@ def rank(
         return []
     visible = int(rows.size)
     bar = max(threshold, floor)
+    # a row that can at best tie the bar only enters with a newer id than the k-th hit
+    tie_id = floor_id if floor > threshold else 0
     partial_bounds, token_bounds = _bounds(snapshot, query, rows, with_metadata)
     bounds = np.maximum(partial_bounds, token_bounds)
     keep = bounds >= bar
@@ -187,8 +196,8 @@ def rank(
     best_rows = np.zeros(0, dtype=np.int64)
     position, batch = 0, FIRST_BATCH
     while position < len(rows):
-        if bounds[position] < bar:
-            break
+        if bounds[position] < bar or (bounds[position] <= bar and ids[position] < tie_id):
+            break  # rows come by bound, then newest id: none of the rest can enter
         if budget is not None and budget.chunks and budget.spent():
             budget.truncated = True
             break
@@ -197,7 +206,7 @@ def rank(
         end = min(max(end, position + 1), len(rows))
         chosen = np.arange(position, end)
         position, batch = end, min(batch * 2, MAX_BATCH)
-        chosen = chosen[bounds[chosen] >= bar]
+        chosen = chosen[(bounds[chosen] > bar) | ((bounds[chosen] == bar) & (ids[chosen] > tie_id))]
         if chosen.size == 0:
             continue
         take = rows[chosen]
@@ -222,7 +231,11 @@ def rank(
         top = np.lexsort((-best_ids, -best_scores))[:limit]
         best_scores, best_ids, best_rows = best_scores[top], best_ids[top], best_rows[top]
         if len(best_scores) >= limit:
-            bar = max(bar, float(best_scores[-1]))
+            kth, kth_id = float(best_scores[-1]), int(best_ids[-1])
+            if kth > bar:
+                bar, tie_id = kth, kth_id
+            elif kth == bar:  # a row tying the bar must beat both lists' last id
+                tie_id = max(tie_id, kth_id)
     if stats is not None:
         stats["visible"] = visible
         stats["scored"] = scored
@@ -255,7 +268,13 @@ def _bounds(
     total = np.zeros(len(rows), dtype=np.float64)
     for weight, token in zip(query.weights, query.tokens, strict=True):
         total += weight * np.minimum(_word_bounds(snapshot, token, rows, lengths, seen), 100.0)
-    tokens = total * (TOKEN_FACTOR / query.total_weight) + EPSILON
+    tokens = total * (TOKEN_FACTOR / query.total_weight)
+    # every word bound at 100: the bound is the score of every word exact, computed as
+    # ``scoring.combine`` computes it, so no room is needed (and ties stay ties)
+    full = 0.0
+    for weight in query.weights:
+        full += weight * 100.0
+    tokens[total < full] += EPSILON
     return partial, tokens
 
 

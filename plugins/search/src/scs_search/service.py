@@ -332,6 +332,7 @@ class Search:
                     budget=budget,
                     rows_wanted=rows,
                     floor=best.floor,
+                    floor_id=best.floor_id,
                 )
             )
             if budget.truncated:
