@@ -82,7 +82,8 @@ def _coordination(identity: Identity) -> dict[str, Any]:
         "One session per piece of shared work; put the goal in its purpose",
         "Poll with get_messages(session_id, after_id=N): cheap, and only new messages",
         "Reply in threads with parent_message_id; get_thread(message_id) shows a whole thread",
-        'Use structured metadata (e.g. {"status": "done"}) so others can filter by it',
+        'Use structured metadata (e.g. {"status": "done"}) so others can filter by it: '
+        'get_messages(..., metadata_filter={"status": "done"}), same in search_context',
     ]
     if identity.can("write"):
         steps += [
