@@ -45,6 +45,7 @@ from scs.app import create_app
 from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
+from scs_search.scoring import score
 from scs_search.service import SERVICE
 from scs_search.text import prepare, prepare_query
 
@@ -638,9 +639,7 @@ def brute_force(
     texts: list[str], ids: list[int], query: str, limit: int
 ) -> list[tuple[int, float]]:
     """Every visible text scored (no cutoff), >= 60, by score then newest id."""
-    scored = [
-        (ident, fuzz.partial_ratio(query, text)) for ident, text in zip(ids, texts, strict=True)
-    ]
+    scored = [(ident, score(query, text)) for ident, text in zip(ids, texts, strict=True)]
     scored = [(ident, score) for ident, score in scored if score >= 60.0]
     scored.sort(key=lambda item: (-item[1], -item[0]))
     return scored[:limit]

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from rapidfuzz import fuzz
 from scs import Identity
 from scs_messaging.visibility import can_see
+from scs_search import scoring
 from scs_search.text import prepare, prepare_query
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def brute_force(
         ):
             continue
         text, base = prepare(message["sender"], message["content"], message["metadata"])
-        score = fuzz.partial_ratio(q, text if search_metadata else text[:base])
+        score = scoring.score(q, text if search_metadata else text[:base])
         if score >= threshold:
             scored.append((message["id"], score))
     scored.sort(key=lambda item: (-item[1], -item[0]))

@@ -6,8 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from rapidfuzz import fuzz
-from scs_search import ranking
+from scs_search import ranking, scoring
 from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
@@ -72,7 +71,7 @@ def test_rank_equals_brute_force_and_prunes(workers: int, monkeypatch: pytest.Mo
             if not allowed[snapshot.classes[row]]:
                 continue
             text = texts[row] if with_metadata else texts[row][: snapshot.base_len[row]]
-            score = fuzz.partial_ratio(query, text)
+            score = scoring.score(query, text)
             if score >= threshold:
                 expected.append((-score, -int(snapshot.ids[row])))
         expected.sort()

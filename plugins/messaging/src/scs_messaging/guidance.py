@@ -83,7 +83,8 @@ def _coordination(identity: Identity) -> dict[str, Any]:
         "Do not poll: wait_for_messages(session_id, after_id=N) blocks until something new "
         "you may see arrives, then returns it; follow next_after_id",
         "Reply in threads with parent_message_id; get_thread(message_id) shows a whole thread",
-        'Use structured metadata (e.g. {"status": "done"}) so others can filter by it',
+        'Use structured metadata (e.g. {"status": "done"}) so others can filter by it: '
+        'get_messages(..., metadata_filter={"status": "done"}), same in search_context',
     ]
     if identity.can("write"):
         steps += [

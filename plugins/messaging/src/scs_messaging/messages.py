@@ -19,6 +19,7 @@ from scs_sessions.validation import (
 )
 
 from scs_messaging import store
+from scs_messaging.metadata_filter import check_metadata_filter, matches
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
 from scs_messaging.waits import WAKEUPS, Wakeups, wait_until
 
@@ -27,12 +28,13 @@ if TYPE_CHECKING:
 
     from scs import Identity
     from scs.app import App
-    from scs.storage import Dialect, Executor, Transaction
+    from scs.storage import Dialect, Executor, Row, Transaction
 
     from scs_messaging.settings import MessagingSettings
 
 SERVICE = "messaging"
 MAX_LIMIT = 1000
+FILTER_PAGE = 500  # rows read per statement while filtering by metadata
 
 
 def message_object(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,6 +68,38 @@ async def _insert_now(
     await store.lock_session(tx, dialect, session_id)
     timestamp = utc_now()
     return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
+
+
+async def _matching(
+    r: Executor,
+    session_id: str,
+    visible: tuple[str, list[Any]],
+    after_id: int | None,
+    limit: int,
+    offset: int,
+    wanted: dict[str, Any],
+) -> list[Row]:
+    """Up to ``limit`` visible messages matching ``wanted`` after ``after_id``, skipping
+    ``offset`` matches: keyset pages of the session, filtered here (the same rule on
+    every engine)."""
+    found: list[Row] = []
+    skip = offset
+    while True:
+        rows = await store.page(
+            r, session_id, visible, after_id=after_id, limit=FILTER_PAGE, offset=0
+        )
+        for row in rows:
+            if not matches(message_object(row)["metadata"], wanted):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            found.append(row)
+            if len(found) >= limit:
+                return found
+        if len(rows) < FILTER_PAGE:
+            return found
+        after_id = int(rows[-1]["id"])
 
 
 class Messaging:
@@ -163,9 +197,15 @@ class Messaging:
         offset: int = 0,
         after_id: int | None = None,
         visibility_filter: str | None = None,
+        metadata_filter: object = None,
     ) -> dict[str, Any]:
-        """Messages the caller may see, oldest first: after ``after_id``, then skip ``offset``."""
+        """Messages the caller may see, oldest first: after ``after_id``, then skip ``offset``.
+
+        With a ``metadata_filter`` only matching messages count (``total_count`` stays
+        the number of messages the caller may see).
+        """
         check_limit(limit)
+        wanted = check_metadata_filter(metadata_filter)
         if not 0 <= offset < 2**63:
             raise validation_error(f"offset must be 0 or more, not {offset}")
         if after_id is not None and not 0 <= after_id < 2**63:
@@ -176,9 +216,12 @@ class Messaging:
             total = await store.count_visible(r, session_id, visible)
             if total is None:
                 raise not_found("session", session_id, "list_sessions shows the sessions there are")
-            rows = await store.page(
-                r, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
-            )
+            if wanted is None:
+                rows = await store.page(
+                    r, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
+                )
+            else:
+                rows = await _matching(r, session_id, visible, after_id, limit + 1, offset, wanted)
         messages = [message_object(row) for row in rows[:limit]]
         kept = fitting(messages, self.settings.max_response_bytes)
         has_more = len(rows) > limit or kept < len(messages)

@@ -152,6 +152,13 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
         visibility_filter: Annotated[
             Level | None, Field(description="Only this visibility (narrows, never widens)")
         ] = None,
+        metadata_filter: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="Only messages whose metadata has these top-level keys with "
+                'these exact scalar values, e.g. {"task": "T-42"} (at most 8 keys)'
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Messages of a session you may see, oldest first; has_more/next_cursor page on."""
         return await messaging.page(
@@ -161,6 +168,7 @@ def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
             offset=offset,
             after_id=after_id,
             visibility_filter=visibility_filter,
+            metadata_filter=metadata_filter,
         )
 
     @mcp.tool(tags=requires("read"))

@@ -33,13 +33,14 @@ from scs.jsonvalues import UNREADABLE, decode_stored
 
 from scs_search import store
 from scs_search.changes import TOPICS, Announced
-from scs_search.index import SessionIndex
 from scs_search.text import MAX_SCORED_CHARS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from scs.storage import Database, Row, Subscription
+
+    from scs_search.index import SessionIndex
 
 log = logging.getLogger("scs.search")
 ATTEMPTS = 3
@@ -63,6 +64,7 @@ def _message(row: Row) -> dict[str, Any]:
         "content": row["content"],
         "visibility": row["visibility"],
         "metadata": _metadata(row["metadata"]),
+        "timestamp": row["timestamp"],
     }
 
 
@@ -194,6 +196,8 @@ class IndexCache:
         """``index`` (or a new one) brought up to date; rebuilt when it is out of step."""
         for _ in range(ATTEMPTS):
             if index is None:
+                from scs_search.index import SessionIndex  # numpy: paid on the first search
+
                 index = SessionIndex(session_id, self.max_chars)
                 self.stats["loads"] += 1
             if await self._sync(index):

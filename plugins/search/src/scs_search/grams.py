@@ -105,12 +105,22 @@ def _set_chunk(signatures: U8, texts: list[str], first_row: int) -> None:
         signatures[kind, :, aligned // 8 : aligned // 8 + packed.shape[1]] |= packed
 
 
-def present_counts(lines: U8, positions: U32, rows: I64) -> npt.NDArray[np.int32]:
-    """For each row, how many query positions have their gram bit set in ``lines``."""
+def present_counts(
+    lines: U8, positions: U32, rows: I64, seen: dict[int, U8] | None = None
+) -> npt.NDArray[np.int32]:
+    """For each row, how many query positions have their gram bit set in ``lines``.
+
+    ``seen`` caches the bits of each line for these rows (the words of a query share
+    most grams with the whole query).
+    """
     counts = np.zeros(len(rows), dtype=np.int32)
     hashes, repeats = np.unique(positions, return_counts=True)
     for line, repeat in zip(hashes.tolist(), repeats.tolist(), strict=True):
-        bits = np.unpackbits(lines[line], bitorder="little")[rows]
+        bits = None if seen is None else seen.get(line)
+        if bits is None:
+            bits = np.unpackbits(lines[line], bitorder="little")[rows]
+            if seen is not None:
+                seen[line] = bits
         if repeat == 1:
             counts += bits
         else:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from array import array
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from scs_messaging.metadata_filter import canonical
 
 from scs_search import grams
 from scs_search.text import MAX_SCORED_CHARS, prepare
@@ -37,6 +40,42 @@ class Snapshot:
     base_len: npt.NDArray[np.int32]
     signatures: npt.NDArray[np.uint8]
     class_keys: tuple[ClassKey, ...]
+    stamps: npt.NDArray[np.int64]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """An aware datetime as microseconds since the epoch (exact integer arithmetic)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def stamp_micros(stamp: object) -> int:
+    """A stored timestamp (``2026-11-25T21:15:48.123456Z``) as microseconds (0 when it
+    is missing or unreadable: such a message never passes a time filter)."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return 0
+    return micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def stamps_micros(stamps: Sequence[object]) -> npt.NDArray[np.int64]:
+    """Stored timestamps as microseconds, parsed by numpy at once (one by one if any is
+    odd)."""
+    try:
+        naive = [str(stamp).removesuffix("Z") for stamp in stamps]
+        parsed: npt.NDArray[np.int64] = np.array(naive, dtype="datetime64[us]").astype(np.int64)
+    except ValueError:
+        return np.array([stamp_micros(stamp) for stamp in stamps], dtype=np.int64)
+    return parsed
+
+
+def pair_key(key: str, value: object) -> str:
+    """The index key of a metadata pair (see ``scs_messaging.metadata_filter``)."""
+    return f"{key}\x00{canonical(value)}"
 
 
 class SessionIndex:
@@ -57,6 +96,10 @@ class SessionIndex:
         self.full_len = np.zeros(capacity, dtype=np.int32)
         self.base_len = np.zeros(capacity, dtype=np.int32)
         self.signatures = grams.new_signatures(capacity)
+        self.stamps = np.zeros(capacity, dtype=np.int64)
+        # rows of each scalar top-level metadata pair, for metadata_filter
+        self.pairs: dict[str, array[int]] = {}
+        self._pair_rows = 0
         # every message of the session with an id <= synced_id is indexed (read from
         # the database); ids above it came from events and are listed in ``ahead``
         self.synced_id = 0
@@ -75,9 +118,17 @@ class SessionIndex:
         """Approximate memory held: arrays (at capacity), strings, list slots, id set."""
         arrays = sum(
             a.nbytes
-            for a in (self.ids, self.classes, self.full_len, self.base_len, self.signatures)
+            for a in (
+                self.ids,
+                self.classes,
+                self.full_len,
+                self.base_len,
+                self.signatures,
+                self.stamps,
+            )
         )
-        return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + 512
+        pairs = 8 * self._pair_rows + 120 * len(self.pairs)
+        return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + pairs + 512
 
     def _grow(self, needed: int) -> None:
         capacity = self.capacity
@@ -85,7 +136,7 @@ class SessionIndex:
             return
         while capacity < needed:
             capacity *= 2
-        for name in ("ids", "classes", "full_len", "base_len"):
+        for name in ("ids", "classes", "full_len", "base_len", "stamps"):
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
             new[: len(old)] = old
@@ -152,10 +203,28 @@ class SessionIndex:
             )
             self.full_len[row] = len(text)
             self.base_len[row] = base
+            self._add_pairs(message["metadata"], row)
             self.max_id = max(self.max_id, ident)
+        self.stamps[start : start + len(fresh)] = stamps_micros(
+            [message.get("timestamp") for message in fresh]
+        )
         grams.set_signatures(self.signatures, texts, start)
         self._text_bytes += sum(map(sys.getsizeof, texts))
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
+
+    def _add_pairs(self, metadata: object, row: int) -> None:
+        if not isinstance(metadata, dict):
+            return
+        for key, value in metadata.items():
+            text = canonical(value)
+            if text is None:
+                continue
+            pair = f"{key}\x00{text}"
+            rows = self.pairs.get(pair)
+            if rows is None:
+                rows = self.pairs[pair] = array("q")
+            rows.append(row)
+            self._pair_rows += 1
 
     def snapshot(self) -> Snapshot:
         n = len(self.texts)
@@ -168,4 +237,30 @@ class SessionIndex:
             base_len=self.base_len,
             signatures=self.signatures,
             class_keys=tuple(self.class_keys),
+            stamps=self.stamps,
         )
+
+    def rows_matching(
+        self,
+        n: int,
+        wanted: Mapping[str, Any] | None,
+        since: int | None,
+        until: int | None,
+    ) -> npt.NDArray[np.bool_]:
+        """One flag for each of the first ``n`` rows: whether its metadata holds every
+        pair of ``wanted`` and its timestamp (microseconds) is in ``[since, until]``."""
+        flags = np.ones(n, dtype=bool)
+        with self._writing:  # the row arrays must not grow under us
+            if since is not None:
+                flags &= self.stamps[:n] >= since
+            if until is not None:
+                flags &= self.stamps[:n] <= until
+            for key, value in (wanted or {}).items():
+                rows = self.pairs.get(pair_key(key, value))
+                if rows is None:
+                    return np.zeros(n, dtype=bool)
+                found = np.array(rows, dtype=np.int64)
+                has = np.zeros(n, dtype=bool)
+                has[found[found < n]] = True
+                flags &= has
+        return flags

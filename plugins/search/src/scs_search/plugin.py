@@ -57,8 +57,25 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
             Literal["all", "public", "private"],
             Field(description="all you may see, only public, or only your private messages"),
         ] = "all",
+        metadata_filter: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="Only messages whose metadata has these top-level keys with "
+                'these exact scalar values, e.g. {"task": "T-42"} (at most 8 keys)'
+            ),
+        ] = None,
+        sender: Annotated[str | None, Field(description="Only messages of this agent_id")] = None,
+        since: Annotated[
+            str | None,
+            Field(description="Only messages stamped at or after this ISO-8601 time"),
+        ] = None,
+        until: Annotated[
+            str | None,
+            Field(description="Only messages stamped at or before this ISO-8601 time"),
+        ] = None,
     ) -> dict[str, Any]:
-        """Fuzzy search (RapidFuzz partial_ratio) over the messages you may see, best first."""
+        """Fuzzy search over the messages you may see, best first: exact phrase, then every
+        word (any order), then typos and partial words; score 0..100."""
         return await search.context(
             require_identity(),
             session_id,
@@ -67,6 +84,10 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
             limit,
             search_metadata,
             search_scope,
+            metadata_filter=metadata_filter,
+            sender=sender,
+            since=since,
+            until=until,
         )
 
     @mcp.tool(tags=requires("read", rate="search"))

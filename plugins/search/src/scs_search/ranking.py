@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz, process
 
 from scs_search import grams
 from scs_search.budget import CHUNK_WORK, query_factor
+from scs_search.scoring import TOKEN_FACTOR, Query, make_query, score_texts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -63,24 +63,23 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _score(query: str, texts: list[str], cutoff: float, workers: int) -> npt.NDArray[np.float64]:
-    """``partial_ratio`` of ``query`` with each text (0 below ``cutoff``), on ``workers`` threads."""
-
-    def score(part: list[str]) -> npt.NDArray[np.float64]:
-        result: npt.NDArray[np.float64] = process.cdist(
-            [query],
-            part,
-            scorer=fuzz.partial_ratio,
-            processor=None,
-            score_cutoff=cutoff,
-            dtype=np.float64,
-        )[0]
-        return result
-
+def _score(
+    query: Query,
+    texts: list[str],
+    cutoff: float,
+    workers: int,
+    partial_rows: npt.NDArray[np.bool_],
+    token_rows: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.float64]:
+    """The score of ``query`` with each text (0 below ``cutoff``), on ``workers`` threads."""
     if workers <= 1 or len(texts) < PARALLEL_MIN_TEXTS:
-        return score(texts)
+        return score_texts(query, texts, cutoff, partial_rows, token_rows)
     step = -(-len(texts) // workers)
-    parts = [texts[start : start + step] for start in range(0, len(texts), step)]
+    parts = [slice(start, start + step) for start in range(0, len(texts), step)]
+
+    def score(part: slice) -> npt.NDArray[np.float64]:
+        return score_texts(query, texts[part], cutoff, partial_rows[part], token_rows[part])
+
     futures = [_pool(workers).submit(score, part) for part in parts[1:]]
     first = score(parts[0])
     return np.concatenate([first, *(future.result() for future in futures)])
@@ -91,6 +90,28 @@ class Hit:
     score: float
     message_id: int
     row: int
+
+
+class Best:
+    """The best ``limit`` hits found so far over several snapshots (a search over all)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.hits: list[Hit] = []
+
+    def add(self, hits: Sequence[Hit]) -> None:
+        merged = sorted([*self.hits, *hits], key=lambda hit: (-hit.score, -hit.message_id))
+        self.hits = merged[: self.limit]
+
+    @property
+    def floor(self) -> float:
+        """The score a new hit must reach to enter (0 until ``limit`` hits are known)."""
+        return self.hits[-1].score if len(self.hits) >= self.limit else 0.0
+
+    @property
+    def floor_id(self) -> int:
+        """The id of the hit at ``floor`` (a tie enters only with a newer id)."""
+        return self.hits[-1].message_id if len(self.hits) >= self.limit else 0
 
 
 def allowed_classes(
@@ -104,16 +125,22 @@ def allowed_classes(
     )
 
 
-def estimated_work(snapshot: Snapshot, query: str, with_metadata: bool) -> float:
+def row_factor(query: Query) -> float:
+    """Work units per scored character of a row: the whole query, then each word."""
+    return query_factor(len(query.text)) + len(query.tokens)
+
+
+def estimated_work(snapshot: Snapshot, query: str | Query, with_metadata: bool) -> float:
     """Work units (see ``budget``) to score every row of ``snapshot``: an upper bound."""
+    query = make_query(query) if isinstance(query, str) else query
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[: snapshot.n]
-    total = float(np.maximum(lengths, len(query)).sum(dtype=np.float64))
-    return total * query_factor(len(query))
+    total = float(np.maximum(lengths, len(query.text)).sum(dtype=np.float64))
+    return total * row_factor(query)
 
 
 def rank(
     snapshot: Snapshot,
-    query: str,
+    query: str | Query,
     threshold: float,
     limit: int,
     allowed: npt.NDArray[np.bool_],
@@ -122,55 +149,76 @@ def rank(
     workers: int = 1,
     stats: dict[str, int] | None = None,
     budget: Budget | None = None,
+    rows_wanted: npt.NDArray[np.bool_] | None = None,
+    floor: float = 0.0,
+    floor_id: int = 0,
 ) -> list[Hit]:
     """The best ``limit`` rows of ``snapshot`` among the allowed classes (see module doc).
 
+    ``rows_wanted`` (one flag per row, optional) narrows the rows further (filters).
+    ``floor`` is a score the caller already has ``limit`` hits at or above (other
+    sessions of a search over all), the last of them with id ``floor_id``: rows that
+    cannot beat it are not scored.
     ``stats``, when given, receives how many rows were visible and how many were scored.
     With a ``budget``, rows are scored in chunks of at most ``CHUNK_WORK`` and scoring
     stops once it is spent (after at least one chunk of the call): the hits are then the
     best of the rows scored, and ``budget.truncated`` is set.
     """
+    query = make_query(query) if isinstance(query, str) else query
     n = snapshot.n
-    if n == 0 or not allowed.any() or not query:
+    if n == 0 or not allowed.any() or not query.text:
         return []
-    rows = np.flatnonzero(allowed[snapshot.classes[:n]]).astype(np.int64)
+    wanted = allowed[snapshot.classes[:n]]
+    if rows_wanted is not None:
+        wanted &= rows_wanted[:n]
+    rows = np.flatnonzero(wanted).astype(np.int64)
     if rows.size == 0:
         return []
-    bounds = _bounds(snapshot, query, rows, with_metadata)
-    keep = bounds >= threshold
+    visible = int(rows.size)
+    bar = max(threshold, floor)
+    # a row that can at best tie the bar only enters with a newer id than the k-th hit
+    tie_id = floor_id if floor > threshold else 0
+    partial_bounds, token_bounds = _bounds(snapshot, query, rows, with_metadata)
+    bounds = np.maximum(partial_bounds, token_bounds)
+    keep = bounds >= bar
     rows, bounds = rows[keep], bounds[keep]
+    partial_bounds, token_bounds = partial_bounds[keep], token_bounds[keep]
     ids = snapshot.ids[rows]
     order = np.lexsort((-ids, -bounds))
     rows, bounds, ids = rows[order], bounds[order], ids[order]
+    partial_bounds, token_bounds = partial_bounds[order], token_bounds[order]
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
-    work = np.cumsum(np.maximum(lengths, len(query)) * query_factor(len(query)))
+    work = np.cumsum(np.maximum(lengths, len(query.text)) * row_factor(query))
     scored = 0
 
     best_scores = np.zeros(0, dtype=np.float64)
     best_ids = np.zeros(0, dtype=np.int64)
     best_rows = np.zeros(0, dtype=np.int64)
-    bar = threshold
-    full = False
     position, batch = 0, FIRST_BATCH
     while position < len(rows):
-        if full and bounds[position] < bar:
-            break
+        if bounds[position] < bar or (bounds[position] <= bar and ids[position] < tie_id):
+            break  # rows come by bound, then newest id: none of the rest can enter
         if budget is not None and budget.chunks and budget.spent():
             budget.truncated = True
             break
         done = float(work[position - 1]) if position else 0.0
         end = min(position + batch, int(np.searchsorted(work, done + CHUNK_WORK, "right")))
         end = min(max(end, position + 1), len(rows))
-        chosen = slice(position, end)
+        chosen = np.arange(position, end)
         position, batch = end, min(batch * 2, MAX_BATCH)
+        chosen = chosen[(bounds[chosen] > bar) | ((bounds[chosen] == bar) & (ids[chosen] > tie_id))]
+        if chosen.size == 0:
+            continue
         take = rows[chosen]
-        if full:
-            take = take[bounds[chosen] >= bar]
-            if take.size == 0:
-                continue
         scored += len(take)
+        cutoff = max(0.0, bar - SLACK)
         scores = _score(
-            query, _texts(snapshot, take, with_metadata), max(0.0, bar - SLACK), workers
+            query,
+            _texts(snapshot, take, with_metadata),
+            cutoff,
+            workers,
+            partial_bounds[chosen] >= cutoff,
+            token_bounds[chosen] >= cutoff,
         )
         if budget is not None:
             budget.chunks += 1
@@ -183,10 +231,13 @@ def rank(
         top = np.lexsort((-best_ids, -best_scores))[:limit]
         best_scores, best_ids, best_rows = best_scores[top], best_ids[top], best_rows[top]
         if len(best_scores) >= limit:
-            full = True
-            bar = max(bar, float(best_scores[-1]))
+            kth, kth_id = float(best_scores[-1]), int(best_ids[-1])
+            if kth > bar:
+                bar, tie_id = kth, kth_id
+            elif kth == bar:  # a row tying the bar must beat both lists' last id
+                tie_id = max(tie_id, kth_id)
     if stats is not None:
-        stats["visible"] = int(keep.size)
+        stats["visible"] = visible
         stats["scored"] = scored
     return [
         Hit(float(score), int(ident), int(row))
@@ -203,17 +254,45 @@ def _texts(snapshot: Snapshot, rows: npt.NDArray[np.int64], with_metadata: bool)
 
 
 def _bounds(
-    snapshot: Snapshot, query: str, rows: npt.NDArray[np.int64], with_metadata: bool
-) -> npt.NDArray[np.float64]:
-    """An upper bound of each row's score (see ``grams``); ``inf`` when none is known."""
+    snapshot: Snapshot, query: Query, rows: npt.NDArray[np.int64], with_metadata: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Upper bounds of each row's PR and ``0.99 * TS`` (see ``grams`` and ``scoring``).
+
+    ``inf`` where no bound is known; the token bound is 0 for a query without words.
+    """
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
-    two, three = grams.query_positions(query)
+    seen: tuple[dict[int, grams.U8], dict[int, grams.U8]] = ({}, {})
+    partial = _word_bounds(snapshot, query.text, rows, lengths, seen)
+    if not query.tokens:
+        return partial, np.zeros(len(rows), dtype=np.float64)
+    total = np.zeros(len(rows), dtype=np.float64)
+    for weight, token in zip(query.weights, query.tokens, strict=True):
+        total += weight * np.minimum(_word_bounds(snapshot, token, rows, lengths, seen), 100.0)
+    tokens = total * (TOKEN_FACTOR / query.total_weight)
+    # every word bound at 100: the bound is the score of every word exact, computed as
+    # ``scoring.combine`` computes it, so no room is needed (and ties stay ties)
+    full = 0.0
+    for weight in query.weights:
+        full += weight * 100.0
+    tokens[total < full] += EPSILON
+    return partial, tokens
+
+
+def _word_bounds(
+    snapshot: Snapshot,
+    word: str,
+    rows: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int32],
+    seen: tuple[dict[int, grams.U8], dict[int, grams.U8]],
+) -> npt.NDArray[np.float64]:
+    """An upper bound of each row's ``partial_ratio`` with ``word`` (or the whole query)."""
+    two, three = grams.query_positions(word)
     if two.size == 0:
         return np.full(len(rows), np.inf)
-    absent2 = len(two) - grams.present_counts(snapshot.signatures[0], two, rows)
-    absent3 = len(three) - grams.present_counts(snapshot.signatures[1], three, rows)
-    table = grams.bound_table(len(query), len(two), len(three))
+    absent2 = len(two) - grams.present_counts(snapshot.signatures[0], two, rows, seen[0])
+    absent3 = len(three) - grams.present_counts(snapshot.signatures[1], three, rows, seen[1])
+    table = grams.bound_table(len(word), len(two), len(three))
     bounds = table[absent2, absent3] + EPSILON
     # texts not longer than the query: the roles swap inside partial_ratio, no bound
-    bounds[lengths <= len(query)] = np.inf
+    bounds[lengths <= len(word)] = np.inf
     return bounds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from scs import ErrorCode, ScsError
@@ -12,13 +13,14 @@ from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.timestamps import iso_timestamp, parse_iso
 from scs_messaging.messages import message_object
+from scs_messaging.metadata_filter import check_metadata_filter
 from scs_messaging.visibility import can_see, visible_sql
 from scs_sessions.validation import check_session_id, check_unicode
 
 from scs_search import store
 from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
-from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
+from scs_search.scoring import Query, make_query
 from scs_search.text import prepare, prepare_query, preview
 
 if TYPE_CHECKING:
@@ -30,9 +32,11 @@ if TYPE_CHECKING:
     from scs.app import App
 
     from scs_search.index import Snapshot
+    from scs_search.ranking import Best, Hit
     from scs_search.settings import SearchSettings
 
-    Job = tuple[Snapshot, str, float, int, npt.NDArray[np.bool_]]  # rank()'s arguments
+    # rank()'s arguments: snapshot, query, threshold, limit, allowed classes, wanted rows
+    Job = tuple[Snapshot, Query, float, int, npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]
 
 SERVICE = "search"
 Scope = Literal["all", "public", "private"]
@@ -75,11 +79,45 @@ def check_limit(limit: int, highest: int) -> None:
         raise validation_error(f"limit must be between 1 and {highest}, not {limit}")
 
 
-def scope_rule(identity: Identity, scope: Scope) -> Callable[[Mapping[str, Any]], bool]:
-    """Messaging's visibility rule, narrowed by ``search_scope`` (it can never widen)."""
+@dataclass(frozen=True)
+class Filters:
+    """What narrows a search before ranking: metadata pairs, sender, time range (µs)."""
+
+    metadata: dict[str, Any] | None = None
+    sender: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+    @property
+    def by_row(self) -> bool:
+        return bool(self.metadata) or self.since is not None or self.until is not None
+
+
+def check_filters(
+    metadata_filter: object, sender: str | None, since: str | None, until: str | None
+) -> Filters:
+    """The filters of a search, validated (typed errors)."""
+    from scs_search.index import micros  # numpy: only when filtering by time
+
+    if sender is not None:
+        check_unicode(sender, "sender")
+    start = micros(parse_iso(since, "since")) if since is not None else None
+    end = micros(parse_iso(until, "until")) if until is not None else None
+    if start is not None and end is not None and start > end:
+        raise validation_error("since is after until", "swap them, or widen the range")
+    return Filters(check_metadata_filter(metadata_filter), sender, start, end)
+
+
+def scope_rule(
+    identity: Identity, scope: Scope, sender: str | None = None
+) -> Callable[[Mapping[str, Any]], bool]:
+    """Messaging's visibility rule, narrowed by ``search_scope`` and ``sender`` (it can
+    never widen)."""
 
     def may_see(message: Mapping[str, Any]) -> bool:
         if not can_see(identity, message):
+            return False
+        if sender is not None and message["sender"] != sender:
             return False
         if scope == "public":
             return bool(message["visibility"] == "public")
@@ -121,12 +159,18 @@ class Search:
         limit: int = 10,
         search_metadata: bool = True,
         scope: Scope = "all",
+        *,
+        metadata_filter: object = None,
+        sender: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> dict[str, Any]:
-        """Rank the visible messages of one session (or all) by ``partial_ratio``."""
+        """Rank the visible messages of one session (or all) by relevance (``scoring``)."""
         started = time.perf_counter()
         check_query(query, threshold, limit, scope, self.settings.max_query_chars)
-        prepared = prepare_query(query)
-        may_see = scope_rule(identity, scope)
+        filters = check_filters(metadata_filter, sender, since, until)
+        prepared = make_query(prepare_query(query))
+        may_see = scope_rule(identity, scope, filters.sender)
         named = [check_session_id(session_id)] if session_id is not None else None
         budget = Budget(self.settings.budget_ms)
         async with self._slot():  # a queued search holds no database connection
@@ -144,10 +188,9 @@ class Search:
                 may_see,
                 search_metadata,
                 budget,
+                filters,
             )
-            found.sort(key=lambda hit: (-hit.score, -hit.message_id))
-            found = found[:limit]
-            results = await self._results(identity, prepared, found, may_see, search_metadata)
+            results = await self._results(identity, prepared.text, found, may_see, search_metadata)
         return {
             "success": True,
             "session_id": session_id,
@@ -155,6 +198,12 @@ class Search:
             "threshold": threshold,
             "search_scope": scope,
             "search_metadata": search_metadata,
+            "filters": {
+                "metadata_filter": filters.metadata,
+                "sender": sender,
+                "since": since,
+                "until": until,
+            },
             "results": results,
             "count": len(results),
             "truncated": budget.truncated,
@@ -188,18 +237,22 @@ class Search:
         self,
         sessions: list[str],
         named: bool,
-        query: str,
+        query: Query,
         threshold: float,
         limit: int,
         may_see: Callable[[Mapping[str, Any]], bool],
         search_metadata: bool,
         budget: Budget,
+        filters: Filters,
     ) -> list[Hit]:
-        """The hits of each session, within one budget (its clock starts when the first
-        index is ready). Sessions are ranked in batches of about ``CHUNK_WORK``: a batch
-        of tiny work ranks on the event loop, any other in a worker thread.
+        """The best ``limit`` hits over the sessions, within one budget (its clock starts
+        when the first index is ready), best first. Sessions are ranked in batches of
+        about ``CHUNK_WORK``: a batch of tiny work ranks on the event loop, any other in a
+        worker thread. The k-th best score so far is the bar of every later session.
         """
-        found: list[Hit] = []
+        from scs_search.ranking import Best, allowed_classes, estimated_work
+
+        found = Best(limit)
         batch: list[Job] = []
         work = 0.0
         resumed = time.monotonic()
@@ -219,54 +272,71 @@ class Search:
             budget.start()
             snapshot = index.snapshot()
             allowed = allowed_classes(snapshot.class_keys, may_see)
-            batch.append((snapshot, query, threshold, limit, allowed))
+            rows = (
+                index.rows_matching(snapshot.n, filters.metadata, filters.since, filters.until)
+                if filters.by_row
+                else None
+            )
+            batch.append((snapshot, query, threshold, limit, allowed, rows))
             work += SESSION_WORK + estimated_work(snapshot, query, search_metadata)
             if work >= CHUNK_WORK:
-                found.extend(await self._rank(batch, work, search_metadata, budget))
+                await self._rank(batch, work, search_metadata, budget, found)
                 batch, work = [], 0.0
                 if budget.truncated:
                     break
         if batch and (not budget.truncated or not budget.chunks):  # at least one chunk
-            found.extend(await self._rank(batch, work, search_metadata, budget))
+            await self._rank(batch, work, search_metadata, budget, found)
         if budget.truncated:
             self.stats["truncated"] += 1
-        return found
+        return found.hits
 
     async def _rank(
-        self, batch: list[Job], work: float, search_metadata: bool, budget: Budget
-    ) -> list[Hit]:
-        """The hits of a batch of sessions: on the event loop when tiny, else in a thread."""
+        self, batch: list[Job], work: float, search_metadata: bool, budget: Budget, best: Best
+    ) -> None:
+        """Rank a batch of sessions into ``best``: on the event loop when tiny, else in a
+        thread."""
         self.ranking += 1
         try:
             if work <= INLINE_WORK:
                 self.stats["inline"] += 1
-                return self._rank_batch(batch, search_metadata, budget)
+                return self._rank_batch(batch, search_metadata, budget, best)
             self.stats["threaded"] += 1
             try:
-                return await asyncio.to_thread(self._rank_batch, batch, search_metadata, budget)
+                return await asyncio.to_thread(
+                    self._rank_batch, batch, search_metadata, budget, best
+                )
             except asyncio.CancelledError:
                 budget.stop()  # the thread ends at its next chunk
                 raise
         finally:
             self.ranking -= 1
 
-    def _rank_batch(self, batch: list[Job], search_metadata: bool, budget: Budget) -> list[Hit]:
-        found: list[Hit] = []
-        for position, job in enumerate(batch):
+    def _rank_batch(
+        self, batch: list[Job], search_metadata: bool, budget: Budget, best: Best
+    ) -> None:
+        from scs_search.ranking import rank
+
+        for position, (snapshot, query, threshold, limit, allowed, rows) in enumerate(batch):
             if position and budget.spent():
                 budget.truncated = True
                 break
-            found.extend(
+            best.add(
                 rank(
-                    *job,
+                    snapshot,
+                    query,
+                    threshold,
+                    limit,
+                    allowed,
                     with_metadata=search_metadata,
                     workers=self.settings.workers,
                     budget=budget,
+                    rows_wanted=rows,
+                    floor=best.floor,
+                    floor_id=best.floor_id,
                 )
             )
             if budget.truncated:
                 break
-        return found
 
     async def _results(
         self,

@@ -17,7 +17,7 @@ COLUMNS = (
     "m.id, m.session_id, m.sender, m.sender_type, m.content, m.visibility,"
     " m.metadata, m.parent_message_id, m.timestamp"
 )
-INDEX_COLUMNS = "id, sender, sender_type, content, visibility, metadata"
+INDEX_COLUMNS = "id, sender, sender_type, content, visibility, metadata, timestamp"
 
 
 async def session_exists(r: Executor, session_id: str) -> bool:
