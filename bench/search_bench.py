@@ -45,7 +45,7 @@ from scs.app import create_app
 from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
-from scs_search.service import SERVICE
+from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
 
 SIZES = (1_000, 10_000, 100_000)
@@ -702,7 +702,7 @@ async def measure(
     await call(client, token, "search_context", session_id=session_id, query="warm up")
     load_ms = (time.perf_counter() - started) * 1000
     rss_after = rss_kib(os.getpid())
-    cache = app.services[SERVICE].cache
+    cache = app.services.get(Search, needed_by="bench").cache
     index_mb = cache._indexes[session_id].nbytes() / 1e6
 
     # the caller's visible texts, prepared once, for the floor and the oracle

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scs.testing import ToolCallError
+from scs_memory.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from scs.testing import Agent, ServerFactory
@@ -75,7 +76,7 @@ async def test_sweep_deletes_expired_rows(scs_factory: ServerFactory, helpers: A
         return [r["key"] for r in await helpers.memory_rows(server)] == ["keep"]
 
     await helpers.eventually(only_keep_left)
-    sweeper = server.app.services["memory.sweeper"]
+    sweeper = server.app.services.get(Sweeper, needed_by="test")
     assert sweeper.deleted == 5
     assert (await alice.call("get_memory", key="keep"))["value"] == "forever"
 

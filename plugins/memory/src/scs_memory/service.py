@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
 from scs.errors import validation_error
+from scs.events import MEMORY_DELETED, MEMORY_SET
 from scs.jsonvalues import check_json, check_json_object, decode_stored
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import iso_timestamp, utc_now
@@ -270,27 +271,32 @@ class MemoryService:
         moment = iso_timestamp(moment_dt)
         expires_at = rules.expiry(moment_dt, expires_in)
 
-        version = await self.app.db.write(
-            self._write_entry,
-            agent_id=agent_id,
-            session_id=session_id,
-            key=key,
-            value=value_text,
-            metadata=metadata_text,
-            size=size,
-            moment=moment,
-            expires_at=expires_at,
-            overwrite=overwrite,
-            if_version=if_version,
-        )
-        await self.app.emit(
-            "memory.set",
-            source=SOURCE,
-            agent_id=agent_id,
-            key=key,
-            session_id=session_id,
-            version=version,
-        )
+        async def write(tx: Transaction) -> int:
+            version = await self._write_entry(
+                tx,
+                agent_id=agent_id,
+                session_id=session_id,
+                key=key,
+                value=value_text,
+                metadata=metadata_text,
+                size=size,
+                moment=moment,
+                expires_at=expires_at,
+                overwrite=overwrite,
+                if_version=if_version,
+            )
+            self.app.announce(
+                tx,
+                MEMORY_SET,
+                SOURCE,
+                agent_id=agent_id,
+                key=key,
+                session_id=session_id,
+                version=version,
+            )
+            return version
+
+        version = await self.app.db.write(write)
         return {
             "success": True,
             "key": key,
@@ -330,12 +336,18 @@ class MemoryService:
         key = rules.check_key(key)
         session_id = rules.check_session_id(session_id)
         moment = utc_now()
-        version = await self.app.db.write(
-            _delete_entry, self.app.db.dialect, agent_id, session_id, key, moment, if_version
-        )
-        await self.app.emit(
-            "memory.deleted", source=SOURCE, agent_id=agent_id, key=key, session_id=session_id
-        )
+        dialect = self.app.db.dialect
+
+        async def delete(tx: Transaction) -> int:
+            version = await _delete_entry(
+                tx, dialect, agent_id, session_id, key, moment, if_version
+            )
+            self.app.announce(
+                tx, MEMORY_DELETED, SOURCE, agent_id=agent_id, key=key, session_id=session_id
+            )
+            return version
+
+        version = await self.app.db.write(delete)
         return {
             "success": True,
             "deleted": True,

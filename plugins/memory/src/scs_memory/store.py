@@ -300,16 +300,15 @@ async def all_live(db: Database, agent_id: str, moment: str) -> list[Entry]:
     return [_entry(row) for row in rows]
 
 
-async def delete_expired(db: Database, moment: str, batch: int) -> int:
-    """Delete up to ``batch`` expired rows in one transaction (kept off the event loop on
-    SQLite); return how many. A batch that deleted rows tells the change feed, once."""
-    async with db.transaction(heavy=True) as tx:
-        removed = await tx.execute(
-            "DELETE FROM memory_entries WHERE id IN ("
-            "SELECT id FROM memory_entries WHERE expires_at IS NOT NULL AND expires_at <= ? "
-            "ORDER BY expires_at LIMIT ?)",
-            (moment, batch),
-        )
-        if removed:
-            tx.emit(TOPIC, {"agent_id": None})  # None: any agent's memory may have changed
+async def delete_expired(tx: Transaction, moment: str, batch: int) -> int:
+    """Delete up to ``batch`` expired rows (the sweeper runs this in a heavy transaction,
+    off the event loop on SQLite); return how many. Rows deleted: one change-feed entry."""
+    removed = await tx.execute(
+        "DELETE FROM memory_entries WHERE id IN ("
+        "SELECT id FROM memory_entries WHERE expires_at IS NOT NULL AND expires_at <= ? "
+        "ORDER BY expires_at LIMIT ?)",
+        (moment, batch),
+    )
+    if removed:
+        tx.emit(TOPIC, {"agent_id": None})  # None: any agent's memory may have changed
     return removed

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any
 from scs import ErrorCode, ScsError
 from scs.budget import fitting
 from scs.errors import not_found, validation_error
+from scs.events import MESSAGE_ADDED
 from scs.timestamps import utc_now
-from scs_sessions.validation import (
-    check_session_id,
-    clean_text,
-    decode_metadata,
-    encode_metadata,
-)
+from scs.validation import check_session_id, clean_text
+from scs_sessions.validation import decode_metadata, encode_metadata
 
 from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
+
+SOURCE = "messaging"
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
     from scs_messaging.settings import MessagingSettings
 
-SERVICE = "messaging"
 MAX_LIMIT = 1000
 
 
@@ -101,33 +99,31 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        db = self.app.db
-        message_id, timestamp = await db.write(
-            _insert_now,
-            db.dialect,
-            session_id,
-            sender=identity.agent_id,
-            sender_type=identity.agent_type,
-            content=content,
-            visibility=level,
-            metadata=stored,
-            parent_id=parent_message_id,
-            parent_visible=visible_sql(identity, "m"),
-        )
-        if message_id is None:
-            raise await self._refusal(session_id, parent_message_id)
-        message = {
-            "id": message_id,
-            "session_id": session_id,
+        app = self.app
+        fields: dict[str, Any] = {
             "sender": identity.agent_id,
             "sender_type": identity.agent_type,
             "content": content,
             "visibility": level,
-            "metadata": decode_metadata(stored),
-            "parent_message_id": parent_message_id,
-            "timestamp": timestamp,
+            "metadata": stored,
+            "parent_id": parent_message_id,
         }
-        await self.app.emit("message.added", source="messaging", message=message)
+
+        async def insert(tx: Transaction) -> tuple[int | None, str]:
+            written = await _insert_now(
+                tx, app.db.dialect, session_id, parent_visible=visible_sql(identity, "m"), **fields
+            )
+            message_id, timestamp = written
+            if message_id is not None:
+                row = {**fields, "id": message_id, "session_id": session_id, "timestamp": timestamp}
+                row["parent_message_id"] = parent_message_id
+                message = message_object(row)
+                app.announce(tx, MESSAGE_ADDED, SOURCE, session_id=session_id, message=message)
+            return written
+
+        message_id, timestamp = await app.db.write(insert)
+        if message_id is None:
+            raise await self._refusal(session_id, parent_message_id)
         return {
             "success": True,
             "message_id": message_id,

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
     Job = tuple[Snapshot, str, float, int, npt.NDArray[np.bool_]]  # rank()'s arguments
 
-SERVICE = "search"
 Scope = Literal["all", "public", "private"]
 SCOPES: tuple[Scope, ...] = ("all", "public", "private")
 MAX_RESULTS = 100

@@ -1,4 +1,5 @@
-"""Input checks shared by sessions and messaging: text, JSON metadata, ids.
+"""Input checks of sessions and messaging: JSON metadata; the text and id checks are the
+core's (``scs.validation``), named here too because plugins/search imports them from here.
 
 Every check raises a typed validation error before anything is written.
 """
@@ -7,41 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from scs import ErrorCode, ScsError
-from scs.errors import not_found, validation_error
 from scs.jsonvalues import check_json_object, decode_stored
+from scs.validation import check_session_id, check_unicode, clean_text
 
-MAX_ID_CHARS = 128
-
-
-def check_unicode(value: str, field: str) -> None:
-    """Refuse NUL characters and lone surrogates (text that is not valid UTF-8)."""
-    if "\x00" in value:
-        raise validation_error(
-            f"{field} contains NUL characters", "remove the \\u0000 characters and send again"
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise validation_error(
-            f"{field} is not valid Unicode (it contains a lone surrogate)",
-            "send UTF-8 text; escape binary data (base64) first",
-        ) from None
-
-
-def clean_text(value: str, field: str, max_chars: int) -> str:
-    """A required, non-blank text of at most ``max_chars`` characters, stored verbatim."""
-    check_unicode(value, field)
-    if not value.strip():
-        raise validation_error(f"{field} must not be empty or blank", f"send a non-blank {field}")
-    if len(value) > max_chars:
-        raise ScsError(
-            ErrorCode.VALIDATION_TOO_LARGE,
-            f"{field} is {len(value)} characters; the limit is {max_chars}",
-            f"shorten the {field} or split it",
-            limit=max_chars,
-        )
-    return value
+__all__ = [
+    "check_session_id",
+    "check_unicode",
+    "clean_text",
+    "decode_metadata",
+    "encode_metadata",
+]
 
 
 def encode_metadata(
@@ -61,15 +37,3 @@ def decode_metadata(text: str | None) -> dict[str, Any] | None:
         return None
     value = decode_stored(text, "metadata")
     return value if isinstance(value, dict) else None
-
-
-def check_session_id(session_id: str) -> str:
-    """Refuse ids that cannot exist (too long, NUL, invalid Unicode) as not found, without a query."""
-    if not session_id or len(session_id) > MAX_ID_CHARS:
-        shown = session_id[:40] + ("..." if len(session_id) > 40 else "")
-        raise not_found("session", shown or "''")
-    try:
-        check_unicode(session_id, "session_id")
-    except ScsError:
-        raise not_found("session", "(invalid id)") from None
-    return session_id
