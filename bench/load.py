@@ -247,9 +247,9 @@ def rows_from(
 async def sqlite_floor(folder: Path, count: int) -> Row:
     """Insert+commit ``count`` messages one transaction each, as add_message's SQL does."""
     from scs.storage.sqlite import SqliteDatabase
+    from scs.timestamps import utc_now
     from scs_messaging.schema import MIGRATIONS as MESSAGE_SCHEMA
     from scs_sessions.schema import MIGRATIONS as SESSION_SCHEMA
-    from scs_sessions.validation import utc_now
 
     path = folder / "floor.db"
     conn = sqlite3.connect(path, isolation_level=None)

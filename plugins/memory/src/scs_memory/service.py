@@ -15,6 +15,7 @@ from scs.events import MEMORY_DELETED, MEMORY_SET
 from scs.jsonvalues import check_json, check_json_object, decode_stored
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import iso_timestamp, utc_now
+from scs_sessions.api import session_state
 
 from scs_memory import rules, store
 
@@ -72,8 +73,8 @@ def _conflict(key: str, current: int, expected: int | None) -> ScsError:
 
 
 async def _check_open_session(r: Executor, session_id: str) -> None:
-    state = await store.session_state(r, session_id)
-    if state is None:
+    state = await session_state(r, session_id)
+    if state == "missing":
         raise _unknown_session(session_id)
     if state == "closed":
         raise ScsError(
@@ -96,7 +97,7 @@ async def _delete_entry(
     await store.lock_agent(tx, dialect, agent_id)
     row = await store.find(tx, agent_id, session_id or "", key)
     if row is None or not row.live_at(moment):
-        if session_id is not None and await store.session_state(tx, session_id) is None:
+        if session_id is not None and await session_state(tx, session_id) == "missing":
             raise _unknown_session(session_id)
         # An expired row is absent already: nothing to report, leave it to the sweep.
         raise _not_found(key, session_id)
@@ -320,7 +321,7 @@ class MemoryService:
         db = self.app.db
         entry = await db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
-            if session_id is not None and await db.lookup(store.session_state, session_id) is None:
+            if session_id is not None and await db.lookup(session_state, session_id) == "missing":
                 raise _unknown_session(session_id)
             raise _not_found(key, session_id)
         return {"success": True, **_full(entry)}
@@ -378,7 +379,7 @@ class MemoryService:
             scope = session_id or ""
             if (
                 session_id is not None
-                and await self.app.db.lookup(store.session_state, session_id) is None
+                and await self.app.db.lookup(session_state, session_id) == "missing"
             ):
                 raise _unknown_session(session_id)
         moment = utc_now()

@@ -169,14 +169,6 @@ def _signed32(value: int) -> int:
     return value - 2**32 if value >= 2**31 else value
 
 
-async def session_state(r: Executor, session_id: str) -> str | None:
-    """'open', 'closed', or None when the session does not exist."""
-    row = await r.fetch_one("SELECT closed_at FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
-        return None
-    return "open" if row["closed_at"] is None else "closed"
-
-
 async def find(r: Executor, agent_id: str, scope: str, key: str) -> Entry | None:
     """The row for this key, expired or not."""
     row = await r.fetch_one(

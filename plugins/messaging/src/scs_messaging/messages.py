@@ -13,7 +13,7 @@ from scs.errors import not_found, validation_error
 from scs.events import MESSAGE_ADDED
 from scs.timestamps import utc_now
 from scs.validation import check_session_id, clean_text
-from scs_sessions.validation import decode_metadata, encode_metadata
+from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
 
 from scs_messaging import store
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
@@ -58,9 +58,9 @@ async def _insert_now(
     tx: Transaction, /, dialect: Dialect, session_id: str, **fields: Any
 ) -> tuple[int | None, str]:
     """The insert, timestamped inside the write transaction once the session's writers
-    are serialised (see ``store.lock_session``): with ids allocated there too, id order
+    are serialised (see ``scs_sessions.api.lock_session``): with ids allocated there too, id order
     is commit order and time order within a session, even with several server processes."""
-    await store.lock_session(tx, dialect, session_id)
+    await lock_session(tx, dialect, session_id)
     timestamp = utc_now()
     return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
 
@@ -135,7 +135,7 @@ class Messaging:
 
     async def _refusal(self, session_id: str, parent_message_id: int | None) -> ScsError:
         """Why the insert matched nothing (asked only on that rare path)."""
-        state = await self.app.db.lookup(store.session_state, session_id)
+        state = await self.app.db.lookup(session_state, session_id)
         if state == "missing":
             return not_found("session", session_id, "create_session first, or check the id")
         if state == "closed":
@@ -205,7 +205,7 @@ class Messaging:
         check_limit(limit)
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if await store.session_state(r, session_id) == "missing":
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
             messages, total = await self.recent(r, identity, session_id, limit)
         return {

@@ -9,7 +9,7 @@ from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
 from scs.completions import starting_with
 from scs.errors import validation_error
-from scs_sessions.service import MessageReader, Sessions
+from scs_sessions.api import MessageReader, Sessions
 
 from scs_messaging import prompts
 from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance

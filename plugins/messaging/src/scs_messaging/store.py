@@ -3,10 +3,10 @@ from ``visibility.py``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.storage import Dialect, Executor, Row, Transaction
+    from scs.storage import Executor, Row, Transaction
 
 COLUMNS = (
     "m.id, m.session_id, m.sender, m.sender_type, m.content, m.visibility,"
@@ -15,19 +15,6 @@ COLUMNS = (
 
 TOPIC = "messages"
 """Change-feed topic: ``{"session_id": sid, "id": message_id}`` on add."""
-
-
-async def lock_session(tx: Transaction, dialect: Dialect, session_id: str) -> None:
-    """Serialise the writers of one session until ``tx`` ends, so that message ids grow
-    in commit order within a session (what readers following ``after_id`` rely on),
-    and a concurrent close_session is ordered before or after the insert.
-
-    SQLite: nothing to do (``BEGIN IMMEDIATE`` already holds the database's write lock).
-    PostgreSQL: the session row, ``FOR UPDATE``: a writer allocates its id only after
-    the previous writer of the session committed; other sessions are not held up.
-    """
-    if dialect == "postgresql":
-        await tx.execute("SELECT 1 FROM sessions WHERE id = ? FOR UPDATE", (session_id,))
 
 
 async def insert(
@@ -72,13 +59,6 @@ async def insert(
     if message_id is not None:
         tx.emit(TOPIC, {"session_id": session_id, "id": message_id})
     return message_id
-
-
-async def session_state(r: Executor, session_id: str) -> Literal["missing", "closed", "open"]:
-    row = await r.fetch_one("SELECT closed_at FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
-        return "missing"
-    return "open" if row[0] is None else "closed"
 
 
 async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[Any]]) -> int | None:

@@ -11,11 +11,11 @@ from scs import ErrorCode, ScsError
 from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.timestamps import iso_timestamp, parse_iso
-from scs_messaging.messages import message_object
-from scs_messaging.visibility import can_see, visible_sql
-from scs_sessions.validation import check_session_id, check_unicode
+from scs.validation import check_session_id, check_unicode
+from scs_messaging import api as messaging
+from scs_messaging.api import can_see, message_object, visible_sql
+from scs_sessions.api import session_state
 
-from scs_search import store
 from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
 from scs_search.ranking import Hit, allowed_classes, estimated_work, rank
@@ -133,7 +133,7 @@ class Search:
                 sessions = named
             else:
                 async with self.app.db.read() as r:
-                    sessions = await store.session_ids(r)
+                    sessions = await messaging.session_ids(r)
             found = await self._rank_sessions(
                 sessions,
                 session_id is not None,
@@ -277,7 +277,7 @@ class Search:
     ) -> list[dict[str, Any]]:
         ids = [hit.message_id for hit in found]
         async with self.app.db.read() as r:
-            rows = await store.messages_by_id(r, ids, visible_sql(identity, "m"))
+            rows = await messaging.messages_by_id(r, ids, visible_sql(identity, "m"))
         by_id = {row["id"]: message_object(row) for row in rows}
         shown = [
             (hit, by_id[hit.message_id])
@@ -335,9 +335,9 @@ class Search:
         check_unicode(sender, "sender")
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if not await store.session_exists(r, session_id):
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
-            rows = await store.by_sender(
+            rows = await messaging.by_sender(
                 r, session_id, sender, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)
@@ -366,9 +366,9 @@ class Search:
             raise validation_error("start_time is after end_time", "swap them, or widen the range")
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if not await store.session_exists(r, session_id):
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
-            rows = await store.by_timerange(
+            rows = await messaging.by_timerange(
                 r, session_id, start, end, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)

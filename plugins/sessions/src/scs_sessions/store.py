@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from scs.storage import Dialect, Executor, Row, Transaction
 
 COLUMNS = "id, purpose, metadata, created_by, created_by_type, created_at, updated_at, closed_at"
 TOPIC = "sessions"
+TABLE = "sessions"
+"""The table, for the statements of other plugins that must join it (``scs_sessions.api``)."""
+SessionState = Literal["open", "closed", "missing"]
 """Change-feed topic: ``{"session_id": id}`` on create and close."""
 
 # Session ids are compared byte-wise on both engines, so a prefix is a key range:
@@ -38,6 +41,27 @@ async def insert(
 
 async def get(r: Executor, session_id: str) -> Row | None:
     return await r.fetch_one(f"SELECT {COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+
+
+async def session_state(r: Executor, session_id: str) -> SessionState:
+    """Whether the session is ``open``, ``closed`` or ``missing``; usable inside a write
+    transaction (``tx``) as well as in a read."""
+    row = await r.fetch_one("SELECT closed_at FROM sessions WHERE id = ?", (session_id,))
+    if row is None:
+        return "missing"
+    return "open" if row["closed_at"] is None else "closed"
+
+
+async def lock_session(tx: Transaction, dialect: Dialect, session_id: str) -> None:
+    """Serialise the writers of one session until ``tx`` ends (messaging: message ids
+    grow in commit order within a session; a concurrent close is ordered before or after).
+
+    SQLite: nothing to do (``BEGIN IMMEDIATE`` already holds the database's write lock).
+    PostgreSQL: the session row, ``FOR UPDATE``: a writer goes on only after the previous
+    writer of the session committed; other sessions are not held up.
+    """
+    if dialect == "postgresql":
+        await tx.execute("SELECT 1 FROM sessions WHERE id = ? FOR UPDATE", (session_id,))
 
 
 async def closed_at(r: Executor, session_id: str) -> str | None:

@@ -1,5 +1,5 @@
-"""Input checks of sessions and messaging: JSON metadata; the text and id checks are the
-core's (``scs.validation``), named here too because plugins/search imports them from here.
+"""Session and message metadata: JSON objects stored as text (messaging uses them through
+``scs_sessions.api``). The text and id checks are the core's (``scs.validation``).
 
 Every check raises a typed validation error before anything is written.
 """
@@ -9,15 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from scs.jsonvalues import check_json_object, decode_stored
-from scs.validation import check_session_id, check_unicode, clean_text
 
-__all__ = [
-    "check_session_id",
-    "check_unicode",
-    "clean_text",
-    "decode_metadata",
-    "encode_metadata",
-]
+__all__ = ["decode_metadata", "encode_metadata"]
 
 
 def encode_metadata(

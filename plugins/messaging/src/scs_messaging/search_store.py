@@ -1,7 +1,7 @@
-"""All SQL of the search plugin (portable: SQLite and PostgreSQL).
+"""The message reads the search plugin needs (portable SQL; published through
+``scs_messaging.api``, so that search never queries messaging's tables itself).
 
-It reads messaging's ``messages`` and sessions' ``sessions`` tables; visibility
-conditions come from messaging's ``visibility.py``.
+Visibility conditions come from ``visibility.py`` (``visible_sql``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,6 @@ COLUMNS = (
     " m.metadata, m.parent_message_id, m.timestamp"
 )
 INDEX_COLUMNS = "id, sender, sender_type, content, visibility, metadata"
-
-
-async def session_exists(r: Executor, session_id: str) -> bool:
-    return await r.fetch_one("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) is not None
 
 
 async def session_ids(r: Executor) -> list[str]:

@@ -1,0 +1,48 @@
+"""The messaging plugin's public API: what other plugins may import (stable through 1.x).
+
+Everything else in ``scs_messaging`` is private: its modules and its table may change.
+
+- ``Messaging``: the service (``app.services.get(Messaging, needed_by=...)``).
+- The visibility rule: ``can_see(identity, message)`` in Python, ``visible_sql(identity,
+  alias)`` as a SQL condition (``(sql, params)``), ``narrow_sql`` with a filter;
+  ``VISIBILITY_LEVELS`` and ``check_level``.
+- ``message_object(row)``: a message as tools, resources and events show it.
+- The reads a search index needs (``scs_messaging.search_store``): ``session_ids``,
+  ``rows_after``, ``count_upto``, ``messages_by_id``, ``by_sender``, ``by_timerange``
+  and ``INDEX_COLUMNS``, the columns ``rows_after`` returns.
+- ``TOPIC``: the change-feed topic (``{"session_id", "id"}`` when a message is added).
+"""
+
+from __future__ import annotations
+
+from scs_messaging.messages import Messaging, message_object
+from scs_messaging.search_store import (
+    INDEX_COLUMNS,
+    by_sender,
+    by_timerange,
+    count_upto,
+    messages_by_id,
+    rows_after,
+    session_ids,
+)
+from scs_messaging.store import TOPIC
+from scs_messaging.visibility import LEVELS as VISIBILITY_LEVELS
+from scs_messaging.visibility import can_see, check_level, narrow_sql, visible_sql
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "TOPIC",
+    "VISIBILITY_LEVELS",
+    "Messaging",
+    "by_sender",
+    "by_timerange",
+    "can_see",
+    "check_level",
+    "count_upto",
+    "message_object",
+    "messages_by_id",
+    "narrow_sql",
+    "rows_after",
+    "session_ids",
+    "visible_sql",
+]

@@ -1,0 +1,35 @@
+"""The sessions plugin's public API: what other plugins may import (stable through 1.x).
+
+Everything else in ``scs_sessions`` is private: its modules and its table may change.
+
+- ``Sessions``: the service (``app.services.get(Sessions, needed_by=...)``).
+- ``MessageReader``: the Protocol a messaging plugin provides so that ``get_session``
+  shows messages.
+- ``session_state(r, session_id)``: ``"open"``, ``"closed"`` or ``"missing"``, inside a
+  write transaction or a read (the "is this session open" check of a write).
+- ``lock_session(tx, dialect, session_id)``: serialise one session's writers in ``tx``.
+- ``session_object(row)``: a session as tools and events show it.
+- ``encode_metadata`` / ``decode_metadata``: session and message metadata, stored as
+  JSON text.
+- ``TOPIC``: the change-feed topic (``{"session_id": ...}`` on create and close);
+  ``TABLE``: the table name, only for a statement that must join it atomically.
+"""
+
+from __future__ import annotations
+
+from scs_sessions.service import MessageReader, Sessions, session_object
+from scs_sessions.store import TABLE, TOPIC, SessionState, lock_session, session_state
+from scs_sessions.validation import decode_metadata, encode_metadata
+
+__all__ = [
+    "TABLE",
+    "TOPIC",
+    "MessageReader",
+    "SessionState",
+    "Sessions",
+    "decode_metadata",
+    "encode_metadata",
+    "lock_session",
+    "session_object",
+    "session_state",
+]
