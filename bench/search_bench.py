@@ -614,7 +614,7 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
         batch = rows[chunk : chunk + 5000]
         async with app.db.transaction(heavy=True) as tx:
             await tx.execute_many(
-                "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+                "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
                 " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
                     (
@@ -708,7 +708,7 @@ async def measure(
     # the caller's visible texts, prepared once, for the floor and the oracle
     async with app.db.read() as r:
         stored = await r.fetch_all(
-            "SELECT id, sender, sender_type, content, visibility, metadata FROM messages"
+            "SELECT id, sender, sender_type, content, visibility, metadata FROM messaging_messages"
             " WHERE session_id = ? ORDER BY id",
             (session_id,),
         )

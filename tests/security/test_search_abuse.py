@@ -27,7 +27,7 @@ async def insert(app: App, session_id: str, contents: list[str]) -> None:
     """Many public messages from alice, straight into the database (HTTP would be slow)."""
     async with app.db.transaction() as tx:
         await tx.execute_many(
-            "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+            "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
             " metadata, parent_message_id, timestamp)"
             " VALUES (?, 'alice', 'claude', ?, 'public', NULL, NULL, '2026-01-01T00:00:00.000000Z')",
             [(session_id, content) for content in contents],

@@ -96,7 +96,7 @@ async def test_writes_by_another_process_are_seen(
     # a deletion made elsewhere (announced on the messages topic, without an id) is
     # seen too: the index rebuilds
     async with other.app.db.transaction() as tx:
-        await tx.execute("DELETE FROM messages WHERE id = ?", (added["message_id"],))
+        await tx.execute("DELETE FROM messaging_messages WHERE id = ?", (added["message_id"],))
         tx.emit("messages", {"session_id": team.session_id})
     cache = team.server.app.services.get(Search, needed_by="test").cache
     loop = asyncio.get_running_loop()

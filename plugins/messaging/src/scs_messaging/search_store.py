@@ -23,7 +23,7 @@ INDEX_COLUMNS = "id, sender, sender_type, content, visibility, metadata"
 async def session_ids(r: Executor) -> list[str]:
     """Every session that has messages, the most recently written to first."""
     rows = await r.fetch_all(
-        "SELECT session_id FROM messages GROUP BY session_id ORDER BY MAX(id) DESC"
+        "SELECT session_id FROM messaging_messages GROUP BY session_id ORDER BY MAX(id) DESC"
     )
     return [row[0] for row in rows]
 
@@ -39,7 +39,7 @@ async def rows_after(
     """
     while True:
         rows = await r.fetch_all(
-            f"SELECT {INDEX_COLUMNS} FROM messages WHERE session_id = ? AND id > ?"
+            f"SELECT {INDEX_COLUMNS} FROM messaging_messages WHERE session_id = ? AND id > ?"
             " ORDER BY id LIMIT ?",
             (session_id, after_id, chunk),
         )
@@ -53,7 +53,8 @@ async def rows_after(
 async def count_upto(r: Executor, session_id: str, upto: int) -> int:
     """How many messages of the session have an id up to ``upto`` (one index range)."""
     count = await r.fetch_value(
-        "SELECT COUNT(*) FROM messages WHERE session_id = ? AND id <= ?", (session_id, upto)
+        "SELECT COUNT(*) FROM messaging_messages WHERE session_id = ? AND id <= ?",
+        (session_id, upto),
     )
     return int(count)
 
@@ -65,7 +66,7 @@ async def messages_by_id(r: Executor, ids: list[int], visible: tuple[str, list[A
     condition, params = visible
     marks = ",".join("?" * len(ids))
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.id IN ({marks}) AND {condition}",
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.id IN ({marks}) AND {condition}",
         (*ids, *params),
     )
 
@@ -80,7 +81,7 @@ async def by_sender(
     """The sender's messages the caller may see, newest first."""
     condition, params = visible
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.session_id = ? AND m.sender = ?"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ? AND m.sender = ?"
         f" AND {condition} ORDER BY m.id DESC LIMIT ?",
         (session_id, sender, *params, limit),
     )
@@ -100,7 +101,7 @@ async def by_timerange(
     """
     condition, params = visible
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.session_id = ?"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?"
         f" AND m.timestamp >= ? AND m.timestamp <= ? AND {condition}"
         " ORDER BY m.timestamp, m.id LIMIT ?",
         (session_id, start, end, *params, limit),
