@@ -185,17 +185,21 @@ class AuthMiddleware(Middleware):
                 "authentication required to read resources",
                 "send an Authorization: Bearer header with a token from authenticate_agent",
             )
-        call = current_call()
-        if call is not None:
-            call.identity = identity
-            self.app.calls.admit(call)
-        with acting_as(identity):
-            return await call_next(context)
+        return await self._admitted(identity, context, call_next)
 
     async def on_get_prompt(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
+        return await self._admitted(identity, context, call_next)
+
+    async def _admitted(
+        self,
+        identity: Identity | None,
+        context: MiddlewareContext[Any],
+        call_next: CallNext[Any, Any],
+    ) -> Any:
+        """Record the caller, run the admitted hooks, then the call as that caller."""
         call = current_call()
         if call is not None:
             call.identity = identity

@@ -145,6 +145,24 @@ class MemoryService:
     settings: MemorySettings
 
     async def _write_entry(
+        self, tx: Transaction, /, *, agent_id: str, key: str, session_id: str | None, **entry: Any
+    ) -> int:
+        """The transaction of ``set``: store the entry, announce ``memory.set`` on commit."""
+        version = await self._store_entry(
+            tx, agent_id=agent_id, key=key, session_id=session_id, **entry
+        )
+        self.app.announce(
+            tx,
+            MEMORY_SET,
+            SOURCE,
+            agent_id=agent_id,
+            key=key,
+            session_id=session_id,
+            version=version,
+        )
+        return version
+
+    async def _store_entry(
         self,
         tx: Transaction,
         *,
@@ -272,32 +290,19 @@ class MemoryService:
         moment = iso_timestamp(moment_dt)
         expires_at = rules.expiry(moment_dt, expires_in)
 
-        async def write(tx: Transaction) -> int:
-            version = await self._write_entry(
-                tx,
-                agent_id=agent_id,
-                session_id=session_id,
-                key=key,
-                value=value_text,
-                metadata=metadata_text,
-                size=size,
-                moment=moment,
-                expires_at=expires_at,
-                overwrite=overwrite,
-                if_version=if_version,
-            )
-            self.app.announce(
-                tx,
-                MEMORY_SET,
-                SOURCE,
-                agent_id=agent_id,
-                key=key,
-                session_id=session_id,
-                version=version,
-            )
-            return version
-
-        version = await self.app.db.write(write)
+        version = await self.app.db.write(
+            self._write_entry,
+            agent_id=agent_id,
+            session_id=session_id,
+            key=key,
+            value=value_text,
+            metadata=metadata_text,
+            size=size,
+            moment=moment,
+            expires_at=expires_at,
+            overwrite=overwrite,
+            if_version=if_version,
+        )
         return {
             "success": True,
             "key": key,
