@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import percentile  # noqa: E402
 from scs.app import create_app  # noqa: E402
 from scs.testing import ScsServer, make_settings, serve_http  # noqa: E402
+from scs_cache.entries import ResponseCache  # noqa: E402
 
 WORDS = [
     "alpha",
@@ -158,7 +159,7 @@ async def repeat_phase(
     agents = {name: await server.agent("reader", agent_type="claude")
               for name, server in servers.items()}  # fmt: skip
     tools = set(servers["cache"].app.tools)
-    cache = servers["cache"].app.services["cache"]
+    cache = servers["cache"].app.services.get(ResponseCache, needed_by="bench")
     for label, tool, _ in reads(data["cache"], tools):
         arguments = {
             name: dict(next(a for lab, _, a in reads(data[name], tools) if lab == label))
@@ -195,7 +196,7 @@ async def mixed_phase(
         for name, server in servers.items()
     }  # fmt: skip
     writers = {name: await server.agent("mixed-writer") for name, server in servers.items()}
-    cache = servers["cache"].app.services["cache"]
+    cache = servers["cache"].app.services.get(ResponseCache, needed_by="bench")
     before = cache.stats()
     samples: dict[str, list[float]] = {name: [] for name in servers}
     spent = dict.fromkeys(servers, 0.0)

@@ -247,9 +247,9 @@ def rows_from(
 async def sqlite_floor(folder: Path, count: int) -> Row:
     """Insert+commit ``count`` messages one transaction each, as add_message's SQL does."""
     from scs.storage.sqlite import SqliteDatabase
+    from scs.timestamps import utc_now
     from scs_messaging.schema import MIGRATIONS as MESSAGE_SCHEMA
     from scs_sessions.schema import MIGRATIONS as SESSION_SCHEMA
-    from scs_sessions.validation import utc_now
 
     path = folder / "floor.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -259,7 +259,8 @@ async def sqlite_floor(folder: Path, count: int) -> Row:
         conn.executescript(migration.sql)
     now = utc_now()
     conn.execute(
-        "INSERT INTO sessions VALUES ('s1', 'floor', NULL, 'a', 'claude', ?, ?, NULL)", (now, now)
+        "INSERT INTO sessions_sessions VALUES ('s1', 'floor', NULL, 'a', 'claude', ?, ?, NULL)",
+        (now, now),
     )
     rng = random.Random(1)
     latencies = []
@@ -269,7 +270,7 @@ async def sqlite_floor(folder: Path, count: int) -> Row:
         t0 = time.monotonic()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+            "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
             " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ("s1", "a", "claude", content, "public", None, None, utc_now()),
         )
@@ -387,7 +388,7 @@ def seed(db_path: Path, sessions: dict[int, str]) -> float:
             )
             with conn:
                 conn.executemany(
-                    "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+                    "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
                     " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )

@@ -140,11 +140,11 @@ def seed(db_path: Path, plan: Plan) -> dict[str, Any]:
     rng = random.Random(11)
     conn = sqlite3.connect(db_path)
     insert_session = (
-        "INSERT INTO sessions (id, purpose, metadata, created_by, created_by_type, created_at,"
+        "INSERT INTO sessions_sessions (id, purpose, metadata, created_by, created_by_type, created_at,"
         " updated_at) VALUES (?, ?, NULL, 'bench', 'claude', ?, ?)"
     )
     insert_message = (
-        "INSERT INTO messages (session_id, sender, sender_type, content, visibility, metadata,"
+        "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility, metadata,"
         " parent_message_id, timestamp) VALUES (?, ?, 'claude', ?, 'public', NULL, NULL, ?)"
     )
     long_id, big_id = "session_abuse00000long", "session_abuse000000big"

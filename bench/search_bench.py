@@ -46,7 +46,7 @@ from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
 from scs_search.scoring import score
-from scs_search.service import SERVICE
+from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
 
 SIZES = (1_000, 10_000, 100_000)
@@ -615,7 +615,7 @@ async def seed(app: Any, session_id: str, rows: list[dict[str, Any]]) -> None:
         batch = rows[chunk : chunk + 5000]
         async with app.db.transaction(heavy=True) as tx:
             await tx.execute_many(
-                "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+                "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
                 " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 [
                     (
@@ -701,13 +701,13 @@ async def measure(
     await call(client, token, "search_context", session_id=session_id, query="warm up")
     load_ms = (time.perf_counter() - started) * 1000
     rss_after = rss_kib(os.getpid())
-    cache = app.services[SERVICE].cache
+    cache = app.services.get(Search, needed_by="bench").cache
     index_mb = cache._indexes[session_id].nbytes() / 1e6
 
     # the caller's visible texts, prepared once, for the floor and the oracle
     async with app.db.read() as r:
         stored = await r.fetch_all(
-            "SELECT id, sender, sender_type, content, visibility, metadata FROM messages"
+            "SELECT id, sender, sender_type, content, visibility, metadata FROM messaging_messages"
             " WHERE session_id = ? ORDER BY id",
             (session_id,),
         )

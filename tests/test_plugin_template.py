@@ -93,7 +93,7 @@ def test_template_refuses_bad_and_taken_names(tmp_path: Path) -> None:
 
 
 def test_rendered_package_layout(tmp_path: Path) -> None:
-    project = render(tmp_path / "project")
+    project = render(tmp_path / "project", scs_source="index")
     files = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
     assert {
         "pyproject.toml",
@@ -111,7 +111,7 @@ def test_rendered_package_layout(tmp_path: Path) -> None:
     assert 'name = "scs-plugin-e2e-notes"' in pyproject
     assert '[project.entry-points.scs]\ne2e-notes = "scs_e2e_notes.plugin"' in pyproject
     assert '"scs-core>=0.1"' in pyproject
-    assert "[tool.uv.sources]" not in pyproject  # no checkout given: from the index
+    assert "[tool.uv.sources]" not in pyproject  # from the index
     assert (
         'settings_config("SCS_E2E_NOTES_")'
         in (project / "src/scs_e2e_notes/settings.py").read_text()
@@ -119,11 +119,40 @@ def test_rendered_package_layout(tmp_path: Path) -> None:
     assert "plugin_name: e2e-notes" in (project / ".copier-answers.yml").read_text()
     assert "${{ matrix.python-version }}" in (project / ".github/workflows/ci.yml").read_text()
     assert 'pytest_plugins = ["scs.testing"]' in (project / "tests/conftest.py").read_text()
+    # the wheel uv build makes is named after the distribution, not the import package
+    assert "dist/scs_plugin_e2e_notes-0.1.0-py3-none-any.whl" in (project / "README.md").read_text()
+
+
+def test_defaults_make_a_workspace_member_of_a_checkout(tmp_path: Path) -> None:
+    """Rendered with the defaults into plugins/<name> of a clone, uv takes scs from the
+    clone's workspace: no path at all, so every clone works (and no CI of its own)."""
+    project = render(tmp_path / "project")
+    pyproject = (project / "pyproject.toml").read_text()
+    assert "scs-core = { workspace = true }" in pyproject
+    assert "scs-plugin-sessions = { workspace = true }" in pyproject
+    assert "path =" not in pyproject
+    assert not (project / ".github").exists()  # the checkout's CI runs plugins/*/tests
+    assert "uv sync --all-packages" in (project / "README.md").read_text()
+
+
+def test_a_checkout_elsewhere_is_relative_and_cloned_by_ci(tmp_path: Path) -> None:
+    project = render(
+        tmp_path / "project",
+        scs_source="path",
+        scs_checkout="../scs",
+        scs_git_url="https://example.org/scs.git",
+    )
+    pyproject = (project / "pyproject.toml").read_text()
+    assert 'scs-core = { path = "../scs/core", editable = true }' in pyproject
+    ci = (project / ".github/workflows/ci.yml").read_text()
+    assert ci.index("git clone --depth 1 https://example.org/scs.git ../scs") < ci.index("uv sync")
+    with pytest.raises(ValueError, match="relative"):
+        render(tmp_path / "absolute", scs_source="path", scs_checkout=str(ROOT))
 
 
 @pytest.mark.slow
 def test_rendered_code_is_lint_clean(tmp_path: Path) -> None:
-    project = render(tmp_path / "project", scs_checkout=str(ROOT))
+    project = render(tmp_path / "project", scs_source="index")
     ruff = [sys.executable, "-m", "ruff"]
     run([*ruff, "check", "--no-cache", "."], cwd=project, timeout=60)
     run([*ruff, "format", "--check", "--no-cache", "."], cwd=project, timeout=60)
@@ -153,7 +182,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     if UV is None:
         pytest.skip("uv is not on PATH (the project is developed and tested with uv)")
     setup = Installed(tmp_path_factory.mktemp("third-party"))
-    render(setup.project)
+    render(setup.project, scs_source="index")  # installed below from this checkout
     dist = setup.root / "dist"
     run([UV, "build", "--wheel", "--out-dir", dist, setup.project], cwd=setup.root, timeout=180)
     wheels = sorted(dist.glob("scs_plugin_e2e_notes-*.whl"))

@@ -191,3 +191,118 @@ def test_an_async_call_hook_is_refused_at_load() -> None:
     infos = {**discover(), "slow": PluginInfo("slow", "test", "0", AsyncHook())}
     with pytest.raises(PluginError, match="scs_call_finished must not be async"):
         PluginHost.create(["slow"], infos)
+
+
+@dataclass
+class Ordered:
+    """A test plugin whose call hooks write their name into a shared list."""
+
+    name: str
+    order: list[str]
+
+    @hookimpl
+    def scs_call_started(self, call: Call) -> None:
+        self.order.append(self.name)
+
+
+@dataclass
+class EagerOrdered(Ordered):
+    @hookimpl(tryfirst=True)
+    def scs_call_started(self, call: Call) -> None:
+        self.order.append(self.name)
+
+
+async def test_a_tryfirst_implementation_runs_first(scs_factory: ServerFactory) -> None:
+    order: list[str] = []
+    watcher = Watcher()
+    plain = await scs_factory(
+        "sessions,watcher,early,late",
+        extra_plugins={
+            "watcher": watcher,
+            "early": Ordered("early", order),
+            "late": Ordered("late", order),
+        },
+    )
+    alice = await plain.agent("alice")
+    order.clear()
+    await alice.call("watched")
+    assert order == ["early", "late"]  # dependency (selection) order without options
+
+    eager: list[str] = []
+    server = await scs_factory(
+        "sessions,watcher,early,late",
+        extra_plugins={
+            "watcher": Watcher(),
+            "early": Ordered("early", eager),
+            "late": EagerOrdered("late", eager),
+        },
+    )
+    bob = await server.agent("bob")
+    eager.clear()
+    await bob.call("watched")
+    assert eager == ["late", "early"]
+
+
+@dataclass
+class Wrapping:
+    """Wraps every scs_call_finished: sees the call before and after the others ran."""
+
+    watcher: Watcher
+    around: list[tuple[str, int]] = field(default_factory=list)
+
+    @hookimpl(wrapper=True)
+    def scs_call_finished(self, call: Call) -> Any:
+        self.around.append(("before", len(self.watcher.seen)))
+        result = yield
+        self.around.append(("after", len(self.watcher.seen)))
+        return result
+
+
+async def test_a_wrapper_runs_around_the_other_implementations(
+    scs_factory: ServerFactory,
+) -> None:
+    watcher = Watcher()
+    wrapping = Wrapping(watcher)
+    server = await scs_factory(
+        "sessions,watcher,wrapping", extra_plugins={"watcher": watcher, "wrapping": wrapping}
+    )
+    alice = await server.agent("alice")
+    watcher.seen.clear()
+    wrapping.around.clear()
+    await alice.call("watched")
+    # started and admitted were seen before finished; the watcher's finished ran inside
+    assert wrapping.around == [("before", 2), ("after", 3)]
+
+
+class EventWrapper:
+    @hookimpl(wrapper=True)
+    def scs_event(self, app: App, event: Any) -> Any:
+        return (yield)
+
+
+class EagerRegister:
+    @hookimpl(tryfirst=True)
+    def scs_register(self, app: App, mcp: FastMCP[Any]) -> None:
+        """Registration is per plugin: an order option means nothing there."""
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (
+            EventWrapper(),
+            "plugin 'odd': scs_event: wrapper=True is refused: implementations of this hook "
+            "may be async, a wrapper would not see their work",
+        ),
+        (
+            EagerRegister(),
+            "plugin 'odd': scs_register: tryfirst is refused: this hook is called for each "
+            "plugin on its own",
+        ),
+    ],
+)
+def test_options_a_hook_cannot_honour_are_refused_at_load(plugin: object, message: str) -> None:
+    infos = {**discover(), "odd": PluginInfo("odd", "test", "0", plugin)}
+    with pytest.raises(PluginError) as caught:
+        PluginHost.create(["odd"], infos)
+    assert str(caught.value) == message

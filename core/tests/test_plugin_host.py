@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from fastmcp import FastMCP
+    from scs.app import App
 
 
 def test_builtins_are_found_through_entry_points() -> None:
@@ -165,3 +166,138 @@ async def test_third_party_runs_only_when_selected(
     with_demo = await scs_factory("default,demo")
     agent = await with_demo.agent("alice")
     assert await agent.call("demo_ping") == {"success": True, "pong": True}
+
+
+class Needy:
+    """Needs the sessions service without declaring the requirement."""
+
+    @hookimpl
+    def scs_register(self, app: App) -> None:
+        from scs_sessions.service import Sessions
+
+        app.services.get(Sessions, needed_by="needy")
+
+
+async def test_services_are_typed_and_a_missing_one_names_who_needs_it(
+    tmp_path: Path, scs_factory: Any
+) -> None:
+    from scs.services import MissingServiceError, Services
+    from scs_messaging.messages import Messaging
+    from scs_sessions.service import MessageReader, Sessions
+
+    server = await scs_factory("sessions,messaging")
+    sessions = server.app.services.get(Sessions, needed_by="test")
+    assert isinstance(sessions, Sessions)
+    assert server.app.services.provider(Sessions) == "sessions"
+    reader = server.app.services.get(MessageReader, needed_by="test")  # keyed by a Protocol
+    assert reader is server.app.services.get(Messaging, needed_by="test")
+
+    empty = Services()
+    with pytest.raises(MissingServiceError) as caught:
+        empty.get(Sessions, needed_by="search")
+    assert str(caught.value).startswith(
+        "plugin 'search' needs service Sessions, which no enabled plugin provides"
+    )
+    assert empty.find(Sessions) is None
+
+    installed = discover()
+    installed["needy"] = PluginInfo("needy", "scs-plugin-needy", "0", Needy())
+    with pytest.raises(StartupError) as startup:
+        await create_app(make_settings(tmp_path, "needy"), installed=installed)
+    assert str(startup.value).startswith(
+        "plugin 'needy': scs_register raised MissingServiceError: plugin 'needy' needs "
+        "service Sessions, which no enabled plugin provides"
+    )
+
+
+async def test_a_plugin_cannot_take_over_another_plugins_service(scs_factory: Any) -> None:
+    from scs_sessions.service import Sessions
+
+    server = await scs_factory("sessions")
+    with pytest.raises(ValueError, match="provided by plugin 'sessions' already"):
+        server.app.services.provide(Sessions, object(), by="intruder")  # type: ignore[arg-type]
+
+
+BROKEN_MODULE = '''
+import os
+from pathlib import Path
+
+from scs import Migration, hookimpl, requires
+
+
+def mark(what):
+    if os.environ.get("BROKEN_MARKS"):
+        Path(os.environ["BROKEN_MARKS"], what).write_text("ran")
+
+
+@hookimpl
+def scs_migrations():
+    mark("migrations")
+    return [Migration(1, "rows", "CREATE TABLE broken_rows (id INTEGER)")]
+
+
+@hookimpl
+def scs_register(app, mcp):
+    @mcp.tool(tags=requires("read"))
+    def broken_ping() -> dict:
+        """Answer pong."""
+        return {"success": True}
+
+
+@hookimpl
+def scs_startup(app):
+    mark("startup")
+
+
+@hookimpl
+def scs_commands(cli):
+    raise RuntimeError("no commands today")
+'''
+
+
+def install_broken_distribution(root: Path) -> None:
+    (root / "scs_broken_plugin.py").write_text(BROKEN_MODULE)
+    info = root / "scs_plugin_broken-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: scs-plugin-broken\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text("[scs]\nbroken = scs_broken_plugin\n")
+
+
+@pytest.mark.slow
+def test_plugins_listing_touches_no_database(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    install_broken_distribution(tmp_path / "site")
+    data = tmp_path / "fresh"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    listed = run_cli(
+        tmp_path,
+        "plugins",
+        "--json",
+        SCS_DATA_DIR=str(data),
+        SCS_DATABASE_PATH=str(data / "scs.db"),
+        BROKEN_MARKS=str(marks),
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["broken"]["tools"] == ["broken_ping"]  # its FastMCP child was built
+    assert "get_messages" in rows["messaging"]["tools"]
+    # no database, no secrets: nothing at all under the data dir
+    assert not data.exists() or list(data.iterdir()) == []
+    assert sorted(p.name for p in marks.iterdir()) == []  # neither migrations nor start-up ran
+
+
+@pytest.mark.slow
+def test_a_plugin_whose_commands_fail_is_named(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    install_broken_distribution(tmp_path / "site")
+    install_fake_distribution(tmp_path / "site")
+    result = run_cli(tmp_path, "demo-hello", SCS_PLUGINS="default,broken,demo")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello from demo"  # the others' commands still load
+    assert (
+        "scs: plugin 'broken': commands not loaded: scs_commands raised RuntimeError: "
+        "no commands today" in result.stderr
+    )

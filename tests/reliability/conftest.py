@@ -133,7 +133,7 @@ class Ledger:
 def stored_messages(db_path: Path) -> dict[int, tuple[str, str]]:
     """Every message in the file, read with plain sqlite3 (the server may be stopped)."""
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        rows = conn.execute("SELECT id, session_id, content FROM messages").fetchall()
+        rows = conn.execute("SELECT id, session_id, content FROM messaging_messages").fetchall()
     return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
 

@@ -196,7 +196,7 @@ async def test_two_admins_each_see_only_their_own_private_search_results(
     for _ in range(2):  # the second round is answered from the cache
         assert senders(await root.call("search_context", **query)) == {"root"}
         assert senders(await other.call("search_context", **query)) == {"other-admin"}
-    assert server.app.services["cache"].stats()["hits"] >= 2
+    assert server.app.host.stats(server.app)["cache"]["hits"] >= 2
 
 
 # -- HTTP: a body read deadline, headers on every refusal ------------------------------

@@ -137,13 +137,13 @@ STORED_ROWS = {
 async def insert_poisoned(tx: Transaction, session_id: str) -> list[int]:
     """Rows another program (or an older release) could have written."""
     await tx.execute(
-        "UPDATE sessions SET metadata = ? WHERE id = ?",
+        "UPDATE sessions_sessions SET metadata = ? WHERE id = ?",
         (nested_text(300), session_id),
     )
     ids = []
     for label, metadata in STORED_ROWS.items():
         new_id = await tx.fetch_value(
-            "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+            "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
             " metadata, timestamp) VALUES (?, 'mallory', 'claude', ?, 'public', ?,"
             " '2026-01-01T00:00:00.000000Z') RETURNING id",
             (session_id, f"poisoned {label}", metadata),

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from scs_search import scoring
-from scs_search.service import SERVICE
+from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ async def insert(app: App, session_id: str, contents: list[str]) -> None:
     """Many public messages from alice, straight into the database (HTTP would be slow)."""
     async with app.db.transaction() as tx:
         await tx.execute_many(
-            "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+            "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
             " metadata, parent_message_id, timestamp)"
             " VALUES (?, 'alice', 'claude', ?, 'public', NULL, NULL, '2026-01-01T00:00:00.000000Z')",
             [(session_id, content) for content in contents],
@@ -60,7 +60,7 @@ async def test_a_spent_budget_truncates_and_says_so(scs_factory: ServerFactory) 
         message = result["message"]
         text, _ = prepare(message["sender"], message["content"], None)
         assert result["score"] == round(scoring.score(query, text), 2)
-    assert server.app.services[SERVICE].stats["truncated"] == 1
+    assert server.app.services.get(Search, needed_by="test").stats["truncated"] == 1
 
 
 async def test_cross_session_search_shares_the_budget_newest_session_first(
@@ -138,7 +138,7 @@ async def test_big_searches_rank_off_the_event_loop_and_queue(
     alice = await server.agent("alice")
     sid = (await alice.call("create_session", purpose="big"))["session_id"]
     await insert(server.app, sid, sentences(300, width=400))  # 300 texts of ~9,000 chars
-    search = server.app.services[SERVICE]
+    search = server.app.services.get(Search, needed_by="test")
     query = " ".join(sentences(12))[:250]  # a long query: every text costs ~1 ms
 
     ticks = 0  # turns the probe got while a ranking was in progress
@@ -176,5 +176,5 @@ async def test_small_searches_stay_inline(scs_factory: ServerFactory) -> None:
     await insert(server.app, sid, sentences(50))
     found = await alice.call("search_context", session_id=sid, query="shard")
     assert found["count"] == 10
-    stats = server.app.services[SERVICE].stats
+    stats = server.app.services.get(Search, needed_by="test").stats
     assert (stats["inline"], stats["threaded"]) == (1, 0)

@@ -2,42 +2,47 @@
 
 from __future__ import annotations
 
-import inspect
+import asyncio
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp import FastMCP
 from mcp.server.lowlevel import NotificationOptions
+from pydantic import SecretStr
 from starlette.middleware import Middleware as AsgiMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import scs
-from scs.auth.secrets import ensure_secrets
+from scs.auth.secrets import ensure_secrets, new_secret
 from scs.auth.service import AuthService
-from scs.calls import CallHooks
+from scs.calls import CallHooks, CallMiddleware
 from scs.completions import CompletionRouter
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
+from scs.request import current_call
+from scs.services import Services
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs.storage import Database, MigrationError, open_database
 from scs.subscriptions import Subscriptions
 from scs.tools import ToolPolicy, permission_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
     from fastmcp.resources import ResourceTemplate
     from starlette.applications import Starlette
     from starlette.routing import Route
 
     from scs.plugins import PluginInfo
+    from scs.storage import Transaction
 
 log = logging.getLogger("scs.app")
+
+T = TypeVar("T")
 
 INSTRUCTIONS = (
     "Shared context for teams of AI agents. Call authenticate_agent once for a token, "
@@ -63,13 +68,14 @@ class App:
     tools: dict[str, ToolPolicy] = field(default_factory=dict)
     children: dict[str, FastMCP[Any]] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services = field(default_factory=Services)
     calls: CallHooks = field(default_factory=CallHooks)
     completions: CompletionRouter = field(default_factory=CompletionRouter)
     open_resources: set[str] = field(default_factory=set)
     open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
     subscriptions: Subscriptions = field(init=False)
+    _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.subscriptions = Subscriptions(self)
@@ -88,16 +94,33 @@ class App:
             return True
         return any(template.matches(uri) is not None for template in self.open_templates)
 
-    async def emit(self, name: str, source: str = "", **data: Any) -> None:
-        """Tell every plugin that something happened (call after the commit)."""
+    def announce(self, tx: Transaction, name: str, source: str = "", **data: Any) -> None:
+        """Deliver event ``name`` (one of ``scs.events.EVENT_NAMES``) once ``tx`` commits.
+
+        The delivery starts in the commit path and runs in its own task, so a caller
+        cancelled after the commit cannot lose it; a tool call waits for the deliveries it
+        started before it returns. Nothing is delivered if ``tx`` rolls back.
+        """
         event = Event(name, data, source)
-        for plugin in self.host.each("scs_event"):
-            try:
-                result = self.host.call_one(plugin, "scs_event", app=self, event=event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:  # one plugin's failure must not undo a committed write
-                log.exception("plugin %r failed handling event %s", plugin, name)
+
+        def deliver() -> None:
+            self._start_delivery(event)
+
+        tx.after_commit(deliver)
+
+    async def emit(self, name: str, source: str = "", **data: Any) -> None:
+        """Deliver an event now, for facts that are not a write of this process (prefer
+        ``announce`` for writes: it cannot be lost between the commit and this call)."""
+        await asyncio.shield(self._start_delivery(Event(name, data, source)))
+
+    def _start_delivery(self, event: Event) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self.host.event(self, event))
+        self._deliveries.add(task)
+        task.add_done_callback(_forget_delivery(self._deliveries))
+        call = current_call()
+        if call is not None:
+            call.deliveries.append(task)
+        return task
 
     def http_app(self) -> Starlette:
         """The ASGI app: ``/mcp`` with Host/Origin protection, hardening, plugin routes."""
@@ -150,14 +173,23 @@ class App:
             return
         self.closed = True
         self.subscriptions.close()  # listen streams end with their final result
-        for plugin in self.host.each("scs_shutdown", reverse=True):
-            try:
-                result = self.host.call_one(plugin, "scs_shutdown", app=self)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("plugin %r failed during shutdown", plugin)
+        if self._deliveries:  # events of writes whose callers were cancelled: deliver them first
+            await asyncio.wait(list(self._deliveries), timeout=DELIVERY_GRACE_S)
+        await self.host.shutdown(self)
         await self.db.close()
+
+
+DELIVERY_GRACE_S = 10.0
+
+
+def _forget_delivery(pending: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def forget(task: asyncio.Task[Any]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # the caller may be gone (cancelled): its error still belongs in the log
+            log.debug("event delivery failed: %r", task.exception())
+
+    return forget
 
 
 def check_exposure(settings: Settings) -> None:
@@ -184,8 +216,8 @@ def check_exposure(settings: Settings) -> None:
 
 def plugin_settings_of(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
-    for name in host.each("scs_settings"):
-        model = host.call_one(name, "scs_settings")
+    for name in host.enabled:
+        model = host.settings_model(name)
         if model is not None:
             loaded[name] = load_settings(model)
     return loaded
@@ -203,17 +235,13 @@ async def _register(app: App, strict: bool) -> None:
                 PluginError(name, f"requires plugin {lost[0]!r}, which was refused"), strict
             )
             continue
-        if host.impl(name, "scs_register") is None:
+        if not host.registers(name):
             continue
         child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
         try:
-            result = host.call_one(name, "scs_register", app=app, mcp=child)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as error:
-            host.refuse(
-                PluginError(name, f"scs_register raised {type(error).__name__}: {error}"), strict
-            )
+            await host.register(name, app, child)
+        except PluginError as error:
+            host.refuse(error, strict)
             continue
         for tool in await child.list_tools():
             if tool.name in owners:
@@ -290,9 +318,7 @@ async def create_app(
     app: App | None = None
     try:
         for name in host.enabled:
-            with _blame(name, "scs_migrations"):
-                migrations = host.call_one(name, "scs_migrations") or []
-            await db.migrate(name, migrations)
+            await db.migrate(name, host.migrations(name))
         server: FastMCP[Any] = FastMCP(
             name="scs",
             instructions=INSTRUCTIONS,
@@ -302,31 +328,23 @@ async def create_app(
         )
         app = App(settings, host, db, AuthService(settings, db), server, plugin_settings)
         await _register(app, settings.plugins_strict)
-        app.calls = CallHooks.build(host, app)  # after registration: refused plugins are out
+        app.calls = CallHooks(app)  # after registration: refused plugins are out
         if app.completions:
             app.completions.install(app)
         app.subscriptions.install()
         _advertise_fixed_lists(server)
 
-        middleware = [ErrorMiddleware(app), AuthMiddleware(app)]
-        for name in host.each("scs_middleware"):
-            with _blame(name, "scs_middleware"):
-                middleware.extend(host.call_one(name, "scs_middleware", app=app) or [])
+        middleware = [CallMiddleware(app), ErrorMiddleware(), AuthMiddleware(app)]
+        middleware.extend(host.middleware(app))
         for item in sorted(middleware, key=order_of):
             server.add_middleware(item)
 
-        for name in host.each("scs_http_routes"):
-            with _blame(name, "scs_http_routes"):
-                for route in host.call_one(name, "scs_http_routes", app=app) or []:
-                    app.routes.append(route)
-                    server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
-                        route.endpoint
-                    )
-        for name in host.each("scs_startup"):
-            with _blame(name, "scs_startup"):
-                result = host.call_one(name, "scs_startup", app=app)
-                if inspect.isawaitable(result):
-                    await result
+        for route in host.http_routes(app):
+            app.routes.append(route)
+            server.custom_route(route.path, methods=sorted(route.methods or ["GET"]))(
+                route.endpoint
+            )
+        await host.startup(app)
     except BaseException as error:
         if app is not None:
             await app.close()  # stops what earlier plugins started, then the pool
@@ -338,15 +356,42 @@ async def create_app(
     return app
 
 
-@contextmanager
-def _blame(plugin: str, hook: str) -> Iterator[None]:
-    """Name the plugin when its hook raises, so start-up errors say who failed."""
-    try:
-        yield
-    except (StartupError, PluginError, MigrationError):
-        raise
-    except Exception as error:
-        raise PluginError(plugin, f"{hook} raised {type(error).__name__}: {error}") from error
+async def plugin_tools(
+    settings: Settings, installed: dict[str, PluginInfo]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The tools of every installed plugin, by plugin, and the plugins that could not be
+    built (name -> reason).
+
+    Only ``scs_settings`` and ``scs_register`` run, each plugin on its own FastMCP
+    server: no database is opened or created, no migrations or start-up hooks run, no
+    secrets are written (a plugin that touches the database while registering is
+    reported as refused).
+    """
+    host = PluginHost.create([n for n in installed if n != CORE], installed, strict=False)
+    loaded: dict[str, ScsSettings] = {}
+    for name in list(host.enabled):
+        try:
+            model = host.settings_model(name)
+            if model is not None:
+                loaded[name] = load_settings(model)
+        except Exception as error:
+            host.refuse(PluginError(name, f"settings: {error}"), strict=False)
+    # secrets only so that the auth service can be built; never written anywhere
+    settings = settings.model_copy(
+        update={
+            name: SecretStr(new_secret())
+            for name in ("api_key", "admin_api_key", "jwt_secret_key")
+            if getattr(settings, name) is None
+        }
+    )
+    db = open_database(settings)  # never opened
+    server: FastMCP[Any] = FastMCP(name="scs-plugins")
+    app = App(settings, host, db, AuthService(settings, db), server, loaded)
+    await _register(app, strict=False)
+    tools: dict[str, list[str]] = {}
+    for policy in app.tools.values():
+        tools.setdefault(policy.plugin, []).append(policy.name)
+    return {name: sorted(names) for name, names in tools.items()}, dict(host.refused)
 
 
-__all__ = ["App", "ConfigError", "StartupError", "create_app"]
+__all__ = ["App", "ConfigError", "StartupError", "create_app", "plugin_tools"]

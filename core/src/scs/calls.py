@@ -1,91 +1,129 @@
-"""The call hooks: plain functions plugins run around every tool call, resource read and
-prompt.
+"""The call path around every tool call, resource read and prompt: the call record and
+the plugins' call hooks (``CallMiddleware``), cheaper than a FastMCP middleware per
+concern (each layer costs every call a few coroutine frames).
 
-Cheaper than a FastMCP middleware per concern (each layer costs every call a few
-coroutine frames), and they sit where a plugin needs them: ``scs_call_started``
-before authentication (it may refuse), ``scs_call_admitted`` once the caller is
-verified and allowed (it may refuse), ``scs_call_finished`` after the call, whatever
+The hooks sit where a plugin needs them: ``scs_call_started`` before authentication
+(it may refuse), ``scs_call_admitted`` once the caller is verified and allowed (it may
+refuse; ``AuthMiddleware`` runs it), ``scs_call_finished`` after the call, whatever
 its outcome (it may only observe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scs.errors import error_code
+from fastmcp.server.middleware import Middleware
+
+from scs.errors import ScsError, error_code
+from scs.middleware import internal_error
+from scs.request import bearer_token, begin_call, current_call, end_call, presented_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from fastmcp.server.middleware import CallNext, MiddlewareContext
+
     from scs.app import App
-    from scs.plugins import PluginHost
     from scs.request import Call
 
 log = logging.getLogger("scs.calls")
 
-
-def _bound(
-    function: Callable[..., object], argnames: tuple[str, ...], app: App
-) -> Callable[[Call], object]:
-    """The implementation as a function of the call alone (hooks may omit arguments)."""
-    if argnames == ("app", "call"):
-        return lambda call: function(app, call)
-    if argnames == ("call",):
-        return function
-    return lambda call: function(*(app if name == "app" else call for name in argnames))
+# Outside ErrorMiddleware (0): the record exists before anything runs and until the
+# client's error is known; the hooks see the typed error code (``error_code``).
+CALL_ORDER = -100
 
 
-@dataclass
 class CallHooks:
-    """The enabled plugins' call hooks, resolved once (dependency order)."""
+    """Runs the enabled plugins' call hooks (through the plugin host) and counts calls
+    in flight by kind."""
 
-    started: list[Callable[[Call], object]] = field(default_factory=list)
-    admitted: list[Callable[[Call], object]] = field(default_factory=list)
-    finished: list[tuple[str, Callable[[Call], object]]] = field(default_factory=list)
-    in_flight: dict[str, int] = field(
-        default_factory=lambda: {"tool": 0, "resource": 0, "prompt": 0}
-    )
-
-    @classmethod
-    def build(cls, host: PluginHost, app: App) -> CallHooks:
-        hooks = cls()
-        for name in host.enabled:
-            for hook, target in (
-                ("scs_call_started", hooks.started),
-                ("scs_call_admitted", hooks.admitted),
-            ):
-                impl = host.impl(name, hook)
-                if impl is not None:
-                    target.append(_bound(impl.function, tuple(impl.argnames), app))
-            impl = host.impl(name, "scs_call_finished")
-            if impl is not None:
-                hooks.finished.append((name, _bound(impl.function, tuple(impl.argnames), app)))
-        return hooks
+    def __init__(self, app: App | None = None) -> None:
+        self.app = app
+        self.in_flight: dict[str, int] = {"tool": 0, "resource": 0, "prompt": 0}
 
     async def run(self, call: Call, proceed: Callable[[], Awaitable[Any]]) -> Any:
         """Run the started hooks, the call, then the finished hooks (always)."""
+        app = self.app
+        if app is None:  # an App still being assembled has no hooks to run
+            return await proceed()
+        host = app.host
         self.in_flight[call.kind] = self.in_flight.get(call.kind, 0) + 1
         started = time.perf_counter()
         try:
-            for hook in self.started:
-                hook(call)
-            return await proceed()
+            try:
+                host.call_started(app, call)
+            except ScsError:
+                raise
+            except Exception as error:  # a plugin's bug: typed like any internal error
+                raise internal_error(error, "a call_started hook") from None
+            result = await proceed()
+            if call.deliveries:  # the events of this call's writes, delivered before it returns
+                await asyncio.shield(asyncio.gather(*call.deliveries, return_exceptions=True))
         except BaseException as error:
             call.error = error_code(error)
             raise
+        else:
+            return result
         finally:
             self.in_flight[call.kind] -= 1
             call.seconds = time.perf_counter() - started
-            for name, hook in self.finished:
-                try:
-                    hook(call)
-                except Exception:  # an observer must not turn a result into an error
-                    log.exception("plugin %r failed in scs_call_finished", name)
+            try:
+                host.call_finished(app, call)
+            except Exception:  # an observer must not turn a result into an error
+                log.exception("a plugin failed in scs_call_finished")
 
     def admit(self, call: Call) -> None:
         """Run the admitted hooks (auth has verified the caller and the permission)."""
-        for hook in self.admitted:
-            hook(call)
+        if self.app is not None:
+            self.app.host.call_admitted(self.app, call)
+
+
+class CallMiddleware(Middleware):
+    """Outermost: starts each request's record (``scs.request.Call``) and runs the call
+    hooks around tool calls, resource reads and prompts."""
+
+    order = CALL_ORDER
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def on_request(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        _, token = begin_call()
+        try:
+            return await call_next(context)
+        finally:
+            end_call(token)
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        message = context.message
+        call.kind, call.name = "tool", message.name
+        call.token = presented_token(message.arguments)
+        return await self.app.calls.run(call, lambda: call_next(context))
+
+    async def on_read_resource(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        call.kind, call.name, call.token = "resource", str(context.message.uri), bearer_token()
+        return await self.app.calls.run(call, lambda: call_next(context))
+
+    async def on_get_prompt(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        call = current_call()
+        if call is None:
+            return await call_next(context)
+        call.kind, call.name, call.token = "prompt", context.message.name, bearer_token()
+        return await self.app.calls.run(call, lambda: call_next(context))

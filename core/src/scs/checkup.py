@@ -112,7 +112,7 @@ def _pending(host: PluginHost, applied: dict[str, list[int]]) -> dict[str, list[
     """Migrations each enabled plugin has that the database has not applied yet."""
     pending: dict[str, list[int]] = {}
     for name in host.enabled:
-        steps = host.call_one(name, "scs_migrations") or []
+        steps = host.migrations(name)
         missing = sorted(m.version for m in steps if m.version not in applied.get(name, []))
         if missing:
             pending[name] = missing

@@ -221,39 +221,14 @@ def plugins_command(as_json: bool) -> None:
 
 
 async def _tools_by_plugin(settings: Settings, infos: dict[str, Any]) -> dict[str, list[str]]:
-    """Register every installed plugin on a scratch database to learn its tools."""
-    import tempfile
+    """Every installed plugin's tools, from its own FastMCP server: no database, no
+    migrations, no start-up hooks; a plugin that cannot be built is named on stderr."""
+    from scs.app import plugin_tools
 
-    from pydantic import SecretStr
-
-    from scs.app import create_app
-    from scs.auth.secrets import new_secret
-    from scs.plugins import CORE
-
-    with tempfile.TemporaryDirectory() as scratch:
-        probe = settings.model_copy(
-            update={
-                "plugins": ",".join(name for name in infos if name != CORE),
-                "plugins_strict": False,
-                "data_dir": Path(scratch),
-                "database_path": Path(scratch) / "probe.db",
-                "transport": "stdio",
-                "api_key": SecretStr(new_secret()),
-                "admin_api_key": SecretStr(new_secret()),
-                "jwt_secret_key": SecretStr(new_secret()),
-            }
-        )
-        try:
-            app = await create_app(probe, installed=infos)
-        except Exception:
-            return {}
-        try:
-            tools: dict[str, list[str]] = {}
-            for policy in app.tools.values():
-                tools.setdefault(policy.plugin, []).append(policy.name)
-            return {name: sorted(names) for name, names in tools.items()}
-        finally:
-            await app.close()
+    tools, refused = await plugin_tools(settings, infos)
+    for name, reason in refused.items():
+        click.echo(f"scs: plugin {name!r}: {reason}", err=True)
+    return tools
 
 
 @cli.command()
@@ -349,6 +324,8 @@ def secrets() -> None:
 
 
 def _add_plugin_commands() -> None:
+    """Add the enabled plugins' subcommands; a plugin whose commands cannot be loaded is
+    named on stderr (the other commands still work)."""
     from scs.plugins import PluginHost, discover, select
     from scs.settings import Settings, load_settings
 
@@ -356,10 +333,10 @@ def _add_plugin_commands() -> None:
         settings = load_settings(Settings)
         infos = discover()
         host = PluginHost.create(select(settings.plugins, infos), infos, strict=False)
-    except Exception:  # a broken configuration must not break `scs --help` or `scs check`
+    except Exception:  # a broken configuration must not break `scs --help`; `scs check` reports it
         return
-    for name in host.each("scs_commands"):
-        host.call_one(name, "scs_commands", cli=cli)
+    for name, reason in {**host.refused, **host.commands(cli)}.items():
+        click.echo(f"scs: plugin {name!r}: commands not loaded: {reason}", err=True)
 
 
 def _load_plugin_commands() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
@@ -12,7 +13,9 @@ import scs
 from scs.auth import archive, store
 from scs.errors import ErrorCode, ScsError
 from scs.hookspecs import hookimpl
+from scs.periodic import Periodic
 from scs.request import client_address, current_call, header
+from scs.timestamps import iso_timestamp
 from scs.tools import requires
 
 if TYPE_CHECKING:
@@ -145,11 +148,32 @@ def scs_http_routes(app: App) -> Sequence[Route]:
     return [Route("/health", health, methods=["GET"])]
 
 
+AUDIT_PRUNE_INTERVAL_S = 3600.0
+
+
+class AuditPrune(Periodic):
+    """Deletes audit rows older than ``SCS_AUDIT_RETENTION_DAYS`` (the service key)."""
+
+
 @hookimpl
 async def scs_startup(app: App) -> None:
     await store.purge_expired_revocations(app.db)
+    days = app.settings.audit_retention_days
+    if days:
+
+        async def prune() -> int:
+            cutoff = iso_timestamp(datetime.now(UTC) - timedelta(days=days))
+            return await store.prune_audit(app.db, cutoff)
+
+        await prune()
+        pruner = AuditPrune("scs-audit-prune", AUDIT_PRUNE_INTERVAL_S, prune)
+        app.services.provide(AuditPrune, pruner, by="core")
+        pruner.start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
+    pruner = app.services.remove(AuditPrune)
+    if pruner is not None:
+        await pruner.stop()
     await app.auth.flush_failure_audit()  # the open windows' failure counts

@@ -1,18 +1,27 @@
 """The hooks a plugin may implement. One small function per hook.
 
-Hooks that do work may be ``async``: the host awaits what they return. Hooks
-called per plugin (settings, requires, migrations, register) are called once for
-each enabled plugin in dependency order; the others fan out to every plugin.
+Two markers say how the host calls a hook (``scs.plugins.PluginHost`` reads them):
+
+- ``per_plugin``: called once for each enabled plugin on its own, in dependency
+  order (settings, requires, migrations, register, commands). ``tryfirst``, ``trylast`` and
+  wrappers mean nothing there and are refused at load.
+- ``sync``: the host uses the result directly, so an ``async def`` is refused at
+  load. The other hooks may be ``async``: the host awaits what they return, one
+  plugin at a time, in pluggy's order (``tryfirst``/``trylast`` honoured).
+
+Wrappers (``@hookimpl(wrapper=True)``) are allowed on the fan-out ``sync`` hooks
+(the call hooks, middleware, routes, stats) and refused elsewhere: on a
+hook whose implementations may be async a wrapper would not see their work.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
     import click
     from fastmcp import FastMCP
@@ -20,43 +29,72 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
     from scs.app import App
+    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
     from scs.events import Event
     from scs.migrations import Migration
     from scs.request import Call
     from scs.settings import ScsSettings
+    from scs.storage import Executor, Transaction
 
 PROJECT = "scs"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+SYNC_MARK = f"{PROJECT}_sync"
+PER_PLUGIN_MARK = f"{PROJECT}_per_plugin"
+
+F = TypeVar("F", bound="Callable[..., Any]")
+
+
+def sync(spec: F) -> F:
+    """Mark a spec whose result the host uses directly (no ``async def``)."""
+    setattr(spec, SYNC_MARK, True)
+    return spec
+
+
+def per_plugin(spec: F) -> F:
+    """Mark a spec the host calls for one plugin at a time (no ordering, no wrappers)."""
+    setattr(spec, PER_PLUGIN_MARK, True)
+    return spec
+
 
 @hookspec
+@per_plugin
+@sync
 def scs_settings() -> type[ScsSettings] | None:
     """Return the plugin's settings model (a ``ScsSettings`` subclass, prefix ``SCS_<PLUGIN>_``)."""
 
 
 @hookspec
+@per_plugin
+@sync
 def scs_requires() -> Sequence[str]:  # type: ignore[empty-body]
     """Return the names of plugins this plugin needs enabled (e.g. ``["sessions"]``)."""
 
 
 @hookspec
+@per_plugin
+@sync
 def scs_migrations() -> Sequence[Migration]:  # type: ignore[empty-body]
     """Return the plugin's schema steps; each version is applied once, in a transaction."""
 
 
 @hookspec
+@per_plugin
 def scs_register(app: App, mcp: FastMCP[Any]) -> Awaitable[None] | None:
-    """Add the plugin's tools, resources and prompts to ``mcp`` (the plugin's own server)."""
+    """Add the plugin's tools, resources and prompts to ``mcp`` (the plugin's own server)
+    and offer its services (``app.services.provide``)."""
 
 
 @hookspec
+@sync
 def scs_middleware(app: App) -> Sequence[Middleware]:  # type: ignore[empty-body]
     """Return FastMCP middleware (placed by its ``order``) for plugins that wrap the call,
     e.g. a cache; to observe or refuse calls the ``scs_call_*`` hooks are cheaper."""
 
 
 @hookspec
+@sync
 def scs_call_started(app: App, call: Call) -> None:
     """A tool call, resource read or prompt arrived; the caller is not verified yet.
 
@@ -70,6 +108,7 @@ def scs_call_started(app: App, call: Call) -> None:
 
 
 @hookspec
+@sync
 def scs_call_admitted(app: App, call: Call) -> None:
     """The caller is verified (``call.identity``) and holds the permission the tool needs.
 
@@ -79,17 +118,30 @@ def scs_call_admitted(app: App, call: Call) -> None:
 
 
 @hookspec
+@sync
 def scs_call_finished(app: App, call: Call) -> None:
     """A call ended: ``call.seconds`` and ``call.error`` (the client's error code, or None).
 
     Runs for every call that ``scs_call_started`` saw, refused ones included.
-    Synchronous and cheap; it must not raise (metrics, logs, giving back a token).
+    Synchronous and cheap; it must not raise (metrics, logs, giving back a token): an
+    exception is logged and stops the implementations after it.
     """
 
 
 @hookspec
+@sync
 def scs_http_routes(app: App) -> Sequence[Route]:  # type: ignore[empty-body]
     """Return extra Starlette routes for the HTTP app (e.g. ``/metrics``)."""
+
+
+@hookspec
+@sync
+def scs_stats(app: App) -> Mapping[str, Mapping[str, Any]]:  # type: ignore[empty-body]
+    """Return figures for monitoring, by section: ``{"cache": {"hits": 3, ...}}``.
+
+    Values are numbers or small mappings of numbers (JSON). Cheap: it runs on every
+    ``get_performance_metrics`` call and every ``/metrics`` scrape.
+    """
 
 
 @hookspec
@@ -104,16 +156,25 @@ def scs_shutdown(app: App) -> Awaitable[None] | None:
 
 @hookspec
 def scs_event(app: App, event: Event) -> Awaitable[None] | None:
-    """React to a domain event (``message.added``, ``memory.set``...) after its commit."""
+    """React to a domain event (names in ``scs.events``) after its commit.
+
+    Delivered in-process, one plugin after the other, before the writing call returns;
+    the delivery finishes even when that call is cancelled. An exception is logged and
+    does not stop the other plugins.
+    """
 
 
 @hookspec
+@per_plugin
+@sync
 def scs_commands(cli: click.Group) -> None:
-    """Add subcommands to the ``scs`` command line."""
+    """Add subcommands to the ``scs`` command line (a plugin whose commands fail to load
+    is named on stderr; the others still load)."""
 
 
-# --- export, import and retention (issue #17; driven by the archive plugin) ----------
+# --- export, import and retention (driven by the archive plugin) ----------------------
 # Types: scs.archiving. Guide: docs/plugins.md, "Export, import and retention".
+# Called through PluginHost.export_records / import_batch / retention.
 
 
 @hookspec
@@ -133,10 +194,3 @@ def scs_import(
 @hookspec
 def scs_retention(app: App, policy: RetentionPolicy) -> Awaitable[dict[str, int]] | None:
     """Delete what ``policy`` allows of your rows, in small batches; return counts by kind."""
-
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
-    from scs.storage import Executor, Transaction

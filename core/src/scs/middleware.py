@@ -1,4 +1,5 @@
-"""The core's FastMCP middleware: typed errors (outermost) and authentication.
+"""The core's FastMCP middleware: typed errors and authentication (the call record and
+call hooks, outermost, are in ``scs.calls``).
 
 Plugin middleware is placed by its ``order`` attribute: below ``AUTH_ORDER`` it
 runs before the caller is known (timing, metrics); above it, it sees the caller
@@ -18,14 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import ANONYMOUS_READER, acting_as
-from scs.request import (
-    bearer_token,
-    begin_call,
-    current_call,
-    end_call,
-    presented_token,
-    request_id,
-)
+from scs.request import bearer_token, current_call, presented_token, request_id
 
 if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
@@ -81,50 +75,13 @@ def _validation_message(error: BaseException) -> str:
 
 
 class ErrorMiddleware(Middleware):
-    """Every failure reaches the client as a typed error; tracebacks stay in the log.
-
-    Outermost, it also starts each request's record (``scs.request.Call``) and runs the
-    plugins' call hooks around tool calls, resource reads and prompts (``scs.calls``).
-    """
+    """Every failure reaches the client as a typed error; tracebacks stay in the log."""
 
     order = ERROR_ORDER
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    async def on_call_tool(
-        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
-    ) -> Any:
-        call = current_call()
-        if call is None:
-            return await call_next(context)
-        message = context.message
-        call.kind, call.name = "tool", message.name
-        call.token = presented_token(message.arguments)
-        return await self.app.calls.run(call, lambda: call_next(context))
-
-    async def on_read_resource(
-        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
-    ) -> Any:
-        call = current_call()
-        if call is None:
-            return await call_next(context)
-        call.kind, call.name, call.token = "resource", str(context.message.uri), bearer_token()
-        return await self.app.calls.run(call, lambda: call_next(context))
-
-    async def on_get_prompt(
-        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
-    ) -> Any:
-        call = current_call()
-        if call is None:
-            return await call_next(context)
-        call.kind, call.name, call.token = "prompt", context.message.name, bearer_token()
-        return await self.app.calls.run(call, lambda: call_next(context))
 
     async def on_request(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
-        _, token = begin_call()
         try:
             return await call_next(context)
         except (ScsError, MCPError):  # MCPError: a protocol-level refusal, sent as it is
@@ -151,27 +108,26 @@ class ErrorMiddleware(Middleware):
                 raise cause from None
             if cause is None:
                 raise
-            raise self._internal(context, cause) from None
+            raise internal_error(cause, context.method) from None
         except Exception as error:
-            raise self._internal(context, error) from None
-        finally:
-            end_call(token)
+            raise internal_error(error, context.method) from None
 
-    @staticmethod
-    def _internal(context: MiddlewareContext[Any], error: BaseException) -> ScsError:
-        rid = request_id()
-        log.error(
-            "internal error in %s (request %s)",
-            context.method,
-            rid,
-            exc_info=(type(error), error, error.__traceback__),
-        )
-        return ScsError(
-            ErrorCode.INTERNAL,
-            f"internal error (request id {rid})",
-            "the server logged the details under this request id",
-            request_id=rid,
-        )
+
+def internal_error(error: BaseException, where: str | None) -> ScsError:
+    """Log an unexpected failure under the request id; the client gets only the id."""
+    rid = request_id()
+    log.error(
+        "internal error in %s (request %s)",
+        where,
+        rid,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return ScsError(
+        ErrorCode.INTERNAL,
+        f"internal error (request id {rid})",
+        "the server logged the details under this request id",
+        request_id=rid,
+    )
 
 
 class AuthMiddleware(Middleware):
@@ -194,7 +150,7 @@ class AuthMiddleware(Middleware):
         call = current_call()
         policy = self.app.tools.get(message.name)
         needed = policy.permission if policy else "read"
-        # call is None only when not below ErrorMiddleware (a server assembled by hand)
+        # call is None only when not below CallMiddleware (a server assembled by hand)
         token = call.token if call is not None else presented_token(message.arguments)
         # a tool open to all (authenticate_agent...) does not verify a token it does not
         # use: a stale Bearer header must not get in the way of a right API key
@@ -230,17 +186,21 @@ class AuthMiddleware(Middleware):
                 "authentication required to read resources",
                 "send an Authorization: Bearer header with a token from authenticate_agent",
             )
-        call = current_call()
-        if call is not None:
-            call.identity = identity
-            self.app.calls.admit(call)
-        with acting_as(identity):
-            return await call_next(context)
+        return await self._admitted(identity, context, call_next)
 
     async def on_get_prompt(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         identity = await self._identify(bearer_token(), required=False)
+        return await self._admitted(identity, context, call_next)
+
+    async def _admitted(
+        self,
+        identity: Identity | None,
+        context: MiddlewareContext[Any],
+        call_next: CallNext[Any, Any],
+    ) -> Any:
+        """Record the caller, run the admitted hooks, then the call as that caller."""
         call = current_call()
         if call is not None:
             call.identity = identity

@@ -11,15 +11,31 @@ import inspect
 import logging
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
 from scs import hookspecs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
-    from types import ModuleType
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+
+    import click
+    from fastmcp import FastMCP
+    from fastmcp.server.middleware import Middleware
+    from pluggy import HookCaller
+    from starlette.routing import Route
+
+    from scs.app import App
+    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
+    from scs.events import Event
+    from scs.migrations import Migration
+    from scs.request import Call
+    from scs.settings import ScsSettings
+    from scs.storage import Executor, Transaction
+
+T = TypeVar("T")
 
 log = logging.getLogger("scs.plugins")
 
@@ -38,20 +54,6 @@ BUILTINS: tuple[str, ...] = (
     "dashboard",
 )
 CORE = "core"
-# Hooks whose result the host uses directly; an ``async def`` would hand it a coroutine.
-SYNC_HOOKS = frozenset(
-    {
-        "scs_settings",
-        "scs_requires",
-        "scs_migrations",
-        "scs_middleware",
-        "scs_http_routes",
-        "scs_commands",
-        "scs_call_started",
-        "scs_call_admitted",
-        "scs_call_finished",
-    }
-)
 
 
 class PluginError(Exception):
@@ -171,13 +173,21 @@ def select(spec: str, installed: Iterable[str]) -> list[str]:
 
 @dataclass
 class PluginHost:
-    """The enabled plugins, registered with pluggy, and typed ways to call their hooks."""
+    """The enabled plugins, registered with pluggy, and one typed method per hook.
+
+    Every call goes through pluggy (``self.pm.hook.<name>``); hooks called for one
+    plugin alone use a subset caller (``pm.subset_hook_caller``). Plugins are
+    registered in reverse dependency order so that pluggy's last-registered-first
+    order is the dependency order; ``tryfirst``/``trylast`` move an implementation
+    from there.
+    """
 
     infos: dict[str, PluginInfo]
     enabled: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     needs: dict[str, list[str]] = field(default_factory=dict)
     pm: pluggy.PluginManager = field(init=False)
+    _alone_callers: dict[tuple[str, str], HookCaller] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -197,6 +207,7 @@ class PluginHost:
                 host.refuse(error, strict)
         host._check_requirements(strict)
         host.enabled = host._ordered()
+        host._register_in_call_order()
         host.pm.check_pending()
         return host
 
@@ -206,23 +217,44 @@ class PluginHost:
             raise PluginError(name, info.error or "has no module")
         self._check_hooks(name, info.module)
         try:
-            self.pm.register(info.module, name=name)
+            self.pm.register(self._registrable(info.module), name=name)
         except pluggy.PluginValidationError as error:  # what _check_hooks does not cover
             reason = " ".join(str(error).split())
             raise PluginError(name, f"invalid hook implementation: {reason}") from None
+        self._alone_callers.clear()
         try:
             self.needs[name] = self._declared_requirements(name)
         except PluginError:
-            self.pm.unregister(info.module)
+            self.pm.unregister(name=name)
             raise
         self.enabled.append(name)
 
-    def _check_hooks(self, name: str, module: object) -> None:
-        """Refuse unknown hook names, arguments a spec does not offer, and async sync-only hooks.
+    def _registrable(self, plugin: object) -> object:
+        """``plugin``, or for an unhashable plugin object (a dataclass, say) a module
+        holding its hook methods: pluggy keeps plugins in sets."""
+        try:
+            hash(plugin)
+        except TypeError:
+            holder = ModuleType(type(plugin).__name__)
+            for attr in dir(plugin):
+                if self.pm.parse_hookimpl_opts(plugin, attr) is not None:
+                    setattr(holder, attr, getattr(plugin, attr))
+            return holder
+        return plugin
 
-        pluggy accepts unknown names until ``check_pending`` and words signature
-        errors over several lines; this says it in one line, before anything is registered.
-        """
+    def _register_in_call_order(self) -> None:
+        """Re-register the enabled plugins, last first: pluggy calls the last one first."""
+        for name in self.enabled:
+            self.pm.unregister(name=name)
+        for name in reversed(self.enabled):
+            self.pm.register(self._registrable(self.infos[name].module), name=name)
+        self._alone_callers.clear()
+
+    def _check_hooks(self, name: str, module: object) -> None:
+        """Refuse unknown hook names, arguments a spec does not offer, async sync-only hooks
+        and options a hook cannot honour, each in one line, before anything is registered
+        (pluggy accepts unknown names until ``check_pending`` and words its errors over
+        several lines)."""
         unknown: list[str] = []
         for attr in dir(module):
             opts = self.pm.parse_hookimpl_opts(module, attr)
@@ -230,10 +262,11 @@ class PluginHost:
                 continue
             hook = opts.get("specname") or attr
             function = getattr(module, attr)
-            caller = getattr(self.pm.hook, hook, None)
+            caller: HookCaller | None = getattr(self.pm.hook, hook, None)
             if caller is None or caller.spec is None:
                 unknown.append(hook)
                 continue
+            spec = caller.spec.function
             offered = list(caller.spec.argnames)
             taken = _required_arguments(function)
             extra = [arg for arg in taken if arg not in offered]
@@ -243,10 +276,14 @@ class PluginHost:
                     f"{hook}({', '.join(taken)}) takes {', '.join(map(repr, extra))}, which the "
                     f"hook does not provide (spec: {hook}({', '.join(offered)}))",
                 )
-            if hook in SYNC_HOOKS and (
+            is_sync = getattr(spec, hookspecs.SYNC_MARK, False)
+            if is_sync and (
                 inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)
             ):
-                raise PluginError(name, f"{hook} must not be async (the host calls it directly)")
+                raise PluginError(name, f"{hook} must not be async (the host uses its result)")
+            refused = _refused_option(opts, spec, is_sync)
+            if refused:
+                raise PluginError(name, f"{hook}: {refused}")
         if unknown:
             known = [spec for spec in dir(hookspecs) if spec.startswith(f"{hookspecs.PROJECT}_")]
             hints = [
@@ -257,16 +294,12 @@ class PluginHost:
             raise PluginError(name, f"implements unknown hook(s): {', '.join(hints)}")
 
     def _declared_requirements(self, name: str) -> list[str]:
-        try:
-            declared = self.call_one(name, "scs_requires")
-        except Exception as error:
-            raise PluginError(
-                name, f"scs_requires raised {type(error).__name__}: {error}"
-            ) from None
+        declared = self.requires(name)
         if declared is None:
             return []
         if isinstance(declared, str) or not all(isinstance(need, str) for need in declared):
-            raise PluginError(name, f"scs_requires must return a list of names, not {declared!r}")
+            hook = self.pm.hook.scs_requires.name
+            raise PluginError(name, f"{hook} must return a list of names, not {declared!r}")
         return [normalize(need) for need in declared]
 
     def refuse(self, error: PluginError, strict: bool) -> None:
@@ -274,9 +307,9 @@ class PluginHost:
             raise error
         log.warning("%s; it is disabled (SCS_PLUGINS_STRICT=false)", error)
         self.refused[error.plugin] = error.reason
-        module = self.infos[error.plugin].module
-        if module is not None and self.pm.is_registered(module):
-            self.pm.unregister(module)
+        if self.pm.has_plugin(error.plugin):
+            self.pm.unregister(name=error.plugin)
+            self._alone_callers.clear()
         if error.plugin in self.enabled:
             self.enabled.remove(error.plugin)
 
@@ -322,33 +355,200 @@ class PluginHost:
             visit(name, ())
         return ordered
 
-    # -- calling ----------------------------------------------------------
-    def impl(self, plugin: str, hook: str) -> pluggy.HookImpl | None:
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            if impl.plugin_name == plugin:
-                return impl  # type: ignore[no-any-return]
+    # -- calling: helpers -------------------------------------------------
+    def _alone(self, hook: HookCaller, plugin: str) -> HookCaller:
+        """``hook`` restricted to one plugin's implementation."""
+        key = (hook.name, plugin)
+        caller = self._alone_callers.get(key)
+        if caller is None:
+            others = [module for name, module in self.pm.list_name_plugin() if name != plugin]
+            caller = self._alone_callers[key] = self.pm.subset_hook_caller(hook.name, others)
+        return caller
+
+    @staticmethod
+    def _in_call_order(hook: HookCaller) -> list[str]:
+        """The plugins implementing ``hook``, in the order pluggy calls them."""
+        return [impl.plugin_name for impl in reversed(hook.get_hookimpls())]
+
+    def implements(self, plugin: str, hook: HookCaller) -> bool:
+        return plugin in self._in_call_order(hook)
+
+    def _culprit(self, hook: HookCaller, error: BaseException) -> str:
+        """The plugin whose implementation of ``hook`` raised ``error`` (from its traceback)."""
+        codes = {
+            impl.function.__code__: impl.plugin_name
+            for impl in hook.get_hookimpls()
+            if hasattr(impl.function, "__code__")
+        }
+        traceback = error.__traceback__
+        culprit = "?"
+        while traceback is not None:
+            culprit = codes.get(traceback.tb_frame.f_code, culprit)
+            traceback = traceback.tb_next
+        return culprit
+
+    def _blamed(self, hook: HookCaller, error: Exception) -> PluginError:
+        return PluginError(
+            self._culprit(hook, error), f"{hook.name} raised {type(error).__name__}: {error}"
+        )
+
+    def _one(self, hook: HookCaller, plugin: str, **kwargs: Any) -> Any:
+        """``plugin``'s implementation of ``hook`` alone: its result, None without one;
+        an exception becomes a PluginError naming the plugin and the hook."""
+        try:
+            found = self._alone(hook, plugin)(**kwargs)
+        except Exception as error:
+            raise PluginError(
+                plugin, f"{hook.name} raised {type(error).__name__}: {error}"
+            ) from error
+        return found[0] if found else None
+
+    async def _one_awaited(self, hook: HookCaller, plugin: str, **kwargs: Any) -> None:
+        result = self._one(hook, plugin, **kwargs)
+        try:
+            await await_me_maybe(result)
+        except Exception as error:
+            raise PluginError(
+                plugin, f"{hook.name} raised {type(error).__name__}: {error}"
+            ) from error
+
+    # -- calling: one plugin at a time ------------------------------------
+    def requires(self, plugin: str) -> Sequence[str] | None:
+        declared: Sequence[str] | None = self._one(self.pm.hook.scs_requires, plugin)
+        return declared
+
+    def settings_model(self, plugin: str) -> type[ScsSettings] | None:
+        model: type[ScsSettings] | None = self._one(self.pm.hook.scs_settings, plugin)
+        return model
+
+    def migrations(self, plugin: str) -> Sequence[Migration]:
+        steps: Sequence[Migration] | None = self._one(self.pm.hook.scs_migrations, plugin)
+        return steps or ()
+
+    def registers(self, plugin: str) -> bool:
+        """Whether ``plugin`` implements ``scs_register``."""
+        return self.implements(plugin, self.pm.hook.scs_register)
+
+    async def register(self, plugin: str, app: App, mcp: FastMCP[Any]) -> None:
+        await self._one_awaited(self.pm.hook.scs_register, plugin, app=app, mcp=mcp)
+
+    # -- calling: every plugin --------------------------------------------
+    def middleware(self, app: App) -> list[Middleware]:
+        hook = self.pm.hook.scs_middleware
+        try:
+            return [item for items in hook(app=app) for item in items or ()]
+        except Exception as error:
+            raise self._blamed(hook, error) from error
+
+    def http_routes(self, app: App) -> list[Route]:
+        hook = self.pm.hook.scs_http_routes
+        try:
+            return [route for routes in hook(app=app) for route in routes or ()]
+        except Exception as error:
+            raise self._blamed(hook, error) from error
+
+    def commands(self, cli: click.Group) -> dict[str, str]:
+        """Add every enabled plugin's subcommands; the plugins that failed, with why."""
+        failed: dict[str, str] = {}
+        for name in self.enabled:
+            try:
+                self._one(self.pm.hook.scs_commands, name, cli=cli)
+            except PluginError as error:
+                failed[name] = error.reason
+        return failed
+
+    def stats(self, app: App) -> dict[str, Mapping[str, Any]]:
+        """Every plugin's figures for monitoring, by section."""
+        merged: dict[str, Mapping[str, Any]] = {}
+        for sections in self.pm.hook.scs_stats(app=app):
+            merged.update(sections or {})
+        return merged
+
+    def call_started(self, app: App, call: Call) -> None:
+        self.pm.hook.scs_call_started(app=app, call=call)
+
+    def call_admitted(self, app: App, call: Call) -> None:
+        self.pm.hook.scs_call_admitted(app=app, call=call)
+
+    def call_finished(self, app: App, call: Call) -> None:
+        self.pm.hook.scs_call_finished(app=app, call=call)
+
+    async def startup(self, app: App) -> None:
+        """Every plugin's start-up in order; the first failure stops it (PluginError)."""
+        hook = self.pm.hook.scs_startup
+        for name in self._in_call_order(hook):
+            await self._one_awaited(hook, name, app=app)
+
+    async def shutdown(self, app: App) -> None:
+        """Every plugin's shutdown, in reverse order; a failure is logged, the rest still run."""
+        hook = self.pm.hook.scs_shutdown
+        await self._each_logged(hook, reversed(self._in_call_order(hook)), app=app)
+
+    async def event(self, app: App, event: Event) -> None:
+        """Deliver ``event`` to every plugin; one plugin's failure does not stop the others
+        (a committed write must not look failed)."""
+        hook = self.pm.hook.scs_event
+        await self._each_logged(hook, self._in_call_order(hook), app=app, event=event)
+
+    # -- export, import and retention (the archive plugin drives them) ------
+    def export_records(
+        self, app: App, reader: Executor, request: ExportRequest
+    ) -> list[AsyncIterator[Record]]:
+        """Each plugin's records for ``request``, the sessions plugin's first (its record
+        opens a session's document), then in call order."""
+        hook = self.pm.hook.scs_export
+        names = sorted(self._in_call_order(hook), key=lambda name: name != "sessions")
+        found = (self._one(hook, name, app=app, reader=reader, request=request) for name in names)
+        return [records for records in found if records is not None]
+
+    async def import_batch(self, app: App, tx: Transaction | None, batch: ImportBatch) -> int | None:
+        """The records written by the plugin that owns ``batch.kind``; None if none does."""
+        hook = self.pm.hook.scs_import
+        for name in self._in_call_order(hook):
+            written = await await_me_maybe(self._one(hook, name, app=app, tx=tx, batch=batch))
+            if written is not None:
+                return int(written)
         return None
 
-    def call_one(self, plugin: str, hook: str, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of a hook (None when it has none)."""
-        impl = self.impl(plugin, hook)
-        if impl is None:
-            return None
-        return impl.function(*(kwargs[arg] for arg in impl.argnames))
+    async def retention(self, app: App, policy: RetentionPolicy) -> dict[str, int]:
+        """Every plugin's retention under ``policy``: rows removed, by kind."""
+        hook = self.pm.hook.scs_retention
+        counts: dict[str, int] = {}
+        for name in self._in_call_order(hook):
+            removed = await await_me_maybe(self._one(hook, name, app=app, policy=policy))
+            for kind, n in (removed or {}).items():
+                counts[kind] = counts.get(kind, 0) + int(n)
+        return counts
 
-    def each(self, hook: str, *, reverse: bool = False) -> Iterator[str]:
-        """Enabled plugins implementing ``hook``, in dependency order."""
-        names = reversed(self.enabled) if reverse else iter(self.enabled)
+    async def _each_logged(self, hook: HookCaller, names: Iterable[str], **kwargs: Any) -> None:
         for name in names:
-            if self.impl(name, hook) is not None:
-                yield name
+            try:
+                await self._one_awaited(hook, name, **kwargs)
+            except PluginError as error:
+                log.exception(
+                    "plugin %r failed in %s; the others still run", error.plugin, hook.name
+                )
 
-    async def broadcast(self, hook: str, **kwargs: Any) -> list[Any]:
-        """Call every implementation in dependency order, awaiting awaitable results."""
-        results = []
-        for name in self.each(hook):
-            result = self.call_one(name, hook, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            results.append(result)
-        return results
+
+def _refused_option(opts: Mapping[str, Any], spec: Callable[..., Any], is_sync: bool) -> str:
+    """Why a hookimpl option cannot be honoured on this spec ("" when it can)."""
+    wrapper = "wrapper" if opts.get("wrapper") else "hookwrapper" if opts.get("hookwrapper") else ""
+    if getattr(spec, hookspecs.PER_PLUGIN_MARK, False):
+        for option in ("tryfirst", "trylast"):
+            if opts.get(option):
+                return f"{option} is refused: this hook is called for each plugin on its own"
+        if wrapper:
+            return f"{wrapper}=True is refused: this hook is called for each plugin on its own"
+    elif wrapper and not is_sync:
+        return (
+            f"{wrapper}=True is refused: implementations of this hook may be async, "
+            "a wrapper would not see their work"
+        )
+    return ""
+
+
+async def await_me_maybe(value: T | Awaitable[T]) -> T:
+    """``value``, awaited first when it is awaitable (a hook may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

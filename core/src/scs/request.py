@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastmcp.server.dependencies import get_http_request
 
 if TYPE_CHECKING:
+    import asyncio
     from contextvars import Token
 
     from starlette.requests import Request
@@ -36,6 +37,7 @@ class Call:
     identity: Identity | None = None
     seconds: float = 0.0
     error: str | None = None
+    deliveries: list[asyncio.Task[None]] = field(default_factory=list)
     _id: str | None = None
 
     @property
@@ -65,6 +67,13 @@ def header(name: str) -> str | None:
         return None
 
 
+def parse_bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None
+
+
 def bearer_token() -> str | None:
     """The Authorization: Bearer token of the HTTP request; over stdio, the process's
     ``SCS_TOKEN`` (see ``use_process_token``)."""
@@ -72,9 +81,7 @@ def bearer_token() -> str | None:
         value = get_http_request().headers.get("authorization")
     except RuntimeError:
         return _process_token
-    if value and value[:7].lower() == "bearer ":
-        return value[7:].strip() or None
-    return None
+    return parse_bearer(value)
 
 
 def presented_token(arguments: dict[str, Any] | None) -> str | None:

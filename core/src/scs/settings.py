@@ -157,6 +157,9 @@ class Settings(ScsSettings):
     auth_max_tracked: int = Field(
         10_000, ge=10, description="failing sources and credentials remembered at most"
     )
+    audit_retention_days: int = Field(
+        90, ge=0, description="audit rows older than this are deleted (hourly); 0 keeps them all"
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="proxy IPs/CIDRs whose X-Forwarded-For is believed (comma-separated)",

@@ -36,7 +36,8 @@ def scs_migrations() -> list[Migration]:
 
 
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
-    gate = app.services["probe_gate"] = Gate()
+    gate = Gate()
+    app.services.provide(Gate, gate, by="probe")
 
     @mcp.tool(tags=requires("read"))
     async def probe_notes() -> dict[str, Any]:

@@ -7,6 +7,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from scs_cache.entries import ResponseCache
+
 from . import probe
 
 if TYPE_CHECKING:
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def stats(server: ScsServer) -> dict[str, Any]:
-    result: dict[str, Any] = server.app.services["cache"].stats()
+    result: dict[str, Any] = server.app.services.get(ResponseCache, needed_by="test").stats()
     return result
 
 
@@ -152,7 +154,7 @@ async def test_read_racing_a_write_is_not_stored(scs_factory: ServerFactory) -> 
         extra_plugins={"probe": probe.module()},
     )
     alice = await server.agent("alice")
-    gate = server.app.services["probe_gate"]
+    gate = server.app.services.get(probe.Gate, needed_by="test")
     await alice.call("probe_add_note", note="first")
     gate.hold = True
     slow_read = asyncio.create_task(alice.call("probe_notes"))

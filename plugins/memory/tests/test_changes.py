@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scs.testing import ToolCallError
+from scs_memory.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from scs.storage import Change
@@ -75,7 +76,7 @@ async def test_each_sweep_batch_that_deletes_emits_once_for_any_agent(
     await helpers.eventually(lambda: _gone(alice, "tmp2"))
     payloads = await _collect(server)
 
-    sweeper = server.app.services["memory.sweeper"]
+    sweeper = server.app.services.get(Sweeper, needed_by="test")
     assert await sweeper.sweep_once() == 3  # batches of 2: 2 + 1
     assert await sweeper.sweep_once() == 0  # nothing left: no change
 

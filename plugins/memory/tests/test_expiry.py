@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scs.testing import ToolCallError
+from scs_memory.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from scs.testing import Agent, ServerFactory
@@ -71,7 +72,7 @@ async def test_sweep_deletes_expired_rows(scs_factory: ServerFactory, helpers: A
         await alice.call("set_memory", key=f"tmp{n}", value=n, expires_in=1)
     await alice.call("set_memory", key="keep", value="forever")
 
-    sweeper = server.app.services["memory.sweeper"]
+    sweeper = server.app.services.get(Sweeper, needed_by="test")
 
     async def swept() -> bool:
         # the counter moves after each batch's commit, which other connections see first

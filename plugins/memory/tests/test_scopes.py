@@ -114,7 +114,7 @@ async def test_deleting_a_session_deletes_its_memory(
 
     # No tool deletes sessions (yet); the foreign key must do it whoever deletes one.
     async with server.app.db.transaction() as tx:
-        assert await tx.execute("DELETE FROM sessions WHERE id = ?", (doomed,)) == 1
+        assert await tx.execute("DELETE FROM sessions_sessions WHERE id = ?", (doomed,)) == 1
 
     rows = await helpers.memory_rows(server)
     assert sorted(r["value"] for r in rows) == ['"global"', '"kept"']

@@ -68,6 +68,6 @@ def stored_messages() -> StoredCount:
     """How many messages the database holds (for "nothing was written" checks)."""
 
     async def count(server: ScsServer) -> int:
-        return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM messages"))
+        return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM messaging_messages"))
 
     return count

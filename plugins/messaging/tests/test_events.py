@@ -46,7 +46,8 @@ class Probe:
             # read through another connection: the row must already be committed
             async with app.db.read() as r:
                 count = await r.fetch_value(
-                    "SELECT COUNT(*) FROM messages WHERE id = ?", (event.data["message"]["id"],)
+                    "SELECT COUNT(*) FROM messaging_messages WHERE id = ?",
+                    (event.data["message"]["id"],),
                 )
             self.committed.append(int(count))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scs_messaging import store
+from scs_sessions.api import lock_session
 
 if TYPE_CHECKING:
     from scs.storage import Database
@@ -75,7 +76,7 @@ async def test_postgresql_second_writer_waits_for_the_first(make_team: TeamFacto
     sid = team.session_id
     db = team.server.app.db
     async with db.transaction() as tx:  # the first writer, held open mid-transaction
-        await store.lock_session(tx, db.dialect, sid)
+        await lock_session(tx, db.dialect, sid)
         first = await store.insert(
             tx,
             session_id=sid,

@@ -22,7 +22,8 @@ class Gate:
 
 
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
-    gate = app.services["probe_gate"] = Gate()
+    gate = Gate()
+    app.services.provide(Gate, gate, by="probe")
 
     @mcp.tool(tags=requires("read"))
     async def probe_ok() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 from scs.testing import ADMIN_API_KEY
+from scs_monitoring.metrics import Metrics
 
 from . import probe
 
@@ -73,7 +74,7 @@ async def test_in_flight_and_database_figures(scs_factory: ServerFactory) -> Non
     server = await probe_server(scs_factory)
     alice = await server.agent("alice")
     admin = await server.agent("root", agent_type="admin")
-    gate = server.app.services["probe_gate"]
+    gate = server.app.services.get(probe.Gate, needed_by="test")
     waiting = asyncio.create_task(alice.call("probe_wait"))
     try:
         await asyncio.wait_for(gate.entered.wait(), timeout=10)
@@ -165,7 +166,7 @@ async def test_server_works_without_monitoring(scs_factory: ServerFactory) -> No
     server = await scs_factory("default,-monitoring", http=True)
     alice = await server.agent("alice")
     assert (await alice.fails("get_performance_metrics")).code == "RESOURCE_001"
-    assert "monitoring" not in server.app.services
+    assert Metrics not in server.app.services
     assert server.url is not None
     async with httpx2.AsyncClient() as http:
         response = await http.get(

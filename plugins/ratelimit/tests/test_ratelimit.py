@@ -149,7 +149,7 @@ async def test_agents_of_one_credential_share_its_aggregate(scs_factory: ServerF
     )
     token = parse_result(result)["token"]
     await Agent(client, "other", "generic", token).call("probe_read")
-    assert server.app.services["ratelimit"].stats()["refused_by_scope"]["credential"] == 1
+    assert server.app.host.stats(server.app)["ratelimit"]["refused_by_scope"]["credential"] == 1
 
 
 @pytest.mark.parametrize("plugins", ["default,-ratelimit,probe"])

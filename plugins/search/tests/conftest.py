@@ -82,7 +82,7 @@ async def seed(
         for offset, row in enumerate(rows):
             metadata = row.get("metadata")
             ident = await tx.fetch_value(
-                "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+                "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
                 " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)"
                 " RETURNING id",
                 (
@@ -102,7 +102,7 @@ async def seed(
 
 async def all_messages(app: App) -> list[dict[str, Any]]:
     async with app.db.read() as r:
-        rows = await r.fetch_all("SELECT * FROM messages ORDER BY id")
+        rows = await r.fetch_all("SELECT * FROM messaging_messages ORDER BY id")
     messages = []
     for row in rows:
         message = dict(row)

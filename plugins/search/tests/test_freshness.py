@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from scs_search.service import SERVICE
+from scs_search.service import Search
 
 from .conftest import PLUGINS, seed
 from .corpus import rows
@@ -31,7 +31,7 @@ async def test_new_messages_are_found_at_once(team: Team) -> None:
         "search_context", session_id=team.session_id, query="kubernetes", fuzzy_threshold=100
     )
     assert ids_of(after) == [added["message_id"]]
-    search = team.server.app.services[SERVICE]
+    search = team.server.app.services.get(Search, needed_by="test")
     assert search.cache.stats["event_rows"] >= 1  # the event fed the index
 
 
@@ -96,9 +96,9 @@ async def test_writes_by_another_process_are_seen(
     # a deletion made elsewhere (announced on the messages topic, without an id) is
     # seen too: the index rebuilds
     async with other.app.db.transaction() as tx:
-        await tx.execute("DELETE FROM messages WHERE id = ?", (added["message_id"],))
+        await tx.execute("DELETE FROM messaging_messages WHERE id = ?", (added["message_id"],))
         tx.emit("messages", {"session_id": team.session_id})
-    cache = team.server.app.services[SERVICE].cache
+    cache = team.server.app.services.get(Search, needed_by="test").cache
     loop = asyncio.get_running_loop()
     until = loop.time() + 10.0
     for _ in range(1000):  # PostgreSQL: within the feed's latency; SQLite: the first look
@@ -114,7 +114,7 @@ async def test_writes_by_another_process_are_seen(
 async def test_this_process_writes_need_no_check(team: Team) -> None:
     """The feed announces the new id, the message.added event has indexed it already."""
     await seed(team.server.app, team.session_id, rows(100))
-    cache = team.server.app.services[SERVICE].cache
+    cache = team.server.app.services.get(Search, needed_by="test").cache
     await team.bob.call("search_context", session_id=team.session_id, query="warm up")
     checks = cache.stats["checks"]
     added = await team.alice.call(
@@ -129,7 +129,7 @@ async def test_this_process_writes_need_no_check(team: Team) -> None:
 
 async def test_a_session_change_makes_the_index_check(team: Team) -> None:
     await seed(team.server.app, team.session_id, rows(50))
-    cache = team.server.app.services[SERVICE].cache
+    cache = team.server.app.services.get(Search, needed_by="test").cache
     await team.bob.call("search_context", session_id=team.session_id, query="one")
     checks = cache.stats["checks"]
     await team.alice.call("close_session", session_id=team.session_id)
@@ -146,7 +146,7 @@ async def test_evicted_sessions_are_reloaded_correctly(make_team: TeamFactory) -
         sessions.append(created["session_id"])
     for n, session_id in enumerate(sessions):
         await seed(app, session_id, [*rows(600, seed=n), _row(f"needle{n} in session {n}")])
-    cache = app.services[SERVICE].cache
+    cache = app.services.get(Search, needed_by="test").cache
     for _ in range(2):
         for n, session_id in enumerate(sessions):
             found = await team.bob.call(
@@ -170,7 +170,7 @@ def _row(content: str) -> dict[str, object]:
 
 async def test_an_unchanged_database_skips_the_check_and_a_commit_restores_it(team: Team) -> None:
     await seed(team.server.app, team.session_id, rows(200))
-    cache = team.server.app.services[SERVICE].cache
+    cache = team.server.app.services.get(Search, needed_by="test").cache
     await team.bob.call("search_context", session_id=team.session_id, query="one")
     checks = cache.stats["checks"]
     await team.bob.call("search_context", session_id=team.session_id, query="two")

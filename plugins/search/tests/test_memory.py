@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scs_search.index import SessionIndex
-from scs_search.service import SERVICE
+from scs_search.service import Search
 
 from .conftest import seed
 from .corpus import rows
@@ -44,7 +44,7 @@ async def test_indexes_are_evicted_by_bytes(make_team: TeamFactory) -> None:
         sessions.append(created["session_id"])
     for n, session_id in enumerate(sessions):  # ~0.6 MiB of index each
         await seed(app, session_id, [*rows(1500, seed=n), _row(f"needle{n} in session {n}")])
-    cache = app.services[SERVICE].cache
+    cache = app.services.get(Search, needed_by="test").cache
     for n, session_id in enumerate(sessions):
         found = await team.bob.call(
             "search_context", session_id=session_id, query=f"needle{n}", fuzzy_threshold=100
@@ -67,7 +67,7 @@ async def test_a_search_of_every_session_streams_what_does_not_fit(
         sessions.append(created["session_id"])
     for n, session_id in enumerate(sessions):
         await seed(app, session_id, [*rows(1500, seed=n), _row(f"needle{n} shared word")])
-    cache = app.services[SERVICE].cache
+    cache = app.services.get(Search, needed_by="test").cache
     found = await team.bob.call(
         "search_context", query="shared word", fuzzy_threshold=100, limit=10
     )

@@ -40,7 +40,7 @@ async def test_private_text_is_never_found_by_another_agent(team: Team) -> None:
         "search_context", session_id=team.session_id, query="launch pass", limit=100
     )
     async with team.server.app.db.transaction() as tx:
-        await tx.execute("DELETE FROM messages WHERE id = ?", (secret,))
+        await tx.execute("DELETE FROM messaging_messages WHERE id = ?", (secret,))
         tx.emit("messages", {"session_id": team.session_id})
     without = await team.bob.call(
         "search_context", session_id=team.session_id, query="launch pass", limit=100

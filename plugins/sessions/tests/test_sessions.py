@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 async def stored_sessions(server: ScsServer) -> int:
-    return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM sessions"))
+    return int(await server.app.db.fetch_value("SELECT COUNT(*) FROM sessions_sessions"))
 
 
 async def test_create_and_get(scs_factory: ServerFactory) -> None:

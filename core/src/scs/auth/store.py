@@ -167,6 +167,25 @@ async def update_audit_details(db: Database, updates: list[tuple[int, str]]) -> 
         )
 
 
+async def _prune_audit(tx: Transaction, before: str, batch: int) -> int:
+    return await tx.execute(
+        "DELETE FROM scs_audit WHERE id IN "
+        "(SELECT id FROM scs_audit WHERE at < ? ORDER BY id LIMIT ?)",
+        (before, batch),
+    )
+
+
+async def prune_audit(db: Database, before: str, batch: int = 1000, max_batches: int = 100) -> int:
+    """Delete audit rows stamped before ``before`` (ISO), a batch per transaction."""
+    total = 0
+    for _ in range(max_batches):
+        removed = await db.write(_prune_audit, before, batch)
+        total += removed
+        if removed < batch:
+            break
+    return total
+
+
 async def audit_rows(db: Database, limit: int = 100) -> list[dict[str, Any]]:
     async with db.read() as reader:
         rows = await reader.fetch_all(

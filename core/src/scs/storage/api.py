@@ -124,6 +124,12 @@ class Transaction(Executor, Protocol):
         """Publish a change to the change feed when (and only if) this transaction commits."""
         ...
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the event loop right after this transaction commits (never
+        if it rolls back), in the commit path itself: a caller cancelled after the commit
+        cannot skip it. Keep it quick and synchronous (schedule work, do not do it)."""
+        ...
+
 
 class Subscription(Protocol):
     def close(self) -> None:

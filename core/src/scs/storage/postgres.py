@@ -35,6 +35,7 @@ from scs.storage.feed import (
     Pending,
     Pruner,
     decode_change,
+    run_after_commit,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sql import to_pyformat
@@ -147,14 +148,18 @@ class PgExecutor:
 
 
 class PgTransaction(PgExecutor):
-    __slots__ = ("pending",)
+    __slots__ = ("committed", "pending")
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(conn)
         self.pending: list[Pending] = []
+        self.committed: list[Callable[[], None]] = []
 
     def emit(self, topic: str, payload: Any = None) -> None:
         self.pending.append(Pending(topic, payload))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
 
 class PgListener:
@@ -378,6 +383,7 @@ class PostgresDatabase:
         if changes:
             self._pruner.emitted(len(changes))
             self.changes.deliver(changes)
+        run_after_commit(tx.committed)
 
     async def _insert_changes(
         self, conn: psycopg.AsyncConnection[Any], pending: list[Pending]

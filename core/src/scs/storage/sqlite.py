@@ -32,6 +32,7 @@ from scs.storage.feed import (
     Feed,
     Pruner,
     decode_change,
+    run_after_commit,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sqlite_conn import (
@@ -130,6 +131,8 @@ class _LoopWrite:
         db._after_commit(len(changes))
         if changes:
             db.changes.deliver(changes)
+        if tx.committed:
+            run_after_commit(tx.committed)
 
 
 class SqliteWatcher:
@@ -426,6 +429,7 @@ class SqliteDatabase:
         if changes:
             self._pruner.emitted(len(changes))
             self.changes.deliver(changes)
+        run_after_commit(tx.committed)
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer is None:

@@ -163,25 +163,31 @@ class _Emitting:
     """The ``emit`` half of a transaction: changes wait for the commit."""
 
     pending: list[Pending]
+    committed: list[Callable[[], None]]
 
     def emit(self, topic: str, payload: Any = None) -> None:
         self.pending.append(Pending(topic, payload))
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
+
 
 class LoopTransaction(_Emitting, LoopExecutor):
-    __slots__ = ("pending",)
+    __slots__ = ("committed", "pending")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(conn)
         self.pending = []
+        self.committed = []
 
 
 class ThreadTransaction(_Emitting, ThreadExecutor):
-    __slots__ = ("pending",)
+    __slots__ = ("committed", "pending")
 
     def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:
         super().__init__(conn, pool)
         self.pending = []
+        self.committed = []
 
 
 def insert_changes(conn: sqlite3.Connection, pending: list[Pending], origin: str) -> list[Change]:

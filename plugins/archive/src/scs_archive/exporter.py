@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from scs.archiving import Record
     from scs.storage import Executor
 
-HOOK = "scs_export"
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,10 @@ class ExportOptions:
     include: frozenset[str] = field(default_factory=frozenset)
 
 
-def _exporters(app: App) -> list[str]:
-    # the session record must open its document: the sessions plugin answers first
-    names = list(app.host.each(HOOK))
-    return sorted(names, key=lambda name: name != "sessions")
-
-
 async def _records_of(app: App, reader: Executor, request: ExportRequest) -> AsyncIterator[Record]:
-    for name in _exporters(app):
-        records = app.host.call_one(name, HOOK, app=app, reader=reader, request=request)
-        if records is not None:
-            async for record in records:
-                yield record
+    for records in app.host.export_records(app, reader, request):
+        async for record in records:
+            yield record
 
 
 async def records(app: App, options: ExportOptions) -> AsyncIterator[Record]:

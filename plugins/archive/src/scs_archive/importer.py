@@ -10,7 +10,6 @@ nothing; global records are idempotent by their natural keys.
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from scs.archiving import OnConflict, Record
     from scs.storage import Transaction
 
-HOOK = "scs_import"
 BATCH = 500
 
 
@@ -94,12 +92,9 @@ def _documents(path: Path, header_out: list[dict[str, Any]]) -> Iterator[Documen
 
 
 async def _run_batch(app: App, tx: Transaction | None, batch: ImportBatch) -> int:
-    for name in app.host.each(HOOK):
-        result = app.host.call_one(name, HOOK, app=app, tx=tx, batch=batch)
-        if inspect.isawaitable(result):
-            result = await result
-        if result is not None:
-            return int(result)
+    written = await app.host.import_batch(app, tx, batch)
+    if written is not None:
+        return written
     line = batch.records[0][0]
     raise record_error(
         line,

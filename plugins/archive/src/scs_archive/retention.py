@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 from collections import Counter
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from scs_archive.settings import ArchiveSettings
 
 log = logging.getLogger("scs.archive.retention")
-HOOK = "scs_retention"
 
 
 def cutoff(now: datetime, days: int) -> str:
@@ -73,12 +71,7 @@ class Retention:
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
         policy = await build_policy(self.app, self.settings, now or datetime.now(UTC))
-        counts: Counter[str] = Counter()
-        for name in self.app.host.each(HOOK):
-            result = self.app.host.call_one(name, HOOK, app=self.app, policy=policy)
-            if inspect.isawaitable(result):
-                result = await result
-            counts.update(result or {})
+        counts = Counter(await self.app.host.retention(self.app, policy))
         self.runs += 1
         self.purged.update(counts)
         removed = {kind: n for kind, n in sorted(counts.items()) if n}

@@ -11,7 +11,7 @@ from cachetools import TTLCache
 
 if TYPE_CHECKING:
     from scs import Identity
-    from scs.storage import Change, ChangeFeed
+    from scs.storage import Change, ChangeFeed, Subscription
 
     from scs_cache.scopes import Scope
 
@@ -70,6 +70,7 @@ class ResponseCache:
         ttl_seconds: float,
     ) -> None:
         self.feed = feed
+        self.subscription: Subscription | None = None  # the plugin's, while it runs
         self.max_entry_bytes = max_entry_bytes
         self.entries: TTLCache[Key, Entry] = TTLCache(
             maxsize=max_bytes, ttl=ttl_seconds, getsizeof=_size
@@ -130,7 +131,7 @@ class ResponseCache:
         return True
 
     def stats(self) -> dict[str, Any]:
-        """Read by the monitoring plugin (``app.services["cache"].stats()``)."""
+        """The figures the plugin reports through ``scs_stats`` (monitoring shows them)."""
         looked_up = self.hits + self.misses
         return {
             "hits": self.hits,

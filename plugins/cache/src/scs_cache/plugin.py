@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
 
@@ -12,13 +12,10 @@ from scs_cache.scopes import TOPICS
 from scs_cache.settings import CacheSettings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from fastmcp.server.middleware import Middleware
     from scs.app import App
-
-SERVICE = "cache"
-SUBSCRIPTION = "cache.subscription"
 
 
 def topics(settings: CacheSettings) -> tuple[str, ...]:
@@ -32,7 +29,7 @@ def scs_settings() -> type[CacheSettings]:
 
 
 @hookimpl
-def scs_middleware(app: App) -> Sequence[Middleware]:
+def scs_register(app: App) -> None:
     settings: CacheSettings = app.config("cache")
     cache = ResponseCache(
         app.db.changes,
@@ -40,23 +37,35 @@ def scs_middleware(app: App) -> Sequence[Middleware]:
         max_entry_bytes=settings.max_entry_bytes,
         ttl_seconds=settings.ttl_seconds,
     )
-    app.services[SERVICE] = cache
+    app.services.provide(ResponseCache, cache, by="cache")
+
+
+@hookimpl
+def scs_middleware(app: App) -> Sequence[Middleware]:
+    settings: CacheSettings = app.config("cache")
+    cache = app.services.get(ResponseCache, needed_by="cache")
     return [CacheMiddleware(cache, set(settings.tools), settings.resources, topics(settings))]
 
 
 @hookimpl
 async def scs_startup(app: App) -> None:
     """Follow the changes that can make a cached answer stale (this process's and others')."""
-    cache: ResponseCache = app.services[SERVICE]
+    cache = app.services.get(ResponseCache, needed_by="cache")
     cache.invalidate()  # nothing cached before the subscription may be trusted
-    subscription = await app.db.changes.subscribe(
+    cache.subscription = await app.db.changes.subscribe(
         cache.on_change, topics=topics(app.config("cache"))
     )
-    app.services[SUBSCRIPTION] = subscription
+
+
+@hookimpl
+def scs_stats(app: App) -> Mapping[str, Mapping[str, Any]]:
+    cache = app.services.find(ResponseCache)
+    return {"cache": cache.stats()} if cache is not None else {}
 
 
 @hookimpl
 def scs_shutdown(app: App) -> None:
-    subscription = app.services.pop(SUBSCRIPTION, None)
-    if subscription is not None:
-        subscription.close()
+    cache = app.services.find(ResponseCache)
+    if cache is not None and cache.subscription is not None:
+        cache.subscription.close()
+        cache.subscription = None

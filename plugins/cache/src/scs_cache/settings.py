@@ -5,16 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 from scs.settings import ScsSettings, settings_config
 
-# Chosen with bench/cache_bench.py: hot reads that got faster (figures in the README).
-DEFAULT_TOOLS = [
-    "get_messages",
-    "get_session",
-    "get_thread",
-    "list_sessions",
-    "search_context",
-    "search_by_sender",
-    "search_by_timerange",
-]
+from scs_cache.scopes import CONVERSATION_TOOLS
+
+# Chosen with bench/cache_bench.py: hot reads that got faster (figures in the README):
+# the conversation reads the cache knows how to scope (scopes.py), written once there.
+DEFAULT_TOOLS = sorted(CONVERSATION_TOOLS)
 
 
 class CacheSettings(ScsSettings):

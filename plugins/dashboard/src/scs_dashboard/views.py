@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs_messaging.api import LEVELS
+from scs_messaging.api import VISIBILITY_LEVELS as LEVELS
 
 from scs_dashboard.charts import bars, line
 from scs_dashboard.html import Html, join, json_text, render, table

@@ -16,7 +16,7 @@ from scs.timestamps import utc_now
 from scs_messaging.messages import SERVICE as MESSAGING_SERVICE
 from scs_messaging.visibility import visible_sql
 from scs_sessions.service import SERVICE as SESSIONS_SERVICE
-from scs_sessions.validation import check_session_id, clean_text
+from scs.validation import check_session_id, clean_text
 
 from scs_inbox import store
 

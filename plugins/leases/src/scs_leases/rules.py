@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from scs import ErrorCode, ScsError
 from scs.errors import validation_error
-from scs.textinput import check_unicode
+from scs.validation import check_unicode
 
 from scs_leases.globs import GLOBSTAR, SEPARATOR, shape
 

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from scs.app import App
     from scs.events import Event
 
-SERVICE = "memory"
-SWEEPER = "memory.sweeper"
-
 
 # archives (scs.archiving): the memory record
 scs_export = hookimpl(export.export_records)
@@ -47,7 +44,7 @@ def scs_migrations() -> Sequence[Migration]:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     service = MemoryService(app, app.config("memory"))
-    app.services[SERVICE] = service
+    app.services.provide(MemoryService, service, by="memory")
     register(mcp, service)
 
 
@@ -67,13 +64,13 @@ async def scs_event(app: App, event: Event) -> None:
 
 @hookimpl
 def scs_startup(app: App) -> None:
-    sweeper = Sweeper(app.db, app.config("memory"))
-    app.services[SWEEPER] = sweeper
+    sweeper = Sweeper(app, app.config("memory"))
+    app.services.provide(Sweeper, sweeper, by="memory")
     sweeper.start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
-    sweeper = app.services.pop(SWEEPER, None)
+    sweeper = app.services.remove(Sweeper)
     if sweeper is not None:
         await sweeper.stop()

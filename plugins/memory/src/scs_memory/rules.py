@@ -10,7 +10,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scs import ErrorCode, ScsError
+from scs import validation
 from scs.errors import validation_error
 from scs.timestamps import iso_timestamp
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from scs import Identity
 
 MAX_KEY_CHARS = 255
-MAX_SESSION_ID_CHARS = 200
 MAX_TTL_SECONDS = 31_536_000
 ALL_SCOPES = "all"
 PRIVATE = "private"
@@ -97,13 +96,7 @@ def check_session_id(session_id: str | None) -> str | None:
     """None and "" (as in 1.x) mean the agent's global scope."""
     if session_id is None or session_id == "":
         return None
-    if len(session_id) > MAX_SESSION_ID_CHARS or _bad_char(session_id) is not None:
-        raise ScsError(
-            ErrorCode.NOT_FOUND,
-            f"session {session_id[:80]!r} not found",
-            "pass the session_id returned by create_session",
-        )
-    return session_id
+    return validation.check_session_id(session_id)
 
 
 def _next_code_point(code: int) -> int | None:

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from scs import ErrorCode, Identity, ScsError
 from scs.errors import validation_error
+from scs.events import MEMORY_DELETED, MEMORY_SET
 from scs.jsonvalues import check_json, check_json_object, decode_stored
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import iso_timestamp, utc_now
+from scs_sessions.api import session_state
 
 from scs_memory import rules, store
 
@@ -93,8 +95,8 @@ def _conflict(key: str, current: int, expected: int | None) -> ScsError:
 
 
 async def _check_open_session(r: Executor, session_id: str) -> None:
-    state = await store.session_state(r, session_id)
-    if state is None:
+    state = await session_state(r, session_id)
+    if state == "missing":
         raise _unknown_session(session_id)
     if state == "closed":
         raise ScsError(
@@ -117,7 +119,7 @@ async def _delete_entry(
     await store.lock_agent(tx, dialect, agent_id)
     row = await store.find(tx, agent_id, session_id or "", key)
     if row is None or not row.live_at(moment):
-        if session_id is not None and await store.session_state(tx, session_id) is None:
+        if session_id is not None and await session_state(tx, session_id) == "missing":
             raise _unknown_session(session_id)
         # An expired row is absent already: nothing to report, leave it to the sweep.
         raise _not_found(key, session_id, agent_id)
@@ -165,6 +167,35 @@ class MemoryService:
     settings: MemorySettings
 
     async def _write_entry(
+        self,
+        tx: Transaction,
+        /,
+        *,
+        writer: str,
+        scope: str,
+        agent_id: str,
+        key: str,
+        session_id: str | None,
+        **entry: Any,
+    ) -> int:
+        """The transaction of ``set``: store the entry, announce ``memory.set`` on commit
+        (``agent_id`` there is the writer; ``scope`` says whose memory it is)."""
+        version = await self._store_entry(
+            tx, agent_id=agent_id, key=key, session_id=session_id, **entry
+        )
+        self.app.announce(
+            tx,
+            MEMORY_SET,
+            SOURCE,
+            agent_id=writer,
+            key=key,
+            session_id=session_id,
+            version=version,
+            scope=scope,
+        )
+        return version
+
+    async def _store_entry(
         self,
         tx: Transaction,
         *,
@@ -295,6 +326,8 @@ class MemoryService:
 
         version = await self.app.db.write(
             self._write_entry,
+            writer=identity.agent_id,
+            scope=scope,
             agent_id=agent_id,
             session_id=session_id,
             key=key,
@@ -305,15 +338,6 @@ class MemoryService:
             expires_at=expires_at,
             overwrite=overwrite,
             if_version=if_version,
-        )
-        await self.app.emit(
-            "memory.set",
-            source=SOURCE,
-            agent_id=identity.agent_id,
-            key=key,
-            session_id=session_id,
-            version=version,
-            scope=scope,
         )
         return {
             "success": True,
@@ -342,7 +366,7 @@ class MemoryService:
         db = self.app.db
         entry = await db.lookup(store.get_live, agent_id, session_id or "", key, moment)
         if entry is None:
-            if session_id is not None and await db.lookup(store.session_state, session_id) is None:
+            if session_id is not None and await db.lookup(session_state, session_id) == "missing":
                 raise _unknown_session(session_id)
             raise _not_found(key, session_id, agent_id)
         return {"success": True, **_full(entry)}
@@ -359,17 +383,24 @@ class MemoryService:
         agent_id = owner_for(identity, scope, session_id, writing=True)
         key = rules.check_key(key)
         moment = utc_now()
-        version = await self.app.db.write(
-            _delete_entry, self.app.db.dialect, agent_id, session_id, key, moment, if_version
-        )
-        await self.app.emit(
-            "memory.deleted",
-            source=SOURCE,
-            agent_id=identity.agent_id,
-            key=key,
-            session_id=session_id,
-            scope=scope,
-        )
+        dialect = self.app.db.dialect
+
+        async def delete(tx: Transaction) -> int:
+            version = await _delete_entry(
+                tx, dialect, agent_id, session_id, key, moment, if_version
+            )
+            self.app.announce(
+                tx,
+                MEMORY_DELETED,
+                SOURCE,
+                agent_id=identity.agent_id,
+                key=key,
+                session_id=session_id,
+                scope=scope,
+            )
+            return version
+
+        version = await self.app.db.write(delete)
         return {
             "success": True,
             "deleted": True,
@@ -411,7 +442,7 @@ class MemoryService:
             scope = session_id or ""
             if (
                 session_id is not None
-                and await self.app.db.lookup(store.session_state, session_id) is None
+                and await self.app.db.lookup(session_state, session_id) == "missing"
             ):
                 raise _unknown_session(session_id)
         moment = utc_now()

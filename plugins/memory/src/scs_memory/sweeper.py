@@ -10,17 +10,19 @@ with ``agent_id`` None.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from scs.events import MEMORY_EXPIRED
+from scs.periodic import Periodic
 from scs.timestamps import utc_now
 
 from scs_memory import store
 
 if TYPE_CHECKING:
-    from scs.storage import Database
+    from scs.app import App
+    from scs.storage import Transaction
 
     from scs_memory.settings import MemorySettings
 
@@ -29,20 +31,23 @@ log = logging.getLogger("scs.memory.sweep")
 
 @dataclass
 class Sweeper:
-    """Runs ``sweep_once`` every ``sweep_interval_s`` seconds until stopped."""
+    """Runs ``sweep_once`` every ``sweep_interval_s`` seconds until stopped (``Periodic``)."""
 
-    db: Database
+    app: App
     settings: MemorySettings
     deleted: int = 0
     runs: int = 0
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _job: Periodic | None = field(default=None, repr=False)
 
     async def sweep_once(self) -> int:
         """Delete expired rows in batches (bounded per run); return how many."""
         total = 0
         batch = self.settings.sweep_batch_size
         for _ in range(self.settings.sweep_max_batches):
-            removed = await store.delete_expired(self.db, utc_now(), batch)
+            async with self.app.db.transaction(heavy=True) as tx:
+                removed = await store.delete_expired(tx, utc_now(), batch)
+                if removed:
+                    self._announce(tx, removed)
             total += removed
             self.deleted += removed
             if removed < batch:
@@ -51,29 +56,19 @@ class Sweeper:
         self.runs += 1
         return total
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval_s)
-            try:
-                removed = await self.sweep_once()
-            except Exception:  # a busy or failing sweep is retried at the next interval
-                log.warning(
-                    "memory sweep failed; retrying in %ss",
-                    self.settings.sweep_interval_s,
-                    exc_info=True,
-                )
-            else:
-                if removed:
-                    log.debug("memory sweep deleted %d expired entries", removed)
-
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="scs-memory-sweep")
+        if self._job is None:
+            self._job = Periodic("scs-memory-sweep", self.settings.sweep_interval_s, self._sweep)
+        self._job.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if self._job is not None:
+            await self._job.stop()
+
+    async def _sweep(self) -> None:
+        removed = await self.sweep_once()
+        if removed:
+            log.debug("memory sweep deleted %d expired entries", removed)
+
+    def _announce(self, tx: Transaction, removed: int) -> None:
+        self.app.announce(tx, MEMORY_EXPIRED, "memory", count=removed, session_id=None)

@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scs import ErrorCode, ScsError
 from scs.budget import fitting
 from scs.errors import not_found, validation_error
+from scs.events import MESSAGE_ADDED
 from scs.timestamps import utc_now
-from scs_sessions.validation import (
-    check_session_id,
-    clean_text,
-    decode_metadata,
-    encode_metadata,
-)
+from scs.validation import check_session_id, clean_text
+from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
 
 from scs_messaging import store
 from scs_messaging.metadata_filter import check_metadata_filter, matches
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
-from scs_messaging.waits import WAKEUPS, Wakeups, wait_until
+from scs_messaging.waits import Wakeups, wait_until
+
+SOURCE = "messaging"
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
     from scs_messaging.settings import MessagingSettings
 
-SERVICE = "messaging"
 MAX_LIMIT = 1000
 FILTER_PAGE = 500  # rows read per statement while filtering by metadata
 
@@ -63,9 +61,9 @@ async def _insert_now(
     tx: Transaction, /, dialect: Dialect, session_id: str, **fields: Any
 ) -> tuple[int | None, str]:
     """The insert, timestamped inside the write transaction once the session's writers
-    are serialised (see ``store.lock_session``): with ids allocated there too, id order
+    are serialised (see ``scs_sessions.api.lock_session``): with ids allocated there too, id order
     is commit order and time order within a session, even with several server processes."""
-    await store.lock_session(tx, dialect, session_id)
+    await lock_session(tx, dialect, session_id)
     timestamp = utc_now()
     return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
 
@@ -136,33 +134,31 @@ class Messaging:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         if parent_message_id is not None and not 1 <= parent_message_id < 2**63:
             raise validation_error(f"parent_message_id {parent_message_id} does not exist")
-        db = self.app.db
-        message_id, timestamp = await db.write(
-            _insert_now,
-            db.dialect,
-            session_id,
-            sender=identity.agent_id,
-            sender_type=identity.agent_type,
-            content=content,
-            visibility=level,
-            metadata=stored,
-            parent_id=parent_message_id,
-            parent_visible=visible_sql(identity, "m"),
-        )
-        if message_id is None:
-            raise await self._refusal(session_id, parent_message_id)
-        message = {
-            "id": message_id,
-            "session_id": session_id,
+        app = self.app
+        fields: dict[str, Any] = {
             "sender": identity.agent_id,
             "sender_type": identity.agent_type,
             "content": content,
             "visibility": level,
-            "metadata": decode_metadata(stored),
-            "parent_message_id": parent_message_id,
-            "timestamp": timestamp,
+            "metadata": stored,
+            "parent_id": parent_message_id,
         }
-        await self.app.emit("message.added", source="messaging", message=message)
+
+        async def insert(tx: Transaction) -> tuple[int | None, str]:
+            written = await _insert_now(
+                tx, app.db.dialect, session_id, parent_visible=visible_sql(identity, "m"), **fields
+            )
+            message_id, timestamp = written
+            if message_id is not None:
+                row = {**fields, "id": message_id, "session_id": session_id, "timestamp": timestamp}
+                row["parent_message_id"] = parent_message_id
+                message = message_object(row)
+                app.announce(tx, MESSAGE_ADDED, SOURCE, session_id=session_id, message=message)
+            return written
+
+        message_id, timestamp = await app.db.write(insert)
+        if message_id is None:
+            raise await self._refusal(session_id, parent_message_id)
         return {
             "success": True,
             "message_id": message_id,
@@ -174,7 +170,7 @@ class Messaging:
 
     async def _refusal(self, session_id: str, parent_message_id: int | None) -> ScsError:
         """Why the insert matched nothing (asked only on that rare path)."""
-        state = await self.app.db.lookup(store.session_state, session_id)
+        state = await self.app.db.lookup(session_state, session_id)
         if state == "missing":
             return not_found("session", session_id, "create_session first, or check the id")
         if state == "closed":
@@ -253,7 +249,7 @@ class Messaging:
         check_limit(limit)
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if await store.session_state(r, session_id) == "missing":
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
             messages, total = await self.recent(r, identity, session_id, limit)
         return {
@@ -343,7 +339,7 @@ class Messaging:
         check_limit(limit)
         check_session_id(session_id)
         settings = self.settings
-        wakeups: Wakeups = self.app.services[WAKEUPS]
+        wakeups = self.app.services.get(Wakeups, needed_by="messaging")
         if await self.app.db.lookup(store.session_state, session_id) == "missing":
             raise not_found("session", session_id, "list_sessions shows the sessions there are")
         start = (
@@ -397,7 +393,7 @@ class Messaging:
             return await source.after(identity, start, limit)
 
         items, timed_out = await wait_until(
-            self.app.services[WAKEUPS],
+            self.app.services.get(Wakeups, needed_by="messaging"),
             identity.agent_id,
             ("agent", identity.agent_id),
             query,

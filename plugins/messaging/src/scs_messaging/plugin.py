@@ -10,16 +10,16 @@ from pydantic import Field
 from scs import current_identity, hookimpl, require_identity, requires
 from scs.completions import starting_with
 from scs.errors import validation_error
-from scs_sessions.service import SERVICE as SESSIONS_SERVICE
+from scs_sessions.api import MessageReader, Sessions
 
 from scs_messaging import export, prompts
 from scs_messaging.guidance import GUIDANCE_TYPES, GuidanceType, guidance
-from scs_messaging.messages import SERVICE, Messaging
+from scs_messaging.messages import Messaging
 from scs_messaging.schema import MIGRATIONS
 from scs_messaging.settings import MessagingSettings
 from scs_messaging.store import TOPIC
 from scs_messaging.visibility import can_see
-from scs_messaging.waits import WAKEUPS, Wakeups
+from scs_messaging.waits import Wakeups
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from scs.app import App
     from scs.archiving import RetentionPolicy
     from scs.events import Event
-    from scs_sessions.service import Sessions
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
@@ -82,13 +81,13 @@ async def scs_event(app: App, event: Event) -> None:
 
 @hookimpl
 async def scs_startup(app: App) -> None:
-    wakeups: Wakeups = app.services[WAKEUPS]
+    wakeups = app.services.get(Wakeups, needed_by="messaging")
     await wakeups.start(app.db.changes.subscribe)
 
 
 @hookimpl
 def scs_shutdown(app: App) -> None:
-    wakeups: Wakeups | None = app.services.get(WAKEUPS)
+    wakeups = app.services.find(Wakeups)
     if wakeups is not None:
         wakeups.close()
 
@@ -101,13 +100,16 @@ def _session_key(payload: dict[str, Any]) -> tuple[str, str] | None:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     messaging = Messaging(app)
-    app.services[SERVICE] = messaging
+    app.services.provide(Messaging, messaging, by="messaging")
+    reader: MessageReader = messaging  # checked against the Protocol here
+    app.services.provide(MessageReader, reader, by="messaging")
+    sessions = app.services.get(Sessions, needed_by="messaging")
     wakeups = Wakeups(messaging.settings.max_waits_per_agent)
     wakeups.watch(TOPIC, _session_key)
-    app.services[WAKEUPS] = wakeups
+    app.services.provide(Wakeups, wakeups, by="messaging")
     _register_tools(app, mcp, messaging)
-    _register_resources_and_prompts(app, mcp, messaging)
-    _register_completions(app, mcp)
+    _register_resources_and_prompts(app, mcp, messaging, sessions)
+    _register_completions(app, mcp, sessions)
 
 
 def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
@@ -237,7 +239,9 @@ def _progress_of(ctx: Context) -> Callable[[float, float], Awaitable[None]] | No
     return report
 
 
-def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:
+def _register_resources_and_prompts(
+    app: App, mcp: FastMCP[Any], messaging: Messaging, sessions: Sessions
+) -> None:
     @mcp.resource(
         "session://{session_id}/messages/{limit}",
         name="session-messages",
@@ -287,7 +291,6 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         identity = current_identity()
         if identity is None:
             return prompts.debug_session(session_id, None, None, 0, None)
-        sessions: Sessions = app.services[SESSIONS_SERVICE]
         session = await sessions.get(session_id)
         if session is None:
             return prompts.debug_session(session_id, None, None, 0, identity.agent_id)
@@ -296,9 +299,7 @@ def _register_resources_and_prompts(app: App, mcp: FastMCP[Any], messaging: Mess
         return prompts.debug_session(session_id, session, messages, total, identity.agent_id)
 
 
-def _register_completions(app: App, mcp: FastMCP[Any]) -> None:
-    sessions: Sessions = app.services[SESSIONS_SERVICE]
-
+def _register_completions(app: App, mcp: FastMCP[Any], sessions: Sessions) -> None:
     @mcp.completion
     async def complete(
         _ref: CompletionReference,

@@ -6,11 +6,15 @@ from scs import Migration
 
 
 def _messages_table(id_column: str, id_type: str) -> str:
-    """The table and its indexes; only the id column types differ between engines."""
+    """The table and its indexes; only the id column types differ between engines.
+
+    Released as ``messages`` referencing ``sessions``; step 3 renames it, and sessions'
+    step 2 (which runs first) renames ``sessions``, so a new database references the new name.
+    """
     return f"""
         CREATE TABLE messages (
             id {id_column},
-            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            session_id TEXT NOT NULL REFERENCES sessions_sessions (id) ON DELETE CASCADE,
             sender TEXT NOT NULL,
             sender_type TEXT NOT NULL,
             content TEXT NOT NULL,
@@ -45,5 +49,10 @@ MIGRATIONS = [
         CREATE INDEX messages_visibility
             ON messages (session_id, visibility, sender_type, sender);
         """,
+    ),
+    Migration(
+        3,
+        "prefix the table with the plugin's name",
+        "ALTER TABLE messages RENAME TO messaging_messages",  # in place: rows, ids, indexes kept
     ),
 ]

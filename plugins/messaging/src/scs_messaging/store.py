@@ -3,10 +3,10 @@ from ``visibility.py``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.storage import Dialect, Executor, Row, Transaction
+    from scs.storage import Executor, Row, Transaction
 
 COLUMNS = (
     "m.id, m.session_id, m.sender, m.sender_type, m.content, m.visibility,"
@@ -15,19 +15,6 @@ COLUMNS = (
 
 TOPIC = "messages"
 """Change-feed topic: ``{"session_id": sid, "id": message_id}`` on add."""
-
-
-async def lock_session(tx: Transaction, dialect: Dialect, session_id: str) -> None:
-    """Serialise the writers of one session until ``tx`` ends, so that message ids grow
-    in commit order within a session (what readers following ``after_id`` rely on),
-    and a concurrent close_session is ordered before or after the insert.
-
-    SQLite: nothing to do (``BEGIN IMMEDIATE`` already holds the database's write lock).
-    PostgreSQL: the session row, ``FOR UPDATE``: a writer allocates its id only after
-    the previous writer of the session committed; other sessions are not held up.
-    """
-    if dialect == "postgresql":
-        await tx.execute("SELECT 1 FROM sessions WHERE id = ? FOR UPDATE", (session_id,))
 
 
 async def insert(
@@ -48,11 +35,11 @@ async def insert(
     Announces the message on the change feed. Call ``lock_session`` first in ``tx``."""
     condition, params = parent_visible
     message_id: int | None = await tx.fetch_value(
-        "INSERT INTO messages (session_id, sender, sender_type, content, visibility,"
+        "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
         " metadata, parent_message_id, timestamp)"
-        " SELECT s.id, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ? FROM sessions s"
+        " SELECT s.id, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ? FROM sessions_sessions s"
         " WHERE s.id = ? AND s.closed_at IS NULL"
-        " AND (CAST(? AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM messages m"
+        " AND (CAST(? AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM messaging_messages m"
         f" WHERE m.id = ? AND m.session_id = s.id AND {condition}))"
         " RETURNING id",
         (
@@ -74,19 +61,12 @@ async def insert(
     return message_id
 
 
-async def session_state(r: Executor, session_id: str) -> Literal["missing", "closed", "open"]:
-    row = await r.fetch_one("SELECT closed_at FROM sessions WHERE id = ?", (session_id,))
-    if row is None:
-        return "missing"
-    return "open" if row[0] is None else "closed"
-
-
 async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[Any]]) -> int | None:
     """How many messages of the session match ``visible``; None when the session does not exist."""
     condition, params = visible
     row = await r.fetch_one(
-        "SELECT (SELECT COUNT(*) FROM messages m"
-        f" WHERE m.session_id = s.id AND {condition}) FROM sessions s WHERE s.id = ?",
+        "SELECT (SELECT COUNT(*) FROM messaging_messages m"
+        f" WHERE m.session_id = s.id AND {condition}) FROM sessions_sessions s WHERE s.id = ?",
         (*params, session_id),
     )
     return None if row is None else int(row[0])
@@ -105,7 +85,7 @@ async def page(
     condition, params = visible
     after = " AND m.id > ?" if after_id is not None else ""
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.session_id = ?{after} AND {condition}"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{after} AND {condition}"
         " ORDER BY m.id LIMIT ? OFFSET ?",
         (session_id, *([after_id] if after_id is not None else []), *params, limit, offset),
     )
@@ -117,7 +97,7 @@ async def newest(
     """The newest ``limit`` matching messages, oldest first."""
     condition, params = visible
     return await r.fetch_all(
-        f"SELECT * FROM (SELECT {COLUMNS} FROM messages m"
+        f"SELECT * FROM (SELECT {COLUMNS} FROM messaging_messages m"
         f" WHERE m.session_id = ? AND {condition} ORDER BY m.id DESC LIMIT ?) AS recent ORDER BY id",
         (session_id, *params, limit),
     )
@@ -126,7 +106,8 @@ async def newest(
 async def get(r: Executor, message_id: int, visible: tuple[str, list[Any]]) -> Row | None:
     condition, params = visible
     return await r.fetch_one(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.id = ? AND {condition}", (message_id, *params)
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.id = ? AND {condition}",
+        (message_id, *params),
     )
 
 
@@ -139,8 +120,8 @@ async def thread(r: Executor, root: int, visible: tuple[str, list[Any]], limit: 
     condition, params = visible
     return await r.fetch_all(
         "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
-        " UNION SELECT c.id FROM messages c JOIN down ON c.parent_message_id = down.id)"
-        f" SELECT {COLUMNS} FROM messages m JOIN down ON m.id = down.id"
+        " UNION SELECT c.id FROM messaging_messages c JOIN down ON c.parent_message_id = down.id)"
+        f" SELECT {COLUMNS} FROM messaging_messages m JOIN down ON m.id = down.id"
         f" WHERE {condition} ORDER BY m.id LIMIT ?",
         (root, *params, limit),
     )
@@ -150,8 +131,8 @@ async def root_id(r: Executor, message_id: int) -> int:
     """The id of the topmost ancestor of ``message_id`` (itself when it has no parent)."""
     row = await r.fetch_one(
         "WITH RECURSIVE up(id, parent) AS ("
-        " SELECT id, parent_message_id FROM messages WHERE id = ?"
-        " UNION SELECT p.id, p.parent_message_id FROM messages p JOIN up ON p.id = up.parent)"
+        " SELECT id, parent_message_id FROM messaging_messages WHERE id = ?"
+        " UNION SELECT p.id, p.parent_message_id FROM messaging_messages p JOIN up ON p.id = up.parent)"
         " SELECT id FROM up WHERE parent IS NULL",
         (message_id,),
     )

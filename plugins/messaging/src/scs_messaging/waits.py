@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 
     from scs.storage import Change, Subscription
 
-WAKEUPS = "messaging.wakeups"
-"""``app.services`` key of the app's ``Wakeups`` (other plugins add their topics to it)."""
-
 Key = tuple[str, str]
 
 
 class Wakeups:
-    """Events of the waiters per key, woken from the change feed; per-agent wait counts."""
+    """Events of the waiters per key, woken from the change feed; per-agent wait counts.
+
+    The messaging plugin provides the app's one ``Wakeups`` as a service; other plugins
+    (the inbox) add their topics to it."""
 
     def __init__(self, max_per_agent: int) -> None:
         self.max_per_agent = max_per_agent

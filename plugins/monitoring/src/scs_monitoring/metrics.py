@@ -123,13 +123,13 @@ class Metrics:
     def uptime(self) -> float:
         return time.monotonic() - self.started
 
-    def service_stats(self, name: str) -> dict[str, Any] | None:
-        service = self.app.services.get(name)
-        stats = getattr(service, "stats", None)
-        return stats() if callable(stats) else None
+    def plugin_stats(self) -> dict[str, Any]:
+        """Every plugin's figures by section (the ``scs_stats`` hook), e.g. ``cache``."""
+        return {name: dict(figures) for name, figures in self.app.host.stats(self.app).items()}
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON answer of get_performance_metrics."""
+        sections = self.plugin_stats()
         return {
             "success": True,
             "version": scs.__version__,
@@ -140,9 +140,10 @@ class Metrics:
             "tools": {name: self.tools[name].summary() for name in sorted(self.tools)},
             "database": self.app.db.stats(),
             "auth": self.app.auth.throttle.stats(),
-            "cache": self.service_stats("cache"),
-            "ratelimit": self.service_stats("ratelimit"),
-            "retention": self.service_stats("archive"),
+            "cache": sections.pop("cache", None),
+            "ratelimit": sections.pop("ratelimit", None),
+            "retention": sections.pop("retention", None),
+            "plugins": sections,  # other plugins' scs_stats sections
         }
 
 
@@ -159,13 +160,14 @@ class StateCollector(Collector):
         )
         yield from _db_families(self.metrics.app.db.stats())
         yield from _auth_families(self.metrics.app.auth.throttle.stats())
-        cache = self.metrics.service_stats("cache")
+        sections = self.metrics.plugin_stats()
+        cache = sections.get("cache")
         if cache is not None:
             yield from _cache_families(cache)
-        retention = self.metrics.service_stats("archive")
+        retention = sections.get("retention")
         if retention is not None:
             yield from _retention_families(retention)
-        limiter = self.metrics.service_stats("ratelimit")
+        limiter = sections.get("ratelimit")
         if limiter is not None:
             refused = CounterMetricFamily(
                 "scs_ratelimit_refused", "Calls refused by the rate limiter", labels=["reason"]

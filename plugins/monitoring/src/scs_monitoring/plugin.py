@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 
 def _metrics(app: App) -> Metrics:
     """The App's Metrics, created on first use (hooks run in an order we do not rely on)."""
-    metrics = app.services.get("monitoring")
+    metrics = app.services.find(Metrics)
     if metrics is None:
         settings: MonitoringSettings = app.config("monitoring")
-        metrics = app.services["monitoring"] = Metrics(app, settings.reservoir_size)
+        metrics = Metrics(app, settings.reservoir_size)
+        app.services.provide(Metrics, metrics, by="monitoring")
     return metrics
 
 
@@ -46,11 +47,10 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 
 
 def _recorder(app: App) -> CallRecorder:
-    recorder = app.services.get("monitoring.calls")
+    recorder = app.services.find(CallRecorder)
     if recorder is None:
-        recorder = app.services["monitoring.calls"] = CallRecorder(
-            _metrics(app), app.config("monitoring")
-        )
+        recorder = CallRecorder(_metrics(app), app.config("monitoring"))
+        app.services.provide(CallRecorder, recorder, by="monitoring")
     return recorder
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from scs.errors import ErrorCode, ScsError
-from scs.request import address_of
+from scs.request import address_of, parse_bearer
 from starlette.responses import JSONResponse, Response
 
 if TYPE_CHECKING:
@@ -40,10 +40,7 @@ def _presented(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
         return key
-    authorization = request.headers.get("authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
+    return parse_bearer(request.headers.get("authorization"))
 
 
 def accepted(presented: str, secrets: list[SecretStr | None]) -> bool:

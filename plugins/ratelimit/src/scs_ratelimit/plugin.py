@@ -10,10 +10,10 @@ from scs_ratelimit.limits import RateLimiter
 from scs_ratelimit.settings import RatelimitSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scs.app import App
     from scs.request import Call
-
-SERVICE = "ratelimit"
 
 
 @hookimpl
@@ -23,34 +23,30 @@ def scs_settings() -> type[RatelimitSettings]:
 
 @hookimpl
 def scs_register(app: App) -> None:
-    app.services[SERVICE] = RateLimitStats(RateLimiter(app, app.config("ratelimit")))
-
-
-def _limiter(app: App) -> RateLimiter:
-    stats: RateLimitStats = app.services[SERVICE]
-    return stats.limiter
+    """No tools: the limiter is made here so that it exists before the first call."""
+    app.services.provide(RateLimiter, RateLimiter(app, app.config("ratelimit")), by="ratelimit")
 
 
 @hookimpl
 def scs_call_admitted(app: App, call: Call) -> None:
-    _limiter(app).admitted(call)
+    app.services.get(RateLimiter, needed_by="ratelimit").admitted(call)
 
 
 @hookimpl
 def scs_call_finished(app: App, call: Call) -> None:
-    _limiter(app).finished(call)
+    app.services.get(RateLimiter, needed_by="ratelimit").finished(call)
 
 
-class RateLimitStats:
-    """What the monitoring plugin (or a test) may read about the limiter."""
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self.limiter = limiter
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "refused": self.limiter.refused,
-            "refused_by_scope": dict(self.limiter.refused_by_scope),
-            "buckets": len(self.limiter.table),
-            "buckets_dropped": self.limiter.table.dropped,
+@hookimpl
+def scs_stats(app: App) -> Mapping[str, Mapping[str, Any]]:
+    limiter = app.services.find(RateLimiter)
+    if limiter is None:
+        return {}
+    return {
+        "ratelimit": {
+            "refused": limiter.refused,
+            "refused_by_scope": dict(limiter.refused_by_scope),
+            "buckets": len(limiter.table),
+            "buckets_dropped": limiter.table.dropped,
         }
+    }

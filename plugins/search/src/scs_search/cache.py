@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 from scs import ErrorCode, ScsError
 from scs.errors import not_found
 from scs.jsonvalues import UNREADABLE, decode_stored
+from scs_messaging import api as messaging
+from scs_sessions.api import session_state
 
-from scs_search import store
 from scs_search.changes import TOPICS, Announced
 from scs_search.text import MAX_SCORED_CHARS
 
@@ -221,17 +222,17 @@ class IndexCache:
         """
         self.stats["checks"] += 1
         async with self.db.read() as r:
-            if not await store.session_exists(r, index.session_id):
+            if await session_state(r, index.session_id) == "missing":
                 self.drop(index.session_id)
                 raise not_found("session", index.session_id)
-            async for rows in store.rows_after(r, index.session_id, index.synced_id):
+            async for rows in messaging.rows_after(r, index.session_id, index.synced_id):
                 if _inline(rows, self.max_chars):
                     _add_rows(index, rows)
                 else:  # preparing many or long texts would hold up the event loop
                     self.stats["thread_loads"] += 1
                     await asyncio.to_thread(_add_rows, index, rows)
                 self.stats["synced_rows"] += len(rows)
-            count = await store.count_upto(r, index.session_id, index.synced_id)
+            count = await messaging.count_upto(r, index.session_id, index.synced_id)
         return len(index) - len(index.ahead) == count  # the rows up to the watermark
 
     def added(self, message: Mapping[str, Any]) -> None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scs_messaging.api import TOPIC as MESSAGES_TOPIC
+from scs_sessions.api import TOPIC as SESSIONS_TOPIC
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from scs.storage import Change
 
-TOPICS = ("messages", "sessions")
+TOPICS = (MESSAGES_TOPIC, SESSIONS_TOPIC)
 MAX_PENDING_IDS = 256  # more announced ids than this: check the database instead
 
 

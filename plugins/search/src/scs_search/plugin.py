@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from scs import hookimpl, require_identity, requires
+from scs.events import MESSAGE_ADDED
 
-from scs_search.service import SERVICE, Search
+from scs_search.service import Search
 from scs_search.settings import SearchSettings
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from scs.events import Event
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
-DROPPING_EVENTS = ("session.deleted",)
 
 
 @hookimpl
@@ -33,7 +33,7 @@ def scs_settings() -> type[SearchSettings]:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     search = Search(app)
-    app.services[SERVICE] = search
+    app.services.provide(Search, search, by="search")
 
     @mcp.tool(tags=requires("read", rate="search"))
     async def search_context(
@@ -118,27 +118,25 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
 
 @hookimpl
 def scs_event(app: App, event: Event) -> None:
-    search: Search | None = app.services.get(SERVICE)
+    search = app.services.find(Search)
     if search is None:
         return
-    if event.name == "message.added":
+    if event.name == MESSAGE_ADDED:
         message = event.data.get("message")
         if isinstance(message, dict):
             search.cache.added(message)
-    elif event.name in DROPPING_EVENTS:
-        search.cache.drop(str(event.data.get("session_id")))
 
 
 @hookimpl
 async def scs_startup(app: App) -> None:
     """Follow the change feed so that an unchanged index skips its database check."""
-    search: Search | None = app.services.get(SERVICE)
+    search = app.services.find(Search)
     if search is not None:
         await search.cache.follow()
 
 
 @hookimpl
 def scs_shutdown(app: App) -> None:
-    search: Search | None = app.services.get(SERVICE)
+    search = app.services.find(Search)
     if search is not None:
         search.cache.close()

@@ -12,12 +12,11 @@ from scs import ErrorCode, ScsError
 from scs.budget import fitting
 from scs.errors import not_found, validation_error
 from scs.timestamps import iso_timestamp, parse_iso
-from scs_messaging.messages import message_object
-from scs_messaging.metadata_filter import check_metadata_filter
-from scs_messaging.visibility import can_see, visible_sql
-from scs_sessions.validation import check_session_id, check_unicode
+from scs.validation import check_session_id, check_unicode
+from scs_messaging import api as messaging
+from scs_messaging.api import can_see, check_metadata_filter, message_object, visible_sql
+from scs_sessions.api import session_state
 
-from scs_search import store
 from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
 from scs_search.scoring import Query, make_query
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     # rank()'s arguments: snapshot, query, threshold, limit, allowed classes, wanted rows
     Job = tuple[Snapshot, Query, float, int, npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]
 
-SERVICE = "search"
 Scope = Literal["all", "public", "private"]
 SCOPES: tuple[Scope, ...] = ("all", "public", "private")
 MAX_RESULTS = 100
@@ -178,7 +176,7 @@ class Search:
                 sessions = named
             else:
                 async with self.app.db.read() as r:
-                    sessions = await store.session_ids(r)
+                    sessions = await messaging.session_ids(r)
             found = await self._rank_sessions(
                 sessions,
                 session_id is not None,
@@ -348,7 +346,7 @@ class Search:
     ) -> list[dict[str, Any]]:
         ids = [hit.message_id for hit in found]
         async with self.app.db.read() as r:
-            rows = await store.messages_by_id(r, ids, visible_sql(identity, "m"))
+            rows = await messaging.messages_by_id(r, ids, visible_sql(identity, "m"))
         by_id = {row["id"]: message_object(row) for row in rows}
         shown = [
             (hit, by_id[hit.message_id])
@@ -406,9 +404,9 @@ class Search:
         check_unicode(sender, "sender")
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if not await store.session_exists(r, session_id):
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
-            rows = await store.by_sender(
+            rows = await messaging.by_sender(
                 r, session_id, sender, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)
@@ -437,9 +435,9 @@ class Search:
             raise validation_error("start_time is after end_time", "swap them, or widen the range")
         check_session_id(session_id)
         async with self.app.db.read() as r:
-            if not await store.session_exists(r, session_id):
+            if await session_state(r, session_id) == "missing":
                 raise not_found("session", session_id)
-            rows = await store.by_timerange(
+            rows = await messaging.by_timerange(
                 r, session_id, start, end, visible_sql(identity, "m"), limit + 1
             )
         messages, has_more = self._within_budget(rows, limit)

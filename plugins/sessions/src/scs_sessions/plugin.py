@@ -10,7 +10,7 @@ from scs import current_identity, hookimpl, require_identity, requires
 
 from scs_sessions import export
 from scs_sessions.schema import MIGRATIONS
-from scs_sessions.service import RECENT_MESSAGES, SERVICE, Sessions
+from scs_sessions.service import RECENT_MESSAGES, Sessions
 from scs_sessions.settings import SessionsSettings
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ async def scs_event(app: App, event: Event) -> None:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     sessions = Sessions(app)
-    app.services[SERVICE] = sessions
+    app.services.provide(Sessions, sessions, by="sessions")
 
     @mcp.tool(tags=requires("write"))
     async def create_session(

@@ -27,4 +27,11 @@ MIGRATIONS = [
         # collation whatever the database's locale, so they get an index of their own
         postgresql=_SESSIONS_TABLE + 'CREATE INDEX sessions_id_bytes ON sessions (id COLLATE "C");',
     ),
+    Migration(
+        2,
+        "prefix the table with the plugin's name",
+        # in place, rows and indexes kept; the references of other plugins' tables
+        # (messages, memory entries) follow the table on both engines
+        "ALTER TABLE sessions RENAME TO sessions_sessions",
+    ),
 ]

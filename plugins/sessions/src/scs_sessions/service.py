@@ -1,31 +1,27 @@
 """What the sessions tools and resources do, kept apart from their MCP declarations.
 
-Other plugins reach sessions through ``app.services["sessions"]`` (a ``Sessions``).
-Messages are not ours: when messaging is enabled it puts a ``MessageReader`` in
-``app.services["messaging"]`` and ``view`` uses it; without it a session has no messages.
+Other plugins reach sessions through ``app.services.get(Sessions, needed_by=...)``.
+Messages are not ours: when messaging is enabled it provides a ``MessageReader``
+(``app.services.provide(MessageReader, ...)``) and ``view`` uses it; without it a
+session has no messages.
 """
 
 from __future__ import annotations
 
 import secrets
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types
 from scs import ErrorCode, ScsError
 from scs.completions import MAX_VALUES as MAX_COMPLETIONS
 from scs.errors import not_found
+from scs.events import SESSION_CLOSED, SESSION_CREATED
 from scs.paging import decode_cursor, encode_cursor
 from scs.timestamps import utc_now
+from scs.validation import check_session_id, check_unicode, clean_text
 
 from scs_sessions import store
-from scs_sessions.validation import (
-    check_session_id,
-    check_unicode,
-    clean_text,
-    decode_metadata,
-    encode_metadata,
-)
+from scs_sessions.validation import decode_metadata, encode_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,11 +32,8 @@ if TYPE_CHECKING:
 
     from scs_sessions.settings import SessionsSettings
 
-SERVICE = "sessions"
-MESSAGE_READER = "messaging"
 RECENT_MESSAGES = 50
-UNREAD_COUNTER = "sessions.unread"
-"""``app.services`` key of an optional ``UnreadCounter`` (the inbox plugin provides one)."""
+SOURCE = "sessions"
 
 
 class MessageReader(Protocol):
@@ -109,17 +102,6 @@ class Sessions:
         stored = encode_metadata(metadata, settings.max_metadata_size_kb)
         session_id = new_session_id()
         now = utc_now()
-        await self.app.db.write(
-            partial(
-                store.insert,
-                session_id=session_id,
-                purpose=purpose,
-                metadata=stored,
-                created_by=identity.agent_id,
-                created_by_type=identity.agent_type,
-                created_at=now,
-            )
-        )
         session = {
             "id": session_id,
             "session_id": session_id,
@@ -132,7 +114,17 @@ class Sessions:
             "closed_at": None,
             "is_active": True,
         }
-        await self.app.emit("session.created", source="sessions", session=session)
+        async with self.app.db.transaction() as tx:
+            await store.insert(
+                tx,
+                session_id=session_id,
+                purpose=purpose,
+                metadata=stored,
+                created_by=identity.agent_id,
+                created_by_type=identity.agent_type,
+                created_at=now,
+            )
+            self.app.announce(tx, SESSION_CREATED, SOURCE, session_id=session_id, session=session)
         return session
 
     async def view(
@@ -140,7 +132,7 @@ class Sessions:
     ) -> dict[str, Any]:
         """The session, the newest ``limit`` messages the caller may see, and counts."""
         check_session_id(session_id)
-        reader: MessageReader | None = self.app.services.get(MESSAGE_READER)
+        reader = self.app.services.find(MessageReader)
         async with self.app.db.read() as r:
             row = await store.get(r, session_id)
             if row is None:
@@ -176,7 +168,7 @@ class Sessions:
         has_more = len(rows) > limit
         rows = rows[:limit]
         sessions = [session_object(row) for row in rows]
-        counter: UnreadCounter | None = self.app.services.get(UNREAD_COUNTER)
+        counter = self.app.services.find(UnreadCounter)
         if counter is not None and identity is not None and not identity.anonymous:
             unread = await counter.session_unread(identity, [s["id"] for s in sessions])
             for session in sessions:
@@ -223,6 +215,8 @@ class Sessions:
                     f"ask {row['created_by']} or an admin",
                 )
             closed = await store.close(tx, session_id, now)
+            if closed:
+                self.app.announce(tx, SESSION_CLOSED, SOURCE, session_id=session_id)
             # PostgreSQL (read committed): a close that committed since our read wins
             closed_at = row["closed_at"] if closed or row["closed_at"] else None
             if not closed and closed_at is None:
@@ -234,7 +228,6 @@ class Sessions:
                 "closed_at": closed_at,
                 "already_closed": True,
             }
-        await self.app.emit("session.closed", source="sessions", session_id=session_id)
         return {
             "success": True,
             "session_id": session_id,

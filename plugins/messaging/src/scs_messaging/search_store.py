@@ -1,7 +1,7 @@
-"""All SQL of the search plugin (portable: SQLite and PostgreSQL).
+"""The message reads the search plugin needs (portable SQL; published through
+``scs_messaging.api``, so that search never queries messaging's tables itself).
 
-It reads messaging's ``messages`` and sessions' ``sessions`` tables; visibility
-conditions come from messaging's ``visibility.py``.
+Visibility conditions come from ``visibility.py`` (``visible_sql``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,10 @@ COLUMNS = (
 INDEX_COLUMNS = "id, sender, sender_type, content, visibility, metadata, timestamp"
 
 
-async def session_exists(r: Executor, session_id: str) -> bool:
-    return await r.fetch_one("SELECT 1 FROM sessions WHERE id = ?", (session_id,)) is not None
-
-
 async def session_ids(r: Executor) -> list[str]:
     """Every session that has messages, the most recently written to first."""
     rows = await r.fetch_all(
-        "SELECT session_id FROM messages GROUP BY session_id ORDER BY MAX(id) DESC"
+        "SELECT session_id FROM messaging_messages GROUP BY session_id ORDER BY MAX(id) DESC"
     )
     return [row[0] for row in rows]
 
@@ -43,7 +39,7 @@ async def rows_after(
     """
     while True:
         rows = await r.fetch_all(
-            f"SELECT {INDEX_COLUMNS} FROM messages WHERE session_id = ? AND id > ?"
+            f"SELECT {INDEX_COLUMNS} FROM messaging_messages WHERE session_id = ? AND id > ?"
             " ORDER BY id LIMIT ?",
             (session_id, after_id, chunk),
         )
@@ -57,7 +53,8 @@ async def rows_after(
 async def count_upto(r: Executor, session_id: str, upto: int) -> int:
     """How many messages of the session have an id up to ``upto`` (one index range)."""
     count = await r.fetch_value(
-        "SELECT COUNT(*) FROM messages WHERE session_id = ? AND id <= ?", (session_id, upto)
+        "SELECT COUNT(*) FROM messaging_messages WHERE session_id = ? AND id <= ?",
+        (session_id, upto),
     )
     return int(count)
 
@@ -69,7 +66,7 @@ async def messages_by_id(r: Executor, ids: list[int], visible: tuple[str, list[A
     condition, params = visible
     marks = ",".join("?" * len(ids))
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.id IN ({marks}) AND {condition}",
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.id IN ({marks}) AND {condition}",
         (*ids, *params),
     )
 
@@ -84,7 +81,7 @@ async def by_sender(
     """The sender's messages the caller may see, newest first."""
     condition, params = visible
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.session_id = ? AND m.sender = ?"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ? AND m.sender = ?"
         f" AND {condition} ORDER BY m.id DESC LIMIT ?",
         (session_id, sender, *params, limit),
     )
@@ -104,7 +101,7 @@ async def by_timerange(
     """
     condition, params = visible
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.session_id = ?"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?"
         f" AND m.timestamp >= ? AND m.timestamp <= ? AND {condition}"
         " ORDER BY m.timestamp, m.id LIMIT ?",
         (session_id, start, end, *params, limit),
