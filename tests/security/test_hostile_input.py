@@ -65,7 +65,7 @@ async def test_deep_message_metadata_is_refused_and_the_session_stays_readable(
     server: ScsServer, alice: Agent
 ) -> None:
     session_id = await new_session(alice)
-    before = await count(server, "messages")
+    before = await count(server, "messaging_messages")
     for metadata in (nested_text(300), nested_text(MAX_DEPTH + 1), nested(MAX_DEPTH + 1)):
         error = await alice.fails(
             "add_message", session_id=session_id, content="x", metadata=metadata
@@ -74,7 +74,7 @@ async def test_deep_message_metadata_is_refused_and_the_session_stays_readable(
         assert str(MAX_DEPTH) in error.message and "metadata" in error.message
         assert error.body["field"] == "metadata" and error.body["max_depth"] == MAX_DEPTH
         assert error.hint
-    assert await count(server, "messages") == before
+    assert await count(server, "messaging_messages") == before
     at_limit = nested(MAX_DEPTH - 1)  # the leaf's object makes MAX_DEPTH levels
     added = await alice.call("add_message", session_id=session_id, content="ok", metadata=at_limit)
     page = await alice.call("get_messages", session_id=session_id)
@@ -89,7 +89,7 @@ async def test_deep_session_metadata_is_refused_before_anything_is_stored(
     error = await alice.fails("create_session", purpose="deep", metadata=nested_text(300))
     assert error.code == "VALIDATION_001", error.body
     assert error.body["field"] == "metadata"
-    assert await count(server, "sessions") == 1
+    assert await count(server, "sessions_sessions") == 1
     listed = await alice.call("list_sessions")
     assert [s["purpose"] for s in listed["sessions"]] == ["already there"]
 
@@ -122,7 +122,7 @@ async def test_too_large_values_keep_their_byte_limits(scs_factory: ServerFactor
     assert error.code == "VALIDATION_002" and error.body["max_bytes"] == 1024, error.body
     error = await alice.fails("set_memory", key="wide", value=list(range(400)))
     assert error.code == "VALIDATION_002" and error.body["max_bytes"] == 1024, error.body
-    assert await count(server, "messages") == 0
+    assert await count(server, "messaging_messages") == 0
     assert await count(server, "memory_entries") == 0
 
 
