@@ -32,7 +32,7 @@ from rapidfuzz import fuzz, process
 from scs.app import create_app
 from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
-from scs_search.service import SERVICE
+from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
 from search_bench import CALLER, QUERIES, call, make_rows, seed
 
@@ -96,7 +96,7 @@ async def run(sessions: int, per_session: int, rounds: int, folder: Path) -> dic
                         limit=10,
                     )
                     floor.append((time.perf_counter() - started) * 1000)
-            cache = app.services[SERVICE].cache
+            cache = app.services.get(Search, needed_by="bench").cache
             return {
                 "sessions": sessions,
                 "per_session": per_session,

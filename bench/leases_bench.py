@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scs_leases.api import LeaseService
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile  # noqa: E402
@@ -68,7 +70,7 @@ async def timed(agent: Agent, tool: str, **arguments: Any) -> tuple[float, Any]:
 
 async def queued(server: ScsServer, count: int) -> None:
     deadline = time.monotonic() + WAIT_S
-    while len(server.app.services["leases"].queue) != count:
+    while len(server.app.services.get(LeaseService, needed_by="bench").queue) != count:
         if time.monotonic() > deadline:
             raise RuntimeError("the waiter never queued")
         await asyncio.sleep(0.002)

@@ -36,6 +36,7 @@ from scs.app import App, create_app
 from scs.identity import Identity
 from scs.storage.cluster import PostgresCluster, find_binaries
 from scs.testing import API_KEY, make_settings, parse_result
+from scs_messaging.api import Messaging, Wakeups
 
 WAKES = 60
 IDLE_WAITERS = 1000
@@ -60,7 +61,7 @@ async def wakes(writer_app: App, waiter_app: App) -> list[float]:
     async with Client(writer_app.server) as w, Client(waiter_app.server) as r:
         wt, rt = await token(w, "writer"), await token(r, "waiter")
         sid = (await call(w, "create_session", wt, purpose="bench"))["session_id"]
-        wakeups = waiter_app.services["messaging.wakeups"]
+        wakeups = waiter_app.services.get(Wakeups, needed_by="bench")
         latencies: list[float] = []
         after = 0
         for i in range(WAKES):
@@ -97,7 +98,7 @@ def report(label: str, latencies: list[float], target_ms: float) -> None:
 
 
 async def idle_waiters(app: App) -> None:
-    messaging = app.services["messaging"]
+    messaging = app.services.get(Messaging, needed_by="bench")
     async with Client(app.server) as c:
         t = await token(c, "owner")
         sid = (await call(c, "create_session", t, purpose="idle"))["session_id"]
@@ -107,7 +108,7 @@ async def idle_waiters(app: App) -> None:
     tasks = [
         asyncio.create_task(messaging.wait(ident, sid, None, 60, 50, None)) for ident in identities
     ]
-    wakeups = app.services["messaging.wakeups"]
+    wakeups = app.services.get(Wakeups, needed_by="bench")
     while wakeups.count() < IDLE_WAITERS:
         await asyncio.sleep(0.01)
     gc.collect()

@@ -501,7 +501,9 @@ class PluginHost:
         found = (self._one(hook, name, app=app, reader=reader, request=request) for name in names)
         return [records for records in found if records is not None]
 
-    async def import_batch(self, app: App, tx: Transaction | None, batch: ImportBatch) -> int | None:
+    async def import_batch(
+        self, app: App, tx: Transaction | None, batch: ImportBatch
+    ) -> int | None:
         """The records written by the plugin that owns ``batch.kind``; None if none does."""
         hook = self.pm.hook.scs_import
         for name in self._in_call_order(hook):

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from scs.timestamps import parse_iso
+from scs_archive.retention import Retention
 
 from .conftest import export_text, records, seed, team
 
@@ -63,7 +64,7 @@ async def test_a_snapshot_read_does_not_see_later_commits(scs_factory: ServerFac
     alice = await server.agent("alice")
     session_id = (await alice.call("create_session", purpose="s"))["session_id"]
     await alice.call("add_message", session_id=session_id, content="before")
-    count = "SELECT COUNT(*) FROM messages"
+    count = "SELECT COUNT(*) FROM messaging_messages"
     async with server.app.db.read(snapshot=True) as reader:
         assert await reader.fetch_value(count) == 1
         await alice.call("add_message", session_id=session_id, content="during")
@@ -81,13 +82,13 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
     agents = await team(server)
     boss = agents["boss"]
     kept_session, held_session, short_session = await server.app.db.fetch_all(
-        "SELECT id FROM sessions ORDER BY created_at"
+        "SELECT id FROM sessions_sessions ORDER BY created_at"
     )
     await boss.call("hold_session", session_id=held_session["id"], reason="litigation")
     await boss.call("set_retention", session_id=short_session["id"], days=3)
 
     stamps = await server.app.db.fetch_all(
-        "SELECT id, session_id, timestamp FROM messages ORDER BY id"
+        "SELECT id, session_id, timestamp FROM messaging_messages ORDER BY id"
     )
     cut = stamps[len(stamps) // 2]["timestamp"]  # the global cut-off, one day from "now"
     now = parse_iso(cut, "cut") + timedelta(days=1)
@@ -103,7 +104,7 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
         return written
 
     task = asyncio.create_task(keep_writing())
-    removed = await server.app.services["archive"].run_once(now)
+    removed = await server.app.services.get(Retention, needed_by="test").run_once(now)
     stop.set()
     written = await task
 
@@ -112,10 +113,12 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
     ]
     assert removed == {"messages": len(expected)}
     assert expected  # the test removes something
-    left = {r["id"] for r in await server.app.db.fetch_all("SELECT id FROM messages")}
+    left = {r["id"] for r in await server.app.db.fetch_all("SELECT id FROM messaging_messages")}
     for r in stamps:
         assert (r["id"] in left) == (r["id"] not in expected)
-    live = await server.app.db.fetch_value("SELECT COUNT(*) FROM messages WHERE content = 'live'")
+    live = await server.app.db.fetch_value(
+        "SELECT COUNT(*) FROM messaging_messages WHERE content = 'live'"
+    )
     assert live == written
     audit = await server.app.db.fetch_one(
         "SELECT detail FROM scs_audit WHERE action = 'retention_purge' ORDER BY id DESC"
@@ -125,7 +128,7 @@ async def test_retention_is_exact_spares_held_sessions_and_runs_while_agents_wri
 
     # released, the held session falls under the global limit at the next run
     await boss.call("release_hold", session_id=held_session["id"])
-    again = await server.app.services["archive"].run_once(now)
+    again = await server.app.services.get(Retention, needed_by="test").run_once(now)
     held_old = [r for r in stamps if r["session_id"] == held_session["id"] and r["timestamp"] < cut]
     assert held_old
     assert again == {"messages": len(held_old)}

@@ -10,6 +10,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
+from scs_dashboard.api import InboxRows
 
 from .ui import base_of, csrf_of, dashboard
 
@@ -87,7 +88,7 @@ class Inbox:
 
 def inbox_plugin() -> types.ModuleType:
     def scs_register(app: App) -> None:
-        app.services["inbox"] = Inbox()
+        app.services.provide(InboxRows, Inbox(), by="test")
 
     module = types.ModuleType("scs_test_dashboard_inbox")
     module.scs_register = hookimpl(scs_register)  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 import pytest
+from scs_inbox.api import EventHub
 
 from .conftest import DEADLINE_S, until
 
@@ -68,7 +69,7 @@ async def stream(
 
 
 def hub_streams(server: ScsServer) -> int:
-    return len(server.app.services["inbox.events"].streams)
+    return len(server.app.services.get(EventHub, needed_by="test").streams)
 
 
 async def test_events_follow_visibility_and_resume(make_crew: CrewFactory) -> None:

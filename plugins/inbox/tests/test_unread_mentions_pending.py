@@ -6,6 +6,9 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
+from scs_inbox.pending import PendingCounts
+from scs_messaging.api import Wakeups
+
 from .conftest import DEADLINE_S, until
 
 if TYPE_CHECKING:
@@ -80,7 +83,7 @@ async def test_the_pending_notice_comes_and_goes_without_a_query_per_call(
     make_crew: CrewFactory,
 ) -> None:
     crew = await make_crew()
-    counts = crew.server.app.services["inbox.pending"]
+    counts = crew.server.app.services.get(PendingCounts, needed_by="test")
     plain = await crew.bob.call("list_sessions")
     assert "pending" not in plain
     await crew.alice.call("send_direct_message", to="bob", content="ping")
@@ -109,7 +112,7 @@ async def test_the_pending_notice_can_be_turned_off(make_crew: CrewFactory) -> N
 
 async def test_waiting_on_the_inbox(make_crew: CrewFactory) -> None:
     crew = await make_crew()
-    wakeups = crew.server.app.services["messaging.wakeups"]
+    wakeups = crew.server.app.services.get(Wakeups, needed_by="test")
     task = asyncio.create_task(crew.bob.call("wait_for_messages", timeout_s=30))
     await until(lambda: wakeups.count() == 1)
     await crew.alice.call("send_direct_message", to="carol", content="not for bob")
@@ -136,7 +139,7 @@ async def test_cross_process_wake(scs_factory: ServerFactory) -> None:
         waiter.call("wait_for_messages", session_id=sid, timeout_s=30)
     )
     inbox_wait = asyncio.create_task(waiter.call("wait_for_messages", timeout_s=30))
-    await until(lambda: b.app.services["messaging.wakeups"].count() == 2)
+    await until(lambda: b.app.services.get(Wakeups, needed_by="test").count() == 2)
     sent = await writer.call("add_message", session_id=sid, content="over here")
     dm = await writer.call("send_direct_message", to="waiter", content="psst")
     got = await asyncio.wait_for(session_wait, DEADLINE_S)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs import hookimpl
+from scs_leases.api import LeaseService
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -56,7 +57,7 @@ async def server(scs_factory: ServerFactory) -> ScsServer:
 def clocked(server: ScsServer) -> FakeClock:
     """Give the server's lease service a hand-moved clock; return it."""
     clock = FakeClock()
-    server.app.services["leases"].clock = clock
+    server.app.services.get(LeaseService, needed_by="test").clock = clock
     return clock
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from scs_leases.api import LeaseService
+
 if TYPE_CHECKING:
     from scs.testing import ServerFactory
 
@@ -45,14 +47,14 @@ async def test_the_sweep_deletes_in_batches_and_tells_lease_expired(
     keep = await alice.call("acquire_lease", resources=["keep"], ttl_s=100)
     changes.clear()
     clock.advance(10)
-    removed = await server.app.services["leases"].sweep_once()
+    removed = await server.app.services.get(LeaseService, needed_by="test").sweep_once()
     assert removed == 5
     assert [row["id"] for row in await helpers.lease_rows(server)] == [keep["lease_id"]]
     expired = {event.data["lease"]["lease_id"] for event in probe.named("lease.expired")}
     assert expired == {lease["lease_id"] for lease in short}
     # batches of 2: three changes (2 + 2 + 1), each saying how many
     assert [c["count"] for c in changes] == [2, 2, 1]
-    assert await server.app.services["leases"].sweep_once() == 0
+    assert await server.app.services.get(LeaseService, needed_by="test").sweep_once() == 0
 
 
 async def test_a_short_lease_expires_in_real_time(scs_factory: ServerFactory, helpers: Any) -> None:

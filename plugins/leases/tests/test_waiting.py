@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from scs_leases.api import LeaseService
+
 if TYPE_CHECKING:
     from scs.testing import ScsServer, ServerFactory
 
@@ -14,7 +16,7 @@ WAIT_S = 30.0  # generous: every test here ends by a release long before
 
 async def _queued(server: ScsServer, count: int, helpers: Any) -> None:
     async def ready() -> bool:
-        return len(server.app.services["leases"].queue) == count
+        return len(server.app.services.get(LeaseService, needed_by="test").queue) == count
 
     await helpers.eventually(ready)
 
@@ -33,7 +35,7 @@ async def test_a_waiter_gets_the_lease_when_it_is_released(server: ScsServer, he
     assert granted["holder"] == "bob"
     assert granted["fencing_token"] > held["fencing_token"]
     assert 0 < granted["waited_s"] < WAIT_S
-    assert len(server.app.services["leases"].queue) == 0
+    assert len(server.app.services.get(LeaseService, needed_by="test").queue) == 0
 
 
 async def test_waiters_are_served_first_come_first_served(server: ScsServer, helpers: Any) -> None:
@@ -70,7 +72,7 @@ async def test_a_wait_that_ends_is_a_conflict_and_writes_nothing(
     assert error.code == "LEASE_CONFLICT"
     assert error.body["conflicts"][0]["holder"] == "alice"
     assert len(await helpers.lease_rows(server)) == 1
-    assert len(server.app.services["leases"].queue) == 0
+    assert len(server.app.services.get(LeaseService, needed_by="test").queue) == 0
 
 
 async def test_a_waiter_on_one_server_is_woken_by_a_release_on_the_other(
@@ -79,9 +81,9 @@ async def test_a_waiter_on_one_server_is_woken_by_a_release_on_the_other(
     a = await scs_factory(plugins=helpers.plugins, http=True)
     b = await scs_factory(plugins=helpers.plugins, http=True, same_database_as=a)
     # no periodic retry to fall back on: only the change feed can wake the waiter in time
-    b.app.services["leases"].settings = b.app.services["leases"].settings.model_copy(
-        update={"wait_poll_s": 60.0}
-    )
+    b.app.services.get(LeaseService, needed_by="test").settings = b.app.services.get(
+        LeaseService, needed_by="test"
+    ).settings.model_copy(update={"wait_poll_s": 60.0})
     alice = await a.agent("alice")
     bob = await b.agent("bob")
     held = await alice.call("acquire_lease", resources=["src/**"])

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from scs_messaging.api import Wakeups
 
 from .conftest import PLUGINS
 
@@ -19,7 +20,7 @@ DEADLINE_S = 10.0
 
 
 def waiters(server: ScsServer) -> int:
-    return int(server.app.services["messaging.wakeups"].count())
+    return int(server.app.services.get(Wakeups, needed_by="test").count())
 
 
 async def until(probe: Any, deadline_s: float = DEADLINE_S) -> None:
@@ -159,7 +160,7 @@ async def test_cancelling_a_wait_leaves_nothing_behind(make_team: TeamFactory) -
     with pytest.raises(asyncio.CancelledError):
         await task
     await until(lambda: waiters(team.server) == 0)
-    assert team.server.app.services["messaging.wakeups"].per_agent == {}
+    assert team.server.app.services.get(Wakeups, needed_by="test").per_agent == {}
 
 
 @pytest.mark.slow  # over HTTP
@@ -175,7 +176,7 @@ async def test_a_client_that_disconnects_leaves_nothing_behind(make_team: TeamFa
     await asyncio.gather(task, return_exceptions=True)
     await client.__aexit__(None, None, None)
     await until(lambda: waiters(team.server) == 0)
-    assert team.server.app.services["messaging.wakeups"].per_agent == {}
+    assert team.server.app.services.get(Wakeups, needed_by="test").per_agent == {}
 
 
 async def test_the_per_agent_cap_answers_a_typed_error(scs_factory: ServerFactory) -> None:

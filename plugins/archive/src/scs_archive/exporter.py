@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from scs.storage import Executor
 
 
-
 @dataclass(frozen=True)
 class ExportOptions:
     """``sessions`` None: every session plus the records outside sessions."""

@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from scs import Migration
     from scs.app import App
 
-SERVICE = "archive"
-
 
 @hookimpl
 def scs_requires() -> list[str]:
@@ -41,20 +39,27 @@ def scs_migrations() -> Sequence[Migration]:
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     settings: ArchiveSettings = app.config("archive")
     retention = Retention(app, settings)
-    app.services[SERVICE] = retention
+    app.services.provide(Retention, retention, by="archive")
     tools.register(app, mcp, settings, retention)
 
 
 @hookimpl
 def scs_startup(app: App) -> None:
-    app.services[SERVICE].start()
+    app.services.get(Retention, needed_by="archive").start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
-    retention = app.services.get(SERVICE)
+    retention = app.services.find(Retention)
     if retention is not None:
         await retention.stop()
+
+
+@hookimpl
+def scs_stats(app: App) -> dict[str, dict[str, Any]]:
+    """Retention runs and rows purged, for /metrics (``scs_retention_*``)."""
+    retention = app.services.find(Retention)
+    return {} if retention is None else {"retention": retention.stats()}
 
 
 @hookimpl

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from scs import Migration
+from scs_sessions.api import session_state
 
 if TYPE_CHECKING:
     from scs.storage import Database, Executor, Transaction
@@ -21,7 +22,7 @@ MIGRATIONS = [
             instance_id TEXT NOT NULL
         );
         CREATE TABLE archive_policies (
-            session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+            session_id TEXT PRIMARY KEY REFERENCES sessions_sessions (id) ON DELETE CASCADE,
             retention_days INTEGER,
             held INTEGER NOT NULL DEFAULT 0,
             reason TEXT,
@@ -72,7 +73,7 @@ async def remember_import(
 
 
 async def session_exists(r: Executor, session_id: str) -> bool:
-    return bool(await r.fetch_value("SELECT 1 FROM sessions WHERE id = ?", (session_id,)))
+    return await session_state(r, session_id) != "missing"
 
 
 async def set_policy(

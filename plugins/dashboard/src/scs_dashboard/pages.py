@@ -21,6 +21,8 @@ from starlette.responses import Response
 from scs_dashboard import logins, store, views, web
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scs import Identity
     from scs.app import App
     from starlette.requests import Request
@@ -36,11 +38,21 @@ EXTRA_PAGES = {"inbox": "Inbox", "leases": "Leases"}  # served by other plugins'
 
 
 class RowsProvider(Protocol):
-    """What a plugin puts in ``app.services["inbox"]`` / ``["leases"]`` to fill that page."""
+    """What fills an extra page: the rows ``identity`` may see, one column per key of the
+    first row. A plugin provides it under that page's key (``InboxRows``, ``LeaseRows``)."""
 
-    async def dashboard_rows(self, identity: Identity) -> list[dict[str, Any]]:
-        """The rows ``identity`` may see; one column per key of the first row."""
-        ...
+    async def dashboard_rows(self, identity: Identity) -> list[dict[str, Any]]: ...
+
+
+class InboxRows(RowsProvider, Protocol):
+    """The service key of the Inbox page: ``app.services.provide(InboxRows, impl, by=...)``."""
+
+
+class LeaseRows(RowsProvider, Protocol):
+    """The service key of the Leases page."""
+
+
+SLOTS: dict[str, Callable[..., RowsProvider]] = {"inbox": InboxRows, "leases": LeaseRows}
 
 
 class Dashboard:
@@ -59,11 +71,8 @@ class Dashboard:
 
     def rows_service(self, name: str) -> RowsProvider | None:
         """A plugin's service offering ``dashboard_rows(identity)``, or None."""
-        service: Any = self.app.services.get(name)
-        if callable(getattr(service, "dashboard_rows", None)):
-            provider: RowsProvider = service
-            return provider
-        return None
+        key = SLOTS.get(name)
+        return None if key is None else self.app.services.find(key)
 
     def page(self, viewer: Viewer, title: str, body: Html, active: str) -> Response:
         return web.html(views.page(title, body, viewer, self.extras(), active))

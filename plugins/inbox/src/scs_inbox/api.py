@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs_inbox.inbox import SERVICE, Inbox
+from scs_inbox.inbox import Inbox
 from scs_inbox.routes import format_event
 from scs_inbox.store import TOPIC
-from scs_inbox.stream import HUB, EventHub, StreamEvent, parse_event_id
+from scs_inbox.stream import EventHub, StreamEvent, parse_event_id
 
 if TYPE_CHECKING:
     from scs.app import App
@@ -23,14 +23,12 @@ if TYPE_CHECKING:
 
 def hub(app: App) -> EventHub:
     """The app's event hub (the inbox plugin must be enabled)."""
-    found: EventHub = app.services[HUB]
-    return found
+    return app.services.get(EventHub, needed_by="a user of scs_inbox.api")
 
 
 def inbox(app: App) -> Inbox:
     """The app's inbox service (the inbox plugin must be enabled)."""
-    found: Inbox = app.services[SERVICE]
-    return found
+    return app.services.get(Inbox, needed_by="a user of scs_inbox.api")
 
 
 __all__ = [

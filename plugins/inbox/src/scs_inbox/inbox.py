@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 from scs.auth.tokens import AGENT_ID_RE
 from scs.errors import not_found, validation_error
 from scs.timestamps import utc_now
-from scs_messaging.messages import SERVICE as MESSAGING_SERVICE
-from scs_messaging.visibility import visible_sql
-from scs_sessions.service import SERVICE as SESSIONS_SERVICE
 from scs.validation import check_session_id, clean_text
+from scs_messaging.api import Messaging, visible_sql
+from scs_sessions.api import Sessions
 
 from scs_inbox import store
 
@@ -25,12 +24,9 @@ if TYPE_CHECKING:
 
     from scs import Identity
     from scs.app import App
-    from scs_messaging.messages import Messaging
-    from scs_sessions.service import Sessions
 
     from scs_inbox.settings import InboxSettings
 
-SERVICE = "inbox"
 IMPORTANCE = ("low", "normal", "high", "urgent")
 MAX_LIMIT = 1000
 MAX_IDS = 1000
@@ -93,8 +89,7 @@ class Inbox:
 
     @property
     def messaging(self) -> Messaging:
-        messaging: Messaging = self.app.services[MESSAGING_SERVICE]
-        return messaging
+        return self.app.services.get(Messaging, needed_by="inbox")
 
     async def send(
         self,
@@ -120,7 +115,7 @@ class Inbox:
             subject = clean_text(subject, "subject", settings.max_subject_length)
         if session_id is not None:
             check_session_id(session_id)
-            sessions: Sessions = self.app.services[SESSIONS_SERVICE]
+            sessions = self.app.services.get(Sessions, needed_by="inbox")
             if await sessions.get(session_id) is None:
                 raise not_found("session", session_id, "omit session_id or check it")
         if reply_to is not None and (
@@ -281,7 +276,7 @@ class Inbox:
         check_session_id(session_id)
         if not 0 <= up_to < 2**63:
             raise validation_error(f"up_to_message_id must be a message id, not {up_to}")
-        sessions: Sessions = self.app.services[SESSIONS_SERVICE]
+        sessions = self.app.services.get(Sessions, needed_by="inbox")
         if await sessions.get(session_id) is None:
             raise not_found("session", session_id, "list_sessions shows the sessions there are")
         now = utc_now()
@@ -304,7 +299,7 @@ class Inbox:
         """Unread counts: the given session, or every session with a read cursor; the inbox."""
         if session_id is not None:
             check_session_id(session_id)
-            sessions: Sessions = self.app.services[SESSIONS_SERVICE]
+            sessions = self.app.services.get(Sessions, needed_by="inbox")
             if await sessions.get(session_id) is None:
                 raise not_found("session", session_id)
         async with self.app.db.read() as r:

@@ -3,23 +3,23 @@ pending notice and ``GET /events``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from scs import hookimpl, require_identity, requires
-from scs_messaging.messages import INBOX_SOURCE
-from scs_messaging.store import TOPIC as MESSAGES_TOPIC
-from scs_messaging.waits import WAKEUPS
-from scs_sessions.service import UNREAD_COUNTER
+from scs_messaging.api import TOPIC as MESSAGES_TOPIC
+from scs_messaging.api import InboxSource, Messaging, Wakeups
+from scs_sessions.api import UnreadCounter
 from starlette.routing import Route
 
-from scs_inbox.inbox import SERVICE, Inbox
+from scs_inbox.inbox import Inbox
 from scs_inbox.pending import PendingCounts, PendingNotice
 from scs_inbox.routes import events_endpoint
 from scs_inbox.schema import MIGRATIONS
 from scs_inbox.settings import InboxSettings
 from scs_inbox.store import TOPIC
-from scs_inbox.stream import HUB, EventHub
+from scs_inbox.stream import EventHub
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,11 +29,9 @@ if TYPE_CHECKING:
     from scs import Migration
     from scs.app import App
     from scs.events import Event
-    from scs_messaging.waits import Wakeups
+    from scs.storage import Subscription
 
 MAX_ID = 2**63 - 1
-PENDING = "inbox.pending"
-SUBSCRIPTION = "inbox.subscription"
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 
 
@@ -56,8 +54,15 @@ def scs_migrations() -> Sequence[Migration]:
 async def scs_event(app: App, event: Event) -> None:
     """``@agent_id`` in a new session message: an inbox item for each mentioned agent."""
     if event.name == "message.added":
-        inbox: Inbox = app.services[SERVICE]
+        inbox = app.services.get(Inbox, needed_by="inbox")
         await inbox.add_mentions(event.data["message"])
+
+
+@dataclass
+class Following:
+    """The change-feed subscription ``scs_startup`` opens and ``scs_shutdown`` closes."""
+
+    subscription: Subscription
 
 
 def _agent_key(payload: dict[str, Any]) -> tuple[str, str] | None:
@@ -71,48 +76,53 @@ def _agent_key(payload: dict[str, Any]) -> tuple[str, str] | None:
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     settings: InboxSettings = app.config("inbox")
     inbox = Inbox(app)
-    app.services[SERVICE] = inbox
-    app.services[INBOX_SOURCE] = inbox
-    app.services[UNREAD_COUNTER] = inbox
-    app.services[PENDING] = PendingCounts(inbox.unread_inbox)
-    app.services[HUB] = EventHub(app.services["messaging"], inbox, settings.events_max_connections)
-    wakeups: Wakeups = app.services[WAKEUPS]
-    wakeups.watch(TOPIC, _agent_key)
+    app.services.provide(Inbox, inbox, by="inbox")
+    source: InboxSource = inbox
+    app.services.provide(InboxSource, source, by="inbox")
+    counter: UnreadCounter = inbox
+    app.services.provide(UnreadCounter, counter, by="inbox")
+    app.services.provide(PendingCounts, PendingCounts(inbox.unread_inbox), by="inbox")
+    messaging = app.services.get(Messaging, needed_by="inbox")
+    hub = EventHub(messaging, inbox, settings.events_max_connections)
+    app.services.provide(EventHub, hub, by="inbox")
+    app.services.get(Wakeups, needed_by="inbox").watch(TOPIC, _agent_key)
     _register_tools(mcp, inbox)
 
 
 @hookimpl
 def scs_middleware(app: App) -> list[Middleware]:
     settings: InboxSettings = app.config("inbox")
-    return [PendingNotice(app.services[PENDING])] if settings.pending_notice else []
+    if not settings.pending_notice:
+        return []
+    return [PendingNotice(app.services.get(PendingCounts, needed_by="inbox"))]
 
 
 @hookimpl
 def scs_http_routes(app: App) -> list[Route]:
-    endpoint = events_endpoint(app, app.services[HUB], app.config("inbox"))
+    hub = app.services.get(EventHub, needed_by="inbox")
+    endpoint = events_endpoint(app, hub, app.config("inbox"))
     return [Route("/events", endpoint, methods=["GET"])]
 
 
 @hookimpl
 async def scs_startup(app: App) -> None:
-    pending: PendingCounts = app.services[PENDING]
-    hub: EventHub = app.services[HUB]
+    pending = app.services.get(PendingCounts, needed_by="inbox")
+    hub = app.services.get(EventHub, needed_by="inbox")
 
     def on_change(change: Any) -> None:
         if change.topic == TOPIC:
             pending.on_change(change)
         hub.on_change(change)
 
-    app.services[SUBSCRIPTION] = await app.db.changes.subscribe(
-        on_change, topics=(TOPIC, MESSAGES_TOPIC)
-    )
+    subscription = await app.db.changes.subscribe(on_change, topics=(TOPIC, MESSAGES_TOPIC))
+    app.services.provide(Following, Following(subscription), by="inbox")
 
 
 @hookimpl
 def scs_shutdown(app: App) -> None:
-    subscription = app.services.pop(SUBSCRIPTION, None)
-    if subscription is not None:
-        subscription.close()
+    following = app.services.remove(Following)
+    if following is not None:
+        following.subscription.close()
 
 
 def _register_tools(mcp: FastMCP[Any], inbox: Inbox) -> None:

@@ -29,11 +29,10 @@ if TYPE_CHECKING:
 
     from scs import Identity
     from scs.storage import Change
-    from scs_messaging.messages import Messaging
+    from scs_messaging.api import Messaging
 
     from scs_inbox.inbox import Inbox
 
-HUB = "inbox.events"
 """``app.services`` key of the app's ``EventHub``."""
 
 MAX_BATCH = 1000

@@ -8,15 +8,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scs_leases.globs import matches, overlaps
-from scs_leases.service import ACQUIRED, EXPIRED, RELEASED
+from scs_leases.service import ACQUIRED, EXPIRED, RELEASED, LeaseService
 from scs_leases.store import TOPIC
 
 if TYPE_CHECKING:
     from scs.app import App
 
-    from scs_leases.service import LeaseService
-
-SERVICE = "leases"
 EVENTS: tuple[str, ...] = (ACQUIRED, RELEASED, EXPIRED)
 """Event names (``scs_event``); ``event.data["lease"]`` is a lease dict as below, and
 ``lease.released`` adds ``by`` and ``forced``."""
@@ -26,7 +23,7 @@ CHANGE_TOPIC = TOPIC
 async def active_leases(app: App) -> list[dict[str, Any]]:
     """Every live lease as a dict: lease_id, holder, holder_type, session_id, mode,
     capacity, reason, resources, fencing_token, acquired_at, renewed_at, expires_at."""
-    service: LeaseService = app.services[SERVICE]
+    service = app.services.get(LeaseService, needed_by="a user of scs_leases.api")
     return [lease.to_dict() for lease in await service.live()]
 
 
@@ -35,6 +32,7 @@ __all__ = [
     "CHANGE_TOPIC",
     "EVENTS",
     "EXPIRED",
+    "LeaseService",
     "RELEASED",
     "active_leases",
     "matches",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
 
 from scs_leases import store
-from scs_leases.api import EVENTS, SERVICE
+from scs_leases.api import EVENTS
 from scs_leases.cli import add_commands
 from scs_leases.service import LeaseService
 from scs_leases.settings import LeasesSettings
@@ -22,10 +23,17 @@ if TYPE_CHECKING:
     from scs import Identity, Migration
     from scs.app import App
     from scs.events import Event
+    from scs.storage import Subscription
 
-SWEEPER = "leases.sweeper"
-SUBSCRIPTION = "leases.subscription"
 RESOURCE = "leases://active"
+
+
+@dataclass
+class Running:
+    """What ``scs_startup`` starts and ``scs_shutdown`` stops (a service of this plugin)."""
+
+    sweeper: Sweeper
+    subscription: Subscription
 
 
 @hookimpl
@@ -41,7 +49,7 @@ def scs_migrations() -> Sequence[Migration]:
 @hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     service = LeaseService(app, app.config("leases"))
-    app.services[SERVICE] = service
+    app.services.provide(LeaseService, service, by="leases")
     register(mcp, service)
 
 
@@ -52,23 +60,21 @@ def scs_commands(cli: click.Group) -> None:
 
 @hookimpl
 async def scs_startup(app: App) -> None:
-    service: LeaseService = app.services[SERVICE]
-    app.services[SUBSCRIPTION] = await app.db.changes.subscribe(
+    service = app.services.get(LeaseService, needed_by="leases")
+    subscription = await app.db.changes.subscribe(
         lambda _change: service.wake_waiters(), topics=(store.TOPIC,)
     )
     sweeper = Sweeper(service, service.settings.sweep_interval_s)
-    app.services[SWEEPER] = sweeper
+    app.services.provide(Running, Running(sweeper, subscription), by="leases")
     sweeper.start()
 
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
-    sweeper = app.services.pop(SWEEPER, None)
-    if sweeper is not None:
-        await sweeper.stop()
-    subscription = app.services.pop(SUBSCRIPTION, None)
-    if subscription is not None:
-        subscription.close()
+    running = app.services.remove(Running)
+    if running is not None:
+        await running.sweeper.stop()
+        running.subscription.close()
 
 
 @hookimpl

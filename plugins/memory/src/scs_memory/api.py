@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs_memory.plugin import SERVICE
 from scs_memory.rules import may_read_memory_of
 from scs_memory.service import MemoryService
 
 if TYPE_CHECKING:
     from scs.app import App
 
-__all__ = ["SERVICE", "MemoryService", "may_read_memory_of", "service"]
+__all__ = ["MemoryService", "may_read_memory_of", "service"]
 
 
 def service(app: App) -> MemoryService | None:
     """The memory service of ``app``, or None when the plugin is not enabled."""
-    memory: MemoryService | None = app.services.get(SERVICE)
-    return memory
+    return app.services.find(MemoryService)

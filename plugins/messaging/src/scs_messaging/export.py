@@ -25,7 +25,7 @@ KIND = "message"
 VISIBILITIES = frozenset({"public", "private", "agent_only", "admin_only"})
 _FIELDS = "id, session_id, sender, sender_type, content, visibility, metadata, parent_message_id, timestamp"
 _INSERT = (
-    "INSERT INTO messages (session_id, sender, sender_type, content, visibility, metadata,"
+    "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility, metadata,"
     " parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
@@ -37,7 +37,7 @@ async def export_records(reader: Executor, request: ExportRequest) -> AsyncItera
     after = 0
     while True:
         rows = await reader.fetch_all(
-            f"SELECT {_FIELDS} FROM messages WHERE session_id = ? AND id > ?"
+            f"SELECT {_FIELDS} FROM messaging_messages WHERE session_id = ? AND id > ?"
             " AND (CAST(? AS TEXT) IS NULL OR timestamp >= ?) ORDER BY id LIMIT ?",
             (request.session_id, after, request.since, request.since, PAGE_SIZE),
         )
@@ -118,7 +118,7 @@ async def _purge_where(
     for _ in range(policy.max_batches):
         async with db.transaction(heavy=True) as tx:
             rows = await tx.fetch_all(
-                "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
+                "DELETE FROM messaging_messages WHERE id IN (SELECT id FROM messaging_messages"
                 f" WHERE {condition} ORDER BY id LIMIT ?) RETURNING session_id",
                 (*params, policy.batch_size),
             )

@@ -340,7 +340,7 @@ class Messaging:
         check_session_id(session_id)
         settings = self.settings
         wakeups = self.app.services.get(Wakeups, needed_by="messaging")
-        if await self.app.db.lookup(store.session_state, session_id) == "missing":
+        if await self.app.db.lookup(session_state, session_id) == "missing":
             raise not_found("session", session_id, "list_sessions shows the sessions there are")
         start = (
             after_id
@@ -381,7 +381,7 @@ class Messaging:
     ) -> dict[str, Any]:
         """``wait_for_messages`` without a session: the caller's inbox (the inbox plugin)."""
         check_limit(limit)
-        source: InboxSource | None = self.app.services.get(INBOX_SOURCE)
+        source = self.app.services.find(InboxSource)
         if source is None:
             raise validation_error(
                 "waiting without session_id waits on your inbox, and the inbox plugin is off",
@@ -409,10 +409,6 @@ class Messaging:
             "next_after_id": items[-1]["id"] if items else start,
             "timed_out": timed_out,
         }
-
-
-INBOX_SOURCE = "messaging.inbox_source"
-"""``app.services`` key where an inbox plugin puts its ``InboxSource``."""
 
 
 class InboxSource(Protocol):

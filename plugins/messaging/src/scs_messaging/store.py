@@ -142,14 +142,16 @@ async def root_id(r: Executor, message_id: int) -> int:
 async def last_id(r: Executor, session_id: str) -> int:
     """The largest message id of the session (0 when it has none)."""
     value = await r.fetch_value(
-        "SELECT COALESCE(MAX(id), 0) FROM messages WHERE session_id = ?", (session_id,)
+        "SELECT COALESCE(MAX(id), 0) FROM messaging_messages WHERE session_id = ?", (session_id,)
     )
     return int(value)
 
 
 async def by_id(r: Executor, message_id: int) -> Row | None:
     """One message, whoever may see it: callers filter with ``visibility.can_see``."""
-    return await r.fetch_one(f"SELECT {COLUMNS} FROM messages m WHERE m.id = ?", (message_id,))
+    return await r.fetch_one(
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.id = ?", (message_id,)
+    )
 
 
 async def count_after(
@@ -169,7 +171,7 @@ async def count_after(
         values.extend((session_id, after))
     rows = await r.fetch_all(
         f"WITH c(sid, after_id) AS (VALUES {rows_sql})"
-        " SELECT c.sid, COUNT(m.id) FROM c LEFT JOIN messages m"
+        " SELECT c.sid, COUNT(m.id) FROM c LEFT JOIN messaging_messages m"
         f" ON m.session_id = c.sid AND m.id > c.after_id AND m.sender <> ? AND {condition}"
         " GROUP BY c.sid",
         (*values, exclude_sender, *params),
@@ -179,7 +181,7 @@ async def count_after(
 
 async def max_id(r: Executor) -> int:
     """The largest message id there is (0 when none)."""
-    return int(await r.fetch_value("SELECT COALESCE(MAX(id), 0) FROM messages"))
+    return int(await r.fetch_value("SELECT COALESCE(MAX(id), 0) FROM messaging_messages"))
 
 
 async def after_any(
@@ -200,7 +202,7 @@ async def after_any(
         where = f" AND m.session_id IN ({', '.join('?' for _ in session_ids)})"
         args = list(session_ids)
     return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messages m WHERE m.id > ?{where} AND {condition}"
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.id > ?{where} AND {condition}"
         " ORDER BY m.id LIMIT ?",
         (after_id, *args, *params, limit),
     )

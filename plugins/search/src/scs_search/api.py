@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs_search.service import SERVICE, Search
+from scs_search.service import Search
 
 if TYPE_CHECKING:
     from scs.app import App
 
-__all__ = ["SERVICE", "Search", "service"]
+__all__ = ["Search", "service"]
 
 
 def service(app: App) -> Search | None:
     """The search service of ``app``, or None when the plugin is not enabled."""
-    search: Search | None = app.services.get(SERVICE)
-    return search
+    return app.services.find(Search)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scs_messaging.metadata_filter import canonical
+from scs_messaging.api import metadata_canonical as canonical
 
 from scs_search import grams
 from scs_search.text import MAX_SCORED_CHARS, prepare

@@ -3,6 +3,8 @@
 Everything else in ``scs_sessions`` is private: its modules and its table may change.
 
 - ``Sessions``: the service (``app.services.get(Sessions, needed_by=...)``).
+- ``UnreadCounter``: the optional Protocol an inbox provides so that ``list_sessions``
+  entries carry ``unread``.
 - ``MessageReader``: the Protocol a messaging plugin provides so that ``get_session``
   shows messages.
 - ``session_state(r, session_id)``: ``"open"``, ``"closed"`` or ``"missing"``, inside a
@@ -22,12 +24,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scs.validation import check_session_id
+
 from scs_sessions.export import session_ids
-from scs_sessions.service import MessageReader, Sessions, new_session_id, session_object
+from scs_sessions.service import (
+    MessageReader,
+    Sessions,
+    UnreadCounter,
+    new_session_id,
+    session_object,
+)
 from scs_sessions.store import TABLE, TOPIC, SessionState, lock_session, session_state
 from scs_sessions.validation import decode_metadata, encode_metadata
-
-from scs.validation import check_session_id
 
 if TYPE_CHECKING:
     from scs.app import App
@@ -38,6 +46,7 @@ __all__ = [
     "MessageReader",
     "SessionState",
     "Sessions",
+    "UnreadCounter",
     "check_session_id",
     "decode_metadata",
     "encode_metadata",

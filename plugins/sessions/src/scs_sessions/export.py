@@ -27,13 +27,15 @@ async def session_ids(
     """Every session id (or those of ``only`` that exist), keyset-paged in id order."""
     if only is not None:
         for session_id in sorted(set(only)):
-            if await reader.fetch_value("SELECT 1 FROM sessions WHERE id = ?", (session_id,)):
+            if await reader.fetch_value(
+                "SELECT 1 FROM sessions_sessions WHERE id = ?", (session_id,)
+            ):
                 yield session_id
         return
     after = ""
     while True:
         rows = await reader.fetch_all(
-            "SELECT id FROM sessions WHERE id > ? AND (CAST(? AS TEXT) IS NULL OR created_at >= ?)"
+            "SELECT id FROM sessions_sessions WHERE id > ? AND (CAST(? AS TEXT) IS NULL OR created_at >= ?)"
             " ORDER BY id LIMIT ?",
             (after, since, since, PAGE_SIZE),
         )
@@ -48,7 +50,7 @@ async def export_records(reader: Executor, request: ExportRequest) -> AsyncItera
     if request.session_id is None:
         return
     row = await reader.fetch_one(
-        f"SELECT {COLUMNS} FROM sessions WHERE id = ?", (request.session_id,)
+        f"SELECT {COLUMNS} FROM sessions_sessions WHERE id = ?", (request.session_id,)
     )
     if row is not None:
         yield {"kind": KIND, **dict(row)}
@@ -77,7 +79,7 @@ async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | No
     for line, record in batch.records:
         original = record["id"]
         target = original
-        if await tx.fetch_value("SELECT 1 FROM sessions WHERE id = ?", (original,)):
+        if await tx.fetch_value("SELECT 1 FROM sessions_sessions WHERE id = ?", (original,)):
             if batch.on_conflict == "fail":
                 raise ScsError(
                     ErrorCode.CONFLICT,
@@ -89,7 +91,7 @@ async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | No
                 return written
             target = new_session_id()
         await tx.execute(
-            f"INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions_sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (target, *(record[name] for name in COLUMNS.split(", ")[1:])),
         )
         tx.emit(TOPIC, {"session_id": target})
