@@ -115,4 +115,4 @@ async def test_completions_capability_is_declared(scs_factory: ServerFactory) ->
     client = await server.open_client()
     # the default (2026-07-28) era: capabilities come with server/discover
     assert client.server_capabilities.completions is not None
-    assert client.server_capabilities.resources.subscribe is False
+    assert client.server_capabilities.resources.subscribe is True  # subscriptions/listen

@@ -107,6 +107,6 @@ def comparable(text: str) -> list[dict[str, Any]]:
 
 async def row_counts(app: App) -> dict[str, int]:
     counts = {}
-    for table in ("sessions", "messages", "memory_entries", "scs_audit"):
+    for table in ("sessions_sessions", "messaging_messages", "memory_entries", "scs_audit"):
         counts[table] = int(await app.db.fetch_value(f"SELECT COUNT(*) FROM {table}"))
     return counts

@@ -64,8 +64,8 @@ async def test_a_taken_session_id_is_skipped_failed_or_renamed(
     )
     assert renamed.sessions_imported == 1
     after = await row_counts(source.app)
-    assert after["sessions"] == before["sessions"] + 1
-    assert after["messages"] == before["messages"] + 4
+    assert after["sessions_sessions"] == before["sessions_sessions"] + 1
+    assert after["messaging_messages"] == before["messaging_messages"] + 4
 
 
 @sqlite_only
