@@ -98,13 +98,15 @@ def inbox_plugin() -> types.ModuleType:
 async def test_inbox_and_leases_slots_show_only_when_provided(
     scs_factory: ServerFactory, browser: Callable[[str], Browser]
 ) -> None:
-    plain = await dashboard(scs_factory)
+    plain = await scs_factory("default,-inbox,-leases", http=True)
     ui = browser(base_of(plain))
     await ui.logged_in((await plain.agent("alice")).token)
     assert 'href="/ui/inbox"' not in (await ui.get("/ui/sessions")).text
     assert (await ui.get("/ui/inbox")).status_code == 404
 
-    served = await scs_factory("default,inbox", http=True, extra_plugins={"inbox": inbox_plugin()})
+    served = await scs_factory(
+        "default,-leases", http=True, extra_plugins={"inbox": inbox_plugin()}
+    )
     other = browser(base_of(served))
     await other.logged_in((await served.agent("carol")).token)
     listing = (await other.get("/ui/sessions")).text
@@ -115,3 +117,27 @@ async def test_inbox_and_leases_slots_show_only_when_provided(
     assert "<td>carol</td>" in inbox.text
     assert "&lt;b&gt;hi&lt;/b&gt;" in inbox.text
     assert (await other.get("/ui/leases")).status_code == 404
+
+
+async def test_the_built_in_inbox_and_leases_fill_their_pages(
+    scs_factory: ServerFactory, browser: Callable[[str], Browser]
+) -> None:
+    server = await dashboard(scs_factory)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    carol = await server.agent("carol")
+    await bob.call("send_direct_message", to="alice", content="<i>review</i> please")
+    await bob.call("send_direct_message", to="carol", content="not for alice")
+    await carol.call("acquire_lease", resources=["src/app.py"], reason="<b>refactor</b>")
+    ui = browser(base_of(server))
+    await ui.logged_in(alice.token)
+    listing = (await ui.get("/ui/sessions")).text
+    assert 'href="/ui/inbox"' in listing
+    assert 'href="/ui/leases"' in listing
+    inbox = (await ui.get("/ui/inbox")).text
+    assert "&lt;i&gt;review&lt;/i&gt; please" in inbox
+    assert "not for alice" not in inbox  # a direct message shows only to its recipients
+    leases = (await ui.get("/ui/leases")).text
+    assert "<td>carol</td>" in leases
+    assert "<td>src/app.py</td>" in leases
+    assert "&lt;b&gt;refactor&lt;/b&gt;" in leases

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from scs import hookimpl
 from starlette.routing import Route
 
+from scs_dashboard.boards import offer_boards
 from scs_dashboard.pages import Dashboard
 from scs_dashboard.schema import MIGRATIONS
 from scs_dashboard.settings import DashboardSettings
@@ -33,6 +34,11 @@ def scs_settings() -> type[DashboardSettings]:
 @hookimpl
 def scs_migrations() -> Sequence[Migration]:
     return MIGRATIONS
+
+
+@hookimpl
+def scs_startup(app: App) -> None:
+    offer_boards(app)
 
 
 @hookimpl
