@@ -261,3 +261,26 @@ async def test_listen_checks_every_uri_and_acknowledges_what_it_honours(server: 
     ) as (_, subscription):
         assert subscription.honored.tools_list_changed is True
         assert subscription.honored.resource_subscriptions == [f"session://{session_id}"]
+
+
+async def test_a_write_through_another_server_notifies_both_kinds_of_subscriber(
+    scs_factory: ServerFactory,
+) -> None:
+    """Two servers on one database (processes on one SQLite file, replicas on PostgreSQL):
+    subscribers of b hear of writes made through a, through the change feed."""
+    a = await scs_factory(http=True)
+    b = await scs_factory(http=True, same_database_as=a)
+    alice = await a.agent("alice")
+    bob = await a.agent("bob", agent_type="cursor")
+    session_id = await session_of(alice)
+    uri = f"session://{session_id}"
+    legacy = await subscriber(b, bob.token)
+    await legacy.subscribe(uri)
+    async with listening(b, alice.token, [uri, "agent://alice/memory"]) as (modern, _):
+        await alice.call("add_message", session_id=session_id, content="n", visibility="private")
+        await alice.call("set_memory", key="k", value=1)
+        await alice.call("add_message", session_id=session_id, content="p")
+        assert await modern.wait_for(3) == [uri, "agent://alice/memory", uri]
+        assert await legacy.wait_for(1) == [uri]  # not told of alice's private message
+        await alice.call("close_session", session_id=session_id)
+        assert await legacy.wait_for(2) == [uri, uri]

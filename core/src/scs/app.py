@@ -345,6 +345,7 @@ async def create_app(
                 route.endpoint
             )
         await host.startup(app)
+        await app.subscriptions.start()
     except BaseException as error:
         if app is not None:
             await app.close()  # stops what earlier plugins started, then the pool

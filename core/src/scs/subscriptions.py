@@ -4,9 +4,11 @@ FastMCP 4 answers ``resources/subscribe`` with "Method not found"; the core serv
 on the low-level server. Subscribing reads the resource once as the caller (the same
 authentication as ``resources/read``, so a caller can only subscribe to what it may
 read) and remembers the URI and the caller's token on the client's connection. Plugins
-report changes from their ``scs_event`` hooks with ``app.subscriptions.updated(uri,
-visible_to=...)``: each subscribed connection is told only if its token still verifies
-and ``visible_to`` accepts its caller (a private message reaches no one else).
+report changes with ``app.subscriptions.updated(uri, visible_to=...)``: each subscribed
+connection is told only if its token still verifies and ``visible_to`` accepts its
+caller (a private message reaches no one else). They learn of changes from the change
+feed (``app.subscriptions.follow(topics, handler)``), so a write through another
+process on the same SQLite file, or another replica on PostgreSQL, notifies too.
 
 Handshake-era protocol versions (2025-06-18, 2025-11-25) use ``resources/subscribe``: the
 notification rides the connection's standalone stream (the SSE GET stream over HTTP);
@@ -22,6 +24,7 @@ once the server runs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +46,7 @@ from scs.identity import acting_as
 from scs.request import bearer_token
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable, Collection
 
     from anyio.streams.memory import MemoryObjectSendStream
     from mcp.server.connection import Connection
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 
     from scs.app import App
     from scs.identity import Identity
+    from scs.storage import Change, Subscription
 
 log = logging.getLogger("scs.subscriptions")
 
@@ -77,6 +81,47 @@ class Subscriptions:
         self.app = app
         self._connections: WeakSet[Connection] = WeakSet()  # a closed connection drops out
         self._listeners: set[_Listener] = set()
+        self._followers: list[tuple[frozenset[str], Callable[[Change], Awaitable[None]]]] = []
+        self._changes: asyncio.Queue[Change] = asyncio.Queue()
+        self._feed: Subscription | None = None
+        self._relay: asyncio.Task[None] | None = None
+
+    def follow(self, topics: Collection[str], handler: Callable[[Change], Awaitable[None]]) -> None:
+        """Run ``handler`` for each committed change of ``topics`` from any process, in
+        commit order, while anyone subscribes (call it in ``scs_register``). The handler
+        maps the change to URIs and calls ``updated``."""
+        self._followers.append((frozenset(topics), handler))
+
+    async def start(self) -> None:
+        """Follow the change feed for the plugins' topics (the App calls it at start-up)."""
+        topics = frozenset().union(*(t for t, _ in self._followers))
+        if not topics:
+            return
+        self._feed = await self.app.db.changes.subscribe(self._changes.put_nowait, topics)
+        self._relay = asyncio.get_running_loop().create_task(self._relay_changes())
+
+    async def _relay_changes(self) -> None:
+        while True:
+            change = await self._changes.get()
+            if not self.count():
+                continue  # nobody to tell: no reads for it
+            for topics, handler in self._followers:
+                if change.topic in topics:
+                    try:
+                        await handler(change)
+                    except Exception:  # one failing handler must not stop the relay
+                        log.exception("subscription handler failed on %s", change.topic)
+
+    def watching(self, uri: str, *, below: bool = False) -> bool:
+        """Whether any subscriber holds ``uri`` (with ``below``: or a URI under it)."""
+
+        def hit(target: str) -> bool:
+            return target == uri or (below and target.startswith(uri + "/"))
+
+        held = (t for c in self._connections for t in c.state.get(STATE_KEY, {}))
+        return any(hit(t) for t in held) or any(
+            hit(t) for listener in self._listeners for t in listener.uris
+        )
 
     def install(self) -> None:
         """Serve the three methods (the SDK then declares ``resources.subscribe``)."""
@@ -175,7 +220,14 @@ class Subscriptions:
         return mcp_types.SubscriptionsListenResult(_meta=meta)
 
     def close(self) -> None:
-        """End every listen stream gracefully (each sends its final result)."""
+        """Stop following the feed; end every listen stream gracefully (each sends its
+        final result)."""
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
+        if self._relay is not None:
+            self._relay.cancel()
+            self._relay = None
         for listener in list(self._listeners):
             listener.queue.close()
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from scs import hookimpl
 
 from scs_leases import store
-from scs_leases.api import EVENTS
 from scs_leases.cli import add_commands
 from scs_leases.service import LeaseService
 from scs_leases.settings import LeasesSettings
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
     from scs import Identity, Migration
     from scs.app import App
-    from scs.events import Event
-    from scs.storage import Subscription
+    from scs.storage import Change, Subscription
 
 RESOURCE = "leases://active"
 
@@ -50,6 +48,17 @@ def scs_migrations() -> Sequence[Migration]:
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     service = LeaseService(app, app.config("leases"))
     app.services.provide(LeaseService, service, by="leases")
+
+    async def tell_subscribers(_change: Change) -> None:
+        """Every lease change (from any process) changes leases://active, which every
+        authenticated agent may read."""
+
+        def anyone(identity: Identity) -> bool:
+            return not identity.anonymous
+
+        await app.subscriptions.updated(RESOURCE, visible_to=anyone)
+
+    app.subscriptions.follow([store.TOPIC], tell_subscribers)
     register(mcp, service)
 
 
@@ -75,15 +84,3 @@ async def scs_shutdown(app: App) -> None:
     if running is not None:
         await running.sweeper.stop()
         running.subscription.close()
-
-
-@hookimpl
-async def scs_event(app: App, event: Event) -> None:
-    """Every lease change changes leases://active (readable by every agent)."""
-    if event.name not in EVENTS:
-        return
-
-    def anyone(identity: Identity) -> bool:
-        return not identity.anonymous
-
-    await app.subscriptions.updated(RESOURCE, visible_to=anyone)

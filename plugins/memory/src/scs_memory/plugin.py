@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
     from scs import Identity, Migration
     from scs.app import App
-    from scs.events import Event
+    from scs.storage import Change
 
 
 # archives (scs.archiving): the memory record
@@ -47,19 +47,20 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     app.services.provide(MemoryService, service, by="memory")
     register(mcp, service)
 
+    async def tell_subscribers(change: Change) -> None:
+        """A private entry set or deleted (by any process) changes agent://{agent_id}/memory;
+        only that agent or an admin could subscribe, checked again per notification.
+        Shared memory (owner ``#shared:…``) and expiry sweeps (None) name no agent."""
+        agent_id = change.payload.get("agent_id") if isinstance(change.payload, dict) else None
+        if not isinstance(agent_id, str) or agent_id.startswith(rules.SHARED_OWNER_PREFIX):
+            return
 
-@hookimpl
-async def scs_event(app: App, event: Event) -> None:
-    """A set or deleted entry changes agent://{agent_id}/memory: tell its subscribers
-    (only that agent or an admin could subscribe; checked again per notification)."""
-    if event.name not in ("memory.set", "memory.deleted") or event.data.get("scope") == "shared":
-        return  # shared memory is not part of any agent://{agent_id}/memory
-    agent_id = event.data["agent_id"]
+        def may_read(identity: Identity) -> bool:
+            return rules.may_read_memory_of(identity, agent_id)
 
-    def may_read(identity: Identity) -> bool:
-        return rules.may_read_memory_of(identity, agent_id)
+        await app.subscriptions.updated(f"agent://{agent_id}/memory", visible_to=may_read)
 
-    await app.subscriptions.updated(f"agent://{agent_id}/memory", visible_to=may_read)
+    app.subscriptions.follow([store.TOPIC], tell_subscribers)
 
 
 @hookimpl

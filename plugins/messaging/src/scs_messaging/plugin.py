@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from scs import Identity, Migration
     from scs.app import App
     from scs.archiving import RetentionPolicy
-    from scs.events import Event
+    from scs.storage import Change
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
@@ -64,22 +64,6 @@ def scs_migrations() -> Sequence[Migration]:
 
 
 @hookimpl
-async def scs_event(app: App, event: Event) -> None:
-    """A new message changes session://{id} and session://{id}/messages/{limit}: tell
-    the subscribers who may see that message, and no one else."""
-    if event.name != "message.added":
-        return
-    message = event.data["message"]
-
-    def may_see(identity: Identity) -> bool:
-        return can_see(identity, message)
-
-    await app.subscriptions.updated(
-        f"session://{message['session_id']}", visible_to=may_see, below=True
-    )
-
-
-@hookimpl
 async def scs_startup(app: App) -> None:
     wakeups = app.services.get(Wakeups, needed_by="messaging")
     await wakeups.start(app.db.changes.subscribe)
@@ -107,9 +91,33 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     wakeups = Wakeups(messaging.settings.max_waits_per_agent)
     wakeups.watch(TOPIC, _session_key)
     app.services.provide(Wakeups, wakeups, by="messaging")
+    _follow_for_subscribers(app, messaging)
     _register_tools(app, mcp, messaging)
     _register_resources_and_prompts(app, mcp, messaging, sessions)
     _register_completions(app, mcp, sessions)
+
+
+def _follow_for_subscribers(app: App, messaging: Messaging) -> None:
+    async def tell_subscribers(change: Change) -> None:
+        """A new message (from any process) changes session://{id} and
+        session://{id}/messages/{limit}: tell the subscribers who may see it, no one else."""
+        payload = change.payload if isinstance(change.payload, dict) else {}
+        session_id, message_id = payload.get("session_id"), payload.get("id")
+        if not isinstance(session_id, str) or not isinstance(message_id, int):
+            return
+        uri = f"session://{session_id}"
+        if not app.subscriptions.watching(uri, below=True):
+            return  # nobody to tell: no read for it
+        message = await messaging.by_id(message_id)
+        if message is None:
+            return
+
+        def may_see(identity: Identity) -> bool:
+            return can_see(identity, message)
+
+        await app.subscriptions.updated(uri, visible_to=may_see, below=True)
+
+    app.subscriptions.follow([TOPIC], tell_subscribers)
 
 
 def _register_tools(app: App, mcp: FastMCP[Any], messaging: Messaging) -> None:

@@ -12,6 +12,7 @@ from scs_sessions import export
 from scs_sessions.schema import MIGRATIONS
 from scs_sessions.service import RECENT_MESSAGES, Sessions
 from scs_sessions.settings import SessionsSettings
+from scs_sessions.store import TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from fastmcp.server.completions import CompletionReference
     from scs import Migration
     from scs.app import App
-    from scs.events import Event
+    from scs.storage import Change
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 
@@ -42,16 +43,17 @@ def scs_migrations() -> Sequence[Migration]:
 
 
 @hookimpl
-async def scs_event(app: App, event: Event) -> None:
-    """A closed session changes session://{session_id}: tell its subscribers."""
-    if event.name == "session.closed":
-        await app.subscriptions.updated(f"session://{event.data['session_id']}")
-
-
-@hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     sessions = Sessions(app)
     app.services.provide(Sessions, sessions, by="sessions")
+
+    async def tell_subscribers(change: Change) -> None:
+        """A session created or closed (by any process) changes session://{id}."""
+        session_id = change.payload.get("session_id") if isinstance(change.payload, dict) else None
+        if isinstance(session_id, str):
+            await app.subscriptions.updated(f"session://{session_id}")
+
+    app.subscriptions.follow([TOPIC], tell_subscribers)
 
     @mcp.tool(tags=requires("write"))
     async def create_session(
