@@ -215,3 +215,18 @@ async def test_retention_removes_old_direct_messages_and_spares_held_sessions(
         "SELECT COUNT(*) FROM inbox_recipients WHERE message_id <> ?", (kept["message_id"],)
     )
     assert orphans == 0
+
+
+async def test_export_session_by_an_admin_leaves_direct_messages_out(
+    make_crew: CrewFactory,
+) -> None:
+    crew = await make_crew()
+    await _history(crew)
+    result = await crew.auditor.client.call_tool(
+        "export_session", {"session_id": crew.session_id, "auth_token": crew.auditor.token}
+    )
+    text = result.content[1].resource.text  # type: ignore[union-attr]
+    assert "session plan" not in text
+    assert [r["kind"] for r in _inbox_records(text)] == ["mention", "read_cursor"]
+    # the operator's export has it
+    assert "session plan" in await _export(crew.server.app)

@@ -13,7 +13,9 @@ What is kept, and why:
   message counts as unread. ``last_read_id`` becomes the newest imported message at or
   below it (no such message: the cursor is dropped).
 
-Items with a ``session_id`` are records of that session's document (after its
+Direct messages are exported by ``scs export`` (the operator) only, never through an
+MCP tool (``export_session``): admins have no tool path to other agents' direct
+messages. Items with a ``session_id`` are records of that session's document (after its
 messages: the inbox requires messaging); direct messages outside sessions are in the
 global part. Session documents are imported at most once per origin (the archive
 skips them); global direct messages are idempotent by their natural keys (sender,
@@ -27,6 +29,7 @@ import asyncio
 import bisect
 from typing import TYPE_CHECKING, Any
 
+from scs import current_identity
 from scs.archiving import PAGE_SIZE, field_of, record_error
 from scs.auth.tokens import AGENT_ID_RE
 from scs_messaging.api import VISIBILITY_LEVELS
@@ -70,11 +73,15 @@ def _record(row: Row, receipts: list[dict[str, Any]]) -> Record:
 
 
 async def export_records(reader: Executor, request: ExportRequest) -> AsyncIterator[Record]:
-    """The session's items then its read cursors, or the direct messages outside sessions."""
+    """The session's items then its read cursors, or the direct messages outside sessions.
+
+    Direct messages only for the operator's ``scs export`` (no MCP caller): an admin's
+    ``export_session`` must not become a tool path to other agents' direct messages."""
+    direct = current_identity() is None
     after = 0
     while True:
         rows = await store.archive_items(
-            reader, request.session_id, request.since, after, PAGE_SIZE
+            reader, request.session_id, request.since, after, PAGE_SIZE, direct=direct
         )
         receipts: dict[int, list[dict[str, Any]]] = {}
         for receipt in await store.archive_receipts(reader, [row["id"] for row in rows]):

@@ -241,15 +241,26 @@ ARCHIVE_COLUMNS = (
 
 
 async def archive_items(
-    r: Executor, session_id: str | None, since: str | None, after: int, limit: int
+    r: Executor,
+    session_id: str | None,
+    since: str | None,
+    after: int,
+    limit: int,
+    *,
+    direct: bool = True,
 ) -> list[Row]:
-    """A session's items (direct messages and mentions), or with ``session_id`` None the
-    direct messages outside any session; id order above ``after``."""
-    scope = "session_id = ?" if session_id is not None else "session_id IS NULL AND kind = ?"
+    """A session's items (direct messages, unless not ``direct``, and mentions), or with
+    ``session_id`` None the direct messages outside any session; id order above ``after``."""
+    if session_id is None:
+        scope, params = "session_id IS NULL AND kind = 'direct'", []
+    else:
+        scope, params = "session_id = ?", [session_id]
+    if not direct:
+        scope += " AND kind <> 'direct'"
     return await r.fetch_all(
         f"SELECT {ARCHIVE_COLUMNS} FROM inbox_messages WHERE {scope} AND id > ?"
         " AND (CAST(? AS TEXT) IS NULL OR created_at >= ?) ORDER BY id LIMIT ?",
-        (session_id if session_id is not None else "direct", after, since, since, limit),
+        (*params, after, since, since, limit),
     )
 
 
