@@ -93,6 +93,7 @@ async def _history(crew: Crew) -> dict[str, int]:
     return {"in_session": in_session["message_id"], "reply": reply["message_id"]}
 
 
+@pytest.mark.slow  # two servers, three imports
 async def test_round_trip_keeps_receipts_privacy_and_a_second_import_adds_nothing(
     make_crew: CrewFactory, scs_factory: ServerFactory, tmp_path: Path
 ) -> None:
