@@ -13,6 +13,7 @@ from scs_messaging.api import InboxSource, Messaging, Wakeups
 from scs_sessions.api import UnreadCounter
 from starlette.routing import Route
 
+from scs_inbox import export
 from scs_inbox.inbox import Inbox
 from scs_inbox.pending import PendingCounts, PendingNotice
 from scs_inbox.routes import events_endpoint
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from fastmcp.server.middleware import Middleware
     from scs import Migration
     from scs.app import App
+    from scs.archiving import RetentionPolicy
     from scs.events import Event
     from scs.storage import Subscription
 
@@ -56,6 +58,16 @@ async def scs_event(app: App, event: Event) -> None:
     if event.name == "message.added":
         inbox = app.services.get(Inbox, needed_by="inbox")
         await inbox.add_mentions(event.data["message"])
+
+
+# archives (scs.archiving): direct messages, mentions and read cursors; their retention
+scs_export = hookimpl(export.export_records)
+scs_import = hookimpl(export.import_records)
+
+
+@hookimpl
+async def scs_retention(app: App, policy: RetentionPolicy) -> dict[str, int]:
+    return await export.purge(app.db, policy)
 
 
 @dataclass

@@ -41,7 +41,14 @@ async def insert_item(
     tx: Transaction, recipients: list[str], *, created_at: str, **fields: Any
 ) -> int:
     """One item and its recipients; announces it to each recipient on the change feed."""
-    item_id = int(
+    item_id = await insert_row(tx, created_at=created_at, **fields)
+    await add_recipients(tx, item_id, [(agent_id, None, None) for agent_id in recipients])
+    return item_id
+
+
+async def insert_row(tx: Transaction, *, created_at: str, **fields: Any) -> int:
+    """One ``inbox_messages`` row (no recipients yet); its id."""
+    return int(
         await tx.fetch_value(
             "INSERT INTO inbox_messages (kind, sender, sender_type, visibility, subject, content,"
             " session_id, source_message_id, importance, ack_required, reply_to, created_at)"
@@ -62,13 +69,19 @@ async def insert_item(
             ),
         )
     )
+
+
+async def add_recipients(
+    tx: Transaction, item_id: int, receipts: list[tuple[str, str | None, str | None]]
+) -> None:
+    """Recipients of item ``item_id`` as ``(agent_id, read_at, acked_at)``; announced."""
     await tx.execute_many(
-        "INSERT INTO inbox_recipients (message_id, agent_id) VALUES (?, ?)",
-        [(item_id, agent_id) for agent_id in recipients],
+        "INSERT INTO inbox_recipients (message_id, agent_id, read_at, acked_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(item_id, agent_id, read_at, acked_at) for agent_id, read_at, acked_at in receipts],
     )
-    for agent_id in recipients:
+    for agent_id, _read_at, _acked_at in receipts:
         tx.emit(TOPIC, {"agent_id": agent_id, "id": item_id})
-    return item_id
 
 
 async def items(
@@ -217,3 +230,103 @@ async def cursors(r: Executor, agent_id: str, session_ids: list[str] | None) -> 
             (agent_id, *session_ids),
         )
     return {row[0]: int(row[1]) for row in rows}
+
+
+# archives (scs_inbox.export): export pages, idempotent import, retention
+
+ARCHIVE_COLUMNS = (
+    "id, kind, sender, sender_type, visibility, subject, content, session_id,"
+    " source_message_id, importance, ack_required, reply_to, created_at"
+)
+
+
+async def archive_items(
+    r: Executor,
+    session_id: str | None,
+    since: str | None,
+    after: int,
+    limit: int,
+    *,
+    direct: bool = True,
+) -> list[Row]:
+    """A session's items (direct messages, unless not ``direct``, and mentions), or with
+    ``session_id`` None the direct messages outside any session; id order above ``after``."""
+    if session_id is None:
+        scope, params = "session_id IS NULL AND kind = 'direct'", []
+    else:
+        scope, params = "session_id = ?", [session_id]
+    if not direct:
+        scope += " AND kind <> 'direct'"
+    return await r.fetch_all(
+        f"SELECT {ARCHIVE_COLUMNS} FROM inbox_messages WHERE {scope} AND id > ?"
+        " AND (CAST(? AS TEXT) IS NULL OR created_at >= ?) ORDER BY id LIMIT ?",
+        (*params, after, since, since, limit),
+    )
+
+
+async def archive_receipts(r: Executor, item_ids: list[int]) -> list[Row]:
+    """Recipients and receipts of ``item_ids`` (a page: at most a few hundred ids)."""
+    if not item_ids:
+        return []
+    marks = ", ".join("?" for _ in item_ids)
+    return await r.fetch_all(
+        "SELECT message_id, agent_id, read_at, acked_at FROM inbox_recipients"
+        f" WHERE message_id IN ({marks}) ORDER BY message_id, agent_id",
+        tuple(item_ids),
+    )
+
+
+async def archive_cursors(
+    r: Executor, session_id: str, since: str | None, after: str, limit: int
+) -> list[Row]:
+    """A session's read cursors in agent order above ``after``."""
+    return await r.fetch_all(
+        "SELECT agent_id, session_id, last_read_id, updated_at FROM inbox_cursors"
+        " WHERE session_id = ? AND agent_id > ? AND (CAST(? AS TEXT) IS NULL OR updated_at >= ?)"
+        " ORDER BY agent_id LIMIT ?",
+        (session_id, after, since, since, limit),
+    )
+
+
+async def same_direct_message(
+    r: Executor, sender: str, created_at: str, content: str
+) -> int | None:
+    """The id of a direct message outside sessions with these natural keys, if any."""
+    value = await r.fetch_value(
+        "SELECT MIN(id) FROM inbox_messages WHERE kind = 'direct' AND session_id IS NULL"
+        " AND sender = ? AND created_at = ? AND content = ?",
+        (sender, created_at, content),
+    )
+    return None if value is None else int(value)
+
+
+async def purge_batch(
+    tx: Transaction, before: str, *, session_id: str | None, spared: list[str], limit: int
+) -> list[Row]:
+    """Delete up to ``limit`` items created before ``before``: of one session, or (with
+    ``session_id`` None) of any session not ``spared`` and outside sessions. Receipts go
+    with them (cascade); their recipients are told. The deleted ``(id, kind)`` rows."""
+    if session_id is not None:
+        condition, params = "session_id = ? AND created_at < ?", [session_id, before]
+    else:
+        condition, params = "created_at < ?", [before]
+        if spared:
+            marks = ", ".join("?" for _ in spared)
+            condition += f" AND (session_id IS NULL OR session_id NOT IN ({marks}))"
+            params.extend(spared)
+    doomed = await tx.fetch_all(
+        f"SELECT id, kind FROM inbox_messages WHERE {condition} ORDER BY id LIMIT ?",
+        (*params, limit),
+    )
+    if not doomed:
+        return []
+    ids = [int(row["id"]) for row in doomed]
+    marks = ", ".join("?" for _ in ids)
+    agents = await tx.fetch_all(
+        f"SELECT DISTINCT agent_id FROM inbox_recipients WHERE message_id IN ({marks})",
+        tuple(ids),
+    )
+    await tx.execute(f"DELETE FROM inbox_messages WHERE id IN ({marks})", tuple(ids))
+    for row in agents:
+        tx.emit(TOPIC, {"agent_id": row["agent_id"], "id": None})
+    return doomed
