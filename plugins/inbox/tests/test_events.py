@@ -167,3 +167,18 @@ async def test_publish_reaches_only_the_streams_that_may_see_it(make_crew: CrewF
         public = await crew.alice.call("add_message", session_id=crew.session_id, content="hi")
         carol_first = await carol_events.next()
         assert carol_first["data"]["id"] == public["message_id"]  # nothing published before it
+
+
+async def test_lease_changes_reach_the_streams_of_every_agent(make_crew: CrewFactory) -> None:
+    crew = await make_crew(http=True)
+    async with stream(crew.server, crew.carol.token) as (_, events):
+        await until(lambda: hub_streams(crew.server) == 1)
+        granted = await crew.alice.call("acquire_lease", resources=["src/app.py"], ttl_s=60)
+        got = await events.next()
+        assert (got["event"], got["data"]) == (
+            "lease.acquired",
+            {"lease_id": granted["lease_id"], "what": "acquired"},
+        )
+        await crew.alice.call("release_lease", lease_id=granted["lease_id"])
+        got = await events.next()
+        assert (got["event"], got["data"]["lease_id"]) == ("lease.released", granted["lease_id"])

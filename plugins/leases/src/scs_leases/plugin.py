@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from scs_leases.sweeper import Sweeper
 from scs_leases.tools import register
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import click
     from fastmcp import FastMCP
@@ -70,12 +71,41 @@ def scs_commands(cli: click.Group) -> None:
 @hookimpl
 async def scs_startup(app: App) -> None:
     service = app.services.get(LeaseService, needed_by="leases")
-    subscription = await app.db.changes.subscribe(
-        lambda _change: service.wake_waiters(), topics=(store.TOPIC,)
-    )
+    publish = _events_publisher(app)
+
+    def on_change(change: Change) -> None:
+        service.wake_waiters()
+        publish(change)
+
+    subscription = await app.db.changes.subscribe(on_change, topics=(store.TOPIC,))
     sweeper = Sweeper(service, service.settings.sweep_interval_s)
     app.services.provide(Running, Running(sweeper, subscription), by="leases")
     sweeper.start()
+
+
+def _events_publisher(app: App) -> Callable[[Change], None]:
+    """Lease changes from any process onto ``GET /events`` (the inbox plugin's stream) as
+    ``lease.acquired`` / ``.renewed`` / ``.released`` / ``.expired`` with the feed's
+    payload, for every authenticated reader (leases are public to agents); a no-op
+    without the inbox plugin."""
+    hub = None
+    if "inbox" in app.plugins:
+        with contextlib.suppress(ImportError):
+            from scs_inbox.api import EventHub
+
+            hub = app.services.find(EventHub)
+    if hub is None:
+        return lambda _change: None
+    found = hub
+
+    def authenticated(identity: Identity) -> bool:
+        return not identity.anonymous
+
+    def publish(change: Change) -> None:
+        payload = change.payload if isinstance(change.payload, dict) else {}
+        found.publish(f"lease.{payload.get('what', 'changed')}", payload, authenticated)
+
+    return publish
 
 
 @hookimpl
