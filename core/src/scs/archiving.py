@@ -34,6 +34,9 @@ class ExportRequest:
     """ISO timestamp: only rows created at or after it (sessions: by creation)."""
     include: frozenset[str] = frozenset()
     """Optional kinds asked for (``audit``, ...); plugins export their core kinds always."""
+    operator: bool = True
+    """The server's operator asks (``scs export``); False for an MCP tool caller, which
+    must not get private channels such as other agents' direct messages."""
 
 
 @dataclass

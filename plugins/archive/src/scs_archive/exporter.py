@@ -37,6 +37,8 @@ class ExportOptions:
     sessions: list[str] | None = None
     since: str | None = None
     include: frozenset[str] = field(default_factory=frozenset)
+    operator: bool = True
+    """False for an MCP tool (``export_session``): see ``ExportRequest.operator``."""
 
 
 async def _records_of(app: App, reader: Executor, request: ExportRequest) -> AsyncIterator[Record]:
@@ -49,12 +51,14 @@ async def records(app: App, options: ExportOptions) -> AsyncIterator[Record]:
     """Every record of the export, in file order, from one consistent snapshot."""
     async with app.db.read(snapshot=True) as reader:
         async for session_id in session_ids(reader, only=options.sessions, since=options.since):
-            request = ExportRequest(session_id, options.since, options.include)
+            request = ExportRequest(
+                session_id, options.since, options.include, operator=options.operator
+            )
             async for record in _records_of(app, reader, request):
                 yield record
         if options.sessions is None:
             yield {"kind": GLOBAL}
-            request = ExportRequest(None, options.since, options.include)
+            request = ExportRequest(None, options.since, options.include, operator=options.operator)
             async for record in _records_of(app, reader, request):
                 yield record
 

@@ -50,7 +50,7 @@ def register(app: App, mcp: FastMCP[Any], settings: ArchiveSettings, retention: 
         `scs export`, in an embedded resource. Refused beyond SCS_ARCHIVE_EXPORT_MAX_BYTES."""
         await existing(session_id)
         out = io.BytesIO()
-        options = exporter.ExportOptions(sessions=[session_id])
+        options = exporter.ExportOptions(sessions=[session_id], operator=False)
         header = await exporter.write(app, out, options, max_bytes=settings.export_max_bytes)
         uri = f"scs-archive://sessions/{session_id}.ndjson"
         contents = mcp_types.TextResourceContents(

@@ -29,7 +29,6 @@ import asyncio
 import bisect
 from typing import TYPE_CHECKING, Any
 
-from scs import current_identity
 from scs.archiving import PAGE_SIZE, field_of, record_error
 from scs.auth.tokens import AGENT_ID_RE
 from scs_messaging.api import VISIBILITY_LEVELS
@@ -75,9 +74,10 @@ def _record(row: Row, receipts: list[dict[str, Any]]) -> Record:
 async def export_records(reader: Executor, request: ExportRequest) -> AsyncIterator[Record]:
     """The session's items then its read cursors, or the direct messages outside sessions.
 
-    Direct messages only for the operator's ``scs export`` (no MCP caller): an admin's
-    ``export_session`` must not become a tool path to other agents' direct messages."""
-    direct = current_identity() is None
+    Direct messages only for the operator (``request.operator``: ``scs export``): an
+    admin's ``export_session`` must not become a tool path to other agents' direct
+    messages."""
+    direct = request.operator
     after = 0
     while True:
         rows = await store.archive_items(
