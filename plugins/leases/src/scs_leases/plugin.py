@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scs import hookimpl
+from scs.periodic import Periodic
 
 from scs_leases import store
 from scs_leases.cli import add_commands
 from scs_leases.service import LeaseService
 from scs_leases.settings import LeasesSettings
-from scs_leases.sweeper import Sweeper
 from scs_leases.tools import register
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ RESOURCE = "leases://active"
 class Running:
     """What ``scs_startup`` starts and ``scs_shutdown`` stops (a service of this plugin)."""
 
-    sweeper: Sweeper
+    sweeper: Periodic
     subscription: Subscription
 
 
@@ -78,7 +78,9 @@ async def scs_startup(app: App) -> None:
         publish(change)
 
     subscription = await app.db.changes.subscribe(on_change, topics=(store.TOPIC,))
-    sweeper = Sweeper(service, service.settings.sweep_interval_s)
+    # expired leases never count (grants ignore them); the sweep keeps the table small
+    # and announces expiries, each batch its own heavy transaction
+    sweeper = Periodic("scs-leases-sweep", service.settings.sweep_interval_s, service.sweep_once)
     app.services.provide(Running, Running(sweeper, subscription), by="leases")
     sweeper.start()
 
