@@ -50,8 +50,11 @@ async def build_policy(app: App, settings: ArchiveSettings, now: datetime) -> Re
             if settings.message_retention_days
             else None
         ),
+        # one audit rule for the whole server: the core's SCS_AUDIT_RETENTION_DAYS
         audit_before=(
-            cutoff(now, settings.audit_retention_days) if settings.audit_retention_days else None
+            cutoff(now, app.settings.audit_retention_days)
+            if app.settings.audit_retention_days
+            else None
         ),
         session_cutoffs=per_session,
         held=frozenset(held),

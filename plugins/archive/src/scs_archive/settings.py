@@ -12,9 +12,6 @@ class ArchiveSettings(ScsSettings):
     message_retention_days: int = Field(
         0, ge=0, description="Delete messages older than this many days (0: keep forever)"
     )
-    audit_retention_days: int = Field(
-        0, ge=0, description="Delete audit rows older than this many days (0: keep forever)"
-    )
     retention_interval_s: float = Field(
         3600, gt=0, description="Seconds between retention runs (when any retention is set)"
     )
