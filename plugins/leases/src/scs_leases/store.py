@@ -42,56 +42,41 @@ _COLUMNS = (
     "fencing_token, acquired_at, renewed_at, expires_at"
 )
 
+
+def _schema(timestamp: str) -> str:
+    """The tables; ``timestamp`` is the column type of the ISO times, which must sort
+    byte-wise (PostgreSQL's default collation would not)."""
+    return f"""
+        CREATE TABLE leases_tokens (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_token BIGINT NOT NULL
+        );
+        INSERT INTO leases_tokens (id, last_token) VALUES (1, 0);
+        CREATE TABLE leases_active (
+            id TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            holder_type TEXT NOT NULL,
+            session_id TEXT,
+            mode TEXT NOT NULL CHECK (mode IN ('exclusive', 'shared')),
+            capacity INTEGER,
+            reason TEXT,
+            resources TEXT NOT NULL,
+            fencing_token BIGINT NOT NULL UNIQUE,
+            acquired_at {timestamp} NOT NULL,
+            renewed_at {timestamp} NOT NULL,
+            expires_at {timestamp} NOT NULL
+        );
+        CREATE INDEX leases_active_expiry ON leases_active (expires_at);
+        CREATE INDEX leases_active_holder ON leases_active (holder, expires_at);
+        """
+
+
 MIGRATIONS = [
     Migration(
         1,
         "leases and fencing tokens",
-        """
-        CREATE TABLE leases_tokens (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            last_token BIGINT NOT NULL
-        );
-        INSERT INTO leases_tokens (id, last_token) VALUES (1, 0);
-        CREATE TABLE leases_active (
-            id TEXT PRIMARY KEY,
-            holder TEXT NOT NULL,
-            holder_type TEXT NOT NULL,
-            session_id TEXT,
-            mode TEXT NOT NULL CHECK (mode IN ('exclusive', 'shared')),
-            capacity INTEGER,
-            reason TEXT,
-            resources TEXT NOT NULL,
-            fencing_token BIGINT NOT NULL UNIQUE,
-            acquired_at TEXT NOT NULL,
-            renewed_at TEXT NOT NULL,
-            expires_at TEXT NOT NULL
-        );
-        CREATE INDEX leases_active_expiry ON leases_active (expires_at);
-        CREATE INDEX leases_active_holder ON leases_active (holder, expires_at);
-        """,
-        postgresql="""
-        CREATE TABLE leases_tokens (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            last_token BIGINT NOT NULL
-        );
-        INSERT INTO leases_tokens (id, last_token) VALUES (1, 0);
-        CREATE TABLE leases_active (
-            id TEXT PRIMARY KEY,
-            holder TEXT NOT NULL,
-            holder_type TEXT NOT NULL,
-            session_id TEXT,
-            mode TEXT NOT NULL CHECK (mode IN ('exclusive', 'shared')),
-            capacity INTEGER,
-            reason TEXT,
-            resources TEXT NOT NULL,
-            fencing_token BIGINT NOT NULL UNIQUE,
-            acquired_at TEXT COLLATE "C" NOT NULL,
-            renewed_at TEXT COLLATE "C" NOT NULL,
-            expires_at TEXT COLLATE "C" NOT NULL
-        );
-        CREATE INDEX leases_active_expiry ON leases_active (expires_at);
-        CREATE INDEX leases_active_holder ON leases_active (holder, expires_at);
-        """,
+        _schema("TEXT"),
+        postgresql=_schema('TEXT COLLATE "C"'),
     )
 ]
 
