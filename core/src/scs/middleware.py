@@ -15,6 +15,7 @@ from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import Middleware
 from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 from pydantic import ValidationError as PydanticValidationError
 
 from scs.errors import ErrorCode, ScsError
@@ -83,6 +84,17 @@ class ErrorMiddleware(Middleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         try:
+            return await self._typed(context, call_next)
+        except ScsError as error:
+            if context.method == "tools/call" and not isinstance(context.message, dict):
+                raise  # FastMCP turns it into an isError result the model reads
+            # anything else, and a tools/call whose params did not parse (a raw dict)
+            raise protocol_error(error) from None
+
+    async def _typed(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        try:
             return await call_next(context)
         except (ScsError, MCPError):  # MCPError: a protocol-level refusal, sent as it is
             raise
@@ -97,6 +109,12 @@ class ErrorMiddleware(Middleware):
                 "check the tool's input schema",
             ) from None
         except PydanticValidationError as error:
+            if isinstance(context.message, dict):  # the request's own params did not parse
+                raise ScsError(
+                    ErrorCode.VALIDATION,
+                    f"invalid params: {_validation_message(error)}",
+                    f"check the params of {context.method} against the MCP schema",
+                ) from None
             raise ScsError(
                 ErrorCode.VALIDATION,
                 f"invalid arguments: {_validation_message(error)}",
@@ -111,6 +129,27 @@ class ErrorMiddleware(Middleware):
             raise internal_error(cause, context.method) from None
         except Exception as error:
             raise internal_error(error, context.method) from None
+
+
+# JSON-RPC codes for refusals outside tools/call (a tool's refusal is an isError
+# result). Not-found is invalid params, as SEP-2164 settled; every other refusal shares
+# one implementation-defined code, and ``data`` carries the typed code and hint.
+_PROTOCOL_CODES = {
+    ErrorCode.VALIDATION.value: INVALID_PARAMS,
+    ErrorCode.VALIDATION_TOO_LARGE.value: INVALID_PARAMS,
+    ErrorCode.NOT_FOUND.value: INVALID_PARAMS,
+    ErrorCode.MEMORY_NOT_FOUND.value: INVALID_PARAMS,
+    ErrorCode.INTERNAL.value: INTERNAL_ERROR,
+}
+REFUSED = -32010
+"""The JSON-RPC code of a typed refusal (auth, rate limit, conflict, database) outside
+``tools/call``."""
+
+
+def protocol_error(error: ScsError) -> MCPError:
+    """A typed refusal as a JSON-RPC error: the message keeps the JSON text tools give,
+    ``data`` is the same object (``code``, ``error``, ``hint``, details)."""
+    return MCPError(_PROTOCOL_CODES.get(error.code, REFUSED), error.to_text(), error.to_dict())
 
 
 def internal_error(error: BaseException, where: str | None) -> ScsError:

@@ -33,16 +33,15 @@ from weakref import WeakSet
 import anyio
 import mcp_types
 from fastmcp.server.dependencies import bind_request_context
-from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import (
     SUBSCRIPTION_ID_META_KEY,
     ResourceUpdated,
     event_to_notification,
 )
-from mcp_types import INVALID_PARAMS
 
 from scs.errors import ErrorCode, ScsError
 from scs.identity import acting_as
+from scs.middleware import protocol_error
 from scs.request import bearer_token
 
 if TYPE_CHECKING:
@@ -164,7 +163,7 @@ class Subscriptions:
             return await self._listen(ctx, params)
         except ScsError as error:
             # the modern wire turns any other exception into "Internal server error"
-            raise MCPError(INVALID_PARAMS, str(error), error.to_dict()) from None
+            raise protocol_error(error) from None
 
     async def _listen(
         self,
