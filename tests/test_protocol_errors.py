@@ -12,7 +12,6 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, METHOD_NOT_FOUND
-
 from scs.middleware import REFUSED
 
 if TYPE_CHECKING:

@@ -91,9 +91,7 @@ class ErrorMiddleware(Middleware):
             # anything else, and a tools/call whose params did not parse (a raw dict)
             raise protocol_error(error) from None
 
-    async def _typed(
-        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
-    ) -> Any:
+    async def _typed(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         try:
             return await call_next(context)
         except (ScsError, MCPError):  # MCPError: a protocol-level refusal, sent as it is
