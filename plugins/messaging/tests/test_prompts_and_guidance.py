@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from scs.errors import ErrorCode
 
 if TYPE_CHECKING:
     from fastmcp import Client
@@ -98,3 +101,16 @@ async def test_coordination_guidance_teaches_the_wait_read_act_mark_read_loop(
     assert [step.split(":")[0] for step in loop] == ["1. wait", "2. read", "3. act", "4. mark read"]
     assert "wait_for_messages" in loop[0]
     assert "mark_read" in loop[3]
+
+
+async def test_troubleshooting_explains_every_error_code(make_team: TeamFactory) -> None:
+    """Every code a client can get is explained to agents, and in the plugin guide."""
+    team = await make_team()
+    got = await team.alice.call("get_usage_guidance", guidance_type="troubleshooting")
+    explained = {code.strip() for key in got["guidance"]["error_codes"] for code in key.split(",")}
+    assert {code.value for code in ErrorCode} == explained
+
+    guide = (Path(__file__).parents[3] / "docs/plugins.md").read_text()
+    table = guide[guide.index("| `ErrorCode.` | code | meaning |") :].split("\n\n")[0]
+    missing = [c.name for c in ErrorCode if f"`{c.name}`" not in table]
+    assert missing == []

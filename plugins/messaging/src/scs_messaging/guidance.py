@@ -145,20 +145,34 @@ def _troubleshooting() -> dict[str, Any]:
     return {
         "error_codes": {
             "AUTH_001": "no token: call authenticate_agent, then pass auth_token",
-            "AUTH_002/003/004": "token invalid, expired or revoked: authenticate again",
-            "AUTH_005": "your token lacks the permission the tool needs",
-            "AUTH_AGENT_SECRET_REQUIRED/INVALID": "that agent id is registered: pass its "
-            "agent_secret to authenticate_agent, or use another agent_id",
+            "AUTH_002, AUTH_003, AUTH_004": "token invalid, expired or revoked: "
+            "authenticate again (or refresh_token before it expires)",
+            "AUTH_005": "your token lacks the permission the tool needs, or the thing is "
+            "another agent's",
+            "AUTH_006": "wrong API key: ask the operator for the right one",
+            "AUTH_007": "admin agent types need the admin key",
+            "AUTH_008": "too many failed attempts from your address: wait retry_after "
+            "seconds; a correct credential is still accepted",
+            "AUTH_AGENT_SECRET_REQUIRED, AUTH_AGENT_SECRET_INVALID": "that agent id is "
+            "registered: pass its agent_secret to authenticate_agent, or use another agent_id",
             "AUTH_AGENT_NOT_REGISTERED": "register_agent(agent_id, agent_type) first and keep "
             "the agent_secret it returns",
+            "AGENT_ALREADY_REGISTERED": "that agent id is taken: authenticate with its "
+            "agent_secret or pick another id",
             "VALIDATION_001": "an argument is wrong; the hint says which and why",
             "VALIDATION_002": "content or metadata too large; shorten it",
             "RESOURCE_001": "no such session or message (or not one you may see)",
             "RESOURCE_002": "the session is closed; create a new one to continue",
+            "MEMORY_NOT_FOUND": "no such memory key (or it expired): list_memory shows yours",
+            "KEY_EXISTS": "the memory key exists and overwrite was false",
+            "CONFLICT": "someone changed it first (compare-and-swap): read it again, retry",
             "LEASE_CONFLICT": "another agent holds a lease on those resources: the error's "
             "conflicts name holder and expires_at; wait (wait_s) or work elsewhere",
+            "LIMIT_EXCEEDED": "a quota or cap of yours is full (memory bytes, waits, "
+            "streams); the message says which",
             "RATE_LIMITED": "too many calls; wait retry_after seconds",
             "DATABASE_BUSY": "retry in a moment; nothing was written",
+            "DATABASE_UNAVAILABLE": "the database is unreachable; retry later, nothing was written",
             "INTERNAL_001": "server fault; quote the request id to the operator",
         },
         "common_issues": [
