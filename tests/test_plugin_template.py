@@ -159,7 +159,7 @@ def test_rendered_code_is_lint_clean(tmp_path: Path) -> None:
     run(
         [sys.executable, "-m", "mypy", "--no-incremental", "--strict", "src"],
         cwd=project,
-        timeout=120,
+        timeout=400,
     )
 
 
