@@ -125,16 +125,30 @@ async def purge(db: Database, policy: RetentionPolicy) -> dict[str, int]:
     removed = 0
     for session_id, cutoff in sorted(policy.session_cutoffs.items()):
         if session_id not in policy.held:
-            removed += await _purge_where(
-                db, policy, "session_id = ? AND timestamp < ?", [session_id, cutoff]
-            )
+            removed += await _purge_where(db, policy, SESSION_PURGE, [session_id, cutoff])
     if policy.messages_before is not None:
         spared = sorted(policy.held | policy.session_cutoffs.keys())
-        condition = "timestamp < ?"
+        condition = GLOBAL_PURGE
         if spared:
             condition += f" AND session_id NOT IN ({', '.join('?' * len(spared))})"
         removed += await _purge_where(db, policy, condition, [policy.messages_before, *spared])
     return {"messages": removed}
+
+
+def purge_statement(condition: str) -> str:
+    """One purge batch: the oldest messages matching ``condition``, then ``LIMIT ?``.
+    Ordered by age so that both engines walk an index (``messaging_messages_age``, or
+    ``messages_time`` for one session) instead of the whole table."""
+    return (
+        "DELETE FROM messaging_messages WHERE id IN (SELECT id FROM messaging_messages"
+        f" WHERE {condition} ORDER BY timestamp, id LIMIT ?) RETURNING session_id"
+    )
+
+
+GLOBAL_PURGE = "timestamp < ?"
+"""The condition of the global cut-off (``AND session_id NOT IN (...)`` when sessions
+are spared)."""
+SESSION_PURGE = "session_id = ? AND timestamp < ?"
 
 
 async def _purge_where(
@@ -143,11 +157,7 @@ async def _purge_where(
     total = 0
     for _ in range(policy.max_batches):
         async with db.transaction(heavy=True) as tx:
-            rows = await tx.fetch_all(
-                "DELETE FROM messaging_messages WHERE id IN (SELECT id FROM messaging_messages"
-                f" WHERE {condition} ORDER BY id LIMIT ?) RETURNING session_id",
-                (*params, policy.batch_size),
-            )
+            rows = await tx.fetch_all(purge_statement(condition), (*params, policy.batch_size))
             for session_id in {row["session_id"] for row in rows}:
                 tx.emit(TOPIC, {"session_id": session_id, "id": None})
         total += len(rows)
