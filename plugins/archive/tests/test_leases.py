@@ -24,7 +24,7 @@ def database_env(server: ScsServer) -> dict[str, str]:
     """The environment that points an `scs` command at ``server``'s database."""
     settings = server.app.settings
     if settings.database_url is not None:
-        return {"SCS_DATABASE_URL": settings.database_url}
+        return {"SCS_DATABASE_URL": settings.database_url.get_secret_value()}
     return {"SCS_DATABASE_PATH": str(settings.db_path)}
 
 
