@@ -87,7 +87,7 @@ async def _check_sessions(reader: Executor, wanted: list[str]) -> None:
         raise not_found(
             "session" if len(missing) == 1 else "sessions",
             ", ".join(missing),
-            "nothing was exported; check the ids (scs sessions, list_sessions)",
+            "nothing was exported; check the ids (list_sessions)",
         )
 
 
