@@ -2,12 +2,14 @@
 
     uv run python bench/archive_bench.py                 # 100k messages, SQLite
     uv run python bench/archive_bench.py --messages 20000
+    uv run python bench/archive_bench.py --messages 20000 --engine postgresql   # or both
 
 Each phase runs in its own process so that its peak RSS (``ru_maxrss``) is its own:
 ``floor`` builds the app and reads every message row through the data API in keyset
 pages (the read floor, and the RSS of an app doing nothing big); ``import`` imports a
-generated archive of N messages in 10 sessions; ``export`` writes it back out. Figures:
-bench/README.md ("archive_bench.py").
+generated archive of N messages in 10 sessions; ``export`` writes it back out.
+``--engine postgresql`` runs the same phases on a fresh database of a throwaway cluster
+(the system's PostgreSQL binaries). Figures: bench/README.md ("archive_bench.py").
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -66,12 +69,12 @@ def generate(path: Path, messages: int) -> None:
     del body
 
 
-async def phase(name: str, folder: Path, archive: Path) -> dict[str, Any]:
+async def phase(name: str, folder: Path, archive: Path, url: str | None) -> dict[str, Any]:
     from scs.app import create_app
     from scs.testing import make_settings
     from scs_archive import exporter, importer
 
-    app = await create_app(make_settings(folder))
+    app = await create_app(make_settings(folder, database_url=url))
     try:
         started = time.perf_counter()
         if name == "import":
@@ -86,7 +89,8 @@ async def phase(name: str, folder: Path, archive: Path) -> dict[str, Any]:
             async with app.db.read(snapshot=True) as reader:
                 while True:
                     rows = await reader.fetch_all(
-                        "SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT 500", (after,)
+                        "SELECT * FROM messaging_messages WHERE id > ? ORDER BY id LIMIT 500",
+                        (after,),
                     )
                     count += len(rows)
                     if len(rows) < 500:
@@ -100,32 +104,59 @@ async def phase(name: str, folder: Path, archive: Path) -> dict[str, Any]:
             "messages_per_s": round(count / seconds), "peak_rss_mib": round(peak / 1024, 1)}  # fmt: skip
 
 
+def run_engine(engine: str, archive: Path, url: str | None) -> list[dict[str, Any]]:
+    """The three phases on one fresh database; each in its own process."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "in.ndjson").symlink_to(archive)
+        for name in ("import", "floor", "export"):
+            command = [sys.executable, __file__, "--phase", name, "--folder", str(folder)]
+            if url is not None:
+                command += ["--url", url]
+            done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+            results.append({"engine": engine, **json.loads(done.stdout)})
+            print(json.dumps(results[-1]))
+    floor = results[1]["messages_per_s"]
+    print(json.dumps({"engine": engine,
+                      "export_vs_read_floor": round(results[2]["messages_per_s"] / floor, 3),
+                      "import_vs_read_floor": round(results[0]["messages_per_s"] / floor, 3),
+                      "load_average": [round(x, 1) for x in os.getloadavg()]}))  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--phase", choices=["floor", "import", "export"])
     parser.add_argument("--folder", type=Path)
+    parser.add_argument("--url", help="PostgreSQL URL (phases only)")
     args = parser.parse_args()
     if args.phase:
-        result = asyncio.run(phase(args.phase, args.folder, args.folder / "in.ndjson"))
+        result = asyncio.run(phase(args.phase, args.folder, args.folder / "in.ndjson", args.url))
         print(json.dumps(result))
         return
+    print(f"# load average before: {os.getloadavg()}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        generate(folder / "in.ndjson", args.messages)
-        size = (folder / "in.ndjson").stat().st_size
+        archive = Path(tmp) / "in.ndjson"
+        generate(archive, args.messages)
+        size = archive.stat().st_size
         print(f"# archive: {args.messages} messages, {size / 2**20:.1f} MiB", file=sys.stderr)
-        results = []
-        for name in ("import", "floor", "export"):
-            done = subprocess.run(
-                [sys.executable, __file__, "--phase", name, "--folder", str(folder)],
-                capture_output=True, text=True, check=True, timeout=600,
-            )  # fmt: skip
-            results.append(json.loads(done.stdout))
-            print(json.dumps(results[-1]))
-        floor = results[1]["messages_per_s"]
-        print(json.dumps({"export_vs_read_floor": round(results[2]["messages_per_s"] / floor, 3),
-                          "import_vs_read_floor": round(results[0]["messages_per_s"] / floor, 3)}))  # fmt: skip
+        if args.engine in ("sqlite", "both"):
+            run_engine("sqlite", archive, None)
+        if args.engine in ("postgresql", "both"):
+            from scs.storage.cluster import PostgresCluster, find_binaries
+
+            binaries = find_binaries()
+            if binaries is None:
+                sys.exit("no PostgreSQL binaries (initdb) found")
+            cluster = PostgresCluster(binaries)
+            cluster.start()
+            try:
+                run_engine("postgresql", archive, cluster.create_database())
+            finally:
+                cluster.destroy()
 
 
 if __name__ == "__main__":

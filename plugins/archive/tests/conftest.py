@@ -3,11 +3,15 @@ text, importing text, and comparing exports apart from remapped message ids."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from scs.testing import server_env
 from scs_archive import exporter, importer
 
 if TYPE_CHECKING:
@@ -17,6 +21,22 @@ if TYPE_CHECKING:
     from scs.testing import Agent, ScsServer
 
 VISIBILITIES = ("public", "private", "agent_only", "admin_only")
+# the real command line, under a permissive umask (what it writes must be 0600 anyway)
+SCS = [sys.executable, "-c", "import os; os.umask(0o002); from scs.cli import main; main()"]
+
+
+async def scs(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``scs ARGS`` in a subprocess with the test secrets and ``env``."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [*SCS, *args],
+        env=server_env(tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @dataclass

@@ -6,35 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.testing import server_env, sqlite_only
+from scs.testing import sqlite_only
 
-from .conftest import comparable, export_text, seed, team
+from .conftest import comparable, export_text, scs, seed, team
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from scs.storage.cluster import PostgresCluster
     from scs.testing import ServerFactory
-
-SCS = [sys.executable, "-c", "from scs.cli import main; main()"]
-
-
-async def scs(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [*SCS, *args],
-        env=server_env(tmp_path, **env),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @sqlite_only
@@ -110,3 +93,38 @@ async def test_backup_while_serving_is_restorable(
     )
     assert on_postgres.returncode == 1
     assert "pg_dump" in on_postgres.stderr
+
+
+@sqlite_only
+@pytest.mark.slow
+async def test_an_unknown_session_is_refused_and_nothing_is_written(
+    scs_factory: ServerFactory, tmp_path: Path
+) -> None:
+    source = await scs_factory()
+    seeded = await seed(source, sessions=1, messages=2)
+    known = seeded.sessions[0]
+    env = {"SCS_DATABASE_PATH": str(source.app.settings.db_path)}
+    out = tmp_path / "old.ndjson"
+    out.write_text("an earlier export", "utf-8")
+    out.chmod(0o644)
+
+    refused = await scs(
+        tmp_path, "export", "--out", str(out), "--session", known, "--session", "session_nope",
+        **env,
+    )  # fmt: skip
+    assert refused.returncode == 1  # EXIT_FAILED: not found
+    assert "session session_nope not found" in refused.stderr
+    assert out.read_text("utf-8") == "an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".old")) == []
+
+    combined = await scs(
+        tmp_path, "export", "--out", str(out), "--session", known, "--include", "audit", **env
+    )
+    assert combined.returncode == 2  # EXIT_USAGE: audit belongs to no session
+    assert "cannot be combined with --session" in combined.stderr
+    assert out.read_text("utf-8") == "an earlier export"
+
+    done = await scs(tmp_path, "export", "--out", str(out), "--session", known, **env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"]["session"] == 1
+    assert (out.stat().st_mode & 0o777) == 0o600  # replaced the 0644 file

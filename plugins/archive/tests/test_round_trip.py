@@ -39,6 +39,35 @@ async def test_round_trip_and_second_import_adds_nothing(
     assert await row_counts(target.app) == before
 
 
+async def test_imported_messages_take_ids_never_used_before(
+    scs_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Imports reserve a batch's ids up front (one execute_many per batch): the ids are
+    above every id ever used, also a deleted newest one, and the server's next message
+    comes after them."""
+    source = await scs_factory()
+    await seed(source, sessions=1, messages=6)
+    text = await export_text(source.app)
+    target = await scs_factory()
+    alice = (await team(target))["alice"]
+    local = (await alice.call("create_session", purpose="local"))["session_id"]
+    for n in range(3):
+        added = await alice.call("add_message", session_id=local, content=f"m{n}")
+    newest = added["message_id"]
+    await target.app.db.execute("DELETE FROM messaging_messages WHERE id = ?", (newest,))
+
+    report = await import_text(target.app, text, tmp_path / "a.ndjson")
+    assert report.imported["message"] == 6
+    rows = await target.app.db.fetch_all(
+        "SELECT id FROM messaging_messages WHERE session_id <> ? ORDER BY id", (local,)
+    )
+    imported = [row["id"] for row in rows]
+    assert len(imported) == 6
+    assert min(imported) > newest
+    after = await alice.call("add_message", session_id=local, content="after the import")
+    assert after["message_id"] > max(imported)
+
+
 async def test_a_taken_session_id_is_skipped_failed_or_renamed(
     scs_factory: ServerFactory, tmp_path: Path
 ) -> None:

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
     from scs.app import App
 
-INCLUDABLE = frozenset({"memory", "audit"})
-
 
 def _with_app(work: Callable[[App], Awaitable[Any]]) -> Any:
     """Build the app (plugins, migrations) as `scs serve` would, run ``work``, close."""
@@ -49,7 +47,11 @@ def add(cli: click.Group) -> None:
     @click.option("--out", "out", type=click.Path(path_type=Path), required=True)
     @click.option("--session", "sessions", multiple=True, help="Only this session (repeat).")
     @click.option("--since", help="Only what was created at or after this ISO time.")
-    @click.option("--include", default="", help="Optional kinds: audit (memory is always in).")
+    @click.option(
+        "--include",
+        default="",
+        help="Optional kinds, comma-separated: leases, audit (memory is always in).",
+    )
     @click.option("--sign", "keyfile", type=click.Path(path_type=Path), help="Ed25519 key file.")
     def export_command(
         out: Path, sessions: tuple[str, ...], since: str | None, include: str, keyfile: Path | None
@@ -61,26 +63,32 @@ def add(cli: click.Group) -> None:
         from scs.timestamps import iso_timestamp, parse_iso
 
         from scs_archive import exporter, signing
+        from scs_archive.private_files import replacing
 
         kinds = frozenset(k.strip() for k in include.split(",") if k.strip())
-        if kinds - INCLUDABLE:
-            fail(f"--include: unknown kind(s) {', '.join(sorted(kinds - INCLUDABLE))}")
+        unknown = kinds - exporter.OPTIONAL_KINDS.keys()
+        if unknown:
+            fail(f"--include: unknown kind(s) {', '.join(sorted(unknown))}")
+        if sessions and kinds & exporter.GLOBAL_KINDS:
+            fail(
+                f"--include {', '.join(sorted(kinds & exporter.GLOBAL_KINDS))} cannot be"
+                " combined with --session (they belong to no session)"
+            )
         try:
             since_iso = iso_timestamp(parse_iso(since, "--since")) if since else None
         except ScsError as error:
             fail(error.message)
+        if not out.parent.is_dir():
+            fail(f"--out: no folder {out.parent}")
         options = exporter.ExportOptions(list(sessions) or None, since_iso, kinds)
         progress = _progress if sys.stderr.isatty() else None
 
         async def work(app: App) -> dict[str, Any]:
-            with out.open("wb") as stream:
+            # written next to OUT, mode 0600, renamed over it only when complete
+            with replacing(out) as stream:
                 return await exporter.write(app, stream, options, progress=progress)
 
-        try:
-            header = _with_app(work)
-        except BaseException:
-            out.unlink(missing_ok=True)
-            raise
+        header = _with_app(work)
         if progress is not None:
             click.echo("", err=True)
         if keyfile is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import scs
 from scs.archiving import ExportRequest
-from scs.errors import ErrorCode, ScsError
+from scs.errors import ErrorCode, ScsError, not_found, validation_error
 from scs.timestamps import utc_now
 from scs_sessions.api import session_ids
 
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from scs.app import App
     from scs.archiving import Record
     from scs.storage import Executor
+
+
+OPTIONAL_KINDS: dict[str, str | None] = {"memory": "memory", "leases": "leases", "audit": None}
+"""What ``--include`` accepts, and the plugin that must be enabled for it (None: the core).
+Memory is exported whenever its plugin is enabled; naming it checks that it is."""
+GLOBAL_KINDS = frozenset({"leases", "audit"})
+"""Optional kinds outside any session: never in an export limited to sessions."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,49 @@ async def _records_of(app: App, reader: Executor, request: ExportRequest) -> Asy
             yield record
 
 
+def check_options(app: App, options: ExportOptions) -> None:
+    """Refuse (typed, before anything is read or written) what would be silently left
+    out: an unknown kind, a kind whose plugin is not enabled, global kinds asked for
+    together with ``sessions``."""
+    unknown = sorted(options.include - OPTIONAL_KINDS.keys())
+    if unknown:
+        raise validation_error(
+            f"unknown kind(s) to include: {', '.join(unknown)}",
+            f"choose among {', '.join(sorted(OPTIONAL_KINDS))}",
+        )
+    for kind in sorted(options.include):
+        plugin = OPTIONAL_KINDS[kind]
+        if plugin is not None and plugin not in app.plugins:
+            raise validation_error(
+                f"cannot include {kind}: the {plugin} plugin is not enabled",
+                f"enable it (SCS_PLUGINS) or leave {kind} out",
+            )
+    if options.sessions is not None and options.include & GLOBAL_KINDS:
+        both = ", ".join(sorted(options.include & GLOBAL_KINDS))
+        raise validation_error(
+            f"{both} belong to no session: they cannot be exported with --session",
+            "export them in a full export (without --session)",
+        )
+
+
+async def _check_sessions(reader: Executor, wanted: list[str]) -> None:
+    """Every session asked for exists in the snapshot (else ``RESOURCE_001``)."""
+    found = {session_id async for session_id in session_ids(reader, only=wanted)}
+    missing = sorted(set(wanted) - found)
+    if missing:
+        raise not_found(
+            "session" if len(missing) == 1 else "sessions",
+            ", ".join(missing),
+            "nothing was exported; check the ids (list_sessions)",
+        )
+
+
 async def records(app: App, options: ExportOptions) -> AsyncIterator[Record]:
     """Every record of the export, in file order, from one consistent snapshot."""
+    check_options(app, options)
     async with app.db.read(snapshot=True) as reader:
+        if options.sessions is not None:
+            await _check_sessions(reader, options.sessions)
         async for session_id in session_ids(reader, only=options.sessions, since=options.since):
             request = ExportRequest(
                 session_id, options.since, options.include, operator=options.operator

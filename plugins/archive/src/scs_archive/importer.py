@@ -151,6 +151,7 @@ async def run(
     for document in _documents(path, []):
         if document.opener is None:
             for batch in document.batches:
+                batch.on_conflict, batch.origin = on_conflict, origin
                 async with app.db.transaction() as tx:  # the CLI serves nothing: no thread hop
                     report.imported[batch.kind] += await _run_batch(app, tx, batch)
             continue

@@ -3,20 +3,22 @@
 The signature covers the exact bytes of the file through their SHA-512 digest (so
 signing and checking stream the file in constant memory): the signed message is
 ``scs-archive-v1 sha512:<hex digest>``. It is stored next to the file as ``FILE.sig``
-(base64, one line). Keys are PEM: the private key (PKCS#8, mode 0600) and ``KEY.pub``.
+(base64, one line). Keys are PEM: the private key (PKCS#8) and ``KEY.pub``; every file
+written here is mode 0600 (``private_files``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from scs.errors import ErrorCode, ScsError, validation_error
+
+from scs_archive.private_files import create_new, replacing
 
 PREFIX = b"scs-archive-v1 sha512:"
 CHUNK = 1024 * 1024
@@ -36,7 +38,8 @@ def digest(path: Path) -> bytes:
 
 
 def load_or_create_key(keyfile: Path) -> Ed25519PrivateKey:
-    """The private key in ``keyfile``; created with ``keyfile.pub`` (0600) when absent."""
+    """The private key in ``keyfile``; created with ``keyfile.pub`` when absent (both
+    mode 0600, whatever the umask)."""
     if keyfile.exists():
         key = serialization.load_pem_private_key(keyfile.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
@@ -48,13 +51,12 @@ def load_or_create_key(keyfile: Path) -> Ed25519PrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(keyfile, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
+    create_new(keyfile, pem)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    Path(f"{keyfile}.pub").write_bytes(public)
+    with replacing(Path(f"{keyfile}.pub")) as out:
+        out.write(public)
     return key
 
 
@@ -62,7 +64,8 @@ def sign(path: Path, keyfile: Path) -> Path:
     """Write ``path``.sig; return its path."""
     key = load_or_create_key(keyfile)
     target = signature_path(path)
-    target.write_bytes(base64.b64encode(key.sign(digest(path))) + b"\n")
+    with replacing(target) as out:
+        out.write(base64.b64encode(key.sign(digest(path))) + b"\n")
     return target
 
 

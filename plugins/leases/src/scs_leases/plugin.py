@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from scs import hookimpl
 from scs.periodic import Periodic
 
-from scs_leases import store
+from scs_leases import export, store
 from scs_leases.cli import add_commands
 from scs_leases.service import LeaseService
 from scs_leases.settings import LeasesSettings
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from scs.storage import Change, Subscription
 
 RESOURCE = "leases://active"
+
+# archives (scs.archiving): `scs export --include leases` and its import
+scs_export = hookimpl(export.export_records)
+scs_import = hookimpl(export.import_records)
 
 
 @dataclass

@@ -197,3 +197,37 @@ async def delete_expired(db: Database, moment: str, batch: int) -> list[Lease]:
         if expired:  # one change per batch: waiters only need to know "something freed"
             tx.emit(TOPIC, {"lease_id": None, "what": "expired", "count": len(expired)})
     return expired
+
+
+# -- archives (``scs_leases.export``) -----------------------------------------------------
+
+
+async def last_token(r: Executor) -> int:
+    """The fencing counter: the last token handed out."""
+    return int(await r.fetch_value("SELECT last_token FROM leases_tokens WHERE id = 1"))
+
+
+async def raise_last_token(tx: Transaction, at_least: int) -> None:
+    """Move the fencing counter up to ``at_least``; never down."""
+    await tx.execute(
+        "UPDATE leases_tokens SET last_token = ? WHERE id = 1 AND last_token < ?",
+        (at_least, at_least),
+    )
+
+
+async def live_page(
+    r: Executor, moment: str, since: str | None, after_token: int, limit: int
+) -> list[Lease]:
+    """Live leases (acquired at or after ``since``) by fencing token, a keyset page."""
+    rows = await r.fetch_all(
+        f"SELECT {_COLUMNS} FROM leases_active WHERE expires_at > ? AND fencing_token > ?"
+        " AND (CAST(? AS TEXT) IS NULL OR acquired_at >= ?) ORDER BY fencing_token LIMIT ?",
+        (moment, after_token, since, since, limit),
+    )
+    return [_lease(row) for row in rows]
+
+
+async def holder_of_token(r: Executor, token: int) -> str | None:
+    """The id of the stored lease (live or not yet swept) with fencing token ``token``."""
+    found = await r.fetch_value("SELECT id FROM leases_active WHERE fencing_token = ?", (token,))
+    return None if found is None else str(found)

@@ -1,9 +1,10 @@
 """Messages in archives: the ``message`` record (export, import) and retention.
 All the SQL of these three is here.
 
-A record keeps the original ``id`` and ``parent_id``; on import ids are assigned by
-the database and ``parent_id`` is remapped through the document's id map (a parent
-outside the document, e.g. cut by ``--since``, becomes no parent).
+A record keeps the original ``id`` and ``parent_id``; on import ids are new ids of the
+target database, reserved for a whole batch at once (``_reserve_ids``) so the batch is
+one ``execute_many``, and ``parent_id`` is remapped through the document's id map (a
+parent outside the document, e.g. cut by ``--since``, becomes no parent).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from scs_messaging.store import TOPIC
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from scs.app import App
     from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
-    from scs.storage import Database, Executor, Transaction
+    from scs.storage import Database, Dialect, Executor, Transaction
 
 KIND = "message"
 VISIBILITIES = frozenset({"public", "private", "agent_only", "admin_only"})
 _FIELDS = "id, session_id, sender, sender_type, content, visibility, metadata, parent_message_id, timestamp"
 _INSERT = (
-    "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility, metadata,"
-    " parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "INSERT INTO messaging_messages (id, session_id, sender, sender_type, content, visibility,"
+    " metadata, parent_message_id, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -60,7 +62,7 @@ def _check(line: int, record: Record) -> None:
         raise record_error(line, f"message.visibility must be one of {sorted(VISIBILITIES)}")
 
 
-async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | None:
+async def import_records(app: App, tx: Transaction | None, batch: ImportBatch) -> int | None:
     if batch.kind != KIND:
         return None
     sessions = batch.mapped("session")
@@ -71,27 +73,51 @@ async def import_records(tx: Transaction | None, batch: ImportBatch) -> int | No
     if tx is None:
         return len(batch.records)
     ids = batch.mapped(KIND)
+    new_ids = iter(await _reserve_ids(app.db.dialect, tx, len(batch.records)))
+    rows: list[tuple[Any, ...]] = []
     touched: set[str] = set()
     for _line, record in batch.records:
         session_id = sessions[record["session_id"]]
-        new_id = await tx.fetch_value(
-            _INSERT,
+        parent = ids.get(record["parent_id"])  # before this one's own id: no forward links
+        ids[record["id"]] = new_id = next(new_ids)
+        rows.append(
             (
+                new_id,
                 session_id,
                 record["sender"],
                 record["sender_type"],
                 record["content"],
                 record["visibility"],
                 record["metadata"],
-                ids.get(record["parent_id"]),
+                parent,
                 record["timestamp"],
-            ),
+            )
         )
-        ids[record["id"]] = int(new_id)
         touched.add(session_id)
+    await tx.execute_many(_INSERT, rows)
     for session_id in touched:
         tx.emit(TOPIC, {"session_id": session_id, "id": None})  # id None: re-check it all
     return len(batch.records)
+
+
+async def _reserve_ids(dialect: Dialect, tx: Transaction, count: int) -> list[int]:
+    """``count`` new message ids, ascending, never used before (as the engine would
+    assign them), so a whole batch is one ``execute_many`` with its ids known."""
+    if dialect == "postgresql":
+        rows = await tx.fetch_all(
+            "SELECT nextval(pg_get_serial_sequence('messaging_messages', 'id')) AS id"
+            " FROM generate_series(1, CAST(? AS INTEGER))",
+            (count,),
+        )
+        return sorted(int(row["id"]) for row in rows)
+    # SQLite: AUTOINCREMENT never reuses an id, so the next one is above both the
+    # sequence and the table; the write transaction holds the only write lock, and
+    # inserting explicit ids moves the sequence past them
+    last = await tx.fetch_value(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messaging_messages'),"
+        " 0), COALESCE((SELECT MAX(id) FROM messaging_messages), 0))"
+    )
+    return list(range(int(last) + 1, int(last) + count + 1))
 
 
 async def purge(db: Database, policy: RetentionPolicy) -> dict[str, int]:
@@ -99,16 +125,30 @@ async def purge(db: Database, policy: RetentionPolicy) -> dict[str, int]:
     removed = 0
     for session_id, cutoff in sorted(policy.session_cutoffs.items()):
         if session_id not in policy.held:
-            removed += await _purge_where(
-                db, policy, "session_id = ? AND timestamp < ?", [session_id, cutoff]
-            )
+            removed += await _purge_where(db, policy, SESSION_PURGE, [session_id, cutoff])
     if policy.messages_before is not None:
         spared = sorted(policy.held | policy.session_cutoffs.keys())
-        condition = "timestamp < ?"
+        condition = GLOBAL_PURGE
         if spared:
             condition += f" AND session_id NOT IN ({', '.join('?' * len(spared))})"
         removed += await _purge_where(db, policy, condition, [policy.messages_before, *spared])
     return {"messages": removed}
+
+
+def purge_statement(condition: str) -> str:
+    """One purge batch: the oldest messages matching ``condition``, then ``LIMIT ?``.
+    Ordered by age so that both engines walk an index (``messaging_messages_age``, or
+    ``messages_time`` for one session) instead of the whole table."""
+    return (
+        "DELETE FROM messaging_messages WHERE id IN (SELECT id FROM messaging_messages"
+        f" WHERE {condition} ORDER BY timestamp, id LIMIT ?) RETURNING session_id"
+    )
+
+
+GLOBAL_PURGE = "timestamp < ?"
+"""The condition of the global cut-off (``AND session_id NOT IN (...)`` when sessions
+are spared)."""
+SESSION_PURGE = "session_id = ? AND timestamp < ?"
 
 
 async def _purge_where(
@@ -117,11 +157,7 @@ async def _purge_where(
     total = 0
     for _ in range(policy.max_batches):
         async with db.transaction(heavy=True) as tx:
-            rows = await tx.fetch_all(
-                "DELETE FROM messaging_messages WHERE id IN (SELECT id FROM messaging_messages"
-                f" WHERE {condition} ORDER BY id LIMIT ?) RETURNING session_id",
-                (*params, policy.batch_size),
-            )
+            rows = await tx.fetch_all(purge_statement(condition), (*params, policy.batch_size))
             for session_id in {row["session_id"] for row in rows}:
                 tx.emit(TOPIC, {"session_id": session_id, "id": None})
         total += len(rows)

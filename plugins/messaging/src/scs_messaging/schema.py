@@ -55,4 +55,11 @@ MIGRATIONS = [
         "prefix the table with the plugin's name",
         "ALTER TABLE messages RENAME TO messaging_messages",  # in place: rows, ids, indexes kept
     ),
+    Migration(
+        4,
+        "index for purges by age",
+        # retention deletes the oldest messages of every session (timestamp < cut-off)
+        # in batches ordered by age: without it each batch scans the whole table
+        "CREATE INDEX messaging_messages_age ON messaging_messages (timestamp, id)",
+    ),
 ]
