@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from scs.app import App
     from starlette.requests import Request
 
+    from scs_dashboard.boards import LeaseBoard
     from scs_dashboard.html import Html
     from scs_dashboard.logins import Viewer
     from scs_dashboard.settings import DashboardSettings
@@ -244,14 +245,20 @@ class Dashboard:
             return await self.show_session(
                 viewer, session_id, "Not sent: Reply to # must be a message number", content, 400
             )
+        messaging = messaging_api.service(self.app)
         try:
-            added = await messaging_api.service(self.app).add(
+            # as the add_message tool: rate limits, timing, refusals audited
+            added = await self.app.calls.as_tool(
                 viewer.identity,
-                session_id,
-                content,
-                form.get("visibility", "public"),
-                None,
-                int(parent_text) if parent_text else None,
+                "add_message",
+                lambda: messaging.add(
+                    viewer.identity,
+                    session_id,
+                    content,
+                    form.get("visibility", "public"),
+                    None,
+                    int(parent_text) if parent_text else None,
+                ),
             )
         except ScsError as refusal:
             return await self.show_session(
@@ -323,7 +330,32 @@ class Dashboard:
             return web.error_page(404, f"No plugin serves the {EXTRA_PAGES.get(name, name)} page.")
         rows = await service.dashboard_rows(viewer.identity)
         title = EXTRA_PAGES[name]
-        return self.page(viewer, title, views.rows_page(title, rows), f"/ui/{name}")
+        body = views.rows_page(title, rows)
+        if name == "leases" and viewer.identity.is_admin and self.lease_board() is not None:
+            body = views.leases_page(title, rows, viewer.csrf)
+        return self.page(viewer, title, body, f"/ui/{name}")
+
+    def lease_board(self) -> LeaseBoard | None:
+        """The built-in Leases board (the leases plugin's), which can force-release."""
+        from scs_dashboard.boards import LeaseBoard  # boards imports this module
+
+        service = self.rows_service("leases")
+        return service if isinstance(service, LeaseBoard) else None
+
+    async def release_lease(self, request: Request) -> Response:
+        """An admin's force release from the Leases page (CSRF-checked POST)."""
+        posted = await self.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        board = self.lease_board()
+        if board is None:
+            return web.error_page(404, "The leases plugin is not enabled.")
+        try:  # a non-admin is refused (and audited) as the tool would refuse it
+            await board.force_release(viewer.identity, form.get("lease_id", ""))
+        except ScsError as refusal:
+            return web.error_page(web.status_of(refusal), f"Not released: {refusal.message}")
+        return web.redirect("/ui/leases")
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]

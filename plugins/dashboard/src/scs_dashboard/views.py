@@ -446,6 +446,31 @@ def rows_page(title: str, rows: list[dict[str, Any]]) -> Html:
     )
 
 
+def leases_page(title: str, rows: list[dict[str, Any]], csrf: str) -> Html:
+    """The Leases page of an admin: each lease with a force-release button."""
+    headers = [*list(rows[0]), "action"] if rows else []
+
+    def button(lease_id: object) -> Html:
+        return render(
+            '<form method="post" action="/ui/leases/release" class="inline">'
+            '<input type="hidden" name="csrf" value="$csrf">'
+            '<input type="hidden" name="lease_id" value="$lease">'
+            '<button type="submit" aria-label="Force release lease $lease">Force release</button>'
+            "</form>",
+            csrf=csrf,
+            lease=lease_id,
+        )
+
+    return render(
+        "<h1>$title</h1>$t",
+        title=title,
+        t=table(
+            headers,
+            ([*[row.get(h) for h in headers[:-1]], button(row["lease id"])] for row in rows),
+        ),
+    )
+
+
 def error_page(status: int, message: str) -> Html:
     return render(
         '<h1>$status</h1>$notice<p><a href="/ui/sessions">Back to the sessions</a></p>',
