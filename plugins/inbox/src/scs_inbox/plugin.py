@@ -97,6 +97,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     messaging = app.services.get(Messaging, needed_by="inbox")
     hub = EventHub(messaging, inbox, settings.events_max_connections)
     app.services.provide(EventHub, hub, by="inbox")
+    app.when_stopping(hub.stop)
     app.services.get(Wakeups, needed_by="inbox").watch(TOPIC, _agent_key)
     _register_tools(mcp, inbox)
 

@@ -84,6 +84,14 @@ class EventHub:
         self.max_per_agent = max_per_agent
         self.streams: set[_Stream] = set()
         self.per_agent: Counter[str] = Counter()
+        self.stopped = False
+
+    def stop(self) -> None:
+        """The server stops: every open stream ends now (and new ones at once), so that
+        a shutdown does not wait for them (``App.when_stopping``)."""
+        self.stopped = True
+        for stream in self.streams:
+            stream.wake.set()
 
     def on_change(self, change: Change) -> None:
         payload = change.payload
@@ -166,7 +174,7 @@ class EventHub:
                 stream.identity, start, sessions, MAX_BATCH
             ):
                 yield self._message_event(stream, message)
-        while True:
+        while not self.stopped:
             if not (stream.wake.is_set() or stream.published or stream.inbox_dirty):
                 try:
                     async with asyncio.timeout(heartbeat_s):
