@@ -217,7 +217,11 @@ def _register_tools(mcp: FastMCP[Any], inbox: Inbox) -> None:
     @mcp.tool(tags=requires("read"))
     async def get_unread(
         session_id: Annotated[
-            str | None, Field(description="One session; omit for every session you marked read")
+            str | None,
+            Field(
+                description="One session; omit for every session with unread messages for you"
+                " or a read cursor of yours"
+            ),
         ] = None,
     ) -> dict[str, Any]:
         """Unread counts: messages from others after your read cursor, and your inbox."""

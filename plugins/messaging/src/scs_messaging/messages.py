@@ -326,6 +326,17 @@ class Messaging:
                 r, cursors, visible_sql(identity, "m"), identity.agent_id
             )
 
+    async def unread_anywhere(
+        self, identity: Identity, cursors: dict[str, int], limit: int = 1000
+    ) -> dict[str, int]:
+        """Every session where the caller has unread messages: messages from others it
+        may see above its cursor there (a session without a cursor: all of them); at
+        most ``limit`` sessions, in session id order. Sessions with none are left out."""
+        async with self.app.db.read() as r:
+            return await store.count_unread_anywhere(
+                r, cursors, visible_sql(identity, "m"), identity.agent_id, limit
+            )
+
     async def wait(
         self,
         identity: Identity,
