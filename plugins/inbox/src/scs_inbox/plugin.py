@@ -95,7 +95,7 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     app.services.provide(UnreadCounter, counter, by="inbox")
     app.services.provide(PendingCounts, PendingCounts(inbox.unread_inbox), by="inbox")
     messaging = app.services.get(Messaging, needed_by="inbox")
-    hub = EventHub(messaging, inbox, settings.events_max_connections)
+    hub = EventHub(messaging, inbox, settings.events_max_connections, app.db.changes)
     app.services.provide(EventHub, hub, by="inbox")
     app.when_stopping(hub.stop)
     app.services.get(Wakeups, needed_by="inbox").watch(TOPIC, _agent_key)

@@ -15,7 +15,7 @@ from scs.timestamps import utc_now
 from scs.validation import check_session_id, clean_text
 from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
 
-from scs_messaging import store
+from scs_messaging import search_store, store
 from scs_messaging.metadata_filter import check_metadata_filter, matches
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
 from scs_messaging.waits import Wakeups, wait_until
@@ -312,6 +312,12 @@ class Messaging:
             rows = await store.after_any(
                 r, after_id, session_ids, visible_sql(identity, "m"), limit
             )
+        return [message_object(row) for row in rows]
+
+    async def visible_by_ids(self, identity: Identity, ids: list[int]) -> list[dict[str, Any]]:
+        """Of the messages with these ids, those the caller may see (any order)."""
+        async with self.app.db.read() as r:
+            rows = await search_store.messages_by_id(r, ids, visible_sql(identity, "m"))
         return [message_object(row) for row in rows]
 
     async def by_id(self, message_id: int) -> dict[str, Any] | None:
