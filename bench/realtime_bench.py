@@ -9,13 +9,21 @@ pending notice adds to a call.
 2. Cross-server wake: the waiter is on a second App on the same database (its own
    connections and change-feed watcher: SQLite's ``data_version`` poll, PostgreSQL
    LISTEN/NOTIFY), the writer on the first (targets p50 <= 250 ms SQLite, <= 50 ms PG).
-   Both Apps live in this one process (as in tests/test_replicas.py); the watcher is
-   the same code a separate process runs.
+   Both Apps live in this one process (as in tests/test_replicas.py).
+2b. Cross-process wake: the waiter is a real ``scs serve`` subprocess on the same
+   SQLite file / PostgreSQL database, called over streamable HTTP on 127.0.0.1; the
+   writer is this process's App. Latency = the waiter's HTTP answer arriving here minus
+   the writer's return, so it includes the loopback HTTP response (an upper bound).
 3. 1,000 idle waiters (service level, one per agent, no MCP transport): RSS growth of
    this process and CPU seconds used over 5 idle seconds (goal <= 50 MB, ~0 CPU).
 4. Pending notice: ``list_sessions`` per call for an agent with nothing pending, one with
    2 unread direct messages, and with ``SCS_INBOX_PENDING_NOTICE=false`` (the floor),
-   interleaved rounds; ratios against the floor of the same run.
+   interleaved rounds; ratios against the floor of the same run. Also the notice's own
+   work per call (``with_notice``) against what building the result anew costs.
+
+``--quick`` runs SQLite and the notice only (no idle waiters, no PostgreSQL);
+``--postgres`` runs the PostgreSQL wakes only (each part stays near a minute on a
+loaded machine).
 """
 
 from __future__ import annotations
@@ -32,10 +40,14 @@ from typing import Any
 
 from _common import percentile, rss_kib
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+from fastmcp.tools.base import ToolResult
 from scs.app import App, create_app
 from scs.identity import Identity
 from scs.storage.cluster import PostgresCluster, find_binaries
-from scs.testing import API_KEY, make_settings, parse_result
+from scs.testing import API_KEY, ServerProcess, make_settings, parse_result, server_env
+from scs.testing import start_server_process as start_process
+from scs_inbox.pending import with_notice
 from scs_messaging.api import Messaging, Wakeups
 
 WAKES = 60
@@ -85,6 +97,41 @@ async def wakes(writer_app: App, waiter_app: App) -> list[float]:
             after = got["next_after_id"]
             latencies.append(max(0.0, done[0] - written))
         return latencies
+
+
+async def wakes_from_process(writer_app: App, url: str) -> list[float]:
+    """As ``wakes``, the waiter being a ``scs serve`` process called over HTTP."""
+    async with Client(writer_app.server) as w, Client(StreamableHttpTransport(url)) as r:
+        wt, rt = await token(w, "writer"), await token(r, "waiter")
+        sid = (await call(w, "create_session", wt, purpose="bench"))["session_id"]
+        latencies: list[float] = []
+        after = 0
+        for i in range(WAKES):
+            done: list[float] = []
+
+            async def wait(after_id: int, done: list[float] = done) -> Any:
+                got = await call(
+                    r, "wait_for_messages", rt, session_id=sid, after_id=after_id, timeout_s=10
+                )
+                done.append(time.perf_counter())
+                return got
+
+            task = asyncio.create_task(wait(after))
+            # no view of the other process's waiters: give the call time to park there
+            await asyncio.sleep(0.08 + (i % 7) * 0.003)
+            assert not task.done(), "the waiter returned before the write"
+            await call(w, "add_message", wt, session_id=sid, content=f"m{i}")
+            written = time.perf_counter()
+            got = await task
+            assert got["count"] == 1, got
+            after = got["next_after_id"]
+            latencies.append(max(0.0, done[0] - written))
+        return latencies
+
+
+def serve_process(folder: Path, **env: str) -> ServerProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    return start_process(folder, env=server_env(folder, SCS_LOG_LEVEL="WARNING", **env))
 
 
 def report(label: str, latencies: list[float], target_ms: float) -> None:
@@ -156,51 +203,107 @@ async def pending_cost(folder: Path) -> None:
                     for _ in range(CALLS):
                         await call(client, "list_sessions", auth)
                     results[label].append((time.perf_counter() - started) / CALLS)
+            body = await call(a, "list_sessions", quiet)
         floor_us = statistics.median(results["floor"]) * 1e6
         for label, values in results.items():
             us = statistics.median(values) * 1e6
             print(
                 f"pending notice, list_sessions, {label:<16} {us:7.1f} us/call  x{us / floor_us:.3f}"
             )
+        result = ToolResult(structured_content=body)
+        spliced = notice_work(lambda: with_notice(result, body, {"inbox": 2}))
+        rebuilt = notice_work(
+            lambda: ToolResult(structured_content={**body, "pending": {"inbox": 2}})
+        )
+        print(
+            f"pending notice work per call: splice {spliced:.1f} us, rebuilding the result"
+            f" (before) {rebuilt:.1f} us; floor call {floor_us:.1f} us"
+        )
     finally:
         await on.close()
         await off.close()
 
 
+def notice_work(work: Any, times: int = 2000) -> float:
+    """Median of 5 runs of ``times`` calls, in us per call."""
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(times):
+            work()
+        runs.append((time.perf_counter() - started) / times * 1e6)
+    return statistics.median(runs)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 async def main() -> None:
+    quick = "--quick" in sys.argv
+    print(f"load average at start: {load_average()}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        a = await create_app(make_settings(folder / "a", "default"))
-        b = await create_app(
-            make_settings(folder / "b", "default", database_path=folder / "a" / "scs.db")
-        )
-        try:
-            report("SQLite in-process wake", await wakes(a, a), 2)
-            report("SQLite cross-server wake (data_version poll)", await wakes(a, b), 250)
-            await idle_waiters(a)
-        finally:
-            await b.close()
-            await a.close()
-        await pending_cost(folder)
+        if "--postgres" not in sys.argv:
+            await sqlite_part(folder, quick)
+            if quick:
+                return
+        await postgres_part(folder)
 
-        binaries = find_binaries()
-        if binaries is None:
-            print("PostgreSQL: no binaries found; skipped")
-            return
-        cluster = PostgresCluster(binaries)
-        cluster.start()
+
+async def sqlite_part(folder: Path, quick: bool) -> None:
+    a = await create_app(make_settings(folder / "a", "default"))
+    b = await create_app(
+        make_settings(folder / "b", "default", database_path=folder / "a" / "scs.db")
+    )
+    process = serve_process(folder / "proc", SCS_DATABASE_PATH=str(folder / "a" / "scs.db"))
+    try:
+        report("SQLite in-process wake", await wakes(a, a), 2)
+        report("SQLite cross-server wake (data_version poll)", await wakes(a, b), 250)
+        assert process.url is not None
+        report(
+            "SQLite cross-process wake (scs serve, HTTP)",
+            await wakes_from_process(a, process.url),
+            250,
+        )
+        if not quick:
+            await idle_waiters(a)
+    finally:
+        process.stop()
+        await b.close()
+        await a.close()
+    await pending_cost(folder)
+    print(f"load average after SQLite and the notice: {load_average()}")
+
+
+async def postgres_part(folder: Path) -> None:
+    binaries = find_binaries()
+    if binaries is None:
+        print("PostgreSQL: no binaries found; skipped")
+        return
+    cluster = PostgresCluster(binaries)
+    cluster.start()
+    try:
+        url = cluster.create_database()
+        pa = await create_app(make_settings(folder / "pa", "default", database_url=url))
+        pb = await create_app(make_settings(folder / "pb", "default", database_url=url))
+        process = serve_process(folder / "pproc", SCS_DATABASE_URL=url)
         try:
-            url = cluster.create_database()
-            pa = await create_app(make_settings(folder / "pa", "default", database_url=url))
-            pb = await create_app(make_settings(folder / "pb", "default", database_url=url))
-            try:
-                report("PostgreSQL in-process wake", await wakes(pa, pa), 2)
-                report("PostgreSQL replica-to-replica wake (NOTIFY)", await wakes(pa, pb), 50)
-            finally:
-                await pb.close()
-                await pa.close()
+            report("PostgreSQL in-process wake", await wakes(pa, pa), 2)
+            report("PostgreSQL replica-to-replica wake (NOTIFY)", await wakes(pa, pb), 50)
+            assert process.url is not None
+            report(
+                "PostgreSQL cross-process wake (scs serve, HTTP)",
+                await wakes_from_process(pa, process.url),
+                50,
+            )
         finally:
-            cluster.destroy()
+            process.stop()
+            await pb.close()
+            await pa.close()
+        print(f"load average at the end: {load_average()}")
+    finally:
+        cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -74,11 +74,35 @@ class App:
     open_resources: set[str] = field(default_factory=set)
     open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
+    stopping: bool = False
     subscriptions: Subscriptions = field(init=False)
     _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
+    _on_stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.subscriptions = Subscriptions(self)
+
+    def when_stopping(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (synchronous, quick) once the server begins to stop: when
+        ``scs serve`` got SIGTERM/SIGINT, before uvicorn waits for open responses. Long-lived
+        responses (event streams) end there, so a stop does not wait for the grace period.
+        Registered after the stop began: called at once."""
+        if self.stopping:
+            callback()
+        else:
+            self._on_stopping.append(callback)
+
+    def begin_stopping(self) -> None:
+        """Tell ``when_stopping`` callbacks that the server stops (once; ``close`` does it too)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        callbacks, self._on_stopping = self._on_stopping, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a when_stopping callback failed")
 
     def config(self, plugin: str) -> Any:
         """The settings model instance of an enabled plugin."""
@@ -172,6 +196,7 @@ class App:
         if self.closed:
             return
         self.closed = True
+        self.begin_stopping()
         self.subscriptions.close()  # listen streams end with their final result
         if self._deliveries:  # events of writes whose callers were cancelled: deliver them first
             await asyncio.wait(list(self._deliveries), timeout=DELIVERY_GRACE_S)

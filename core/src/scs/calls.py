@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp.server.middleware import Middleware
 
 from scs.errors import ScsError, error_code
+from scs.identity import acting_as
 from scs.middleware import internal_error
 from scs.request import bearer_token, begin_call, current_call, end_call, presented_token
 
@@ -27,9 +28,11 @@ if TYPE_CHECKING:
     from fastmcp.server.middleware import CallNext, MiddlewareContext
 
     from scs.app import App
+    from scs.identity import Identity
     from scs.request import Call
 
 log = logging.getLogger("scs.calls")
+T = TypeVar("T")
 
 # Outside ErrorMiddleware (0): the record exists before anything runs and until the
 # client's error is known; the hooks see the typed error code (``error_code``).
@@ -79,6 +82,36 @@ class CallHooks:
         """Run the admitted hooks (auth has verified the caller and the permission)."""
         if self.app is not None:
             self.app.host.call_admitted(self.app, call)
+
+    async def as_tool(self, identity: Identity, tool: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Run ``action`` as a call of ``tool`` by an already verified ``identity``: for
+        routes outside ``/mcp`` (the dashboard's forms) that act like a tool call.
+
+        The same path as ``/mcp``: a call record, the started hooks, the tool's permission
+        (a refusal is audited as ``AuthMiddleware``'s), the admitted hooks (rate limits),
+        ``action`` as the identity, its events delivered before it returns, the finished
+        hooks (timing). Raises the ``ScsError`` a tool call would return.
+        """
+        app = self.app
+        if app is None or tool not in app.tools:
+            raise ValueError(f"no tool {tool!r} on this server")
+        policy = app.tools[tool]
+        call, context = begin_call()
+        call.kind, call.name = "tool", tool
+
+        async def admitted() -> T:
+            if not identity.can(policy.permission):
+                raise await app.auth.deny(identity, tool, policy.permission)
+            call.identity = identity
+            self.admit(call)
+            with acting_as(identity):
+                return await action()
+
+        try:
+            result: T = await self.run(call, admitted)
+            return result
+        finally:
+            end_call(context)
 
 
 class CallMiddleware(Middleware):

@@ -40,7 +40,18 @@ def configure_logging(level: str) -> None:
 
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown, which would kill the
-    process before the pool is closed and ``PRAGMA optimize`` runs; we exit normally."""
+    process before the pool is closed and ``PRAGMA optimize`` runs; we exit normally.
+
+    Its shutdown first tells the app (``App.begin_stopping``), so that event streams end
+    instead of holding the graceful-shutdown timeout."""
+
+    def __init__(self, config: uvicorn.Config, app: App) -> None:
+        super().__init__(config)
+        self.scs_app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.scs_app.begin_stopping()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -62,7 +73,7 @@ async def serve_http(app: App) -> None:
         access_log=False,
         proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
     )
-    server = _Server(config)
+    server = _Server(config, app)
     announcer = asyncio.create_task(_announce(server))
     try:
         await server.serve()

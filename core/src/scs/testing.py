@@ -230,6 +230,7 @@ async def serve_http(app: App) -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
+        app.begin_stopping()  # as scs serve: open event streams end first
         server.should_exit = True
         await asyncio.wait_for(task, timeout=20)
 

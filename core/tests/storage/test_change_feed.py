@@ -160,3 +160,28 @@ async def test_poll_never_fails_and_changes_still_arrive(
     replica.changes.poll()
     await eventually(lambda: len(seen) == 1)
     assert seen[0].payload == {"id": 1}
+
+
+async def test_position_and_since_give_a_gap_free_resume_point(
+    storage_db: Database, replica: Database
+) -> None:
+    seen: list[Change] = []
+    await replica.changes.subscribe(seen.append, topics={"notes"})
+    start = replica.changes.position
+    for i in range(3):
+        async with storage_db.transaction() as tx:
+            tx.emit("notes", {"id": i})
+            tx.emit("other", {"id": i})
+
+    def caught_up() -> bool:
+        replica.changes.poll()
+        return len(seen) == 3 and replica.changes.position >= seen[-1].seq
+
+    await eventually(caught_up)
+    found, complete = await replica.changes.since(start, ["notes"], 10)
+    assert complete
+    assert [(c.topic, c.payload) for c in found] == [("notes", {"id": i}) for i in range(3)]
+    assert [c.seq for c in found] == [c.seq for c in seen]  # commit order, as delivered
+    later, _ = await replica.changes.since(found[0].seq, ["notes", "other"], 2)
+    assert [(c.topic, c.payload) for c in later] == [("other", {"id": 0}), ("notes", {"id": 1})]
+    assert (await replica.changes.since(replica.changes.position, ["notes"], 10))[0] == []

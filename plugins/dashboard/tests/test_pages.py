@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -228,7 +229,7 @@ async def test_stream_needs_a_login_and_a_session(
     assert missing.status_code == 404
 
 
-async def test_unread_counts_follow_the_viewers_last_look(
+async def test_unread_counts_are_the_inbox_read_cursors(
     scs_factory: ServerFactory, browser: Callable[[str], Browser]
 ) -> None:
     server = await dashboard(scs_factory)
@@ -240,21 +241,56 @@ async def test_unread_counts_follow_the_viewers_last_look(
     ui = browser(base_of(server))
     await ui.logged_in(bob.token)
 
-    async def unread() -> str:
-        page = (await ui.get("/ui/sessions")).text
+    async def unread(client: Browser = ui) -> str:
+        page = (await client.get("/ui/sessions")).text
         row = page.split("unread check", 1)[1].split("</tr>", 1)[0]
         cells = row.split("<td>")
         return cells[4].split("</td>", 1)[0]  # purpose | creator | status | messages | unread
 
+    async def listed() -> int:
+        sessions = (await bob.call("list_sessions"))["sessions"]
+        return int(next(s for s in sessions if s["id"] == sid)["unread"])
+
+    assert await listed() == 3
     assert await unread() == '<strong class="unread">3</strong>'
-    assert (await ui.get(f"/ui/sessions/{sid}")).status_code == 200
+    page = (await ui.get(f"/ui/sessions/{sid}")).text  # reading the page marks it read
+    newest = max(int(n) for n in re.findall(r'data-id="(\d+)"', page))
+    got = await bob.call("get_unread", session_id=sid)
+    assert got["sessions"] == [{"session_id": sid, "last_read_id": newest, "unread": 0}]
+    assert await listed() == 0
     assert await unread() == "0"
     await alice.call("add_message", session_id=sid, content="not for bob", visibility="private")
     assert await unread() == "0"  # what bob cannot see is not unread for him
-    await alice.call("add_message", session_id=sid, content="for bob")
+    await alice.call("add_message", session_id=sid, content="for @bob")
+    assert await listed() == 1
     assert await unread() == '<strong class="unread">1</strong>'
-    # alice's own marks are hers: she has never opened the page
+    assert (await bob.call("fetch_inbox"))["count"] == 1  # the mention
+    await ui.get(f"/ui/sessions/{sid}")
+    assert (await bob.call("fetch_inbox"))["count"] == 0  # read with the page, as mark_read
+    added = await alice.call("add_message", session_id=sid, content="one more")
+    assert await unread() == '<strong class="unread">1</strong>'
+    await bob.call("mark_read", session_id=sid, up_to_message_id=added["message_id"])
+    assert await unread() == "0"  # a cursor moved over MCP shows on the page
+    # alice wrote them all: nothing is unread for her, as list_sessions says
     other = browser(base_of(server))
     await other.logged_in(alice.token)
-    page = (await other.get("/ui/sessions")).text
-    assert '<strong class="unread">5</strong>' in page
+    assert await unread(other) == "0"
+
+
+async def test_without_the_inbox_there_is_no_unread_column(
+    scs_factory: ServerFactory, browser: Callable[[str], Browser]
+) -> None:
+    server = await scs_factory("default,-inbox", http=True)
+    alice = await server.agent("alice")
+    sid = (await alice.call("create_session", purpose="no cursors"))["session_id"]
+    await alice.call("add_message", session_id=sid, content="hello")
+    ui = browser(base_of(server))
+    await ui.logged_in(alice.token)
+    listing = await ui.get("/ui/sessions")
+    assert listing.status_code == 200
+    assert "no cursors" in listing.text
+    assert ">Unread<" not in listing.text
+    assert ">Messages<" in listing.text
+    shown = await ui.get(f"/ui/sessions/{sid}")
+    assert shown.status_code == 200
+    assert "hello" in shown.text

@@ -182,3 +182,74 @@ async def test_lease_changes_reach_the_streams_of_every_agent(make_crew: CrewFac
         await crew.alice.call("release_lease", lease_id=granted["lease_id"])
         got = await events.next()
         assert (got["event"], got["data"]["lease_id"]) == ("lease.released", granted["lease_id"])
+
+
+@contextlib.asynccontextmanager
+async def late_message(server: ScsServer, session_id: str, content: str) -> AsyncIterator[None]:
+    """A message whose id is taken now and committed at the end of the block (PostgreSQL:
+    its transaction stays open meanwhile, so messages of other sessions committed in the
+    block get higher ids and commit first; SQLite has one writer: it is written at the end)."""
+    from scs_messaging import store as messaging_store  # to hold its transaction open
+    from scs_sessions.api import lock_session
+
+    db = server.app.db
+
+    async def insert(tx: Any) -> None:
+        await lock_session(tx, db.dialect, session_id)
+        await messaging_store.insert(
+            tx,
+            session_id=session_id,
+            sender="alice",
+            sender_type="claude",
+            content=content,
+            visibility="public",
+            metadata=None,
+            parent_id=None,
+            timestamp="2026-11-30T10:00:00.000000Z",
+            parent_visible=("1 = 1", []),
+        )
+
+    if db.dialect != "postgresql":
+        yield
+        await db.write(insert)
+        return
+    async with db.transaction() as tx:
+        await insert(tx)
+        yield
+
+
+async def test_a_late_commit_of_a_lower_id_is_streamed_and_resumed(make_crew: CrewFactory) -> None:
+    crew = await make_crew(http=True)
+    held, other = (
+        crew.session_id,
+        (await crew.bob.call("create_session", purpose="y"))["session_id"],
+    )
+
+    def ids(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(e["data"]["session_id"], e["data"]["content"]) for e in events]
+
+    async with stream(crew.server, crew.carol.token) as (_, events):
+        await until(lambda: hub_streams(crew.server) == 1)
+        async with late_message(crew.server, held, "A1 late"):  # live: both arrive
+            await crew.bob.call("add_message", session_id=other, content="B1")
+            first = await events.next()
+        second = await events.next()
+        assert ids([first, second]) == [(other, "B1"), (held, "A1 late")]
+        async with late_message(crew.server, held, "A2 late"):  # then the reader goes away
+            await crew.bob.call("add_message", session_id=other, content="B2")
+            seen = await events.next()
+            assert ids([seen]) == [(other, "B2")]
+    await until(lambda: hub_streams(crew.server) == 0)
+    if crew.server.app.db.dialect == "postgresql":
+        assert second["data"]["id"] < first["data"]["id"]  # the forced order: lower id later
+    after_b2 = await crew.bob.call("add_message", session_id=other, content="B3")
+    async with stream(crew.server, crew.carol.token, **{"last-event-id": seen["id"]}) as (_, ev):
+        replayed = [await ev.next(), await ev.next()]
+        assert ids(replayed) == [(held, "A2 late"), (other, "B3")]  # nothing missed or repeated
+        assert replayed[1]["data"]["id"] == after_b2["message_id"]
+    # an id of the older form (message and inbox marks only) still resumes by message id
+    older = f"m{first['data']['id']}.i0"
+    async with stream(crew.server, crew.carol.token, **{"last-event-id": older}) as (_, ev):
+        again = await ev.next()
+        assert again["event"] == "message"
+        assert again["data"]["id"] > first["data"]["id"]

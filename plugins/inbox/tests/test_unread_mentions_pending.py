@@ -69,6 +69,57 @@ async def test_unread_counts_follow_read_cursors(make_crew: CrewFactory) -> None
     assert missing.code == "RESOURCE_001"
 
 
+async def test_get_unread_lists_never_read_sessions_with_unread(make_crew: CrewFactory) -> None:
+    crew = await make_crew()
+    marked = crew.session_id  # bob marks it read: listed with 0 (a cursor of his)
+    up_to = await crew.alice.call("add_message", session_id=marked, content="seen")
+    await crew.bob.call("mark_read", session_id=marked, up_to_message_id=up_to["message_id"])
+
+    async def session(purpose: str) -> str:
+        return str((await crew.alice.call("create_session", purpose=purpose))["session_id"])
+
+    never_read = await session("never read by bob")
+    for i in range(2):
+        await crew.alice.call("add_message", session_id=never_read, content=f"n{i}")
+    await crew.bob.call("add_message", session_id=never_read, content="bob's own")
+    hidden = await session("nothing bob may see")
+    await crew.alice.call("add_message", session_id=hidden, content="mine", visibility="private")
+    await crew.auditor.call(
+        "add_message", session_id=hidden, content="ops", visibility="admin_only"
+    )
+    await crew.carol.call("add_message", session_id=hidden, content="hi", visibility="agent_only")
+    own = await session("only bob wrote")
+    await crew.bob.call("add_message", session_id=own, content="talking to myself")
+    for_claudes = await session("agent_only for claude")
+    await crew.alice.call(
+        "add_message", session_id=for_claudes, content="claude only", visibility="agent_only"
+    )
+
+    listed = (await crew.bob.call("get_unread"))["sessions"]
+    assert sorted(listed, key=lambda e: e["session_id"]) == sorted(
+        [
+            {"session_id": marked, "last_read_id": up_to["message_id"], "unread": 0},
+            {"session_id": never_read, "last_read_id": 0, "unread": 2},
+            {"session_id": for_claudes, "last_read_id": 0, "unread": 1},
+        ],
+        key=lambda e: e["session_id"],
+    )
+    # the same counts as list_sessions gives for the sessions without a cursor
+    page = {s["id"]: s["unread"] for s in (await crew.bob.call("list_sessions"))["sessions"]}
+    assert {e["session_id"]: e["unread"] for e in listed} == {
+        sid: n for sid, n in page.items() if n or sid == marked
+    }
+    # carol (a cursor agent) does not see alice's agent_only message; the admin sees all
+    carol = {
+        e["session_id"]: e["unread"] for e in (await crew.carol.call("get_unread"))["sessions"]
+    }
+    assert carol == {marked: 1, never_read: 3, own: 1}
+    admin = {
+        e["session_id"]: e["unread"] for e in (await crew.auditor.call("get_unread"))["sessions"]
+    }
+    assert admin == {marked: 1, never_read: 3, hidden: 2, own: 1, for_claudes: 1}
+
+
 async def test_mark_read_reads_the_mentions_up_to_the_cursor(make_crew: CrewFactory) -> None:
     crew = await make_crew()
     sent = await crew.alice.call("add_message", session_id=crew.session_id, content="@bob hi")

@@ -153,6 +153,20 @@ class ChangeFeed(Protocol):
         """The changes (of ``topics``) from now on, as an async iterator."""
         ...
 
+    @property
+    def position(self) -> int:
+        """The seq up to which every committed change (of every process) has been
+        delivered here: in commit order, without gaps (0 before the first ``subscribe``).
+        A reader that resumes later from this seq with ``since`` misses nothing."""
+        ...
+
+    async def since(
+        self, seq: int, topics: Collection[str], limit: int
+    ) -> tuple[list[Change], bool]:
+        """The durable changes of ``topics`` committed after ``seq``, in commit order (at
+        most ``limit``); and False when some after ``seq`` were already pruned."""
+        ...
+
     def poll(self) -> None:
         """Deliver the changes other processes have committed, now, where that is cheap.
 

@@ -122,7 +122,12 @@ class _Subscription:
 class Feed:
     """Subscribers and delivery; the engine supplies the watcher and calls ``deliver``."""
 
-    def __init__(self, make_watcher: Callable[[Feed], Watcher]) -> None:
+    def __init__(
+        self,
+        make_watcher: Callable[[Feed], Watcher],
+        fetch_all: Callable[[str, tuple[Any, ...]], Awaitable[list[Any]]] | None = None,
+    ) -> None:
+        self._fetch_all = fetch_all
         self.subscribers: list[_Subscription] = []
         self.last_seq = 0  # the highest seq a watcher has read (every origin)
         self.delivered = 0
@@ -152,6 +157,32 @@ class Feed:
                 yield await queue.get()
         finally:
             subscription.close()
+
+    @property
+    def position(self) -> int:
+        """The seq up to which every committed change has reached this process's watcher
+        (in commit order, no gaps; 0 before the first ``subscribe``). Call ``poll`` first
+        for the freshest figure on SQLite."""
+        return self.last_seq
+
+    async def since(
+        self, seq: int, topics: Collection[str], limit: int
+    ) -> tuple[list[Change], bool]:
+        """The durable changes of ``topics`` committed after ``seq``, in commit order (at
+        most ``limit``), and whether they are all there: False when changes after ``seq``
+        were pruned (older than ``SCS_CHANGES_RETENTION_S``)."""
+        if self._fetch_all is None or not topics:
+            return [], False
+        marks = ", ".join("?" for _ in topics)
+        rows = await self._fetch_all(
+            f"SELECT seq, topic, payload FROM scs_changes WHERE seq > ? AND topic IN ({marks})"
+            " ORDER BY seq LIMIT ?",
+            (seq, *topics, limit),
+        )
+        oldest = await self._fetch_all("SELECT MIN(seq) AS oldest FROM scs_changes", ())
+        first = oldest[0]["oldest"] if oldest else None
+        complete = first is None or int(first) <= seq + 1
+        return [decode_change(r["seq"], r["topic"], r["payload"]) for r in rows], complete
 
     def deliver(self, changes: Iterable[Change]) -> None:
         for change in changes:

@@ -265,7 +265,7 @@ class PostgresDatabase:
         self.acquire_timeout_s = acquire_timeout_s
         self.in_use = 0
         self.origin = uuid.uuid4().hex
-        self.changes = Feed(lambda feed: PgListener(self, feed))
+        self.changes = Feed(lambda feed: PgListener(self, feed), self.fetch_all)
         self._pruner = Pruner(changes_retention_s, self.execute)
         self._pool = AsyncConnectionPool(
             url,

@@ -226,7 +226,7 @@ class SqliteDatabase:
         self.mmap_size = mmap_size
         self.acquire_timeout_s = acquire_timeout_s
         self.origin = uuid.uuid4().hex
-        self.changes = Feed(lambda feed: SqliteWatcher(self, feed, changes_poll_s))
+        self.changes = Feed(lambda feed: SqliteWatcher(self, feed, changes_poll_s), self.fetch_all)
         self._pruner = Pruner(changes_retention_s, self.execute)
         self._write_lock = asyncio.Lock()
         self._writer: sqlite3.Connection | None = None

@@ -64,6 +64,14 @@ class LeaseBoard:
             for lease in await active_leases(self.app)
         ]
 
+    async def force_release(self, identity: Identity, lease_id: str) -> dict[str, Any]:
+        """As the ``force_release_lease`` tool (admins only; audited; rate-limited)."""
+        from scs_leases.api import force_release
+
+        return await self.app.calls.as_tool(
+            identity, "force_release_lease", lambda: force_release(self.app, identity, lease_id)
+        )
+
 
 def offer_boards(app: App) -> None:
     """Offer the boards of the enabled built-in plugins (a plugin that provides its own

@@ -4,7 +4,6 @@ services as the logged-in identity, so the page shows what the MCP tools would."
 from __future__ import annotations
 
 import time
-from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,7 +17,7 @@ from scs_search import api as search_api
 from scs_sessions import api as sessions_api
 from starlette.responses import Response
 
-from scs_dashboard import logins, store, views, web
+from scs_dashboard import logins, reads, views, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,13 +26,13 @@ if TYPE_CHECKING:
     from scs.app import App
     from starlette.requests import Request
 
+    from scs_dashboard.boards import LeaseBoard
     from scs_dashboard.html import Html
     from scs_dashboard.logins import Viewer
     from scs_dashboard.settings import DashboardSettings
 
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 PAGE_SIZE = 50
-UNREAD_CAP = 99  # unread counts above this show as "99+"
 EXTRA_PAGES = {"inbox": "Inbox", "leases": "Leases"}  # served by other plugins' services
 
 
@@ -169,9 +168,6 @@ class Dashboard:
                 results = found["results"]
             except ScsError as refusal:
                 error = f"Search refused: {refusal.message}"
-        marks = await self.app.db.lookup(
-            store.read_marks, viewer.identity.agent_id, [s["id"] for s in listed["sessions"]]
-        )
         needle = text.casefold()
         shown = [
             session
@@ -179,29 +175,29 @@ class Dashboard:
             if not (status == "closed" and session["is_active"])
             and (not needle or needle in f"{session['purpose']} {session['created_by']}".casefold())
         ]
-        rows = [await self.session_row(viewer, session, marks) for session in shown]
-        body = views.sessions_page(rows, status, text, query, results, listed["next_cursor"], error)
+        cursors = reads.read_cursors(self.app)
+        unread = (
+            await cursors.unread(viewer.identity, [s["id"] for s in shown])
+            if cursors is not None
+            else None
+        )
+        rows = [await self.session_row(viewer, session, unread) for session in shown]
+        body = views.sessions_page(
+            rows, status, text, query, results, listed["next_cursor"], error, unread is not None
+        )
         return self.page(viewer, "Sessions", body, "/ui/sessions")
 
     async def session_row(
-        self, viewer: Viewer, session: dict[str, Any], marks: dict[str, int]
+        self, viewer: Viewer, session: dict[str, Any], unread: dict[str, int] | None
     ) -> dict[str, Any]:
-        """A sessions-list row: visible messages, unread since the viewer's last look, activity."""
+        """A sessions-list row: visible messages, unread (the inbox's cursors), activity."""
         messaging = messaging_api.service(self.app)
         latest = await messaging.latest(viewer.identity, session["id"], 1)
         newest = latest["messages"][-1] if latest["messages"] else None
-        seen = marks.get(session["id"], 0)
-        unread: int | str = 0
-        if newest is not None and newest["id"] > seen:
-            after = await messaging.page(
-                viewer.identity, session["id"], after_id=seen, limit=UNREAD_CAP
-            )
-            count = len(after["messages"])
-            unread = f"{count}+" if after["has_more"] else count
         return {
             "session": session,
             "messages": latest["total_count"],
-            "unread": unread,
+            "unread": unread.get(session["id"], 0) if unread is not None else None,
             "last_activity": max(
                 filter(None, [session["updated_at"], newest and newest["timestamp"]])
             ),
@@ -227,15 +223,9 @@ class Dashboard:
             )
         except ScsError as refusal:
             return web.error_page(web.status_of(refusal), refusal.message)
-        if view["messages"]:
-            await self.app.db.write(
-                partial(
-                    store.mark_read,
-                    agent_id=viewer.identity.agent_id,
-                    session_id=session_id,
-                    last_id=view["messages"][-1]["id"],
-                )
-            )
+        cursors = reads.read_cursors(self.app)
+        if view["messages"] and cursors is not None:
+            await cursors.mark_read(viewer.identity, session_id, view["messages"][-1]["id"])
         body = views.session_page(viewer, view, error, draft)
         response = self.page(viewer, view["session"]["purpose"] or session_id, body, "/ui/sessions")
         response.status_code = status
@@ -255,14 +245,20 @@ class Dashboard:
             return await self.show_session(
                 viewer, session_id, "Not sent: Reply to # must be a message number", content, 400
             )
+        messaging = messaging_api.service(self.app)
         try:
-            added = await messaging_api.service(self.app).add(
+            # as the add_message tool: rate limits, timing, refusals audited
+            added = await self.app.calls.as_tool(
                 viewer.identity,
-                session_id,
-                content,
-                form.get("visibility", "public"),
-                None,
-                int(parent_text) if parent_text else None,
+                "add_message",
+                lambda: messaging.add(
+                    viewer.identity,
+                    session_id,
+                    content,
+                    form.get("visibility", "public"),
+                    None,
+                    int(parent_text) if parent_text else None,
+                ),
             )
         except ScsError as refusal:
             return await self.show_session(
@@ -334,7 +330,32 @@ class Dashboard:
             return web.error_page(404, f"No plugin serves the {EXTRA_PAGES.get(name, name)} page.")
         rows = await service.dashboard_rows(viewer.identity)
         title = EXTRA_PAGES[name]
-        return self.page(viewer, title, views.rows_page(title, rows), f"/ui/{name}")
+        body = views.rows_page(title, rows)
+        if name == "leases" and viewer.identity.is_admin and self.lease_board() is not None:
+            body = views.leases_page(title, rows, viewer.csrf)
+        return self.page(viewer, title, body, f"/ui/{name}")
+
+    def lease_board(self) -> LeaseBoard | None:
+        """The built-in Leases board (the leases plugin's), which can force-release."""
+        from scs_dashboard.boards import LeaseBoard  # boards imports this module
+
+        service = self.rows_service("leases")
+        return service if isinstance(service, LeaseBoard) else None
+
+    async def release_lease(self, request: Request) -> Response:
+        """An admin's force release from the Leases page (CSRF-checked POST)."""
+        posted = await self.posted(request)
+        if isinstance(posted, Response):
+            return posted
+        viewer, form = posted
+        board = self.lease_board()
+        if board is None:
+            return web.error_page(404, "The leases plugin is not enabled.")
+        try:  # a non-admin is refused (and audited) as the tool would refuse it
+            await board.force_release(viewer.identity, form.get("lease_id", ""))
+        except ScsError as refusal:
+            return web.error_page(web.status_of(refusal), f"Not released: {refusal.message}")
+        return web.redirect("/ui/leases")
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]

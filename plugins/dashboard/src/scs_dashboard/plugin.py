@@ -60,5 +60,6 @@ def scs_http_routes(app: App) -> Sequence[Route]:
         Route("/ui/audit", ui.audit, methods=["GET"]),
         Route("/ui/inbox", ui.extra, methods=["GET"]),
         Route("/ui/leases", ui.extra, methods=["GET"]),
+        Route("/ui/leases/release", ui.release_lease, methods=["POST"]),
         Route("/ui/static/{name}", ui.static, methods=["GET"]),
     ]

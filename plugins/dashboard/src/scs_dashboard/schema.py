@@ -35,4 +35,9 @@ MIGRATIONS = [
         );
         """,
     ),
+    Migration(
+        3,
+        "read marks move to the inbox plugin's read cursors",
+        "DROP TABLE IF EXISTS dashboard_reads;",
+    ),
 ]

@@ -42,25 +42,3 @@ async def delete(tx: Transaction, /, id_hash: str) -> None:
 
 async def purge_expired(tx: Transaction, /, now: int) -> None:
     await tx.execute("DELETE FROM dashboard_sessions WHERE expires_at <= ?", (now,))
-
-
-async def mark_read(tx: Transaction, /, agent_id: str, session_id: str, last_id: int) -> None:
-    """Remember the newest message ``agent_id`` was shown in a session (never moves back)."""
-    await tx.execute(
-        "INSERT INTO dashboard_reads (agent_id, session_id, last_id) VALUES (?, ?, ?) "
-        "ON CONFLICT (agent_id, session_id) DO UPDATE SET last_id = excluded.last_id "
-        "WHERE excluded.last_id > dashboard_reads.last_id",
-        (agent_id, session_id, last_id),
-    )
-
-
-async def read_marks(r: Executor, /, agent_id: str, session_ids: list[str]) -> dict[str, int]:
-    if not session_ids:
-        return {}
-    marks = ", ".join("?" for _ in session_ids)
-    rows = await r.fetch_all(
-        f"SELECT session_id, last_id FROM dashboard_reads WHERE agent_id = ? "
-        f"AND session_id IN ({marks})",
-        (agent_id, *session_ids),
-    )
-    return {row["session_id"]: int(row["last_id"]) for row in rows}

@@ -56,6 +56,15 @@ class Stream:
     def __init__(self, app: App, settings: DashboardSettings) -> None:
         self.app = app
         self.settings = settings
+        self.queues: set[asyncio.Queue[Change | None]] = set()
+        self.stopped = False
+        app.when_stopping(self.stop)
+
+    def stop(self) -> None:
+        """The server stops: open streams end now instead of holding the shutdown."""
+        self.stopped = True
+        for queue in self.queues:
+            queue.put_nowait(None)
 
     async def endpoint(self, request: Request) -> Response:
         viewer = await logins.viewer_of(self.app, request.cookies.get(web.COOKIE))
@@ -68,7 +77,7 @@ class Stream:
             return Response(error.message, status_code=404, media_type="text/plain")
         if await sessions_api.service(self.app).get(session_id) is None:
             return Response("no such session", status_code=404, media_type="text/plain")
-        queue: asyncio.Queue[Change] = asyncio.Queue()
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
         subscription = await self.app.db.changes.subscribe(
             queue.put_nowait, topics=(messaging_api.TOPIC,)
         )
@@ -83,16 +92,17 @@ class Stream:
         viewer: Viewer,
         session_id: str,
         last: int,
-        queue: asyncio.Queue[Change],
+        queue: asyncio.Queue[Change | None],
         subscription: Any,
     ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.stream_max_s
         messaging = messaging_api.service(self.app)
+        self.queues.add(queue)
         try:
             yield f"retry: {RETRY_MS}\n: connected\n\n"
             pending = True  # first: whatever came since the page was rendered
-            while loop.time() < deadline:
+            while loop.time() < deadline and not self.stopped:
                 if pending:
                     if not await logins.still_valid(self.app, viewer):
                         yield "event: logout\ndata: {}\n\n"
@@ -112,7 +122,10 @@ class Stream:
                     pending = not await logins.still_valid(self.app, viewer)
                     yield ": keep-alive\n\n"
                     continue
+                if change is None:  # the server stops
+                    return
                 payload = change.payload if isinstance(change.payload, dict) else {}
                 pending = payload.get("session_id") == session_id
         finally:
+            self.queues.discard(queue)
             subscription.close()

@@ -103,6 +103,25 @@ def _status(session: dict[str, Any]) -> Html:
     return Html('<span class="badge closed">closed</span>')
 
 
+def _session_cells(row: dict[str, Any], show_unread: bool) -> list[object]:
+    session = row["session"]
+    cells: list[object] = [
+        render(
+            '<a href="/ui/sessions/$sid">$purpose</a>',
+            sid=session["id"],
+            purpose=session["purpose"] or session["id"],
+        ),
+        session["created_by"],
+        _status(session),
+        row["messages"],
+    ]
+    if show_unread:
+        unread = row["unread"]
+        cells.append(render('<strong class="unread">$n</strong>', n=unread) if unread else "0")
+    cells.append(render('<time datetime="$t">$t</time>', t=row["last_activity"]))
+    return cells
+
+
 def sessions_page(
     rows: list[dict[str, Any]],
     status: str,
@@ -111,8 +130,10 @@ def sessions_page(
     results: list[dict[str, Any]] | None,
     next_cursor: str | None,
     error: str | None = None,
+    show_unread: bool = True,
 ) -> Html:
-    """The sessions list, its filter, and message search results."""
+    """The sessions list, its filter, and message search results (the Unread column only
+    when the inbox plugin keeps read cursors)."""
     options = join(
         render('<option value="$v" selected>$v</option>', v=v)
         if v == status
@@ -155,26 +176,11 @@ def sessions_page(
                 "No visible message matches.",
             ),
         )
+    headers = ["Purpose", "Creator", "Status", "Messages", "Unread", "Last activity"]
+    if not show_unread:
+        headers.remove("Unread")
     listing = table(
-        ["Purpose", "Creator", "Status", "Messages", "Unread", "Last activity"],
-        (
-            [
-                render(
-                    '<a href="/ui/sessions/$sid">$purpose</a>',
-                    sid=row["session"]["id"],
-                    purpose=row["session"]["purpose"] or row["session"]["id"],
-                ),
-                row["session"]["created_by"],
-                _status(row["session"]),
-                row["messages"],
-                render('<strong class="unread">$n</strong>', n=row["unread"])
-                if row["unread"]
-                else "0",
-                render('<time datetime="$t">$t</time>', t=row["last_activity"]),
-            ]
-            for row in rows
-        ),
-        "No sessions match.",
+        headers, (_session_cells(row, show_unread) for row in rows), "No sessions match."
     )
     more = (
         render(
@@ -437,6 +443,31 @@ def rows_page(title: str, rows: list[dict[str, Any]]) -> Html:
         "<h1>$title</h1>$t",
         title=title,
         t=table(headers, ([row.get(h) for h in headers] for row in rows)),
+    )
+
+
+def leases_page(title: str, rows: list[dict[str, Any]], csrf: str) -> Html:
+    """The Leases page of an admin: each lease with a force-release button."""
+    headers = [*list(rows[0]), "action"] if rows else []
+
+    def button(lease_id: object) -> Html:
+        return render(
+            '<form method="post" action="/ui/leases/release" class="inline">'
+            '<input type="hidden" name="csrf" value="$csrf">'
+            '<input type="hidden" name="lease_id" value="$lease">'
+            '<button type="submit" aria-label="Force release lease $lease">Force release</button>'
+            "</form>",
+            csrf=csrf,
+            lease=lease_id,
+        )
+
+    return render(
+        "<h1>$title</h1>$t",
+        title=title,
+        t=table(
+            headers,
+            ([*[row.get(h) for h in headers[:-1]], button(row["lease id"])] for row in rows),
+        ),
     )
 
 

@@ -28,6 +28,7 @@ STATUS_OF_CODE: dict[str, int] = {
     ErrorCode.AUTH_FORBIDDEN: 403,
     ErrorCode.AUTH_TOO_MANY_ATTEMPTS: 429,
     ErrorCode.SESSION_CLOSED: 409,
+    ErrorCode.RATE_LIMITED: 429,
 }
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 IMPORTANCE = ("low", "normal", "high", "urgent")
 MAX_LIMIT = 1000
 MAX_IDS = 1000
+MAX_UNREAD_SESSIONS = 1000  # get_unread(): sessions with unread messages listed at most
 MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9_.:@-]{0,99})")
 
 
@@ -296,7 +297,9 @@ class Inbox:
         }
 
     async def unread(self, identity: Identity, session_id: str | None) -> dict[str, Any]:
-        """Unread counts: the given session, or every session with a read cursor; the inbox."""
+        """Unread counts: the given session, or every session with a read cursor or with
+        unread messages (a never-read session: every visible message from others); the
+        inbox."""
         if session_id is not None:
             check_session_id(session_id)
             sessions = self.app.services.get(Sessions, needed_by="inbox")
@@ -309,12 +312,20 @@ class Inbox:
             inbox = await store.unread_count(r, identity.agent_id, visible_sql(identity, "im"))
         if session_id is not None:
             cursors.setdefault(session_id, 0)
-        counts = await self.messaging.unread_counts(identity, cursors)
+            counts = await self.messaging.unread_counts(identity, cursors)
+            listed = [session_id]
+        else:
+            counts = await self.messaging.unread_anywhere(identity, cursors, MAX_UNREAD_SESSIONS)
+            listed = sorted(set(cursors) | set(counts))
         return {
             "success": True,
             "sessions": [
-                {"session_id": sid, "last_read_id": cursors[sid], "unread": counts.get(sid, 0)}
-                for sid in cursors
+                {
+                    "session_id": sid,
+                    "last_read_id": cursors.get(sid, 0),
+                    "unread": counts.get(sid, 0),
+                }
+                for sid in listed
             ],
             "inbox": inbox,
         }

@@ -95,8 +95,9 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     app.services.provide(UnreadCounter, counter, by="inbox")
     app.services.provide(PendingCounts, PendingCounts(inbox.unread_inbox), by="inbox")
     messaging = app.services.get(Messaging, needed_by="inbox")
-    hub = EventHub(messaging, inbox, settings.events_max_connections)
+    hub = EventHub(messaging, inbox, settings.events_max_connections, app.db.changes)
     app.services.provide(EventHub, hub, by="inbox")
+    app.when_stopping(hub.stop)
     app.services.get(Wakeups, needed_by="inbox").watch(TOPIC, _agent_key)
     _register_tools(mcp, inbox)
 
@@ -216,7 +217,11 @@ def _register_tools(mcp: FastMCP[Any], inbox: Inbox) -> None:
     @mcp.tool(tags=requires("read"))
     async def get_unread(
         session_id: Annotated[
-            str | None, Field(description="One session; omit for every session you marked read")
+            str | None,
+            Field(
+                description="One session; omit for every session with unread messages for you"
+                " or a read cursor of yours"
+            ),
         ] = None,
     ) -> dict[str, Any]:
         """Unread counts: messages from others after your read cursor, and your inbox."""

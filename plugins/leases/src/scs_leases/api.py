@@ -12,6 +12,7 @@ from scs_leases.service import ACQUIRED, EXPIRED, RELEASED, LeaseService
 from scs_leases.store import TOPIC
 
 if TYPE_CHECKING:
+    from scs import Identity
     from scs.app import App
 
 EVENTS: tuple[str, ...] = (ACQUIRED, RELEASED, EXPIRED)
@@ -27,6 +28,14 @@ async def active_leases(app: App) -> list[dict[str, Any]]:
     return [lease.to_dict() for lease in await service.live()]
 
 
+async def force_release(app: App, identity: Identity, lease_id: str) -> dict[str, Any]:
+    """What ``force_release_lease`` does (release anyone's lease, audited as
+    ``lease.force_release``); the caller checks that ``identity`` is an admin (the tool's
+    permission), e.g. through ``app.calls.as_tool``."""
+    service = app.services.get(LeaseService, needed_by="a user of scs_leases.api")
+    return await service.force_release(identity, lease_id)
+
+
 __all__ = [
     "ACQUIRED",
     "CHANGE_TOPIC",
@@ -35,6 +44,7 @@ __all__ = [
     "LeaseService",
     "RELEASED",
     "active_leases",
+    "force_release",
     "matches",
     "overlaps",
 ]

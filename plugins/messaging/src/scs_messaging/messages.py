@@ -15,7 +15,7 @@ from scs.timestamps import utc_now
 from scs.validation import check_session_id, clean_text
 from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
 
-from scs_messaging import store
+from scs_messaging import search_store, store
 from scs_messaging.metadata_filter import check_metadata_filter, matches
 from scs_messaging.visibility import check_level, narrow_sql, visible_sql
 from scs_messaging.waits import Wakeups, wait_until
@@ -314,6 +314,12 @@ class Messaging:
             )
         return [message_object(row) for row in rows]
 
+    async def visible_by_ids(self, identity: Identity, ids: list[int]) -> list[dict[str, Any]]:
+        """Of the messages with these ids, those the caller may see (any order)."""
+        async with self.app.db.read() as r:
+            rows = await search_store.messages_by_id(r, ids, visible_sql(identity, "m"))
+        return [message_object(row) for row in rows]
+
     async def by_id(self, message_id: int) -> dict[str, Any] | None:
         """One message whoever may see it: filter with ``visibility.can_see`` before showing it."""
         row = await self.app.db.lookup(store.by_id, message_id)
@@ -324,6 +330,17 @@ class Messaging:
         async with self.app.db.read() as r:
             return await store.count_after(
                 r, cursors, visible_sql(identity, "m"), identity.agent_id
+            )
+
+    async def unread_anywhere(
+        self, identity: Identity, cursors: dict[str, int], limit: int = 1000
+    ) -> dict[str, int]:
+        """Every session where the caller has unread messages: messages from others it
+        may see above its cursor there (a session without a cursor: all of them); at
+        most ``limit`` sessions, in session id order. Sessions with none are left out."""
+        async with self.app.db.read() as r:
+            return await store.count_unread_anywhere(
+                r, cursors, visible_sql(identity, "m"), identity.agent_id, limit
             )
 
     async def wait(

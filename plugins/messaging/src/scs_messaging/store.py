@@ -179,6 +179,33 @@ async def count_after(
     return {row[0]: int(row[1]) for row in rows}
 
 
+async def count_unread_anywhere(
+    r: Executor,
+    cursors: dict[str, int],
+    visible: tuple[str, list[Any]],
+    reader: str,
+    limit: int,
+) -> dict[str, int]:
+    """Every session with messages matching ``visible``, not sent by ``reader``, above
+    the reader's cursor there (no cursor: all of them); the first ``limit`` by id."""
+    condition, params = visible
+    values: list[Any] = []
+    for session_id, after in cursors.items():
+        values.extend((session_id, after))
+    rows_sql = ", ".join("(CAST(? AS TEXT), CAST(? AS BIGINT))" for _ in cursors)
+    if not rows_sql:  # an empty VALUES list is not SQL: one row that matches no session
+        rows_sql, values = "(CAST(NULL AS TEXT), CAST(0 AS BIGINT))", []
+    rows = await r.fetch_all(
+        f"WITH c(sid, after_id) AS (VALUES {rows_sql})"
+        " SELECT m.session_id, COUNT(m.id) FROM messaging_messages m"
+        " LEFT JOIN c ON c.sid = m.session_id"
+        f" WHERE m.id > COALESCE(c.after_id, 0) AND m.sender <> ? AND {condition}"
+        " GROUP BY m.session_id ORDER BY m.session_id LIMIT ?",
+        (*values, reader, *params, limit),
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
 async def max_id(r: Executor) -> int:
     """The largest message id there is (0 when none)."""
     return int(await r.fetch_value("SELECT COALESCE(MAX(id), 0) FROM messaging_messages"))
