@@ -289,8 +289,12 @@ def _word_bounds(
     two, three = grams.query_positions(word)
     if two.size == 0:
         return np.full(len(rows), np.inf)
-    absent2 = len(two) - grams.present_counts(snapshot.signatures[0], two, rows, seen[0])
-    absent3 = len(three) - grams.present_counts(snapshot.signatures[1], three, rows, seen[1])
+    absent2 = len(two) - grams.present_counts(
+        grams.bigram_lines(snapshot.signatures), two, rows, seen[0]
+    )
+    absent3 = len(three) - grams.present_counts(
+        grams.trigram_lines(snapshot.signatures), three, rows, seen[1]
+    )
     table = grams.bound_table(len(word), len(two), len(three))
     bounds = table[absent2, absent3] + EPSILON
     # texts not longer than the query: the roles swap inside partial_ratio, no bound
