@@ -21,10 +21,15 @@ Hash collisions only set more bits, which only raises the bound.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # 1,024 + 512 bits: 192 bytes a message. Fewer bits set more of them by collision,
 # which only loosens the bound: 512 trigram bits cost ~3.5 % more scored rows than
@@ -72,6 +77,36 @@ def query_positions(query: str) -> tuple[U32, U32]:
     two = _bigrams(points)[:MAX_QUERY_POSITIONS] if len(points) >= 2 else points[:0]
     three = _trigrams(points)[:MAX_QUERY_POSITIONS] if len(points) >= 3 else points[:0]
     return two, three
+
+
+@dataclass(frozen=True)
+class QueryGrams:
+    """A query's gram positions as ``present_counts`` reads them: each distinct hashed
+    bigram (trigram) with how many positions have it, and the number of positions."""
+
+    hashes2: tuple[int, ...]
+    repeats2: tuple[int, ...]
+    positions2: int
+    hashes3: tuple[int, ...]
+    repeats3: tuple[int, ...]
+    positions3: int
+
+
+@lru_cache(maxsize=1024)
+def query_grams(query: str) -> QueryGrams:
+    """``query_positions`` grouped by hash, computed once per query or word (a search
+    over many sessions asks for the same words in every session)."""
+    two, three = query_positions(query)
+    h2, r2 = np.unique(two, return_counts=True)
+    h3, r3 = np.unique(three, return_counts=True)
+    return QueryGrams(
+        tuple(h2.tolist()),
+        tuple(r2.tolist()),
+        len(two),
+        tuple(h3.tolist()),
+        tuple(r3.tolist()),
+        len(three),
+    )
 
 
 def new_signatures(capacity: int) -> U8:
@@ -124,16 +159,20 @@ def _set_chunk(signatures: U8, texts: list[str], first_row: int) -> None:
 
 
 def present_counts(
-    lines: U8, positions: U32, rows: I64, seen: dict[int, U8] | None = None
+    lines: U8,
+    hashes: Sequence[int],
+    repeats: Sequence[int],
+    rows: I64,
+    seen: dict[int, U8] | None = None,
 ) -> npt.NDArray[np.int32]:
-    """For each row, how many query positions have their gram bit set in ``lines``.
+    """For each row, how many query positions have their gram bit set in ``lines``
+    (``hashes``: the distinct hashes of the positions, ``repeats``: how many each).
 
     ``seen`` caches the bits of each line for these rows (the words of a query share
     most grams with the whole query).
     """
     counts = np.zeros(len(rows), dtype=np.int32)
-    hashes, repeats = np.unique(positions, return_counts=True)
-    for line, repeat in zip(hashes.tolist(), repeats.tolist(), strict=True):
+    for line, repeat in zip(hashes, repeats, strict=True):
         bits = None if seen is None else seen.get(line)
         if bits is None:
             bits = np.unpackbits(lines[line], bitorder="little")[rows]
