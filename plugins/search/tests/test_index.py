@@ -42,10 +42,12 @@ def test_growth_keeps_rows_and_signatures() -> None:
     index = SessionIndex("s", capacity=8)
     index.add_synced([message(i) for i in range(1, 4)])
     before = index.snapshot()
-    index.add_synced([message(i) for i in range(4, 3000)])  # several doublings
+    index.add_synced([message(i) for i in range(4, 3000)])  # a bulk load: exact room
+    assert index.capacity == 3000
+    for ident in range(3000, 3100):  # one by one: grows by a quarter at a time
+        index.add_event(message(ident))
+    assert index.capacity == 3752  # 3000 -> 3752, not doubled to 6000
     after = index.snapshot()
-    assert after.n == 2999 and before.n == 3
-    assert (
-        after.signatures[:, :, :1] & before.signatures[:, :, :1] == before.signatures[:, :, :1]
-    ).all()
+    assert after.n == 3099 and before.n == 3
+    assert (after.signatures[:, :1] & before.signatures[:, :1] == before.signatures[:, :1]).all()
     assert after.ids[:3].tolist() == before.ids[:3].tolist() == [1, 2, 3]

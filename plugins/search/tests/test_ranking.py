@@ -80,3 +80,56 @@ def test_rank_equals_brute_force_and_prunes(workers: int, monkeypatch: pytest.Mo
         ], (query, threshold, limit)
         pruned += stats["scored"] < stats["visible"]
     assert pruned > 50  # the bounds do skip work, they are not only correct
+
+
+def test_shared_bar_across_sessions_equals_brute_force() -> None:
+    """A search over many sessions (the service's loop: one ``Best``, its k-th score and
+    id the bar of every later session) equals one brute-force scan over all of them,
+    ties included: texts repeat across sessions, so equal scores meet at the bar."""
+    rnd = random.Random(23)
+    corpus = rows(1200, seed=9)
+    snapshots = []
+    next_id = 1
+    for number in range(12):
+        index = SessionIndex(f"s{number}")
+        size = rnd.choice([0, 1, 5, 40, 150])
+        picked = [dict(rnd.choice(corpus), id=next_id + n) for n in range(size)]
+        next_id += size + rnd.randint(0, 3)
+        rnd.shuffle(picked)  # events may arrive in any order
+        for message in picked:
+            index.add_event(message)
+        snapshots.append(index.snapshot())
+    texts = [text for snapshot in snapshots for text in snapshot.texts[: snapshot.n]]
+    floors_used = 0
+    for _ in range(120):
+        source = rnd.choice(texts)
+        start = rnd.randrange(len(source))
+        query = prepare_query(typo(rnd, source[start : start + rnd.randint(1, 30)]))
+        threshold = rnd.choice([0.0, 50.0, 60.0, 80.0, 100.0])
+        limit = rnd.choice([1, 3, 10, 50])
+        best = ranking.Best(limit)
+        expected = []
+        for snapshot in snapshots:
+            allowed = np.array([rnd.random() < 0.8 for _ in snapshot.class_keys], dtype=bool)
+            floors_used += best.floor > threshold
+            best.add(
+                rank(
+                    snapshot,
+                    query,
+                    threshold,
+                    limit,
+                    allowed,
+                    floor=best.floor,
+                    floor_id=best.floor_id,
+                )
+            )
+            for row in range(snapshot.n):
+                if allowed[snapshot.classes[row]]:
+                    score = scoring.score(query, snapshot.texts[row])
+                    if score >= threshold:
+                        expected.append((-score, -int(snapshot.ids[row])))
+        expected.sort()
+        assert [(h.score, h.message_id) for h in best.hits] == [
+            (-score, -ident) for score, ident in expected[:limit]
+        ], (query, threshold, limit)
+    assert floors_used > 100  # later sessions did start from another session's bar

@@ -2,8 +2,8 @@
 
 The bound prunes exactly: it never drops a text that could reach the bar.
 
-Each indexed text gets two signatures of ``BITS`` bits: one bit per hashed
-character bigram it contains, one per hashed trigram. For a query ``q`` (length
+Each indexed text gets two signatures: one bit per hashed character bigram it
+contains (``BITS2`` bits), one per hashed trigram (``BITS3`` bits). For a query ``q`` (length
 ``m``) and a text longer than ``q``, RapidFuzz ``partial_ratio`` is the best
 ``ratio`` between ``q`` and a window ``w`` of the text with ``len(w) <= m``:
 ``200 * L / (m + len(w))``, ``L`` being their longest common subsequence.
@@ -21,18 +21,29 @@ Hash collisions only set more bits, which only raises the bound.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-BITS = 1024
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# 1,024 + 512 bits: 192 bytes a message. Fewer bits set more of them by collision,
+# which only loosens the bound: 512 trigram bits cost ~3.5 % more scored rows than
+# 1,024 on bench/search_bench.py's 10k session, 512 for both ~8 % (see README).
+BITS2 = 1024
+BITS3 = 512
+LINES = BITS2 + BITS3
 MAX_QUERY_POSITIONS = 48
 _M1 = np.uint32(0x9E3779B1)
 _M2 = np.uint32(0x85EBCA77)
 _M3 = np.uint32(0xC2B2AE3D)
 _SHIFT = np.uint32(11)
-_MASK = np.uint32(BITS - 1)
+_MASK2 = np.uint32(BITS2 - 1)
+_MASK3 = np.uint32(BITS3 - 1)
 _CHUNK = 8192
 
 U8 = npt.NDArray[np.uint8]
@@ -49,14 +60,14 @@ def codes(text: str) -> U32:
 def _bigrams(points: U32) -> U32:
     with np.errstate(over="ignore"):
         mixed = (points[:-1] * _M1) ^ (points[1:] * _M3)
-    hashed: U32 = (mixed >> _SHIFT) & _MASK
+    hashed: U32 = (mixed >> _SHIFT) & _MASK2
     return hashed
 
 
 def _trigrams(points: U32) -> U32:
     with np.errstate(over="ignore"):
         mixed = (points[:-2] * _M1) ^ (points[1:-1] * _M2) ^ (points[2:] * _M3)
-    hashed: U32 = (mixed >> _SHIFT) & _MASK
+    hashed: U32 = (mixed >> _SHIFT) & _MASK3
     return hashed
 
 
@@ -68,12 +79,53 @@ def query_positions(query: str) -> tuple[U32, U32]:
     return two, three
 
 
+@dataclass(frozen=True)
+class QueryGrams:
+    """A query's gram positions as ``present_counts`` reads them: each distinct hashed
+    bigram (trigram) with how many positions have it, and the number of positions."""
+
+    hashes2: tuple[int, ...]
+    repeats2: tuple[int, ...]
+    positions2: int
+    hashes3: tuple[int, ...]
+    repeats3: tuple[int, ...]
+    positions3: int
+
+
+@lru_cache(maxsize=1024)
+def query_grams(query: str) -> QueryGrams:
+    """``query_positions`` grouped by hash, computed once per query or word (a search
+    over many sessions asks for the same words in every session)."""
+    two, three = query_positions(query)
+    h2, r2 = np.unique(two, return_counts=True)
+    h3, r3 = np.unique(three, return_counts=True)
+    return QueryGrams(
+        tuple(h2.tolist()),
+        tuple(r2.tolist()),
+        len(two),
+        tuple(h3.tolist()),
+        tuple(r3.tolist()),
+        len(three),
+    )
+
+
 def new_signatures(capacity: int) -> U8:
-    """Room for ``capacity`` rows: ``(2, BITS, capacity // 8)``, bigrams then trigrams.
+    """Room for ``capacity`` rows: ``(LINES, capacity // 8)``, the ``BITS2`` bigram lines
+    then the ``BITS3`` trigram lines (``bigram_lines`` / ``trigram_lines``).
 
     Bit ``row`` of line ``h`` says whether that row's text has a gram hashing to ``h``.
     """
-    return np.zeros((2, BITS, capacity // 8), dtype=np.uint8)
+    return np.zeros((LINES, capacity // 8), dtype=np.uint8)
+
+
+def bigram_lines(signatures: U8) -> U8:
+    """The bigram lines of ``signatures`` (a view)."""
+    return signatures[:BITS2]
+
+
+def trigram_lines(signatures: U8) -> U8:
+    """The trigram lines of ``signatures`` (a view)."""
+    return signatures[BITS2:]
 
 
 def set_signatures(signatures: U8, texts: list[str], first_row: int) -> None:
@@ -94,28 +146,33 @@ def _set_chunk(signatures: U8, texts: list[str], first_row: int) -> None:
     aligned = first_row - first_row % 8
     shift = first_row - aligned
     span = -(-(shift + len(texts)) // 8) * 8
-    for kind, (size, hasher) in enumerate(((2, _bigrams), (3, _trigrams))):
+    kinds = ((2, _bigrams, bigram_lines(signatures)), (3, _trigrams, trigram_lines(signatures)))
+    for size, hasher, lines in kinds:
         if len(points) < size:
             continue
         start, end = rows[: len(points) - size + 1], rows[size - 1 :]
         inside = (start == end) & (start >= 0)
-        bits = np.zeros((BITS, span), dtype=bool)
+        bits = np.zeros((len(lines), span), dtype=bool)
         bits[hasher(points)[inside], start[inside] + shift] = True
         packed = np.packbits(bits, axis=1, bitorder="little")
-        signatures[kind, :, aligned // 8 : aligned // 8 + packed.shape[1]] |= packed
+        lines[:, aligned // 8 : aligned // 8 + packed.shape[1]] |= packed
 
 
 def present_counts(
-    lines: U8, positions: U32, rows: I64, seen: dict[int, U8] | None = None
+    lines: U8,
+    hashes: Sequence[int],
+    repeats: Sequence[int],
+    rows: I64,
+    seen: dict[int, U8] | None = None,
 ) -> npt.NDArray[np.int32]:
-    """For each row, how many query positions have their gram bit set in ``lines``.
+    """For each row, how many query positions have their gram bit set in ``lines``
+    (``hashes``: the distinct hashes of the positions, ``repeats``: how many each).
 
     ``seen`` caches the bits of each line for these rows (the words of a query share
     most grams with the whole query).
     """
     counts = np.zeros(len(rows), dtype=np.int32)
-    hashes, repeats = np.unique(positions, return_counts=True)
-    for line, repeat in zip(hashes.tolist(), repeats.tolist(), strict=True):
+    for line, repeat in zip(hashes, repeats, strict=True):
         bits = None if seen is None else seen.get(line)
         if bits is None:
             bits = np.unpackbits(lines[line], bitorder="little")[rows]

@@ -131,18 +131,19 @@ class SessionIndex:
         return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + pairs + 512
 
     def _grow(self, needed: int) -> None:
-        capacity = self.capacity
-        if needed <= capacity:
+        if needed <= self.capacity:
             return
-        while capacity < needed:
-            capacity *= 2
+        # a bulk load gets exactly its rows (a doubling left up to half of the arrays and
+        # signatures empty); one-by-one appends grow by a quarter, amortised
+        capacity = max(needed, self.capacity * 5 // 4)
+        capacity = -(-capacity // 8) * 8
         for name in ("ids", "classes", "full_len", "base_len", "stamps"):
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
             new[: len(old)] = old
             setattr(self, name, new)
         signatures = grams.new_signatures(capacity)
-        signatures[:, :, : self.signatures.shape[2]] = self.signatures
+        signatures[:, : self.signatures.shape[1]] = self.signatures
         self.signatures = signatures
 
     def _class_code(self, key: ClassKey) -> int:

@@ -286,12 +286,16 @@ def _word_bounds(
     seen: tuple[dict[int, grams.U8], dict[int, grams.U8]],
 ) -> npt.NDArray[np.float64]:
     """An upper bound of each row's ``partial_ratio`` with ``word`` (or the whole query)."""
-    two, three = grams.query_positions(word)
-    if two.size == 0:
+    query = grams.query_grams(word)
+    if query.positions2 == 0:
         return np.full(len(rows), np.inf)
-    absent2 = len(two) - grams.present_counts(snapshot.signatures[0], two, rows, seen[0])
-    absent3 = len(three) - grams.present_counts(snapshot.signatures[1], three, rows, seen[1])
-    table = grams.bound_table(len(word), len(two), len(three))
+    absent2 = query.positions2 - grams.present_counts(
+        grams.bigram_lines(snapshot.signatures), query.hashes2, query.repeats2, rows, seen[0]
+    )
+    absent3 = query.positions3 - grams.present_counts(
+        grams.trigram_lines(snapshot.signatures), query.hashes3, query.repeats3, rows, seen[1]
+    )
+    table = grams.bound_table(len(word), query.positions2, query.positions3)
     bounds = table[absent2, absent3] + EPSILON
     # texts not longer than the query: the roles swap inside partial_ratio, no bound
     bounds[lengths <= len(word)] = np.inf
