@@ -201,7 +201,9 @@ def seed(db_path: Path, plan: Plan) -> dict[str, Any]:
 # -- the server ------------------------------------------------------------------------
 
 
-def start_scs(folder: Path, real_limits: bool, plugins: str) -> Child:
+def start_scs(
+    folder: Path, real_limits: bool, plugins: str, extra: dict[str, str] | None = None
+) -> Child:
     from scs.testing import server_env
 
     env = server_env(
@@ -209,6 +211,7 @@ def start_scs(folder: Path, real_limits: bool, plugins: str) -> Child:
         SCS_LOG_LEVEL="WARNING",
         SCS_ALLOW_ANONYMOUS_READ="true",
         **({} if real_limits else GENEROUS_LIMITS),
+        **(extra or {}),
     )
     # setsid: a session (and scheduling group) of its own, as a daemon runs; the pid
     # stays the server's (Popen's child is no group leader, so setsid execs in place)
@@ -437,7 +440,8 @@ def run(args: argparse.Namespace) -> Outcome:
         started = time.monotonic()
         sessions = seed(folder / "scs.db", plan)
         outcome.seed_s = round(time.monotonic() - started, 1)
-        server = start_scs(folder, args.real_limits, args.plugins)
+        extra = dict(pair.split("=", 1) for pair in args.env)
+        server = start_scs(folder, args.real_limits, args.plugins, extra)
         try:
             assert server.url is not None
             base = server.url.rsplit("/mcp", 1)[0]
@@ -541,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-limits", action="store_true", help="keep the shipped rate limits")
     parser.add_argument("--plugins", default="default", help="plugin selection of the server")
     parser.add_argument("--seeders", type=int, default=20, help="agent ids writing (finding 6)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="SCS_X=V", help="a server setting"
+    )
     args = parser.parse_args(argv)
     outcome = run(args)
     show(outcome)
