@@ -178,3 +178,18 @@ async def test_small_searches_stay_inline(scs_factory: ServerFactory) -> None:
     assert found["count"] == 10
     stats = server.app.services.get(Search, needed_by="test").stats
     assert (stats["inline"], stats["threaded"]) == (1, 0)
+
+
+async def test_results_stop_at_the_response_byte_budget(scs_factory: ServerFactory) -> None:
+    # 2,000-character messages against a 5,000-byte budget: two fit, the third would not
+    server = await scs_factory(plugins=PLUGINS, env={"SCS_MESSAGING_MAX_RESPONSE_BYTES": "5000"})
+    alice = await server.agent("alice")
+    sid = (await alice.call("create_session", purpose="big answers"))["session_id"]
+    await insert(server.app, sid, [f"needle {n} " + "x" * 2000 for n in range(6)])
+    found = await alice.call("search_context", session_id=sid, query="needle", limit=6)
+    assert found["count"] == 2
+    assert found["has_more"] is True
+    assert "SCS_MESSAGING_MAX_RESPONSE_BYTES" in found["hint"]
+    small = await alice.call("search_context", session_id=sid, query="needle", limit=2)
+    assert (small["count"], small["has_more"]) == (2, False)
+    assert "hint" not in small

@@ -69,7 +69,9 @@ async def test_an_unreachable_server_is_retryable_and_service_resumes(
         seen: list[Change] = []
         await other.changes.subscribe(seen.append)
         await db.execute("INSERT INTO notes (body) VALUES (?)", ("before",))
+        assert await db.ping() is True
         own_cluster.stop()
+        assert await db.ping() is False  # /health says "unreachable": its probe is honest
         for attempt in (db.fetch_value("SELECT count(*) FROM notes"),
                         db.execute("INSERT INTO notes (body) VALUES (?)", ("during",))):  # fmt: skip
             with pytest.raises(ScsError) as caught:
@@ -92,6 +94,7 @@ async def test_an_unreachable_server_is_retryable_and_service_resumes(
                 break
             await asyncio.sleep(0.5)
         assert ok and values[-1] == 1
+        assert await db.ping() is True  # the probe reconnects by itself
         async with db.transaction() as tx:
             await tx.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
             tx.emit("notes", "after")

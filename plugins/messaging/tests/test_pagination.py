@@ -127,3 +127,19 @@ async def test_messages_resource_limit(make_team: TeamFactory) -> None:
         await read("session://session_0000000000000000/messages/3")
     with pytest.raises(Exception, match="RESOURCE_001"):
         await read("session://session_0000000000000000")
+
+
+async def test_a_page_longer_than_one_read_batch(filled: tuple[Team, list[int]]) -> None:
+    # get_messages reads its rows in batches of 50: a page of 110 after an id and an
+    # offset spans three, and must be exactly the rows one query would give
+    team, posted = filled
+    page = await team.bob.call(
+        "get_messages", session_id=team.session_id, limit=110, offset=3, after_id=posted[1]
+    )
+    assert [m["id"] for m in page["messages"]] == posted[5:115]
+    assert page["has_more"] is True and page["next_cursor"] == posted[114]
+    rest = await team.bob.call(
+        "get_messages", session_id=team.session_id, limit=1000, offset=3, after_id=posted[1]
+    )
+    assert [m["id"] for m in rest["messages"]] == posted[5:]
+    assert rest["has_more"] is False

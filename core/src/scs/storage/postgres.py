@@ -53,6 +53,7 @@ MIGRATION_LOCK = 0x5C5_0001  # pg_advisory_xact_lock keys: one for migrations,
 CHANGES_LOCK = 0x5C5_0002  # one that orders the change feed's commits
 CHECK_IDLE_S = 1.0  # a pooled connection idle this long is health-checked on borrow
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
+PING_TIMEOUT_S = 2.0  # a liveness probe that takes longer says "unreachable"
 
 BOOTSTRAP = f"""
 CREATE TABLE IF NOT EXISTS scs_migrations (
@@ -267,6 +268,8 @@ class PostgresDatabase:
         self.origin = uuid.uuid4().hex
         self.changes = Feed(lambda feed: PgListener(self, feed), self.fetch_all)
         self._pruner = Pruner(changes_retention_s, self.execute)
+        self._probe: psycopg.AsyncConnection[Any] | None = None  # ping's own connection
+        self._probe_lock = asyncio.Lock()
         self._pool = AsyncConnectionPool(
             url,
             min_size=min(pool_min_size, pool_size),
@@ -311,6 +314,7 @@ class PostgresDatabase:
         await self.changes.close()
         await self._pruner.close()
         self._opened = False
+        await self._close_probe()
         await self._pool.close()
 
     @asynccontextmanager
@@ -425,11 +429,31 @@ class PostgresDatabase:
             return await apply_migrations(tx, plugin, migrations, self.dialect, _run_script)
 
     async def ping(self) -> bool:
+        """Whether the server answers ``SELECT 1`` within PING_TIMEOUT_S.
+
+        On a connection of its own (not from the pool): a liveness probe must not queue
+        behind pooled work, nor take a connection from it. A failed probe drops the
+        connection; the next one reconnects.
+        """
+        if not self._opened:
+            return False
         try:
-            await self.fetch_value("SELECT 1")
+            async with asyncio.timeout(PING_TIMEOUT_S), self._probe_lock:
+                if self._probe is None or self._probe.closed:
+                    self._probe = await psycopg.AsyncConnection.connect(
+                        self.url, autocommit=True, connect_timeout=int(PING_TIMEOUT_S)
+                    )
+                await self._probe.execute("SELECT 1")
         except Exception:
+            await self._close_probe()
             return False
         return True
+
+    async def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            with contextlib.suppress(Exception):
+                await probe.close()
 
     def stats(self) -> dict[str, Any]:
         pool = self._pool.get_stats()

@@ -502,6 +502,7 @@ class SqliteDatabase:
             return await apply_migrations(tx, plugin, migrations, self.dialect, _run_script)
 
     async def ping(self) -> bool:
+        """``SELECT 1`` on the loop-side reader: never waits for the reader pool."""
         try:
             await self.fetch_value("SELECT 1")
         except Exception:

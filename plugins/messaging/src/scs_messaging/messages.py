@@ -213,8 +213,8 @@ class Messaging:
             if total is None:
                 raise not_found("session", session_id, "list_sessions shows the sessions there are")
             if wanted is None:
-                rows = await store.page(
-                    r, session_id, visible, after_id=after_id, limit=limit + 1, offset=offset
+                rows = await _page_within_bytes(
+                    r, session_id, visible, after_id, limit + 1, offset, self.settings
                 )
             else:
                 rows = await _matching(r, session_id, visible, after_id, limit + 1, offset, wanted)
@@ -439,3 +439,34 @@ class InboxSource(Protocol):
     async def after(self, identity: Identity, after_id: int, limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` entries of the caller above ``after_id``, oldest first."""
         ...
+
+
+PAGE_BATCH = 50  # rows read at a time by get_messages (see _page_within_bytes)
+
+
+async def _page_within_bytes(
+    r: Executor,
+    session_id: str,
+    visible: tuple[str, list[Any]],
+    after_id: int | None,
+    limit: int,
+    offset: int,
+    settings: MessagingSettings,
+) -> list[Row]:
+    """``store.page`` read in batches that stop once the contents alone pass the response
+    byte budget: 1,001 messages of 100k characters would otherwise be read and decoded
+    (~100 MB in memory per call in flight) for an answer cut to 1 MiB. The row that
+    passes the budget is kept, so the caller's cut still reports ``has_more``."""
+    rows: list[Row] = []
+    chars = 0
+    while len(rows) < limit:
+        wanted = min(PAGE_BATCH, limit - len(rows))
+        batch = await store.page(
+            r, session_id, visible, after_id=after_id, limit=wanted, offset=offset
+        )
+        rows.extend(batch)
+        chars += sum(len(row["content"]) for row in batch)
+        if len(batch) < wanted or chars > settings.max_response_bytes:
+            break
+        after_id, offset = int(batch[-1]["id"]), 0
+    return rows

@@ -43,6 +43,10 @@ MAX_RESULTS = 100
 MAX_SENDER_RESULTS = 100
 MAX_TIMERANGE_RESULTS = 200
 YIELD_EVERY_S = 0.002  # a search of many small sessions lets the loop run this often
+CUT_HINT = (
+    "the results stopped at the response byte budget (SCS_MESSAGING_MAX_RESPONSE_BYTES): "
+    "has_more is true; ask for a smaller limit or a narrower search"
+)
 TRUNCATED_HINT = (
     "the search ran out of its time budget (SCS_SEARCH_BUDGET_MS): results are the best "
     "of the messages ranked so far; pass session_id or a shorter, more distinctive query"
@@ -188,7 +192,12 @@ class Search:
                 budget,
                 filters,
             )
-            results = await self._results(identity, prepared.text, found, may_see, search_metadata)
+            results, cut = await self._results(
+                identity, prepared.text, found, may_see, search_metadata
+            )
+        hints = [TRUNCATED_HINT] if budget.truncated else []
+        if cut:
+            hints.append(CUT_HINT)
         return {
             "success": True,
             "session_id": session_id,
@@ -205,8 +214,9 @@ class Search:
             "results": results,
             "count": len(results),
             "truncated": budget.truncated,
+            "has_more": cut,
             "search_time_ms": round((time.perf_counter() - started) * 1000, 2),
-        } | ({"hint": TRUNCATED_HINT} if budget.truncated else {})
+        } | ({"hint": "; ".join(hints)} if hints else {})
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -343,7 +353,10 @@ class Search:
         found: list[Hit],
         may_see: Callable[[Mapping[str, Any]], bool],
         search_metadata: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The answer's results and whether the response byte budget cut some off
+        (messaging's ``max_response_bytes``: big answers would also cost the event loop
+        their serialisation)."""
         ids = [hit.message_id for hit in found]
         async with self.app.db.read() as r:
             rows = await messaging.messages_by_id(r, ids, visible_sql(identity, "m"))
@@ -353,6 +366,8 @@ class Search:
             for hit in found
             if hit.message_id in by_id and may_see(by_id[hit.message_id])
         ]  # a missing one was deleted since, or was never ours
+        kept = fitting([message for _, message in shown], self._response_bytes())
+        shown, cut = shown[:kept], kept < len(shown)
         messages = [message for _, message in shown]
         cap = self.settings.max_scored_chars
         work = sum(
@@ -371,7 +386,11 @@ class Search:
                 "relevance": relevance(hit.score),
             }
             for (hit, message), piece in zip(shown, previews, strict=True)
-        ]
+        ], cut
+
+    def _response_bytes(self) -> int:
+        budget: int = self.app.config("messaging").max_response_bytes
+        return budget
 
     def _previews(
         self, query: str, messages: list[dict[str, Any]], search_metadata: bool
@@ -454,6 +473,5 @@ class Search:
         """The first ``limit`` rows that fit messaging's response byte budget, and whether
         any were left out (``rows`` holds one more than ``limit`` when more match)."""
         messages = [message_object(row) for row in rows[:limit]]
-        budget: int = self.app.config("messaging").max_response_bytes
-        kept = fitting(messages, budget)
+        kept = fitting(messages, self._response_bytes())
         return messages[:kept], len(rows) > limit or kept < len(messages)
