@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastmcp.server.middleware import Middleware
 
-from scs.errors import ScsError, error_code
-from scs.middleware import internal_error
+from scs.errors import ScsError
+from scs.middleware import WireError, error_code, internal_error
 from scs.request import bearer_token, begin_call, current_call, end_call, presented_token
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ class CallHooks:
 
 class CallMiddleware(Middleware):
     """Outermost: starts each request's record (``scs.request.Call``) and runs the call
-    hooks around tool calls, resource reads and prompts."""
+    hooks around tool calls, resource reads and prompts; hands a typed error to FastMCP
+    in the form it sends as it is (``WireError``)."""
 
     order = CALL_ORDER
 
@@ -96,6 +97,8 @@ class CallMiddleware(Middleware):
         _, token = begin_call()
         try:
             return await call_next(context)
+        except ScsError as error:
+            raise WireError.of(error) from None
         finally:
             end_call(token)
 
