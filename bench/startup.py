@@ -9,10 +9,15 @@ Measures, alternating the two servers run by run (so both see the same machine l
 * ``python -c "import scs.cli"`` vs ``python -c "import fastmcp.server.server, uvicorn"``;
 * ``scs --help``, ``scs version`` and ``scs token`` wall time (targets: under 0.5 s).
 
+Each figure also comes as CPU seconds (user + system) of the process measured, up to
+the same moment (``cpu_*``): on a loaded machine wall times mostly measure the wait for
+a core, the CPU time is what the start-up itself costs.
+
     uv run python bench/startup.py            # 5 rounds, about 40 s on an idle 2-core box
     uv run python bench/startup.py --runs 9 --json
 
-The verdict: scs's start within 1.2x the bare server (ratio of medians).
+The verdict: scs's start within 1.2x the bare server (ratio of medians; the CPU ratio
+beside it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -54,8 +60,17 @@ def answers(port: int) -> bool:
     return True
 
 
-def time_to_answer(command: list[str], env: dict[str, str], cwd: Path, port: int) -> float:
-    """Seconds from spawn to the first HTTP answer on ``port`` (polled every 5 ms, 60 s max)."""
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_to_answer(
+    command: list[str], env: dict[str, str], cwd: Path, port: int
+) -> tuple[float, float]:
+    """Seconds from spawn to the first HTTP answer on ``port`` (polled every 5 ms, 60 s
+    max), and the server's CPU seconds by then."""
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -64,7 +79,7 @@ def time_to_answer(command: list[str], env: dict[str, str], cwd: Path, port: int
         deadline = started + 60
         while time.perf_counter() < deadline:
             if answers(port):
-                return time.perf_counter() - started
+                return time.perf_counter() - started, cpu_of(process.pid)
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}")
             time.sleep(0.005)
@@ -78,10 +93,14 @@ def time_to_answer(command: list[str], env: dict[str, str], cwd: Path, port: int
             process.wait(20)
 
 
-def wall(command: list[str], env: dict[str, str], cwd: Path) -> float:
+def wall(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds of ``command`` and its CPU seconds (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, env=env, cwd=cwd, capture_output=True, check=True, timeout=60)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -90,18 +109,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     py = sys.executable
-    samples: dict[str, list[float]] = {
-        name: []
-        for name in (
-            "serve_scs",
-            "serve_bare",
-            "import_scs_cli",
-            "import_bare",
-            "scs_help",
-            "scs_version",
-            "scs_token",
-        )
-    }
+    names = (
+        "serve_scs",
+        "serve_bare",
+        "import_scs_cli",
+        "import_bare",
+        "scs_help",
+        "scs_version",
+        "scs_token",
+    )
+    samples: dict[str, list[float]] = {name: [] for name in (*names, *(f"cpu_{n}" for n in names))}
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch)
         env = server_env(home)
@@ -117,7 +134,7 @@ def main() -> None:
             )
             port = free_port()
             served = time_to_answer([*scs, "serve", "--port", str(port)], env, home, port)
-            timings = {
+            measured = {
                 "serve_bare": bare,
                 "serve_scs": served,
                 "import_bare": wall([py, "-c", "import fastmcp.server.server, uvicorn"], env, home),
@@ -126,6 +143,8 @@ def main() -> None:
                 "scs_version": wall([*scs, "version"], env, home),
                 "scs_token": wall([*scs, "token", "--agent-id", f"bench-{round_}"], env, home),
             }
+            timings = {name: pair[0] for name, pair in measured.items()}
+            timings.update({f"cpu_{name}": pair[1] for name, pair in measured.items()})
             if round_ > 0:
                 for name, value in timings.items():
                     samples[name].append(value)
@@ -137,9 +156,11 @@ def main() -> None:
     result = {
         "runs": args.runs,
         "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "median_s": {name: round(value, 3) for name, value in medians.items()},
         "serve_ratio": round(medians["serve_scs"] / medians["serve_bare"], 3),
         "import_ratio": round(medians["import_scs_cli"] / medians["import_bare"], 3),
+        "serve_cpu_ratio": round(medians["cpu_serve_scs"] / medians["cpu_serve_bare"], 3),
     }
     result["serve_within_target"] = result["serve_ratio"] <= TARGET_RATIO
     result["cli_within_target"] = all(
@@ -151,6 +172,8 @@ def main() -> None:
     for name, value in result["median_s"].items():
         print(f"{name:<16} {value:7.3f} s")
     print(f"serve ratio scs/bare: {result['serve_ratio']:.2f} (target <= {TARGET_RATIO})")
+    print(f"serve CPU ratio scs/bare: {result['serve_cpu_ratio']:.2f}")
+    print(f"load average: {result['load_average']}")
     print(f"import ratio scs.cli/bare: {result['import_ratio']:.2f}")
 
 

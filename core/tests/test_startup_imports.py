@@ -6,6 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import TYPE_CHECKING
+
+from scs.testing import server_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SERVER_STACK = ("fastmcp", "mcp", "pydantic", "pydantic_settings", "jwt", "uvicorn")
 # never needed to serve: client-side MCP, the proxy of `scs connect`, tooling, our CLI-only parts
@@ -17,6 +23,24 @@ NOT_FOR_SERVING = (
     "scs.testing",
     "scs.checkup",
 )
+# never needed by `scs --help`, `scs version`, `scs token`: the server, its transports, the
+# client side, JOSE beyond PyJWT, numpy (search); PyJWT and pydantic-settings they do need
+NOT_FOR_LIGHT_COMMANDS = (
+    "fastmcp",
+    "mcp",
+    "mcp_types",
+    "uvicorn",
+    "starlette",
+    "httpx",
+    "joserfc",
+    "authlib",
+    "numpy",
+    "scs.app",
+    "scs.runner",
+    "scs.middleware",
+    "scs.calls",
+)
+MODULES_MARK = "scs-test-modules:"
 
 
 def imported(code: str) -> list[str]:
@@ -33,6 +57,34 @@ def imported(code: str) -> list[str]:
 
 def under(modules: list[str], roots: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == r or m.startswith(r + ".") for r in roots)]
+
+
+def command_imports(tmp_path: Path, *args: str) -> list[str]:
+    """The modules loaded by the time ``scs ARGS`` exits (it ran for real, on a fresh
+    data dir)."""
+    code = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print("
+        f"{MODULES_MARK!r} + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        f"sys.argv = ['scs', *{list(args)!r}]\n"
+        "from scs.cli import main\n"
+        "main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(tmp_path),
+        check=True,
+    )
+    line = next(x for x in done.stderr.splitlines() if x.startswith(MODULES_MARK))
+    modules: list[str] = json.loads(line.removeprefix(MODULES_MARK))
+    return modules
+
+
+def plugin_modules(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.startswith("scs_")]
 
 
 def test_cli_import_loads_no_server_stack() -> None:
@@ -53,3 +105,21 @@ def test_serve_import_path_has_no_client_or_tooling_modules() -> None:
     )
     assert "scs.runner" in modules and "scs_sessions" in modules  # the probe did import them
     assert under(modules, NOT_FOR_SERVING) == []
+
+
+def test_scs_token_imports_no_server(tmp_path: Path) -> None:
+    """`scs token` mints for real (database, secrets, PyJWT) without FastMCP, MCP or any
+    plugin: its refusals (ScsError) do not need FastMCP."""
+    modules = command_imports(tmp_path, "token", "--agent-id", "light-one", "--ttl", "1d")
+    assert "scs.auth.service" in modules and "jwt" in modules  # it did mint
+    assert "scs.errors" in modules
+    assert under(modules, NOT_FOR_LIGHT_COMMANDS) == []
+    assert plugin_modules(modules) == []
+
+
+def test_scs_version_and_help_import_no_server(tmp_path: Path) -> None:
+    for args in (("version",), ("--help",)):
+        modules = command_imports(tmp_path, *args)
+        assert "scs.cli" in modules
+        assert under(modules, (*NOT_FOR_LIGHT_COMMANDS, "jwt", "pydantic")) == [], args
+        assert plugin_modules(modules) == [], args

@@ -21,11 +21,12 @@ from scs.calls import CallHooks, CallMiddleware
 from scs.completions import CompletionRouter
 from scs.events import Event
 from scs.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
-from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of
+from scs.middleware import AuthMiddleware, ErrorMiddleware, order_of, typed_errors
 from scs.plugins import CORE, PluginError, PluginHost, discover, select
 from scs.request import current_call
 from scs.services import Services
 from scs.settings import ConfigError, ScsSettings, Settings, load_settings
+from scs.startup import StartupError, check_exposure
 from scs.storage import Database, MigrationError, open_database
 from scs.subscriptions import Subscriptions
 from scs.tools import ToolPolicy, permission_of
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fastmcp.resources import ResourceTemplate
+    from pydantic import BaseModel
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -49,10 +51,6 @@ INSTRUCTIONS = (
     "pass it as auth_token (or a Bearer header), then create_session / add_message / "
     "get_messages / search_context / set_memory. get_usage_guidance explains more."
 )
-
-
-class StartupError(Exception):
-    """The server cannot start; the text says why in one line."""
 
 
 @dataclass
@@ -217,28 +215,6 @@ def _forget_delivery(pending: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[
     return forget
 
 
-def check_exposure(settings: Settings) -> None:
-    """Refuse to bind a non-loopback address with generated (unshared) secrets."""
-    if settings.transport != "http" or settings.binds_loopback():
-        return
-    missing = [
-        name
-        for name, value in (
-            ("SCS_API_KEY", settings.api_key),
-            (
-                "SCS_JWT_SECRET_KEY",
-                settings.jwt_secret_key if settings.jwt_algorithm == "HS256" else True,
-            ),
-        )
-        if value is None
-    ]
-    if missing:
-        raise StartupError(
-            f"refusing to listen on {settings.host} (not loopback) without "
-            f"{' and '.join(missing)} set explicitly; set them or bind 127.0.0.1"
-        )
-
-
 def plugin_settings_of(host: PluginHost) -> dict[str, ScsSettings]:
     loaded: dict[str, ScsSettings] = {}
     for name in host.enabled:
@@ -293,18 +269,31 @@ async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None
     Plugins register on their own child server (so the host knows who owns what),
     but mounting would route every call through a provider lookup: about 0.25 ms a
     call, a third of a no-op tool call. Adopting the components keeps calls direct.
+    Each body raises its refusals in FastMCP's form (``typed_errors``).
     """
     try:
         for tool in await child.list_tools():
-            server.add_tool(tool)
+            server.add_tool(_typed(tool))
         for resource in await child.list_resources():
-            server.add_resource(resource)
+            server.add_resource(_typed(resource))
         for template in await child.list_resource_templates():
-            server.add_template(template)
+            server.add_template(_typed(template))
         for prompt in await child.list_prompts():
-            server.add_prompt(prompt)
+            server.add_prompt(_typed(prompt))
     except Exception as error:
         raise StartupError(f"plugin {plugin!r}: cannot add its components: {error}") from None
+
+
+C = TypeVar("C", bound="BaseModel")
+
+
+def _typed(component: C) -> C:
+    """A copy of a function component whose body raises ``ScsError`` as FastMCP's
+    ``ToolError`` (``scs.middleware.WireError``); other components as they are."""
+    fn = getattr(component, "fn", None)
+    if fn is None:
+        return component
+    return component.model_copy(update={"fn": typed_errors(fn)})
 
 
 def _advertise_fixed_lists(server: FastMCP[Any]) -> None:
@@ -420,4 +409,11 @@ async def plugin_tools(
     return {name: sorted(names) for name, names in tools.items()}, dict(host.refused)
 
 
-__all__ = ["App", "ConfigError", "StartupError", "create_app", "plugin_tools"]
+__all__ = [
+    "App",
+    "ConfigError",
+    "StartupError",
+    "check_exposure",
+    "create_app",
+    "plugin_tools",
+]

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp.server.middleware import Middleware
 
-from scs.errors import ScsError, error_code
+from scs.errors import ScsError
 from scs.identity import acting_as
-from scs.middleware import internal_error
+from scs.middleware import error_code, internal_error, on_the_wire
 from scs.request import bearer_token, begin_call, current_call, end_call, presented_token
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ class CallHooks:
 
 class CallMiddleware(Middleware):
     """Outermost: starts each request's record (``scs.request.Call``) and runs the call
-    hooks around tool calls, resource reads and prompts."""
+    hooks around tool calls, resource reads and prompts; hands a typed error to FastMCP
+    in the form it sends as it is (``on_the_wire``)."""
 
     order = CALL_ORDER
 
@@ -129,6 +130,8 @@ class CallMiddleware(Middleware):
         _, token = begin_call()
         try:
             return await call_next(context)
+        except ScsError as error:
+            raise on_the_wire(error, context) from None
         finally:
             end_call(token)
 

@@ -115,10 +115,10 @@ def run_server(settings: Settings) -> None:
     """Serve until stopped; start-up errors are one line."""
     import asyncio
 
-    from scs.app import StartupError
     from scs.plugins import SelectionError
     from scs.runner import run
     from scs.settings import ConfigError
+    from scs.startup import StartupError
 
     try:
         asyncio.run(run(settings))

@@ -64,12 +64,12 @@ def with_auth(settings: Settings, work: Callable[[AuthApp], Awaitable[T]]) -> T:
     """
     import asyncio
 
-    from scs.app import StartupError, check_exposure
     from scs.auth.secrets import ensure_secrets
     from scs.auth.service import AuthService
     from scs.auth.store import MIGRATIONS
     from scs.errors import ScsError
     from scs.plugins import CORE
+    from scs.startup import StartupError, check_exposure
     from scs.storage import MigrationError, open_database
 
     async def run_work() -> T:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 from enum import StrEnum
 from typing import Any
-
-from fastmcp.exceptions import NotFoundError, ToolError
-from fastmcp.exceptions import ValidationError as FastMCPValidationError
-from pydantic import ValidationError as PydanticValidationError
 
 
 class ErrorCode(StrEnum):
@@ -42,11 +37,13 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL_001"
 
 
-class ScsError(ToolError):
+class ScsError(Exception):
     """A refusal the client can act on; reaches the client as an MCP tool error.
 
     The error text is a JSON object ``{"success": false, "code", "error", "hint", ...}``
     so that both people and programs can read it (1.x clients look for ``code``).
+    Independent of FastMCP (the CLI raises it without importing the server): at the
+    edges of the server it travels as ``scs.middleware.WireError``, its FastMCP form.
     """
 
     def __init__(
@@ -60,8 +57,7 @@ class ScsError(ToolError):
         self.message = message
         self.hint = hint
         self.details = details
-        # a refusal is an answer, not a server fault: keep it out of the error log
-        super().__init__(self.to_text(), log_level=logging.DEBUG)
+        super().__init__(self.to_text())
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": False, "code": self.code, "error": self.message}
@@ -82,20 +78,3 @@ def validation_error(message: str, hint: str | None = None, **details: Any) -> S
 def not_found(what: str, ident: object, hint: str | None = None) -> ScsError:
     """Shorthand for an unknown (or invisible) resource."""
     return ScsError(ErrorCode.NOT_FOUND, f"{what} {ident!s} not found", hint)
-
-
-def error_code(error: BaseException) -> str:
-    """The code the client will get for an exception (how ``ErrorMiddleware`` maps it)."""
-    if isinstance(error, ScsError):
-        return error.code
-    if isinstance(error.__cause__, ScsError):
-        return error.__cause__.code
-    if not isinstance(error, Exception):
-        return "CANCELLED"
-    if isinstance(error, NotFoundError):
-        return ErrorCode.NOT_FOUND.value
-    if isinstance(error, FastMCPValidationError | PydanticValidationError):
-        return ErrorCode.VALIDATION.value
-    if isinstance(error, ToolError) and error.__cause__ is None:
-        return "TOOL_ERROR"  # a plain ToolError raised by a tool reaches the client as is
-    return ErrorCode.INTERNAL.value

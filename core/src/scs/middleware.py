@@ -1,5 +1,7 @@
 """The core's FastMCP middleware: typed errors and authentication (the call record and
-call hooks, outermost, are in ``scs.calls``).
+call hooks, outermost, are in ``scs.calls``), and where ``ScsError`` becomes FastMCP's
+tool error (``WireError``): at the component bodies (``typed_errors``) and above the
+outermost middleware (``CallMiddleware``).
 
 Plugin middleware is placed by its ``order`` attribute: below ``AUTH_ORDER`` it
 runs before the caller is known (timing, metrics); above it, it sees the caller
@@ -8,10 +10,12 @@ runs before the caller is known (timing, metrics); above it, it sees the caller
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastmcp.exceptions import NotFoundError, ToolError
+from fastmcp.exceptions import FastMCPError, NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import Middleware
 from mcp.shared.exceptions import MCPError
@@ -23,6 +27,8 @@ from scs.identity import ANONYMOUS_READER, acting_as
 from scs.request import bearer_token, current_call, presented_token, request_id
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fastmcp.server.middleware import CallNext, MiddlewareContext
     from fastmcp.tools import Tool
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from scs.identity import Identity
 
 log = logging.getLogger("scs.server")
+F = TypeVar("F", bound="Callable[..., Any]")
 
 ERROR_ORDER = 0
 OUTER_ORDER = 100
@@ -60,6 +67,65 @@ async def identify(app: App, token: str | None, *, required: bool) -> Identity |
     return None
 
 
+class WireError(ScsError, ToolError):
+    """An ``ScsError`` as FastMCP sends it: still an ``ScsError`` (same code, message,
+    hint and JSON text) and a ``ToolError``, so FastMCP answers with that text, as an
+    ``isError`` tool result or, for resources and prompts, an MCP error, and logs it at
+    DEBUG only (a refusal is an answer, not a server fault)."""
+
+    def __init__(self, error: ScsError) -> None:
+        super().__init__(error.code, error.message, error.hint, **error.details)
+        self.log_level = logging.DEBUG
+
+    @classmethod
+    def of(cls, error: ScsError) -> WireError:
+        return error if isinstance(error, WireError) else cls(error)
+
+
+def typed_errors(fn: F) -> F:
+    """``fn`` (a tool, resource or prompt body) raising its ``ScsError`` as a ``WireError``
+    (FastMCP would log any other exception as a server fault). Same signature, same
+    annotations: FastMCP reads them through ``__wrapped__``."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(*args, **kwargs)
+            except ScsError as error:
+                raise WireError.of(error) from None
+
+        return guarded_async  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ScsError as error:
+            raise WireError.of(error) from None
+
+    return guarded  # type: ignore[return-value]
+
+
+def error_code(error: BaseException) -> str:
+    """The code the client will get for an exception (how ``ErrorMiddleware`` maps it)."""
+    if isinstance(error, ScsError):
+        return error.code
+    if isinstance(error.__cause__, ScsError):
+        return error.__cause__.code
+    if isinstance(error, MCPError) and isinstance(error.data, dict) and "code" in error.data:
+        return str(error.data["code"])  # a refusal as ``protocol_error`` sends it
+    if not isinstance(error, Exception):
+        return "CANCELLED"
+    if isinstance(error, NotFoundError):
+        return ErrorCode.NOT_FOUND.value
+    if isinstance(error, FastMCPValidationError | PydanticValidationError):
+        return ErrorCode.VALIDATION.value
+    if isinstance(error, ToolError) and error.__cause__ is None:
+        return "TOOL_ERROR"  # a plain ToolError raised by a tool reaches the client as is
+    return ErrorCode.INTERNAL.value
+
+
 def order_of(middleware: Middleware) -> int:
     return int(getattr(middleware, "order", INNER_ORDER))
 
@@ -86,10 +152,7 @@ class ErrorMiddleware(Middleware):
         try:
             return await self._typed(context, call_next)
         except ScsError as error:
-            if context.method == "tools/call" and not isinstance(context.message, dict):
-                raise  # FastMCP turns it into an isError result the model reads
-            # anything else, and a tools/call whose params did not parse (a raw dict)
-            raise protocol_error(error) from None
+            raise on_the_wire(error, context) from None
 
     async def _typed(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         try:
@@ -118,13 +181,13 @@ class ErrorMiddleware(Middleware):
                 f"invalid arguments: {_validation_message(error)}",
                 "check the tool's input schema",
             ) from None
-        except ToolError as error:
+        except FastMCPError as error:  # ToolError, or a body's failure FastMCP masked
             cause = error.__cause__
             if isinstance(cause, ScsError):
                 raise cause from None
-            if cause is None:
+            if cause is None and isinstance(error, ToolError):
                 raise
-            raise internal_error(cause, context.method) from None
+            raise internal_error(cause or error, context.method) from None
         except Exception as error:
             raise internal_error(error, context.method) from None
 
@@ -142,6 +205,16 @@ _PROTOCOL_CODES = {
 REFUSED = -32010
 """The JSON-RPC code of a typed refusal (auth, rate limit, conflict, database) outside
 ``tools/call``."""
+
+
+def on_the_wire(error: ScsError, context: MiddlewareContext[Any]) -> Exception:
+    """What FastMCP must be handed for a refusal of this request: for a tool call, the
+    ``WireError`` it turns into an ``isError`` result the model reads; for anything else
+    (and a ``tools/call`` whose params did not parse: still a raw dict), the JSON-RPC
+    error of ``protocol_error``."""
+    if context.method == "tools/call" and not isinstance(context.message, dict):
+        return WireError.of(error)
+    return protocol_error(error)
 
 
 def protocol_error(error: ScsError) -> MCPError:

@@ -3,12 +3,11 @@ it (empty over stdio)."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from fastmcp.server.dependencies import get_http_request
 
 if TYPE_CHECKING:
     import asyncio
@@ -59,12 +58,24 @@ def use_process_token(token: str | None) -> None:
     _process_token = token or None
 
 
-def header(name: str) -> str | None:
-    """A header of the HTTP request being served, or None (stdio, in-memory)."""
+def http_request() -> Request | None:
+    """The HTTP request being served, or None (stdio, in-memory, the CLI)."""
+    # a process that has not loaded FastMCP serves no request; and `scs token` must not
+    # pay for loading it just to learn that
+    if "fastmcp.server.dependencies" not in sys.modules:
+        return None
+    from fastmcp.server.dependencies import get_http_request
+
     try:
-        return get_http_request().headers.get(name)
+        return get_http_request()
     except RuntimeError:
         return None
+
+
+def header(name: str) -> str | None:
+    """A header of the HTTP request being served, or None (stdio, in-memory)."""
+    request = http_request()
+    return None if request is None else request.headers.get(name)
 
 
 def parse_bearer(authorization: str | None) -> str | None:
@@ -77,11 +88,10 @@ def parse_bearer(authorization: str | None) -> str | None:
 def bearer_token() -> str | None:
     """The Authorization: Bearer token of the HTTP request; over stdio, the process's
     ``SCS_TOKEN`` (see ``use_process_token``)."""
-    try:
-        value = get_http_request().headers.get("authorization")
-    except RuntimeError:
+    request = http_request()
+    if request is None:
         return _process_token
-    return parse_bearer(value)
+    return parse_bearer(request.headers.get("authorization"))
 
 
 def presented_token(arguments: dict[str, Any] | None) -> str | None:
@@ -100,11 +110,8 @@ def address_of(request: Request) -> str:
 
 def client_address() -> str:
     """The current call's client address (see ``address_of``); "local" over stdio."""
-    try:
-        request = get_http_request()
-    except RuntimeError:
-        return "local"
-    return address_of(request)
+    request = http_request()
+    return "local" if request is None else address_of(request)
 
 
 def current_call() -> Call | None:
