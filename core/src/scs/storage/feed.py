@@ -76,16 +76,6 @@ class Pending:
         self.encoded = encode_payload(payload)
 
 
-def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
-    """Run a committed transaction's ``after_commit`` callbacks; one failing does not
-    stop the others (the data is committed whatever they do)."""
-    for callback in callbacks:
-        try:
-            callback()
-        except Exception:
-            log.exception("an after_commit callback failed")
-
-
 def decode_change(seq: int, topic: str, payload: str | None) -> Change:
     return Change(int(seq), topic, json.loads(payload) if payload else None)
 

@@ -26,6 +26,7 @@ import psycopg.errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from scs.storage.api import Change, P, Row, T, column_index, make_rows
+from scs.storage.engine import Emitting, Engine
 from scs.storage.errors import IntegrityError, busy_error, constraint_kind, unavailable_error
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
@@ -35,7 +36,6 @@ from scs.storage.feed import (
     Pending,
     Pruner,
     decode_change,
-    run_after_commit,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sql import to_pyformat
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from scs.migrations import Migration
-    from scs.storage.api import Executor, Params, Transaction
+    from scs.storage.api import Executor, Params
 
 log = logging.getLogger("scs.storage.postgres")
 
@@ -147,19 +147,13 @@ class PgExecutor:
             return None if values is None else values[0]
 
 
-class PgTransaction(PgExecutor):
+class PgTransaction(Emitting, PgExecutor):
     __slots__ = ("committed", "pending")
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(conn)
-        self.pending: list[Pending] = []
-        self.committed: list[Callable[[], None]] = []
-
-    def emit(self, topic: str, payload: Any = None) -> None:
-        self.pending.append(Pending(topic, payload))
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self.committed.append(callback)
+        self.pending = []
+        self.committed = []
 
 
 class PgListener:
@@ -246,7 +240,7 @@ class PgListener:
                 await self._task
 
 
-class PostgresDatabase:
+class PostgresDatabase(Engine):
     """A PostgreSQL database through the data API (see the module docstring)."""
 
     dialect: Literal["postgresql"] = "postgresql"
@@ -362,11 +356,6 @@ class PostgresDatabase:
             "(https://www.postgresql.org/docs/current/app-pgdump.html) or scs export"
         )
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """One statement in its own transaction."""
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
-
     @asynccontextmanager
     async def transaction(
         self,
@@ -380,10 +369,7 @@ class PostgresDatabase:
                     tx = PgTransaction(conn)
                     yield tx
                     changes = await self._insert_changes(conn, tx.pending)
-        if changes:
-            self._pruner.emitted(len(changes))
-            self.changes.deliver(changes)
-        run_after_commit(tx.committed)
+        self.published(changes, tx.committed)
 
     async def _insert_changes(
         self, conn: psycopg.AsyncConnection[Any], pending: list[Pending]
@@ -397,16 +383,6 @@ class PostgresDatabase:
             assert row is not None
             changes.append(Change(row[0], change.topic, change.payload))
         return changes
-
-    async def write(
-        self,
-        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """``await fn(tx, *args, **kwargs)`` in one write transaction."""
-        async with self.transaction() as tx:
-            return await fn(tx, *args, **kwargs)
 
     async def lookup(
         self,
