@@ -32,7 +32,6 @@ from scs.storage.feed import (
     LAST_SEQ_SQL,
     Feed,
     Pruner,
-    decode_change,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sqlite_conn import (
@@ -175,19 +174,11 @@ class SqliteWatcher:
         if version == self._version:
             return
         self._version = version
-        while True:
-            rows = run_fetch_all(self._conn, CATCH_UP_SQL, (self.feed.last_seq, CATCH_UP_LIMIT))
-            if not rows:
-                return
-            self.feed.last_seq = rows[-1]["seq"]
-            origin = self.db.origin
-            self.feed.deliver(
-                decode_change(r["seq"], r["topic"], r["payload"])
-                for r in rows
-                if r["origin"] != origin
-            )
-            if len(rows) < CATCH_UP_LIMIT:
-                return
+        feed, conn = self.feed, self._conn
+        while feed.take(
+            run_fetch_all(conn, CATCH_UP_SQL, (feed.last_seq, CATCH_UP_LIMIT)), self.db.origin
+        ):
+            pass
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -498,6 +489,7 @@ class SqliteDatabase(Engine):
             "writes_in_thread": self.writes_in_thread,
             "checkpoints": self.checkpoints,
             "changes_delivered": self.changes.delivered,
+            "changes_gaps": self.changes.gaps,
         }
 
 

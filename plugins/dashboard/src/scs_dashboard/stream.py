@@ -113,6 +113,6 @@ class Stream:
                     yield ": keep-alive\n\n"
                     continue
                 payload = change.payload if isinstance(change.payload, dict) else {}
-                pending = payload.get("session_id") == session_id
+                pending = change.gap or payload.get("session_id") == session_id
         finally:
             subscription.close()

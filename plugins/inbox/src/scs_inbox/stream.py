@@ -58,6 +58,7 @@ class _Stream:
     session_marks: dict[str, int] = field(default_factory=dict)
     dirty_sessions: set[str] = field(default_factory=set)
     inbox_dirty: bool = False
+    resync: bool = False  # a change-feed gap: re-read every session from message_mark
     published: list[StreamEvent] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -87,6 +88,11 @@ class EventHub:
 
     def on_change(self, change: Change) -> None:
         payload = change.payload
+        if change.gap:  # changes were missed: every stream re-reads from its marks
+            for stream in self.streams:
+                stream.resync = stream.inbox_dirty = True
+                stream.wake.set()
+            return
         if not isinstance(payload, dict) or not self.streams:
             return
         if change.topic == "messages":
@@ -160,13 +166,15 @@ class EventHub:
         self, stream: _Stream, *, resume: bool, heartbeat_s: float
     ) -> AsyncIterator[StreamEvent | None]:
         start = stream.message_mark
-        if resume:
-            sessions = sorted(stream.sessions) if stream.sessions is not None else None
-            for message in await self.messaging.after_any(
-                stream.identity, start, sessions, MAX_BATCH
-            ):
-                yield self._message_event(stream, message)
+        stream.resync = stream.resync or resume
         while True:
+            if stream.resync:  # a resumed stream, or a change-feed gap: all after the mark
+                stream.resync = False
+                sessions = sorted(stream.sessions) if stream.sessions is not None else None
+                for message in await self.messaging.after_any(
+                    stream.identity, stream.message_mark, sessions, MAX_BATCH
+                ):
+                    yield self._message_event(stream, message)
             if not (stream.wake.is_set() or stream.published or stream.inbox_dirty):
                 try:
                     async with asyncio.timeout(heartbeat_s):
