@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from _common import tool_error_code, tool_json
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from multiprocessing.connection import Connection
     from multiprocessing.queues import Queue
 
@@ -83,6 +85,7 @@ class AgentSpec:
     agent_id: str
     token: str
     session_id: str
+    url: str = ""  # the replica this agent calls ("" = the scenario's url)
 
 
 @dataclass
@@ -225,7 +228,9 @@ async def open_clients(
 
     stack = contextlib.AsyncExitStack()
     clients = [
-        Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {a.token}"}))
+        Client(
+            StreamableHttpTransport(a.url or url, headers={"Authorization": f"Bearer {a.token}"})
+        )
         for a in agents
     ]
     gate = asyncio.Semaphore(10)
@@ -236,8 +241,22 @@ async def open_clients(
 
     await asyncio.gather(*(enter(c) for c in clients))
     for client in clients:
-        stack.push_async_exit(client.__aexit__)
+        stack.push_async_exit(_closer(client))
     return stack, clients
+
+
+def _closer(client: Client[Any]) -> Callable[..., Awaitable[bool]]:
+    """Close a client; a transport error it kept from a failed call (already counted
+    as that call's error) must not kill the worker and the whole run."""
+
+    async def close(*exc_details: Any) -> bool:
+        try:
+            await client.__aexit__(*exc_details)
+        except Exception as error:
+            print(f"loadgen: a client closed with {type(error).__name__}", file=sys.stderr)
+        return False
+
+    return close
 
 
 async def warm_up(clients: list[Client[Any]], scenario: Scenario, acks: list[Any]) -> None:

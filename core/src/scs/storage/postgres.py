@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
 import psycopg
 import psycopg.errors
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from scs.storage.api import Change, P, Row, T, column_index, make_rows
@@ -355,23 +356,44 @@ class PostgresDatabase(Engine):
         *,
         heavy: bool = False,  # noqa: ARG002 (nothing runs on the loop here)
     ) -> AsyncIterator[PgTransaction]:
-        """A write transaction (``heavy`` changes nothing here: no work runs on the loop)."""
+        """A write transaction (``heavy`` changes nothing here: no work runs on the loop).
+
+        BEGIN and COMMIT are sent by hand (the connections are autocommit) so that the
+        change feed's emits and the COMMIT go out together (``_commit``).
+        """
         async with self._connection() as conn:
             with translated():
-                async with conn.transaction():
-                    tx = PgTransaction(conn)
+                await conn.execute("BEGIN")
+                tx = PgTransaction(conn)
+                try:
                     yield tx
-                    changes = await self._insert_changes(conn, tx.pending)
+                    changes = await self._commit(conn, tx.pending)
+                except BaseException:
+                    await _rollback(conn)
+                    raise
         self.published(changes, tx.committed)
 
-    async def _insert_changes(
+    async def _commit(
         self, conn: psycopg.AsyncConnection[Any], pending: list[Pending]
     ) -> list[Change]:
+        """COMMIT, with this transaction's changes emitted just before it in one round trip
+        (pipeline mode). ``scs_emit`` takes the feed's advisory lock, which every emitting
+        commit of every replica waits for: sent separately, it was held across a round trip
+        to this process and its busy event loop (add_message at 100 agents on two replicas:
+        p50 1.6 s); pipelined, only while the server runs the emits and the commit."""
+        if not pending:
+            await conn.execute("COMMIT")
+            return []
+        async with conn.pipeline():
+            cursors = [
+                await conn.execute(
+                    "SELECT scs_emit(%s, %s, %s)", (change.topic, change.encoded, self.origin)
+                )
+                for change in pending
+            ]
+            await conn.execute("COMMIT")
         changes = []
-        for change in pending:
-            cursor = await conn.execute(
-                "SELECT scs_emit(%s, %s, %s)", (change.topic, change.encoded, self.origin)
-            )
+        for change, cursor in zip(pending, cursors, strict=True):
             row = await cursor.fetchone()
             assert row is not None
             changes.append(Change(row[0], change.topic, change.payload))
@@ -411,6 +433,13 @@ class PostgresDatabase(Engine):
             "changes_delivered": self.changes.delivered,
             "changes_gaps": self.changes.gaps,
         }
+
+
+async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
+    """End a failed or abandoned transaction (a broken connection is dropped by the pool)."""
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
 
 
 async def _run_script(tx: PgTransaction, script: str) -> None:
