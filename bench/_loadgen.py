@@ -11,17 +11,16 @@ and runs one scenario at a time on command from the main process:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from _common import tool_error_code, tool_json
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
     from multiprocessing.connection import Connection
     from multiprocessing.queues import Queue
 
@@ -78,6 +77,7 @@ WORDS = [
 ]  # noqa: SIM905
 
 CALL_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -220,13 +220,10 @@ async def run_agent(
         await asyncio.wait(pending, timeout=CALL_TIMEOUT_S + 5)
 
 
-async def open_clients(
-    url: str, agents: list[AgentSpec]
-) -> tuple[contextlib.AsyncExitStack, list[Client[Any]]]:
+async def open_clients(url: str, agents: list[AgentSpec]) -> list[Client[Any]]:
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
 
-    stack = contextlib.AsyncExitStack()
     clients = [
         Client(
             StreamableHttpTransport(a.url or url, headers={"Authorization": f"Bearer {a.token}"})
@@ -240,23 +237,32 @@ async def open_clients(
             await client.__aenter__()
 
     await asyncio.gather(*(enter(c) for c in clients))
-    for client in clients:
-        stack.push_async_exit(_closer(client))
-    return stack, clients
+    return clients
 
 
-def _closer(client: Client[Any]) -> Callable[..., Awaitable[bool]]:
-    """Close a client; a transport error it kept from a failed call (already counted
-    as that call's error) must not kill the worker and the whole run."""
+async def close_clients(clients: list[Client[Any]]) -> None:
+    """Close every client at once, within CLOSE_TIMEOUT_S. A client whose call timed out
+    or failed keeps the transport error and raises it here (the call already counted it),
+    and closes slowly: one by one, a few such clients held the next scenario for minutes."""
 
-    async def close(*exc_details: Any) -> bool:
+    async def close(client: Client[Any]) -> str | None:
         try:
-            await client.__aexit__(*exc_details)
+            await client.__aexit__(None, None, None)
         except Exception as error:
-            print(f"loadgen: a client closed with {type(error).__name__}", file=sys.stderr)
-        return False
+            return type(error).__name__
+        return None
 
-    return close
+    tasks = [asyncio.ensure_future(close(c)) for c in clients]
+    done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+    for task in pending:
+        task.cancel()
+    failed = Counter(t.result() for t in done if t.result() is not None)
+    if failed or pending:
+        print(
+            f"loadgen: {len(clients)} clients closed; errors {dict(failed)},"
+            f" {len(pending)} abandoned after {CLOSE_TIMEOUT_S:.0f} s",
+            file=sys.stderr,
+        )
 
 
 async def warm_up(clients: list[Client[Any]], scenario: Scenario, acks: list[Any]) -> None:
@@ -289,8 +295,8 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             return
         samples: list[tuple[str, float, float, str | None]] = []
         acks: list[tuple[int, str, str]] = []
-        stack, clients = await open_clients(scenario.url, scenario.agents)
-        async with stack:
+        clients = await open_clients(scenario.url, scenario.agents)
+        try:
             await warm_up(clients, scenario, acks)
             conn.send(("ready", len(clients)))
             _, start_at = await loop.run_in_executor(None, conn.recv)
@@ -303,7 +309,9 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             )
             ticker.cancel()
             queue.put((worker, len(samples)))
-            conn.send(("done", samples, acks))
+            conn.send(("done", samples, acks))  # before closing: the wall clock stops here
+        finally:
+            await close_clients(clients)
 
 
 def worker_main(conn: Connection, queue: Queue[Any], worker: int) -> None:

@@ -640,6 +640,7 @@ def run_plan(
     )
     with Progress(*columns, console=console, transient=True) as progress:
         for scenario in plan:
+            console.print(f"[dim]  {scenario.name} {'/'.join(dict.fromkeys(scenario.mix))}[/]")
             samples, scenario_acks, wall, cores_server, cores_load = workers.run(
                 scenario, server.pids, progress
             )
