@@ -11,9 +11,10 @@ and runs one scenario at a time on command from the main process:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,7 @@ WORDS = [
 ]  # noqa: SIM905
 
 CALL_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -83,6 +85,7 @@ class AgentSpec:
     agent_id: str
     token: str
     session_id: str
+    url: str = ""  # the replica this agent calls ("" = the scenario's url)
 
 
 @dataclass
@@ -217,15 +220,14 @@ async def run_agent(
         await asyncio.wait(pending, timeout=CALL_TIMEOUT_S + 5)
 
 
-async def open_clients(
-    url: str, agents: list[AgentSpec]
-) -> tuple[contextlib.AsyncExitStack, list[Client[Any]]]:
+async def open_clients(url: str, agents: list[AgentSpec]) -> list[Client[Any]]:
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
 
-    stack = contextlib.AsyncExitStack()
     clients = [
-        Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {a.token}"}))
+        Client(
+            StreamableHttpTransport(a.url or url, headers={"Authorization": f"Bearer {a.token}"})
+        )
         for a in agents
     ]
     gate = asyncio.Semaphore(10)
@@ -235,9 +237,32 @@ async def open_clients(
             await client.__aenter__()
 
     await asyncio.gather(*(enter(c) for c in clients))
-    for client in clients:
-        stack.push_async_exit(client.__aexit__)
-    return stack, clients
+    return clients
+
+
+async def close_clients(clients: list[Client[Any]]) -> None:
+    """Close every client at once, within CLOSE_TIMEOUT_S. A client whose call timed out
+    or failed keeps the transport error and raises it here (the call already counted it),
+    and closes slowly: one by one, a few such clients held the next scenario for minutes."""
+
+    async def close(client: Client[Any]) -> str | None:
+        try:
+            await client.__aexit__(None, None, None)
+        except Exception as error:
+            return type(error).__name__
+        return None
+
+    tasks = [asyncio.ensure_future(close(c)) for c in clients]
+    done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+    for task in pending:
+        task.cancel()
+    failed = Counter(t.result() for t in done if t.result() is not None)
+    if failed or pending:
+        print(
+            f"loadgen: {len(clients)} clients closed; errors {dict(failed)},"
+            f" {len(pending)} abandoned after {CLOSE_TIMEOUT_S:.0f} s",
+            file=sys.stderr,
+        )
 
 
 async def warm_up(clients: list[Client[Any]], scenario: Scenario, acks: list[Any]) -> None:
@@ -270,8 +295,8 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             return
         samples: list[tuple[str, float, float, str | None]] = []
         acks: list[tuple[int, str, str]] = []
-        stack, clients = await open_clients(scenario.url, scenario.agents)
-        async with stack:
+        clients = await open_clients(scenario.url, scenario.agents)
+        try:
             await warm_up(clients, scenario, acks)
             conn.send(("ready", len(clients)))
             _, start_at = await loop.run_in_executor(None, conn.recv)
@@ -284,7 +309,9 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             )
             ticker.cancel()
             queue.put((worker, len(samples)))
-            conn.send(("done", samples, acks))
+            conn.send(("done", samples, acks))  # before closing: the wall clock stops here
+        finally:
+            await close_clients(clients)
 
 
 def worker_main(conn: Connection, queue: Queue[Any], worker: int) -> None:

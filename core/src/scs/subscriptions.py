@@ -43,6 +43,7 @@ from scs.errors import ErrorCode, ScsError
 from scs.identity import acting_as
 from scs.middleware import protocol_error
 from scs.request import bearer_token
+from scs.storage import ChangeQueue
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
@@ -81,7 +82,7 @@ class Subscriptions:
         self._connections: WeakSet[Connection] = WeakSet()  # a closed connection drops out
         self._listeners: set[_Listener] = set()
         self._followers: list[tuple[frozenset[str], Callable[[Change], Awaitable[None]]]] = []
-        self._changes: asyncio.Queue[Change] = asyncio.Queue()
+        self._changes = ChangeQueue()
         self._feed: Subscription | None = None
         self._relay: asyncio.Task[None] | None = None
 
@@ -96,7 +97,7 @@ class Subscriptions:
         topics = frozenset().union(*(t for t, _ in self._followers))
         if not topics:
             return
-        self._feed = await self.app.db.changes.subscribe(self._changes.put_nowait, topics)
+        self._feed = await self.app.db.changes.subscribe(self._changes.put, topics)
         self._relay = asyncio.get_running_loop().create_task(self._relay_changes())
 
     async def _relay_changes(self) -> None:
@@ -104,12 +105,20 @@ class Subscriptions:
             change = await self._changes.get()
             if not self.count():
                 continue  # nobody to tell: no reads for it
+            if change.gap:  # changes were missed: every subscriber re-reads what it holds
+                for uri in self._held():
+                    await self.updated(uri)
+                continue
             for topics, handler in self._followers:
                 if change.topic in topics:
                     try:
                         await handler(change)
                     except Exception:  # one failing handler must not stop the relay
                         log.exception("subscription handler failed on %s", change.topic)
+
+    def _held(self) -> set[str]:
+        held = {t for c in self._connections for t in c.state.get(STATE_KEY, {})}
+        return held.union(*(listener.uris for listener in self._listeners))
 
     def watching(self, uri: str, *, below: bool = False) -> bool:
         """Whether any subscriber holds ``uri`` (with ``below``: or a URI under it)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scs.storage.api import (
+    GAP_TOPIC,
     Change,
     ChangeFeed,
     Database,
@@ -28,14 +29,17 @@ from scs.storage.api import (
     Transaction,
 )
 from scs.storage.errors import IntegrityError, busy_error, unavailable_error
+from scs.storage.feed import ChangeQueue
 from scs.storage.migrate import MigrationError
 
 if TYPE_CHECKING:
     from scs.settings import Settings
 
 __all__ = [
+    "GAP_TOPIC",
     "Change",
     "ChangeFeed",
+    "ChangeQueue",
     "Database",
     "Dialect",
     "Executor",

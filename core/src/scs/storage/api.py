@@ -80,17 +80,33 @@ def make_rows(names: tuple[str, ...], values: Sequence[tuple[Any, ...]]) -> list
     return [Row(v, index) for v in values]
 
 
+GAP_TOPIC = "*"
+"""The topic of a gap: changes were missed (no ``emit`` can use it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A committed change: ``seq`` grows with commit order; ``payload`` is small JSON.
 
     In the emitting process ``payload`` is the object given to ``emit`` (treat it as
     read-only); in the others it is decoded from JSON.
+
+    A *gap* (``change.gap``, topic ``GAP_TOPIC``) says that changes were missed: this
+    process fell behind the feed's retention (it was stopped, suspended or cut off
+    longer than ``SCS_CHANGES_RETENTION_S``), or a ``listen()`` consumer fell more than
+    its queue behind. It reaches every subscriber whatever its topics; the consumer must
+    resynchronise (drop what it caches, re-read what it waits on). Its payload is
+    ``{"reason": "retention" | "overflow", "after": <the last seq seen>}``.
     """
 
     seq: int
     topic: str
     payload: Any
+
+    @property
+    def gap(self) -> bool:
+        """Whether this is a gap (changes were missed), not a change."""
+        return self.topic == GAP_TOPIC
 
 
 class Executor(Protocol):
@@ -143,14 +159,19 @@ class ChangeFeed(Protocol):
     async def subscribe(
         self, callback: Callable[[Change], None], topics: Collection[str] | None = None
     ) -> Subscription:
-        """Call ``callback`` on the event loop for each change (of ``topics``, or all).
+        """Call ``callback`` on the event loop for each change (of ``topics``, or all),
+        and for each gap (whatever ``topics``: see ``Change.gap``).
 
-        Returns once the watcher runs: every change committed afterwards is delivered.
+        Returns once the watcher runs: every change committed afterwards is delivered,
+        or a gap says it was missed.
         """
         ...
 
-    def listen(self, topics: Collection[str] | None = None) -> AsyncIterator[Change]:
-        """The changes (of ``topics``) from now on, as an async iterator."""
+    def listen(
+        self, topics: Collection[str] | None = None, *, limit: int = 10_000
+    ) -> AsyncIterator[Change]:
+        """The changes (of ``topics``) from now on, as an async iterator. When more than
+        ``limit`` wait unread, they are dropped for one gap (see ``Change``)."""
         ...
 
     @property

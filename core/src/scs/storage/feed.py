@@ -20,10 +20,12 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scs.errors import validation_error
-from scs.storage.api import Change
+from scs.storage.api import GAP_TOPIC, Change
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+
+    from scs.storage.api import Row
 
 log = logging.getLogger("scs.storage.feed")
 
@@ -31,9 +33,13 @@ TOPIC = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 CATCH_UP_LIMIT = 10_000
 PRUNE_EVERY = 1000  # emitted changes between two prunes of scs_changes
 
+# ``oldest`` (one index probe, the same snapshot as the rows) tells a reader whether a
+# prune took rows it had not read yet: then the oldest row left is past ``last + 1``
 CATCH_UP_SQL = (
-    "SELECT seq, topic, payload, origin FROM scs_changes WHERE seq > ? ORDER BY seq LIMIT ?"
+    "SELECT seq, topic, payload, origin, (SELECT MIN(seq) FROM scs_changes) AS oldest"
+    " FROM scs_changes WHERE seq > ? ORDER BY seq LIMIT ?"
 )
+QUEUE_LIMIT = 10_000  # changes a listen() consumer may leave unread before a gap
 LAST_SEQ_SQL = "SELECT COALESCE(MAX(seq), 0) FROM scs_changes"
 # Keeps every change from the cutoff on, and always the newest one (so that SQLite never
 # hands out a pruned seq again). ``at`` grows with ``seq``: the scan in seq order stops
@@ -74,16 +80,6 @@ class Pending:
         self.topic = check_topic(topic)
         self.payload = payload
         self.encoded = encode_payload(payload)
-
-
-def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
-    """Run a committed transaction's ``after_commit`` callbacks; one failing does not
-    stop the others (the data is committed whatever they do)."""
-    for callback in callbacks:
-        try:
-            callback()
-        except Exception:
-            log.exception("an after_commit callback failed")
 
 
 def decode_change(seq: int, topic: str, payload: str | None) -> Change:
@@ -131,6 +127,7 @@ class Feed:
         self.subscribers: list[_Subscription] = []
         self.last_seq = 0  # the highest seq a watcher has read (every origin)
         self.delivered = 0
+        self.gaps = 0
         self._make_watcher = make_watcher
         self._watcher: Watcher | None = None
         self._starting: asyncio.Lock | None = None
@@ -148,10 +145,13 @@ class Feed:
         self.subscribers.append(subscription)
         return subscription
 
-    async def listen(self, topics: Collection[str] | None = None) -> AsyncIterator[Change]:
-        """Every change of ``topics`` committed from now on (the iterator never ends by itself)."""
-        queue: asyncio.Queue[Change] = asyncio.Queue()
-        subscription = await self.subscribe(queue.put_nowait, topics)
+    async def listen(
+        self, topics: Collection[str] | None = None, *, limit: int = QUEUE_LIMIT
+    ) -> AsyncIterator[Change]:
+        """Every change of ``topics`` committed from now on (the iterator never ends by
+        itself); a consumer more than ``limit`` behind gets one gap instead of the backlog."""
+        queue = ChangeQueue(limit)
+        subscription = await self.subscribe(queue.put, topics)
         try:
             while True:
                 yield await queue.get()
@@ -189,10 +189,33 @@ class Feed:
             self.delivered += 1
             for subscription in tuple(self.subscribers):
                 if subscription.topics is None or change.topic in subscription.topics:
-                    try:
-                        subscription.callback(change)
-                    except Exception:
-                        log.exception("a change-feed subscriber failed on %s", change.topic)
+                    _call(subscription, change)
+
+    def take(self, rows: list[Row], origin: str) -> bool:
+        """Deliver a page of ``CATCH_UP_SQL`` rows read after ``last_seq`` (not those of
+        ``origin``: this process delivered its own at commit); a gap first when a prune
+        took some before they were read. True when the page was full: read on."""
+        if not rows:
+            return False
+        if rows[0]["oldest"] > self.last_seq + 1:
+            log.warning(
+                "change feed: changes after seq %d were pruned before this process read them"
+                " (it was behind longer than SCS_CHANGES_RETENTION_S); subscribers resynchronise",
+                self.last_seq,
+            )
+            self.gap("retention")
+        self.last_seq = rows[-1]["seq"]
+        self.deliver(
+            decode_change(r["seq"], r["topic"], r["payload"]) for r in rows if r["origin"] != origin
+        )
+        return len(rows) >= CATCH_UP_LIMIT
+
+    def gap(self, reason: str) -> None:
+        """Tell every subscriber (whatever its topics) that changes were missed."""
+        self.gaps += 1
+        change = Change(self.last_seq, GAP_TOPIC, {"reason": reason, "after": self.last_seq})
+        for subscription in tuple(self.subscribers):
+            _call(subscription, change)
 
     def poll(self) -> None:
         """Deliver what other processes committed so far, where the engine can (see ChangeFeed)."""
@@ -215,6 +238,47 @@ class Feed:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             await watcher.stop()
+
+
+def _call(subscription: _Subscription, change: Change) -> None:
+    try:
+        subscription.callback(change)
+    except Exception:
+        log.exception("a change-feed subscriber failed on %s", change.topic)
+
+
+class ChangeQueue:
+    """Changes for a consumer that reads at its own pace (``subscribe(queue.put, …)``),
+    bounded: when ``limit`` wait unread they are dropped for one gap (``Change.gap``),
+    after which changes queue again. Use it where a callback cannot act at once."""
+
+    def __init__(self, limit: int = QUEUE_LIMIT) -> None:
+        self.limit = limit
+        self.overflows = 0
+        self._queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def put(self, change: Change) -> None:
+        queue = self._queue
+        if queue.qsize() >= self.limit:
+            self.overflows += 1
+            after = queue.get_nowait().seq - 1  # the consumer has seen up to there
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(Change(after, GAP_TOPIC, {"reason": "overflow", "after": after}))
+        queue.put_nowait(change)
+
+    async def get(self) -> Change:
+        return await self._queue.get()
+
+    def get_nowait(self) -> Change:
+        """The next change; ``asyncio.QueueEmpty`` when there is none."""
+        return self._queue.get_nowait()
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
 
 
 class Pruner:

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, Literal
 
 from scs.files import make_private_dir
+from scs.storage.engine import Engine
 from scs.storage.feed import (
     CATCH_UP_LIMIT,
     CATCH_UP_SQL,
     LAST_SEQ_SQL,
     Feed,
     Pruner,
-    decode_change,
-    run_after_commit,
 )
 from scs.storage.migrate import apply_migrations
 from scs.storage.sqlite_conn import (
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from scs.migrations import Migration
-    from scs.storage.api import Change, Executor, P, Params, Row, T, Transaction
+    from scs.storage.api import Change, Executor, P, Params, Row, T
 
 log = logging.getLogger("scs.storage.sqlite")
 
@@ -128,11 +127,9 @@ class _LoopWrite:
                 raise
         finally:
             db._write_lock.release()
-        db._after_commit(len(changes))
-        if changes:
-            db.changes.deliver(changes)
-        if tx.committed:
-            run_after_commit(tx.committed)
+        db._after_commit()
+        if changes or tx.committed:
+            db.published(changes, tx.committed)
 
 
 class SqliteWatcher:
@@ -177,19 +174,11 @@ class SqliteWatcher:
         if version == self._version:
             return
         self._version = version
-        while True:
-            rows = run_fetch_all(self._conn, CATCH_UP_SQL, (self.feed.last_seq, CATCH_UP_LIMIT))
-            if not rows:
-                return
-            self.feed.last_seq = rows[-1]["seq"]
-            origin = self.db.origin
-            self.feed.deliver(
-                decode_change(r["seq"], r["topic"], r["payload"])
-                for r in rows
-                if r["origin"] != origin
-            )
-            if len(rows) < CATCH_UP_LIMIT:
-                return
+        feed, conn = self.feed, self._conn
+        while feed.take(
+            run_fetch_all(conn, CATCH_UP_SQL, (feed.last_seq, CATCH_UP_LIMIT)), self.db.origin
+        ):
+            pass
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -201,7 +190,7 @@ class SqliteWatcher:
             self._conn = None
 
 
-class SqliteDatabase:
+class SqliteDatabase(Engine):
     """One WAL-mode SQLite file through the data API (see the module docstring)."""
 
     dialect: Literal["sqlite"] = "sqlite"
@@ -370,11 +359,6 @@ class SqliteDatabase:
         async with readers.connection() as conn:
             await ThreadExecutor(conn, readers.threads)._run(copy)
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """One statement in its own write transaction."""
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
-
     def transaction(
         self, *, heavy: bool = False
     ) -> AbstractAsyncContextManager[LoopTransaction | ThreadTransaction]:
@@ -426,10 +410,7 @@ class SqliteDatabase:
                 with contextlib.suppress(Exception):
                     await tx._run(rollback_if_open)
                 raise
-        if changes:
-            self._pruner.emitted(len(changes))
-            self.changes.deliver(changes)
-        run_after_commit(tx.committed)
+        self.published(changes, tx.committed)
 
     def _writer_connection(self) -> sqlite3.Connection:
         if self._writer is None:
@@ -438,9 +419,7 @@ class SqliteDatabase:
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
         return self._writer
 
-    def _after_commit(self, emitted: int) -> None:
-        if emitted:
-            self._pruner.emitted(emitted)
+    def _after_commit(self) -> None:
         self._commits_since_checkpoint += 1
         if self._checkpoint is not None:
             return
@@ -477,16 +456,6 @@ class SqliteDatabase:
         async with self.read() as reader:
             await reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    async def write(
-        self,
-        fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        """``await fn(tx, *args, **kwargs)`` in one write transaction."""
-        async with self.transaction() as tx:
-            return await fn(tx, *args, **kwargs)
-
     async def lookup(
         self,
         fn: Callable[Concatenate[Executor, P], Awaitable[T]],
@@ -521,6 +490,7 @@ class SqliteDatabase:
             "writes_in_thread": self.writes_in_thread,
             "checkpoints": self.checkpoints,
             "changes_delivered": self.changes.delivered,
+            "changes_gaps": self.changes.gaps,
         }
 
 

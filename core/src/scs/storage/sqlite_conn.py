@@ -17,13 +17,14 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from scs.storage.api import Change, Row, column_index, make_rows
+from scs.storage.engine import Emitting
 from scs.storage.errors import IntegrityError, busy_error, constraint_kind
-from scs.storage.feed import Pending
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from scs.storage.api import Params
+    from scs.storage.feed import Pending
 
 INSERT_CHANGE = "INSERT INTO scs_changes (topic, payload, origin, at) VALUES (?, ?, ?, ?)"
 
@@ -159,20 +160,7 @@ class ThreadExecutor:
         return await self._run(run_fetch_value, sql, params)
 
 
-class _Emitting:
-    """The ``emit`` half of a transaction: changes wait for the commit."""
-
-    pending: list[Pending]
-    committed: list[Callable[[], None]]
-
-    def emit(self, topic: str, payload: Any = None) -> None:
-        self.pending.append(Pending(topic, payload))
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self.committed.append(callback)
-
-
-class LoopTransaction(_Emitting, LoopExecutor):
+class LoopTransaction(Emitting, LoopExecutor):
     __slots__ = ("committed", "pending")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -181,7 +169,7 @@ class LoopTransaction(_Emitting, LoopExecutor):
         self.committed = []
 
 
-class ThreadTransaction(_Emitting, ThreadExecutor):
+class ThreadTransaction(Emitting, ThreadExecutor):
     __slots__ = ("committed", "pending")
 
     def __init__(self, conn: sqlite3.Connection, pool: ThreadPoolExecutor) -> None:

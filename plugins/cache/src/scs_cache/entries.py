@@ -83,7 +83,11 @@ class ResponseCache:
         self.not_stored = 0
 
     def on_change(self, change: Change) -> None:
-        """Drop every entry ``change`` may affect (called by the change feed)."""
+        """Drop every entry ``change`` may affect (called by the change feed); all of
+        them on a gap (changes were missed: anything may have changed)."""
+        if change.gap:
+            self.invalidate()
+            return
         self.epoch += 1
         for key in list(self.entries):
             entry = self.entries.get(key)  # None: it expired meanwhile

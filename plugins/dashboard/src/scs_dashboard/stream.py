@@ -125,7 +125,7 @@ class Stream:
                 if change is None:  # the server stops
                     return
                 payload = change.payload if isinstance(change.payload, dict) else {}
-                pending = payload.get("session_id") == session_id
+                pending = change.gap or payload.get("session_id") == session_id
         finally:
             self.queues.discard(queue)
             subscription.close()

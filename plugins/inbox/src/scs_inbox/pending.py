@@ -42,9 +42,14 @@ class PendingCounts:
         self._load = load
         self.counts: dict[str, dict[ReaderKey, int]] = {}
         self.generation: dict[str, int] = {}
+        self.resyncs = 0
         self.loads = 0
 
     def on_change(self, change: Change) -> None:
+        if change.gap:  # changes were missed: every count is reloaded, loads under way kept out
+            self.counts.clear()
+            self.resyncs += 1
+            return
         payload = change.payload
         agent_id = payload.get("agent_id") if isinstance(payload, dict) else None
         if isinstance(agent_id, str):
@@ -57,11 +62,11 @@ class PendingCounts:
         key = reader_key(identity)
         if known is not None and key in known:
             return known[key]
-        generation = self.generation.get(agent_id, 0)
+        generation = (self.generation.get(agent_id, 0), self.resyncs)
         count = await self._load(identity)
         self.loads += 1
         # a change that arrived during the load may not be in ``count``: do not keep it
-        if self.generation.get(agent_id, 0) == generation:
+        if (self.generation.get(agent_id, 0), self.resyncs) == generation:
             if len(self.counts) >= MAX_AGENTS:
                 self.counts.clear()
             self.counts.setdefault(agent_id, {})[key] = count

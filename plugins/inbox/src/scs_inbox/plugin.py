@@ -123,7 +123,7 @@ async def scs_startup(app: App) -> None:
     hub = app.services.get(EventHub, needed_by="inbox")
 
     def on_change(change: Any) -> None:
-        if change.topic == TOPIC:
+        if change.topic == TOPIC or change.gap:
             pending.on_change(change)
         hub.on_change(change)
 

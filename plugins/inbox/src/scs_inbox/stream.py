@@ -126,6 +126,12 @@ class EventHub:
 
     def on_change(self, change: Change) -> None:
         payload = change.payload
+        if change.gap:  # changes were missed: every stream re-reads from its marks (the
+            # durable feed after its seq, or, if that was pruned, messages after its id)
+            for stream in self.streams:
+                stream.backfill = stream.inbox_dirty = True
+                stream.wake.set()
+            return
         if not isinstance(payload, dict) or not self.streams:
             return
         if change.topic == MESSAGES_TOPIC:

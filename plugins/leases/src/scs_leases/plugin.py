@@ -78,8 +78,9 @@ async def scs_startup(app: App) -> None:
     publish = _events_publisher(app)
 
     def on_change(change: Change) -> None:
-        service.wake_waiters()
-        publish(change)
+        service.wake_waiters()  # on a gap too: the waiters re-read the live leases
+        if not change.gap:
+            publish(change)
 
     subscription = await app.db.changes.subscribe(on_change, topics=(store.TOPIC,))
     # expired leases never count (grants ignore them); the sweep keeps the table small

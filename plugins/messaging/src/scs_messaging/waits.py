@@ -50,6 +50,11 @@ class Wakeups:
         self.subscriptions.clear()
 
     def on_change(self, change: Change) -> None:
+        if change.gap:  # changes were missed: every waiter re-queries
+            for events in self.waiters.values():
+                for event in events:
+                    event.set()
+            return
         key_of = self.key_of.get(change.topic)
         if key_of is None or not isinstance(change.payload, dict):
             return

@@ -207,6 +207,12 @@ DB_SERIES = (
     ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
     ("changes_delivered", "scs_db_changes_delivered", "Change-feed changes delivered", True),
+    (
+        "changes_gaps",
+        "scs_db_changes_gaps",
+        "Change-feed gaps: changes pruned before this process read them (it resynchronised)",
+        True,
+    ),
 )
 
 
