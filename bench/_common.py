@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scs.testing import ServerProcess, launch, parse_error, parse_result
+from scs_server.testing import ServerProcess, launch, parse_error, parse_result
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent

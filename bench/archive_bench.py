@@ -70,9 +70,9 @@ def generate(path: Path, messages: int) -> None:
 
 
 async def phase(name: str, folder: Path, archive: Path, url: str | None) -> dict[str, Any]:
-    from scs.app import create_app
-    from scs.testing import make_settings
     from scs_archive import exporter, importer
+    from scs_server.app import create_app
+    from scs_server.testing import make_settings
 
     app = await create_app(make_settings(folder, database_url=url))
     try:
@@ -146,7 +146,7 @@ def main() -> None:
         if args.engine in ("sqlite", "both"):
             run_engine("sqlite", archive, None)
         if args.engine in ("postgresql", "both"):
-            from scs.storage.cluster import PostgresCluster, find_binaries
+            from scs_server.storage.cluster import PostgresCluster, find_binaries
 
             binaries = find_binaries()
             if binaries is None:

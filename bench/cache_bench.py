@@ -34,9 +34,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile  # noqa: E402
-from scs.app import create_app  # noqa: E402
-from scs.testing import ScsServer, make_settings, serve_http  # noqa: E402
 from scs_cache.entries import ResponseCache  # noqa: E402
+from scs_server.app import create_app  # noqa: E402
+from scs_server.testing import ScsServer, make_settings, serve_http  # noqa: E402
 
 WORDS = [
     "alpha",

@@ -22,17 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from _common import percentile
-from scs.storage.cluster import PostgresCluster, find_binaries
-from scs.storage.postgres import PostgresDatabase
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.storage.cluster import PostgresCluster, find_binaries
+from scs_server.storage.postgres import PostgresDatabase
+from scs_server.storage.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
-    from scs.storage import Change
+    from scs_server.storage import Change
 
 COUNT = 300
 CHILD = """
 import asyncio, sys, time
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.storage.sqlite import SqliteDatabase
 
 async def main():
     db = SqliteDatabase(sys.argv[1])

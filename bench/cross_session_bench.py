@@ -29,11 +29,11 @@ from typing import Any
 from _common import percentile
 from fastmcp import Client
 from rapidfuzz import fuzz, process
-from scs.app import create_app
-from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
 from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
+from scs_server.app import create_app
+from scs_server.testing import API_KEY, make_settings, parse_result
 from search_bench import CALLER, QUERIES, call, make_rows, seed
 
 TWO_WORDS = [q for q in QUERIES if len(q.split()) == 2]

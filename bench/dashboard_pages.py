@@ -28,8 +28,8 @@ import httpx2
 from _common import percentile
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.app import create_app
-from scs.testing import API_KEY, make_settings, parse_result, serve_http
+from scs_server.app import create_app
+from scs_server.testing import API_KEY, make_settings, parse_result, serve_http
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

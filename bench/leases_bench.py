@@ -38,8 +38,8 @@ from scs_leases.api import LeaseService
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import percentile  # noqa: E402
-from scs.app import create_app  # noqa: E402
-from scs.testing import Agent, ScsServer, make_settings, serve_http  # noqa: E402
+from scs_server.app import create_app  # noqa: E402
+from scs_server.testing import Agent, ScsServer, make_settings, serve_http  # noqa: E402
 
 PLUGINS = "sessions,memory,leases"
 WAIT_S = 10.0

@@ -8,10 +8,10 @@ What it does, in order (see bench/README.md for how to read the figures):
 
 1. Floor A: raw sqlite3 ``BEGIN IMMEDIATE; INSERT; COMMIT`` on the event loop (as the
    server's SQLite engine writes), on a WAL file with the engine's PRAGMAs
-   (``scs.storage.sqlite.SqliteDatabase.pragmas``) and the messages schema.
+   (``scs_server.storage.sqlite.SqliteDatabase.pragmas``) and the messages schema.
 2. Floor B: ``bench/noop_server.py`` (FastMCP, same version and transport, tools that do
    nothing) as a subprocess, driven by exactly the client load used for scs.
-3. scs: ``python -m scs.cli serve`` as a subprocess on a fresh database. Big sessions for
+3. scs: ``python -m scs_server.cli serve`` as a subprocess on a fresh database. Big sessions for
    search (1k/10k/100k messages) are seeded by inserting rows straight into the SQLite
    file with the server stopped (HTTP inserts would take minutes), then it is restarted.
    Tokens are minted with ``authenticate_agent``; rate limits are raised (env) so the
@@ -67,7 +67,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs.storage.cluster import PostgresCluster
+    from scs_server.storage.cluster import PostgresCluster
 
 console = Console(stderr=True)
 
@@ -253,9 +253,9 @@ def rows_from(
 
 async def sqlite_floor(folder: Path, count: int) -> Row:
     """Insert+commit ``count`` messages one transaction each, as add_message's SQL does."""
-    from scs.storage.sqlite import SqliteDatabase
-    from scs.timestamps import utc_now
     from scs_messaging.schema import MIGRATIONS as MESSAGE_SCHEMA
+    from scs_server.storage.sqlite import SqliteDatabase
+    from scs_server.timestamps import utc_now
     from scs_sessions.schema import MIGRATIONS as SESSION_SCHEMA
 
     path = folder / "floor.db"
@@ -335,7 +335,7 @@ class Servers:
 
 
 def scs_env(folder: Path, database_url: str | None) -> dict[str, str]:
-    from scs.testing import server_env
+    from scs_server.testing import server_env
 
     extra = {"SCS_DATABASE_URL": database_url} if database_url else {}
     return server_env(folder, SCS_LOG_LEVEL="WARNING", **GENEROUS_LIMITS, **extra)
@@ -344,7 +344,7 @@ def scs_env(folder: Path, database_url: str | None) -> dict[str, str]:
 def start_scs(folder: Path, database_url: str | None, replicas: int) -> Servers:
     """``replicas`` ``scs serve`` processes on one database (started one after the other:
     the first applies the migrations)."""
-    from scs.testing import start_server_process
+    from scs_server.testing import start_server_process
 
     children = []
     try:
@@ -361,7 +361,7 @@ async def mint(url: str, agents: list[tuple[str, str]]) -> dict[str, str]:
     """Tokens for (agent_id, agent_type) pairs through authenticate_agent."""
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
-    from scs.testing import ADMIN_API_KEY, API_KEY
+    from scs_server.testing import ADMIN_API_KEY, API_KEY
 
     tokens = {}
     async with Client(StreamableHttpTransport(url)) as client:
@@ -434,7 +434,7 @@ def seed_rows(size: int, session_id: str, rng: random.Random) -> list[tuple[Any,
 
 async def seed_postgresql(url: str, sessions: dict[int, str]) -> float:
     """The big sessions' messages into PostgreSQL through the data API (pipelined batches)."""
-    from scs.storage.postgres import PostgresDatabase
+    from scs_server.storage.postgres import PostgresDatabase
 
     started = time.monotonic()
     rng = random.Random(7)
@@ -1129,8 +1129,8 @@ def run(args: argparse.Namespace) -> Outcome:
 
 
 def start_postgres() -> PostgresCluster:
-    """The throwaway cluster the test suite uses (scs.storage.cluster), on this machine's binaries."""
-    from scs.storage.cluster import PostgresCluster, find_binaries
+    """The throwaway cluster the test suite uses (scs_server.storage.cluster), on this machine's binaries."""
+    from scs_server.storage.cluster import PostgresCluster, find_binaries
 
     binaries = find_binaries()
     if binaries is None:

@@ -2,7 +2,7 @@
 """The floor: a bare FastMCP server whose tools do nothing, served like ``scs serve``.
 
 Same FastMCP version, same streamable-HTTP app (``http_app(path="/mcp")``), same
-uvicorn settings and garbage-collector tuning (``scs.runner.tune_gc``) as ``scs serve``; tools with the same names and
+uvicorn settings and garbage-collector tuning (``scs_server.runner.tune_gc``) as ``scs serve``; tools with the same names and
 arguments as scs's, returning a constant. No middleware, no database, no auth.
 
     python bench/noop_server.py   # prints "noop: listening on http://127.0.0.1:PORT/mcp"
@@ -23,7 +23,7 @@ from typing import Any
 import uvicorn
 from fastmcp import FastMCP
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from scs.runner import tune_gc
+from scs_server.runner import tune_gc
 
 mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
 ids = itertools.count(1)

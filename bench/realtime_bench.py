@@ -42,13 +42,13 @@ from _common import percentile, rss_kib
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.tools.base import ToolResult
-from scs.app import App, create_app
-from scs.identity import Identity
-from scs.storage.cluster import PostgresCluster, find_binaries
-from scs.testing import API_KEY, ServerProcess, make_settings, parse_result, server_env
-from scs.testing import start_server_process as start_process
 from scs_inbox.pending import with_notice
 from scs_messaging.api import Messaging, Wakeups
+from scs_server.app import App, create_app
+from scs_server.identity import Identity
+from scs_server.storage.cluster import PostgresCluster, find_binaries
+from scs_server.testing import API_KEY, ServerProcess, make_settings, parse_result, server_env
+from scs_server.testing import start_server_process as start_process
 
 WAKES = 60
 IDLE_WAITERS = 1000

@@ -9,7 +9,7 @@ Security findings 3 and 6 (the whole attack run of both). What it does:
 1. Seeds, with the server stopped, straight into its SQLite file: (1) one session of 300
    messages of 100,000 characters, (2) one session of 20,000 messages, (3) 2,000 small
    sessions of 3 messages each. All public.
-2. Starts ``scs serve --plugins default`` with anonymous read on (``scs.testing``'s
+2. Starts ``scs serve --plugins default`` with anonymous read on (``scs_server.testing``'s
    process launcher, temp dir) in a session of its own, as a daemon or a user's shell
    runs it (Linux gives each session a fair share of the CPUs: inside the bench's
    session the attackers would be taking the server's share, not the machine's).
@@ -204,7 +204,7 @@ def seed(db_path: Path, plan: Plan) -> dict[str, Any]:
 def start_scs(
     folder: Path, real_limits: bool, plugins: str, extra: dict[str, str] | None = None
 ) -> Child:
-    from scs.testing import server_env
+    from scs_server.testing import server_env
 
     env = server_env(
         folder,
@@ -216,7 +216,7 @@ def start_scs(
     # setsid: a session (and scheduling group) of its own, as a daemon runs; the pid
     # stays the server's (Popen's child is no group leader, so setsid execs in place)
     return start_child(
-        ["setsid", sys.executable, "-m", "scs.cli", "serve", "--plugins", plugins]
+        ["setsid", sys.executable, "-m", "scs_server.cli", "serve", "--plugins", plugins]
         + ["--host", "127.0.0.1", "--port", "0"],
         env=env,
         cwd=folder,
@@ -227,7 +227,7 @@ def start_scs(
 async def mint(url: str, names: list[str]) -> dict[str, str]:
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
-    from scs.testing import API_KEY
+    from scs_server.testing import API_KEY
 
     tokens = {}
     async with Client(StreamableHttpTransport(url)) as client:

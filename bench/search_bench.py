@@ -40,14 +40,14 @@ from typing import Any
 from _common import percentile, rss_kib
 from fastmcp import Client
 from rapidfuzz import fuzz, process
-from scs import Identity
-from scs.app import create_app
-from scs.storage.cluster import PostgresCluster, find_binaries
-from scs.testing import API_KEY, make_settings, parse_result
 from scs_messaging.visibility import can_see
 from scs_search.scoring import score
 from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
+from scs_server import Identity
+from scs_server.app import create_app
+from scs_server.storage.cluster import PostgresCluster, find_binaries
+from scs_server.testing import API_KEY, make_settings, parse_result
 
 SIZES = (1_000, 10_000, 100_000)
 QUERIES = (

@@ -1,6 +1,6 @@
 """What a round trip to a SQLite connection's thread costs, against the SQLite work itself.
 
-Why the SQLite engine (``scs.storage.sqlite``) runs short writes and point reads on the
+Why the SQLite engine (``scs_server.storage.sqlite``) runs short writes and point reads on the
 event loop:
 
     uv run python bench/sqlite_hops.py
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.storage.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

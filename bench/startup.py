@@ -2,11 +2,11 @@
 
 Measures, alternating the two servers run by run (so both see the same machine load):
 
-* spawn to first HTTP answer: ``python -m scs.cli serve`` (default plugins, an existing
+* spawn to first HTTP answer: ``python -m scs_server.cli serve`` (default plugins, an existing
   database) vs ``bench/bare_server.py`` (FastMCP, one tool, same uvicorn settings); the
   clock starts before ``Popen`` and stops at the first HTTP response on the port
   (any status: it is the first moment the server answers);
-* ``python -c "import scs.cli"`` vs ``python -c "import fastmcp.server.server, uvicorn"``;
+* ``python -c "import scs_server.cli"`` vs ``python -c "import fastmcp.server.server, uvicorn"``;
 * ``scs --help``, ``scs version`` and ``scs token`` wall time (targets: under 0.5 s).
 
 Each figure also comes as CPU seconds (user + system) of the process measured, up to
@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from _common import BENCH_DIR
-from scs.testing import server_env
+from scs_server.testing import server_env
 
 TARGET_RATIO = 1.2
 CLI_TARGET_S = 0.5
@@ -123,7 +123,7 @@ def main() -> None:
         home = Path(scratch)
         env = server_env(home)
         env.pop("SCS_LOG_LEVEL", None)
-        scs = [py, "-m", "scs.cli"]
+        scs = [py, "-m", "scs_server.cli"]
         subprocess.run(
             [*scs, "check", "--fix"], env=env, cwd=home, capture_output=True, check=False
         )
@@ -138,7 +138,7 @@ def main() -> None:
                 "serve_bare": bare,
                 "serve_scs": served,
                 "import_bare": wall([py, "-c", "import fastmcp.server.server, uvicorn"], env, home),
-                "import_scs_cli": wall([py, "-c", "import scs.cli"], env, home),
+                "import_scs_cli": wall([py, "-c", "import scs_server.cli"], env, home),
                 "scs_help": wall([*scs, "--help"], env, home),
                 "scs_version": wall([*scs, "version"], env, home),
                 "scs_token": wall([*scs, "token", "--agent-id", f"bench-{round_}"], env, home),
@@ -174,7 +174,7 @@ def main() -> None:
     print(f"serve ratio scs/bare: {result['serve_ratio']:.2f} (target <= {TARGET_RATIO})")
     print(f"serve CPU ratio scs/bare: {result['serve_cpu_ratio']:.2f}")
     print(f"load average: {result['load_average']}")
-    print(f"import ratio scs.cli/bare: {result['import_ratio']:.2f}")
+    print(f"import ratio scs_server.cli/bare: {result['import_ratio']:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ On one fresh WAL file each (the core's PRAGMAs), interleaved in rounds so that m
 noise hits every variant alike: a one-row write transaction and a point read on a raw
 ``sqlite3`` connection with the engine's PRAGMAs (the floor: synchronous calls on the
 loop, what the removed ``scs.db.Database.write``/``lookup`` did) and through
-``scs.storage`` (``db.execute``, ``db.transaction()`` with two statements, the same with
+``scs_server.storage`` (``db.execute``, ``db.transaction()`` with two statements, the same with
 ``tx.emit``, the same with a plain INSERT into another table instead of the emit,
 ``db.fetch_one``). Median of the rounds, wall microseconds per operation, and
 the ratio to the floor measured in the same run. Then, on a throwaway PostgreSQL cluster,
@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-from scs.migrations import Migration
-from scs.storage.cluster import PostgresCluster, find_binaries
-from scs.storage.postgres import PostgresDatabase
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.migrations import Migration
+from scs_server.storage.cluster import PostgresCluster, find_binaries
+from scs_server.storage.postgres import PostgresDatabase
+from scs_server.storage.sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -197,7 +197,7 @@ def run_suite(url: str, out_dir: Path) -> Report:
 def run_against_scs(workdir: Path) -> Report:
     """Start ``scs serve --plugins default,conformance`` on 127.0.0.1 (free port, data in
     ``workdir``), run the suite against it, stop it."""
-    from scs.testing import start_server_process
+    from scs_server.testing import start_server_process
 
     server = start_server_process(workdir, "--plugins", PLUGINS)
     try:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import parse_result, server_env
+from scs_server.testing import parse_result, server_env
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -75,7 +75,15 @@ async def test_claude_code_adds_the_printed_line_and_connects(
     server = scs_process()
     port = str(urlsplit(server.url).port)
     printed = subprocess.run(
-        [sys.executable, "-m", "scs.cli", "client-config", "claude", "--name", "claude-test"],
+        [
+            sys.executable,
+            "-m",
+            "scs_server.cli",
+            "client-config",
+            "claude",
+            "--name",
+            "claude-test",
+        ],
         env=server_env(tmp_path, SCS_PORT=port),
         cwd=tmp_path,
         capture_output=True,

@@ -11,7 +11,7 @@ import mcp_types
 import pytest
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 def prompt(name: str) -> mcp_types.PromptReference:

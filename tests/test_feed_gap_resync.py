@@ -17,15 +17,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.identity import Identity
-from scs.storage.feed import PRUNE_SQL
 from scs_messaging import api as messaging_api
+from scs_server.identity import Identity
+from scs_server.storage.feed import PRUNE_SQL
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from scs.storage.cluster import PostgresCluster
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.storage.cluster import PostgresCluster
+    from scs_server.testing import ScsServer, ServerFactory
 
 DEADLINE_S = 10.0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.testing import API_KEY, server_env
+from scs_server.testing import API_KEY, server_env
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -125,7 +125,7 @@ STDIO_STEPS = ["create_session", "add_message", "get_messages", "search_context"
 
 def admin_token(tmp_path: Path) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "scs.cli", "token", "--agent-id", AGENT, "--agent-type", "admin",
+        [sys.executable, "-m", "scs_server.cli", "token", "--agent-id", AGENT, "--agent-type", "admin",
          "--permissions", "read,write,admin,debug", "--ttl", "1d", "--name", AGENT],
         env=server_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120,
         check=True,
@@ -204,7 +204,7 @@ def test_inspector_through_scs_connect_over_stdio(scs_process: Any, tmp_path: Pa
     nc.require(nc.INSPECTOR)
     server = scs_process()
     token = admin_token(tmp_path)
-    connect = [sys.executable, "-m", "scs.cli", "connect", "--url", server.url, "--no-start"]
+    connect = [sys.executable, "-m", "scs_server.cli", "connect", "--url", server.url, "--no-start"]
     target = ["--transport", "stdio", "-e", f"SCS_TOKEN={token}", "--cwd", str(tmp_path)]
     for name, value in server_env(tmp_path).items():
         if name.startswith("SCS_"):

@@ -1,7 +1,7 @@
 """The third-party plugin story, end to end, from outside the workspace.
 
 Render ``plugin-template/`` with copier, build the rendered package into a wheel,
-install it with scs-core and the built-in plugins (from this checkout) into a fresh
+install it with scs-server and the built-in plugins (from this checkout) into a fresh
 virtual environment, then use that environment's ``scs``: the plugin is listed
 but disabled; selected through ``.env`` it serves its tools over HTTP and its
 migration runs; and the rendered package's own tests pass there.
@@ -23,8 +23,8 @@ import copier
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.plugins import BUILTINS
-from scs.testing import API_KEY, parse_error, parse_result, server_env, start_server_process
+from scs_server.plugins import BUILTINS
+from scs_server.testing import API_KEY, parse_error, parse_result, server_env, start_server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "plugin-template"
@@ -110,7 +110,7 @@ def test_rendered_package_layout(tmp_path: Path) -> None:
     pyproject = (project / "pyproject.toml").read_text()
     assert 'name = "scs-plugin-e2e-notes"' in pyproject
     assert '[project.entry-points.scs]\ne2e-notes = "scs_e2e_notes.plugin"' in pyproject
-    assert '"scs-core>=0.1"' in pyproject
+    assert '"scs-server>=0.1"' in pyproject
     assert "[tool.uv.sources]" not in pyproject  # from the index
     assert (
         'settings_config("SCS_E2E_NOTES_")'
@@ -118,7 +118,7 @@ def test_rendered_package_layout(tmp_path: Path) -> None:
     )
     assert "plugin_name: e2e-notes" in (project / ".copier-answers.yml").read_text()
     assert "${{ matrix.python-version }}" in (project / ".github/workflows/ci.yml").read_text()
-    assert 'pytest_plugins = ["scs.testing"]' in (project / "tests/conftest.py").read_text()
+    assert 'pytest_plugins = ["scs_server.testing"]' in (project / "tests/conftest.py").read_text()
     # the wheel uv build makes is named after the distribution, not the import package
     assert "dist/scs_plugin_e2e_notes-0.1.0-py3-none-any.whl" in (project / "README.md").read_text()
 
@@ -128,7 +128,7 @@ def test_defaults_make_a_workspace_member_of_a_checkout(tmp_path: Path) -> None:
     clone's workspace: no path at all, so every clone works (and no CI of its own)."""
     project = render(tmp_path / "project")
     pyproject = (project / "pyproject.toml").read_text()
-    assert "scs-core = { workspace = true }" in pyproject
+    assert "scs-server = { workspace = true }" in pyproject
     assert "scs-plugin-sessions = { workspace = true }" in pyproject
     assert "path =" not in pyproject
     assert not (project / ".github").exists()  # the checkout's CI runs plugins/*/tests
@@ -143,7 +143,7 @@ def test_a_checkout_elsewhere_is_relative_and_cloned_by_ci(tmp_path: Path) -> No
         scs_git_url="https://example.org/scs.git",
     )
     pyproject = (project / "pyproject.toml").read_text()
-    assert 'scs-core = { path = "../scs/core", editable = true }' in pyproject
+    assert 'scs-server = { path = "../scs/core", editable = true }' in pyproject
     ci = (project / ".github/workflows/ci.yml").read_text()
     assert ci.index("git clone --depth 1 https://example.org/scs.git ../scs") < ci.index("uv sync")
     with pytest.raises(ValueError, match="relative"):

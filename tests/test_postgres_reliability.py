@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import (
+from scs_server.testing import (
     API_KEY,
     ToolCallError,
     parse_error,
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
     from pathlib import Path
 
-    from scs.storage.cluster import PostgresCluster
-    from scs.testing import ServerFactory, ServerProcess
+    from scs_server.storage.cluster import PostgresCluster
+    from scs_server.testing import ServerFactory, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_engine", ["postgresql"])]
 

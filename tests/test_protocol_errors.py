@@ -12,10 +12,10 @@ import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, METHOD_NOT_FOUND
-from scs.middleware import REFUSED
+from scs_server.middleware import REFUSED
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 

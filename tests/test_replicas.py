@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 FEED_DEADLINE_S = 5.0  # the change feed's latency is milliseconds; this only bounds the poll
 

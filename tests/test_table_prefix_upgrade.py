@@ -6,17 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from scs.storage import open_database
-from scs.testing import engine_settings
 from scs_memory.store import MIGRATIONS as MEMORY_STEPS
 from scs_messaging.schema import MIGRATIONS as MESSAGING_STEPS
+from scs_server.storage import open_database
+from scs_server.testing import engine_settings
 from scs_sessions.schema import MIGRATIONS as SESSIONS_STEPS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs import Migration
-    from scs.testing import ServerFactory
+    from scs_server import Migration
+    from scs_server.testing import ServerFactory
 
 NOW = "2026-01-01T00:00:00.000000Z"
 

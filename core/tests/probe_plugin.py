@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl, require_identity, requires
+from scs_server import hookimpl, require_identity, requires
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 def whoami_payload() -> dict[str, Any]:

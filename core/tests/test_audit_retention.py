@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.core_plugin import AuditPrune
+from scs_server.core_plugin import AuditPrune
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.testing import ServerFactory
 
 
 async def audit_actions(app: App) -> list[str]:

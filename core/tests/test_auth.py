@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import ADMIN_API_KEY, API_KEY, JWT_SECRET, ScsServer, parse_error, parse_result
+from scs_server.testing import (
+    ADMIN_API_KEY,
+    API_KEY,
+    JWT_SECRET,
+    ScsServer,
+    parse_error,
+    parse_result,
+)
 
 from . import probe_plugin
 
@@ -286,7 +293,7 @@ async def test_brute_force_is_counted_throttled_and_audited_in_aggregate(
         server, "authenticate_agent", {"agent_id": "x"}, {"X-API-Key": API_KEY}
     )
     assert minted["agent_id"] == "x"
-    from scs.auth.store import audit_rows
+    from scs_server.auth.store import audit_rows
 
     await server.app.auth.flush_failure_audit()
     rows = await audit_rows(server.app.db, limit=100)
@@ -342,9 +349,9 @@ async def test_resources_need_a_bearer_header(server: ScsServer) -> None:
 
 
 def test_a_remembered_token_still_expires(tmp_path: Path) -> None:
-    from scs.auth.tokens import TokenService
-    from scs.errors import ScsError
-    from scs.testing import make_settings
+    from scs_server.auth.tokens import TokenService
+    from scs_server.errors import ScsError
+    from scs_server.testing import make_settings
 
     service = TokenService(make_settings(tmp_path))
     ttl = service.settings.token_ttl_seconds

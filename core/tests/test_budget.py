@@ -1,4 +1,4 @@
-"""scs.budget: the cheap bound is never below the real size; pages fit their budget."""
+"""scs_server.budget: the cheap bound is never below the real size; pages fit their budget."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from scs.budget import encoded_size, fitting, size_bound
+from scs_server.budget import encoded_size, fitting, size_bound
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),

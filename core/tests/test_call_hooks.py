@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import ScsError, hookimpl, requires
-from scs.plugins import PluginError, PluginHost, PluginInfo, discover
+from scs_server import ScsError, hookimpl, requires
+from scs_server.plugins import PluginError, PluginHost, PluginInfo, discover
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
-    from scs.request import Call
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.app import App
+    from scs_server.request import Call
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 @dataclass

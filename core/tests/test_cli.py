@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import jwt
 import pytest
 from click.testing import CliRunner
-from scs.cli import cli
-from scs.cli_tokens import CLIENTS
-from scs.testing import JWT_SECRET, server_env
+from scs_server.cli import cli
+from scs_server.cli_tokens import CLIENTS
+from scs_server.testing import JWT_SECRET, server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -169,7 +169,7 @@ def test_refused_plugin_is_not_reported_as_non_strict(tmp_path: Path) -> None:
     # messaging needs sessions: with strict selection (the default) start-up stops, and
     # nothing claims the plugin was merely disabled "(SCS_PLUGINS_STRICT=false)"
     result = subprocess.run(
-        [sys.executable, "-m", "scs.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "scs_server.cli", "serve", "--port", "0"],
         env=server_env(tmp_path, SCS_PLUGINS="default,-sessions"),
         cwd=tmp_path,
         capture_output=True,

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
-from scs.cli import cli
-from scs.testing import JWT_SECRET, ScsServer, parse_error, parse_result, server_env
+from scs_server.cli import cli
+from scs_server.testing import JWT_SECRET, ScsServer, parse_error, parse_result, server_env
 
 
 def cli_env(db: Path | ScsServer) -> dict[str, str]:
@@ -192,7 +192,7 @@ async def test_scs_token_identifies_stdio_tools_and_resources(tmp_path: Path) ->
     assert minted.exit_code == 0, minted.output
     transport = StdioTransport(
         command=sys.executable,
-        args=["-m", "scs.cli", "serve", "--transport", "stdio"],
+        args=["-m", "scs_server.cli", "serve", "--transport", "stdio"],
         env=server_env(tmp_path, SCS_TOKEN=minted.stdout.strip()),
         cwd=str(tmp_path),
     )

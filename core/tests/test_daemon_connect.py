@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
-from scs.testing import parse_error, parse_result, server_env
+from scs_server.testing import parse_error, parse_result, server_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def scs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scs.cli", *args],
+        [sys.executable, "-m", "scs_server.cli", *args],
         env=env,
         cwd=env["SCS_DATA_DIR"],
         capture_output=True,
@@ -63,7 +63,7 @@ def token_for(env: dict[str, str], agent_id: str) -> str:
 def connect_client(env: dict[str, str], token: str, *args: str) -> Client[Any]:
     transport = StdioTransport(
         command=sys.executable,
-        args=["-m", "scs.cli", "connect", *args],
+        args=["-m", "scs_server.cli", "connect", *args],
         env={**env, "SCS_TOKEN": token},
         cwd=env["SCS_DATA_DIR"],
     )
@@ -146,7 +146,7 @@ async def test_connect_mints_for_agent_id_from_the_data_dir(
         command=sys.executable,
         args=[
             "-m",
-            "scs.cli",
+            "scs_server.cli",
             "connect",
             "--url",
             server.url,

@@ -8,15 +8,15 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scs import Migration, hookimpl, requires
-from scs.errors import validation_error
-from scs.events import EVENT_NAMES, Event
 from scs_memory.sweeper import Sweeper
+from scs_server import Migration, hookimpl, requires
+from scs_server.errors import validation_error
+from scs_server.events import EVENT_NAMES, Event
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.testing import ServerFactory
 
 WRITTEN = "probe.written"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.auth.throttle import FailureThrottle, fingerprint
-from scs.testing import make_settings
+from scs_server.auth.throttle import FailureThrottle, fingerprint
+from scs_server.testing import make_settings
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ import httpx2
 import pytest
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer
+    from scs_server.testing import ScsServer
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 INIT = {

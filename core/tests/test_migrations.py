@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from scs import Migration
-from scs.storage import MigrationError
-from scs.storage.sqlite import split_statements
+from scs_server import Migration
+from scs_server.storage import MigrationError
+from scs_server.storage.sqlite import split_statements
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.storage import Database
+    from scs_server.storage import Database
 
 TRIGGER_PG = """
 CREATE TABLE note_log (note_id BIGINT);
@@ -88,10 +88,10 @@ async def test_failing_migration_rolls_back_everything(storage_db: Database) -> 
 
 
 async def test_failing_migration_stops_startup_naming_plugin(tmp_path: Path) -> None:
-    from scs import hookimpl
-    from scs.app import StartupError, create_app
-    from scs.plugins import PluginInfo, discover
-    from scs.testing import make_settings
+    from scs_server import hookimpl
+    from scs_server.app import StartupError, create_app
+    from scs_server.plugins import PluginInfo, discover
+    from scs_server.testing import make_settings
 
     class Broken:
         @hookimpl

@@ -8,16 +8,16 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import hookimpl
-from scs.app import StartupError, create_app
-from scs.plugins import BUILTINS, PluginInfo, SelectionError, discover, normalize, select
-from scs.testing import make_settings, server_env
+from scs_server import hookimpl
+from scs_server.app import StartupError, create_app
+from scs_server.plugins import BUILTINS, PluginInfo, SelectionError, discover, normalize, select
+from scs_server.testing import make_settings, server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 def test_builtins_are_found_through_entry_points() -> None:
@@ -91,7 +91,7 @@ async def test_duplicate_tool_names_stop_startup(tmp_path: Path) -> None:
 
 
 DEMO_MODULE = '''
-from scs import hookimpl, requires
+from scs_server import hookimpl, requires
 
 
 @hookimpl
@@ -122,7 +122,7 @@ def install_fake_distribution(root: Path) -> None:
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scs.cli", *args],
+        [sys.executable, "-m", "scs_server.cli", *args],
         env=server_env(tmp_path, PYTHONPATH=str(tmp_path / "site"), **env),
         cwd=tmp_path,
         capture_output=True,
@@ -181,8 +181,8 @@ class Needy:
 async def test_services_are_typed_and_a_missing_one_names_who_needs_it(
     tmp_path: Path, scs_factory: Any
 ) -> None:
-    from scs.services import MissingServiceError, Services
     from scs_messaging.messages import Messaging
+    from scs_server.services import MissingServiceError, Services
     from scs_sessions.service import MessageReader, Sessions
 
     server = await scs_factory("sessions,messaging")
@@ -222,7 +222,7 @@ BROKEN_MODULE = '''
 import os
 from pathlib import Path
 
-from scs import Migration, hookimpl, requires
+from scs_server import Migration, hookimpl, requires
 
 
 def mark(what):

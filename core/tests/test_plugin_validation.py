@@ -12,17 +12,17 @@ import types
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import Migration, core_plugin, hookimpl, requires
-from scs.app import StartupError, create_app
-from scs.plugins import CORE, PluginInfo
-from scs.testing import ScsServer, make_settings
+from scs_server import Migration, core_plugin, hookimpl, requires
+from scs_server.app import StartupError, create_app
+from scs_server.plugins import CORE, PluginInfo
+from scs_server.testing import ScsServer, make_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 def plugin(name: str, **hooks: Callable[..., Any]) -> PluginInfo:
@@ -122,7 +122,7 @@ BAD: dict[str, tuple[Callable[[], PluginInfo], str]] = {
 
 
 def installed(*plugins: PluginInfo) -> dict[str, PluginInfo]:
-    infos = {CORE: PluginInfo(CORE, "scs-core", "0", core_plugin)}
+    infos = {CORE: PluginInfo(CORE, "scs-server", "0", core_plugin)}
     infos.update({info.name: info for info in plugins})
     return infos
 

@@ -13,7 +13,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from scs.testing import server_env
+from scs_server.testing import server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +26,7 @@ def named_token(tmp_path: Path, agent_id: str) -> str:
         [
             sys.executable,
             "-m",
-            "scs.cli",
+            "scs_server.cli",
             "token",
             "--agent-id",
             agent_id,
@@ -89,7 +89,7 @@ async def test_sdk_client_through_scs_connect(scs_process: Any, tmp_path: Path) 
     token = named_token(tmp_path, "sdk-stdio")
     parameters = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "scs.cli", "connect", "--url", server.url, "--no-start"],
+        args=["-m", "scs_server.cli", "connect", "--url", server.url, "--no-start"],
         env=server_env(tmp_path, SCS_TOKEN=token),
         cwd=str(tmp_path),
     )

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
-from scs.testing import API_KEY, server_env
+from scs_server.testing import API_KEY, server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,7 +52,7 @@ async def test_http_health_tools_and_auth(scs_process: Any, tmp_path: Path) -> N
 async def test_stdio_transport(tmp_path: Path) -> None:
     transport = StdioTransport(
         command=sys.executable,
-        args=["-m", "scs.cli", "serve", "--transport", "stdio"],
+        args=["-m", "scs_server.cli", "serve", "--transport", "stdio"],
         env=server_env(tmp_path),
         cwd=str(tmp_path),
     )
@@ -86,7 +86,7 @@ def test_non_loopback_without_explicit_secrets_is_refused(tmp_path: Path) -> Non
         if k not in ("SCS_API_KEY", "SCS_JWT_SECRET_KEY")
     }
     done = subprocess.run(
-        [sys.executable, "-m", "scs.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "scs_server.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
-from scs.settings import ConfigError, ScsSettings, Settings, check_secret, load_settings
+from scs_server.settings import ConfigError, ScsSettings, Settings, check_secret, load_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -75,7 +75,7 @@ def test_placeholder_in_environment_stops_cli(tmp_path: Path) -> None:
         "SCS_API_KEY": "your-secure-api-key-replace-this-in-production",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "scs.cli", "check"],
+        [sys.executable, "-m", "scs_server.cli", "check"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from scs.testing import server_env
+from scs_server.testing import server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,8 +20,8 @@ NOT_FOR_SERVING = (
     "fastmcp.server.providers.proxy",
     "copier",
     "pytest",
-    "scs.testing",
-    "scs.checkup",
+    "scs_server.testing",
+    "scs_server.checkup",
 )
 # never needed by `scs --help`, `scs version`, `scs token`: the server, its transports, the
 # client side, JOSE beyond PyJWT, numpy (search); PyJWT and pydantic-settings they do need
@@ -35,10 +35,10 @@ NOT_FOR_LIGHT_COMMANDS = (
     "joserfc",
     "authlib",
     "numpy",
-    "scs.app",
-    "scs.runner",
-    "scs.middleware",
-    "scs.calls",
+    "scs_server.app",
+    "scs_server.runner",
+    "scs_server.middleware",
+    "scs_server.calls",
 )
 MODULES_MARK = "scs-test-modules:"
 
@@ -67,7 +67,7 @@ def command_imports(tmp_path: Path, *args: str) -> list[str]:
         "atexit.register(lambda: print("
         f"{MODULES_MARK!r} + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
         f"sys.argv = ['scs', *{list(args)!r}]\n"
-        "from scs.cli import main\n"
+        "from scs_server.cli import main\n"
         "main()"
     )
     done = subprocess.run(
@@ -84,26 +84,28 @@ def command_imports(tmp_path: Path, *args: str) -> list[str]:
 
 
 def plugin_modules(modules: list[str]) -> list[str]:
-    return [m for m in modules if m.startswith("scs_")]
+    """Plugin modules (``scs_<plugin>``; the core is ``scs_server``)."""
+    core = ("scs_server", "scs_server.")
+    return [m for m in modules if m.startswith("scs_") and not m.startswith(core)]
 
 
 def test_cli_import_loads_no_server_stack() -> None:
     """`scs --help`, `scs version`: click and our CLI modules only."""
-    modules = imported("import scs.cli")
-    assert "click" in modules and "scs.cli" in modules
+    modules = imported("import scs_server.cli")
+    assert "click" in modules and "scs_server.cli" in modules
     assert under(modules, SERVER_STACK) == []
-    assert under(modules, ("scs.app", "scs.runner", "scs_sessions")) == []
+    assert under(modules, ("scs_server.app", "scs_server.runner", "scs_sessions")) == []
 
 
 def test_serve_import_path_has_no_client_or_tooling_modules() -> None:
     """What `scs serve` imports: the CLI, the runner, the app and every default plugin."""
     modules = imported(
-        "import scs.cli, scs.runner\n"
-        "from scs.plugins import PluginHost, discover, select\n"
+        "import scs_server.cli, scs_server.runner\n"
+        "from scs_server.plugins import PluginHost, discover, select\n"
         "infos = discover()\n"
         "PluginHost.create(select('default', infos), infos, strict=True)"
     )
-    assert "scs.runner" in modules and "scs_sessions" in modules  # the probe did import them
+    assert "scs_server.runner" in modules and "scs_sessions" in modules  # the probe did import them
     assert under(modules, NOT_FOR_SERVING) == []
 
 
@@ -111,8 +113,8 @@ def test_scs_token_imports_no_server(tmp_path: Path) -> None:
     """`scs token` mints for real (database, secrets, PyJWT) without FastMCP, MCP or any
     plugin: its refusals (ScsError) do not need FastMCP."""
     modules = command_imports(tmp_path, "token", "--agent-id", "light-one", "--ttl", "1d")
-    assert "scs.auth.service" in modules and "jwt" in modules  # it did mint
-    assert "scs.errors" in modules
+    assert "scs_server.auth.service" in modules and "jwt" in modules  # it did mint
+    assert "scs_server.errors" in modules
     assert under(modules, NOT_FOR_LIGHT_COMMANDS) == []
     assert plugin_modules(modules) == []
 
@@ -120,6 +122,6 @@ def test_scs_token_imports_no_server(tmp_path: Path) -> None:
 def test_scs_version_and_help_import_no_server(tmp_path: Path) -> None:
     for args in (("version",), ("--help",)):
         modules = command_imports(tmp_path, *args)
-        assert "scs.cli" in modules
+        assert "scs_server.cli" in modules
         assert under(modules, (*NOT_FOR_LIGHT_COMMANDS, "jwt", "pydantic")) == [], args
         assert plugin_modules(modules) == [], args

@@ -1,7 +1,7 @@
 """A refusal (``ScsError``) raised in a tool, resource or prompt body, or by a call hook,
 reaches the client as the same JSON text, and stays out of the error log: ``ScsError``
 does not subclass FastMCP's ``ToolError`` (the CLI must not import FastMCP), the server
-hands it over as ``scs.middleware.WireError``."""
+hands it over as ``scs_server.middleware.WireError``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import ScsError, hookimpl, requires
-from scs.errors import ErrorCode
+from scs_server import ScsError, hookimpl, requires
+from scs_server.errors import ErrorCode
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
-    from scs.request import Call
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.request import Call
+    from scs_server.testing import ServerFactory
 
 REFUSAL = ScsError(ErrorCode.CONFLICT, "taken", "pick another", holder="bob")
 EXPECTED = {"success": False, "code": "CONFLICT", "error": "taken", "hint": "pick another"}

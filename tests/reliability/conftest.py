@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import ADMIN_API_KEY, API_KEY, server_env
+from scs_server.testing import ADMIN_API_KEY, API_KEY, server_env
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

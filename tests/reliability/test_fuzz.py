@@ -21,9 +21,9 @@ import pytest
 from fastmcp import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scs.app import create_app
-from scs.errors import ErrorCode
-from scs.testing import ADMIN_API_KEY, API_KEY, make_settings
+from scs_server.app import create_app
+from scs_server.errors import ErrorCode
+from scs_server.testing import ADMIN_API_KEY, API_KEY, make_settings
 
 from .conftest import GENEROUS_LIMITS, client_for, mint, process_env
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from pathlib import Path
 
-    from scs.app import App
+    from scs_server.app import App
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,12 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.testing import ToolCallError
+from scs_server.testing import ToolCallError
 
 from .conftest import GENEROUS_LIMITS
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer
+    from scs_server.testing import Agent, ScsServer
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from click.testing import CliRunner
 from mcp.shared.exceptions import MCPError
-from scs.cli import cli
-from scs.settings import Settings
-from scs.testing import (
+from scs_server.cli import cli
+from scs_server.settings import Settings
+from scs_server.testing import (
     ADMIN_API_KEY,
     API_KEY,
     ToolCallError,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from click.testing import Result
     from fastmcp import Client
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 async def call(client: Client[Any], tool: str, **arguments: Any) -> Any:

@@ -9,17 +9,17 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-from scs.app import create_app
-from scs.settings import Settings
-from scs.storage.sqlite import SqliteDatabase
-from scs.testing import Agent, ToolCallError
+from scs_server.app import create_app
+from scs_server.settings import Settings
+from scs_server.storage.sqlite import SqliteDatabase
+from scs_server.testing import Agent, ToolCallError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     import pytest
-    from scs.storage import Transaction
-    from scs.testing import ServerFactory
+    from scs_server.storage import Transaction
+    from scs_server.testing import ServerFactory
 
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 

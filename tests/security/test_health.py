@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
-from scs.errors import ScsError
+from scs_server.errors import ScsError
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 def root(server: ScsServer) -> str:

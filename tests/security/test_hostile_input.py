@@ -12,12 +12,12 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.jsonvalues import MAX_DEPTH, UNREADABLE
-from scs.paging import encode_cursor
+from scs_server.jsonvalues import MAX_DEPTH, UNREADABLE
+from scs_server.paging import encode_cursor
 
 if TYPE_CHECKING:
-    from scs.storage import Transaction
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.storage import Transaction
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 PLUGINS = "sessions,messaging,memory,search"
 DEEP_300 = "[" * 300 + "]" * 300  # 600 bytes: small, but deeper than any reader could show

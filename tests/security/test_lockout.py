@@ -16,11 +16,11 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from prometheus_client.parser import text_string_to_metric_families
-from scs.auth.store import audit_rows
-from scs.testing import ADMIN_API_KEY, API_KEY, parse_error, parse_result
+from scs_server.auth.store import audit_rows
+from scs_server.testing import ADMIN_API_KEY, API_KEY, parse_error, parse_result
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 # a long first backoff: the throttle must still hold when the next call comes, however
 # slow the machine

@@ -16,8 +16,8 @@ from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.testing import ServerFactory
 
 PLUGINS = "sessions,messaging,search"
 WORDS = ("database", "pool", "shard", "replica", "vacuum", "index", "merge", "topic")

@@ -11,7 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from scs.storage import Database
+    from scs_server.storage import Database
 
 TABLE = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE, n INTEGER)"
 TABLE_PG = (
@@ -29,7 +29,7 @@ async def eventually(predicate: Callable[[], bool], seconds: float = 10) -> None
 
 
 async def create_notes(db: Database) -> None:
-    from scs.migrations import Migration
+    from scs_server.migrations import Migration
 
     await db.migrate("notes", [Migration(1, "notes", TABLE, postgresql=TABLE_PG)])
 

@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.errors import ScsError
-from scs.storage import Change, open_database
-from scs.testing import engine_settings
+from scs_server.errors import ScsError
+from scs_server.storage import Change, open_database
+from scs_server.testing import engine_settings
 
 from .conftest import eventually
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from scs.storage import Database
+    from scs_server.storage import Database
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ async def test_a_large_payload_is_read_from_the_table(
 
 WRITER = """
 import asyncio, sys
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.storage.sqlite import SqliteDatabase
 
 async def main():
     db = SqliteDatabase(sys.argv[1])
@@ -127,7 +127,7 @@ async def test_sqlite_changes_cross_processes(tmp_path: Path) -> None:
 
 
 async def test_poll_delivers_other_processes_changes_at_once_on_sqlite(tmp_path: Path) -> None:
-    from scs.storage.sqlite import SqliteDatabase
+    from scs_server.storage.sqlite import SqliteDatabase
 
     writer = open_database(engine_settings(tmp_path, None))
     reader = SqliteDatabase(tmp_path / "scs.db", changes_poll_s=3600)  # the watcher sleeps

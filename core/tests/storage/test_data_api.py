@@ -6,12 +6,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.errors import ScsError
-from scs.storage import IntegrityError, Row
-from scs.storage.sql import to_pyformat
+from scs_server.errors import ScsError
+from scs_server.storage import IntegrityError, Row
+from scs_server.storage.sql import to_pyformat
 
 if TYPE_CHECKING:
-    from scs.storage import Database, Executor, Transaction
+    from scs_server.storage import Database, Executor, Transaction
 
 
 async def test_crud_through_the_api(notes_db: Database) -> None:

@@ -9,8 +9,8 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.storage import GAP_TOPIC, Change, ChangeQueue
-from scs.storage.feed import PRUNE_SQL
+from scs_server.storage import GAP_TOPIC, Change, ChangeQueue
+from scs_server.storage.feed import PRUNE_SQL
 
 from .conftest import eventually
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-    from scs.storage import Database
-    from scs.storage.cluster import PostgresCluster
+    from scs_server.storage import Database
+    from scs_server.storage.cluster import PostgresCluster
 
 
 async def emit(db: Database, topic: str, payload: object) -> None:
@@ -38,7 +38,7 @@ async def behind_replica(
     listener cannot catch up until the block ends.
     """
     if database_url is None:
-        from scs.storage.sqlite import SqliteDatabase
+        from scs_server.storage.sqlite import SqliteDatabase
 
         sqlite = SqliteDatabase(tmp_path / "scs.db", changes_poll_s=3600)
         await sqlite.open()
@@ -50,7 +50,7 @@ async def behind_replica(
         yield sqlite, reads_nothing
         await sqlite.close()
         return
-    from scs.storage.postgres import PostgresDatabase
+    from scs_server.storage.postgres import PostgresDatabase
 
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     pg = PostgresDatabase(database_url, pool_size=1)

@@ -6,14 +6,14 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.migrations import Migration
-from scs.storage import MigrationError, open_database
-from scs.testing import engine_settings
+from scs_server.migrations import Migration
+from scs_server.storage import MigrationError, open_database
+from scs_server.testing import engine_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.storage import Database
+    from scs_server.storage import Database
 
 STEPS = [
     Migration(

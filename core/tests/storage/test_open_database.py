@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.settings import ConfigError, load_settings
-from scs.storage import open_database
-from scs.testing import REQUIRE_POSTGRES, engine_settings, no_postgres
+from scs_server.settings import ConfigError, load_settings
+from scs_server.storage import open_database
+from scs_server.testing import REQUIRE_POSTGRES, engine_settings, no_postgres
 
 if TYPE_CHECKING:
     from pathlib import Path

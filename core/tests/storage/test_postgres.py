@@ -7,9 +7,9 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.errors import ScsError
-from scs.storage import Change, open_database
-from scs.testing import engine_settings, start_cluster
+from scs_server.errors import ScsError
+from scs_server.storage import Change, open_database
+from scs_server.testing import engine_settings, start_cluster
 
 from .conftest import create_notes, eventually
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from scs.storage.cluster import PostgresCluster
+    from scs_server.storage.cluster import PostgresCluster
 
 
 async def test_a_reconnecting_listener_misses_nothing(

@@ -1,4 +1,4 @@
-"""SQLite's reader pool (``scs.storage.sqlite_conn.ReaderPool``) under exhaustion and
+"""SQLite's reader pool (``scs_server.storage.sqlite_conn.ReaderPool``) under exhaustion and
 misuse: a typed, bounded refusal; never a dirty lend."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.errors import ScsError
-from scs.storage.sqlite import SqliteDatabase
+from scs_server.errors import ScsError
+from scs_server.storage.sqlite import SqliteDatabase
 
 from .conftest import create_notes
 

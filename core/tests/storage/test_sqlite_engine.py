@@ -8,9 +8,9 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
-import scs.storage.sqlite
-from scs.errors import ScsError
-from scs.storage.sqlite import SqliteDatabase
+import scs_server.storage.sqlite
+from scs_server.errors import ScsError
+from scs_server.storage.sqlite import SqliteDatabase
 
 from .conftest import create_notes, eventually
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from scs.storage import Transaction
+    from scs_server.storage import Transaction
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ async def test_past_the_busy_timeout_a_write_is_a_typed_busy_error(tmp_path: Pat
 async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
     db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_COMMITS", 3)
+    monkeypatch.setattr(scs_server.storage.sqlite, "CHECKPOINT_COMMITS", 3)
     for n in range(2):
         await db.execute("INSERT INTO notes (body) VALUES (?)", (f"x{n}",))
     assert db.checkpoints == 0
@@ -123,7 +123,7 @@ async def test_new_database_files_are_private(tmp_path: Path) -> None:
 
 
 async def test_old_changes_are_pruned(db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scs.storage.feed, "PRUNE_EVERY", 5)
+    monkeypatch.setattr(scs_server.storage.feed, "PRUNE_EVERY", 5)
     db._pruner.retention_s = -1  # everything counts as old
     for i in range(5):
         async with db.transaction() as tx:
@@ -226,8 +226,8 @@ async def test_loop_heavy_and_store_function_writes_interleave_losing_nothing(
 async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
     db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_WAL_GROWTH", 64 * 1024)
-    monkeypatch.setattr(scs.storage.sqlite, "CHECKPOINT_SIZE_CHECK", 1)
+    monkeypatch.setattr(scs_server.storage.sqlite, "CHECKPOINT_WAL_GROWTH", 64 * 1024)
+    monkeypatch.setattr(scs_server.storage.sqlite, "CHECKPOINT_SIZE_CHECK", 1)
     assert db.checkpoints == 0
     await db.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 100_000,))
     await eventually(lambda: db.checkpoints == 1)

@@ -11,18 +11,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scs.testing import server_env
 from scs_archive import exporter, importer
+from scs_server.testing import server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.app import App
-    from scs.testing import Agent, ScsServer
+    from scs_server.app import App
+    from scs_server.testing import Agent, ScsServer
 
 VISIBILITIES = ("public", "private", "agent_only", "admin_only")
 # the real command line, under a permissive umask (what it writes must be 0600 anyway)
-SCS = [sys.executable, "-c", "import os; os.umask(0o002); from scs.cli import main; main()"]
+SCS = [sys.executable, "-c", "import os; os.umask(0o002); from scs_server.cli import main; main()"]
 
 
 async def scs(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

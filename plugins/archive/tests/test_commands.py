@@ -9,15 +9,15 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.testing import sqlite_only
+from scs_server.testing import sqlite_only
 
 from .conftest import comparable, export_text, scs, seed, team
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.storage.cluster import PostgresCluster
-    from scs.testing import ServerFactory
+    from scs_server.storage.cluster import PostgresCluster
+    from scs_server.testing import ServerFactory
 
 
 @sqlite_only

@@ -7,15 +7,15 @@ import stat
 from typing import TYPE_CHECKING
 
 import pytest
-from scs.errors import ScsError
 from scs_archive import importer, signing
+from scs_server.errors import ScsError
 
 from .conftest import export_text, import_text, records, row_counts, seed
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
 
 async def _source_and_target(scs_factory: ServerFactory) -> tuple[str, object]:

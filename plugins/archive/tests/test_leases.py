@@ -8,14 +8,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.errors import ScsError
+from scs_server.errors import ScsError
 
 from .conftest import export_text, import_text, records, scs
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 LEASES = frozenset({"leases"})
 

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scs.testing import sqlite_only
+from scs_server.testing import sqlite_only
 
 from .conftest import VISIBILITIES, comparable, export_text, import_text, row_counts, seed, team
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.storage.cluster import PostgresCluster
-    from scs.testing import ServerFactory
+    from scs_server.storage.cluster import PostgresCluster
+    from scs_server.testing import ServerFactory
 
 
 async def test_round_trip_and_second_import_adds_nothing(
@@ -79,7 +79,7 @@ async def test_a_taken_session_id_is_skipped_failed_or_renamed(
     await import_text(other.app, text, tmp_path / "o.ndjson")
     text_from_other = await export_text(other.app)
 
-    from scs.errors import ScsError
+    from scs_server.errors import ScsError
 
     with pytest.raises(ScsError) as refused:
         await import_text(source.app, text_from_other, tmp_path / "f.ndjson", on_conflict="fail")

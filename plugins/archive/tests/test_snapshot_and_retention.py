@@ -8,13 +8,13 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from scs.timestamps import parse_iso
 from scs_archive.retention import Retention
+from scs_server.timestamps import parse_iso
 
 from .conftest import export_text, records, seed, team
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 WRITERS = 20
 PER_WRITER = 8

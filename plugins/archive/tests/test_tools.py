@@ -7,12 +7,12 @@ import json
 from typing import TYPE_CHECKING
 
 import httpx2
-from scs.testing import ADMIN_API_KEY
+from scs_server.testing import ADMIN_API_KEY
 
 from .conftest import comparable, export_text, records, seed, team
 
 if TYPE_CHECKING:
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
 
 async def test_export_session_returns_the_ndjson_as_an_embedded_resource(

@@ -6,11 +6,11 @@ import asyncio
 import types
 from typing import TYPE_CHECKING, Any
 
-from scs import Migration, hookimpl, requires
+from scs_server import Migration, hookimpl, requires
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 TOPIC = "probe_notes"

@@ -12,7 +12,7 @@ from scs_cache.entries import ResponseCache
 from . import probe
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 
 def stats(server: ScsServer) -> dict[str, Any]:

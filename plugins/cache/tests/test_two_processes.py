@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import ADMIN_API_KEY, API_KEY, server_env
+from scs_server.testing import ADMIN_API_KEY, API_KEY, server_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from scs.testing import ServerProcess
+    from scs_server.testing import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from scs_conformance.tools import ERROR_TEXT
 
 if TYPE_CHECKING:
     from fastmcp import Client
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # logging and sampling are deprecated at 2026-07-28; these tests use them on purpose

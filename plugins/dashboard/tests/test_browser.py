@@ -15,7 +15,7 @@ import pytest
 from .ui import base_of, dashboard
 
 if TYPE_CHECKING:
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

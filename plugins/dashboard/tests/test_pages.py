@@ -9,14 +9,14 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from scs.testing import ADMIN_API_KEY
+from scs_server.testing import ADMIN_API_KEY
 
 from .ui import base_of, dashboard
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
     from .ui import Browser
 

@@ -9,17 +9,17 @@ import time
 import types
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
 from scs_dashboard.api import InboxRows
+from scs_server import hookimpl
 
 from .ui import base_of, csrf_of, dashboard
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs import Identity
-    from scs.app import App
-    from scs.testing import ServerFactory
+    from scs_server import Identity
+    from scs_server.app import App
+    from scs_server.testing import ServerFactory
 
     from .ui import Browser
 

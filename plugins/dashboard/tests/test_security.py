@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.testing import ADMIN_API_KEY, API_KEY
+from scs_server.testing import ADMIN_API_KEY, API_KEY
 
 from .ui import base_of, csrf_of, dashboard
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
     from .ui import Browser
 

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from scs.testing import ADMIN_API_KEY, API_KEY
+from scs_server.testing import ADMIN_API_KEY, API_KEY
 
 from .ui import Browser
 

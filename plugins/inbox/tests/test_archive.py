@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.errors import ErrorCode, ScsError
-from scs.testing import sqlite_only
 from scs_archive import exporter, importer
 from scs_archive.retention import Retention
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.testing import sqlite_only
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from scs.app import App
-    from scs.storage.cluster import PostgresCluster
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.storage.cluster import PostgresCluster
+    from scs_server.testing import ServerFactory
 
     from .conftest import Crew, CrewFactory
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # real HTTP servers and streams
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.testing import ScsServer
+    from scs_server.testing import ScsServer
 
     from .conftest import CrewFactory
 

@@ -12,7 +12,7 @@ from scs_messaging.api import Wakeups
 from .conftest import DEADLINE_S, until
 
 if TYPE_CHECKING:
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
     from .conftest import CrewFactory
 

@@ -10,14 +10,14 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import hookimpl
 from scs_leases.api import LeaseService
+from scs_server import hookimpl
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from scs.events import Event
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.events import Event
+    from scs_server.testing import ScsServer, ServerFactory
 
 PLUGINS = "leases"
 

@@ -8,10 +8,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from click.testing import CliRunner
-from scs.cli import cli
+from scs_server.cli import cli
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 def _database_env(server: ScsServer) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from scs_leases.api import LeaseService
 
 if TYPE_CHECKING:
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
 NO_SWEEP = {"SCS_LEASES_SWEEP_INTERVAL_S": "86400", "SCS_LEASES_SWEEP_BATCH_SIZE": "2"}
 

@@ -15,7 +15,7 @@ import pytest
 from scs_leases.guard import install, uninstall
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 pytestmark = [
     pytest.mark.slow,

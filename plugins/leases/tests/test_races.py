@@ -8,10 +8,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.testing import ToolCallError
+from scs_server.testing import ToolCallError
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 AGENTS = 20
 ROUNDS = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer
+    from scs_server.testing import ScsServer
 
 BAD_REQUESTS: list[tuple[str, dict[str, Any], str]] = [
     ("empty list", {"resources": []}, "VALIDATION_001"),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from scs_leases.api import LeaseService
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 WAIT_S = 30.0  # generous: every test here ends by a release long before
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs.testing import ToolCallError
 from scs_memory.sweeper import Sweeper
+from scs_server.testing import ToolCallError
 
 if TYPE_CHECKING:
-    from scs.storage import Change
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.storage import Change
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 NO_SWEEP = {"SCS_MEMORY_SWEEP_INTERVAL_S": "86400", "SCS_MEMORY_SWEEP_BATCH_SIZE": "2"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from scs.testing import ToolCallError
+from scs_server.testing import ToolCallError
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 WORKERS = 20
 MAX_ATTEMPTS = 60  # each round lets at least one worker through, so 20 would do

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs.testing import ToolCallError
 from scs_memory.sweeper import Sweeper
+from scs_server.testing import ToolCallError
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 # A sweep that would never run during a test: expiry must not depend on it.
 NO_SWEEP = {"SCS_MEMORY_SWEEP_INTERVAL_S": "86400"}

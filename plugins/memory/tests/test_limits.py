@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 SMALL = {"SCS_MEMORY_MAX_VALUE_KB": "1", "SCS_MEMORY_MAX_METADATA_KB": "1"}
 

@@ -8,7 +8,7 @@ import pytest
 from scs_memory.rules import prefix_upper_bound
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer
+    from scs_server.testing import Agent, ScsServer
 
 KEYS = ["a%b", "a%bc", "a_b", "axb", "aXb", "A%b", "a", "a%", "b%b", "a\\b", "a%b\U0010ffff"]
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
 QUOTA = {"SCS_MEMORY_MAX_BYTES_PER_AGENT": "4096"}
 VALUE = "v" * 998  # 1,000 bytes as JSON (the quotes count)

@@ -10,7 +10,7 @@ from mcp.shared.exceptions import MCPError
 
 if TYPE_CHECKING:
     from fastmcp import Client
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 async def _read(client: Client[Any], agent_id: str) -> dict[str, Any]:

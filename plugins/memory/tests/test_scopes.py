@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 
 async def test_global_and_session_scopes_are_separate(alice: Agent, helpers: Any) -> None:

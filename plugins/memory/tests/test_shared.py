@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs.testing import ToolCallError
+from scs_server.testing import ToolCallError
 
 if TYPE_CHECKING:
-    from scs.storage import Change
-    from scs.testing import Agent, ServerFactory
+    from scs_server.storage import Change
+    from scs_server.testing import Agent, ServerFactory
 
 SHARED = {"scope": "shared"}
 

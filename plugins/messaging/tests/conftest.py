@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.settings import DEFAULT_AGENT_PERMISSIONS
+from scs_server.settings import DEFAULT_AGENT_PERMISSIONS
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 PLUGINS = "sessions,messaging"
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scs.testing import Agent
+    from scs_server.testing import Agent
 
     from .conftest import StoredCount, TeamFactory
 

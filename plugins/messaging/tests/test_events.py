@@ -11,13 +11,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
+from scs_server import hookimpl
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.events import Event
-    from scs.storage import Change
-    from scs.testing import ServerFactory
+    from scs_server.app import App
+    from scs_server.events import Event
+    from scs_server.storage import Change
+    from scs_server.testing import ServerFactory
 
 
 async def wait_for_change(changes: list[Change], payload: dict[str, Any]) -> None:

@@ -12,8 +12,8 @@ from scs_messaging import store
 from scs_sessions.api import lock_session
 
 if TYPE_CHECKING:
-    from scs.storage import Database
-    from scs.testing import Agent, ServerFactory
+    from scs_server.storage import Database
+    from scs_server.testing import Agent, ServerFactory
 
     from .conftest import TeamFactory
 

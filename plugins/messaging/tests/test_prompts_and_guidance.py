@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scs.errors import ErrorCode
+from scs_server.errors import ErrorCode
 
 if TYPE_CHECKING:
     from fastmcp import Client

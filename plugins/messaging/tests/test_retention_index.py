@@ -11,8 +11,8 @@ from scs_messaging.export import GLOBAL_PURGE, SESSION_PURGE, purge_statement
 from .conftest import PLUGINS
 
 if TYPE_CHECKING:
-    from scs.storage import Database
-    from scs.testing import ServerFactory
+    from scs_server.storage import Database
+    from scs_server.testing import ServerFactory
 
 ROWS = 3000
 SESSIONS = 3

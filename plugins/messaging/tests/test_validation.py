@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 if TYPE_CHECKING:
-    from scs.testing import Agent
+    from scs_server.testing import Agent
 
     from .conftest import StoredCount, Team, TeamFactory
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from scs.testing import Agent
+    from scs_server.testing import Agent
 
     from .conftest import Team, TeamFactory
 

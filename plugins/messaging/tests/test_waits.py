@@ -12,7 +12,7 @@ from scs_messaging.api import Wakeups
 from .conftest import PLUGINS
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
     from .conftest import TeamFactory
 

@@ -6,11 +6,11 @@ import asyncio
 import types
 from typing import TYPE_CHECKING, Any
 
-from scs import ScsError, hookimpl, requires
+from scs_server import ScsError, hookimpl, requires
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 class Gate:

@@ -8,7 +8,7 @@ from scs_monitoring import api
 from scs_monitoring.history import DURATIONS_PER_TOOL, CallHistory
 
 if TYPE_CHECKING:
-    from scs.testing import ServerFactory
+    from scs_server.testing import ServerFactory
 
 
 class Clock:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 from prometheus_client.parser import text_string_to_metric_families
-from scs.testing import ADMIN_API_KEY, API_KEY
+from scs_server.testing import ADMIN_API_KEY, API_KEY
 
 from . import probe
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 METRICS_TOKEN = "metrics-token-" + "m" * 40
 

@@ -7,14 +7,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import httpx2
-from scs.testing import ADMIN_API_KEY
 from scs_monitoring.metrics import Metrics
+from scs_server.testing import ADMIN_API_KEY
 
 from . import probe
 
 if TYPE_CHECKING:
     import pytest
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 
 async def probe_server(scs_factory: ServerFactory, **options: Any) -> ScsServer:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import types
 from typing import TYPE_CHECKING, Any
 
-from scs import Migration, hookimpl, requires
+from scs_server import Migration, hookimpl, requires
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
 
 def scs_migrations() -> list[Migration]:

@@ -7,12 +7,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs.testing import ADMIN_API_KEY, Agent, ToolCallError, parse_error, parse_result
+from scs_server.testing import ADMIN_API_KEY, Agent, ToolCallError, parse_error, parse_result
 
 from . import probe
 
 if TYPE_CHECKING:
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.testing import ScsServer, ServerFactory
 
 # 60 per minute = one token a second; a burst of 2 is spent by two quick calls.
 SMALL = {

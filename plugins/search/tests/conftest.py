@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from scs import Identity
 from scs_messaging.visibility import can_see
 from scs_search import scoring
 from scs_search.text import prepare, prepare_query
+from scs_server import Identity
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.testing import Agent, ScsServer, ServerFactory
+    from scs_server.app import App
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 PLUGINS = "sessions,messaging,search"
 

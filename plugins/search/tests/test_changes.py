@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scs.storage import Change
 from scs_search.changes import MAX_PENDING_IDS, Announced
+from scs_server.storage import Change
 
 
 def added(session_id: str, ident: int) -> Change:

@@ -11,7 +11,7 @@ from .conftest import PLUGINS, seed
 from .corpus import rows
 
 if TYPE_CHECKING:
-    from scs.testing import Agent, ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
     from .conftest import Team, TeamFactory
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import mcp_types
 import pytest
-from scs.app import StartupError
+from scs_server.app import StartupError
 
 if TYPE_CHECKING:
-    from scs.storage import Change
-    from scs.testing import ScsServer, ServerFactory
+    from scs_server.storage import Change
+    from scs_server.testing import ScsServer, ServerFactory
 
 
 async def stored_sessions(server: ScsServer) -> int:

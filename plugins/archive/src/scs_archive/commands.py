@@ -12,16 +12,16 @@ import click
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from scs.app import App
+    from scs_server.app import App
 
 
 def _with_app(work: Callable[[App], Awaitable[Any]]) -> Any:
     """Build the app (plugins, migrations) as `scs serve` would, run ``work``, close."""
     import asyncio
 
-    from scs.app import StartupError, create_app
-    from scs.clikit import EXIT_FAILED, fail, settings_from
-    from scs.errors import ScsError
+    from scs_server.app import StartupError, create_app
+    from scs_server.clikit import EXIT_FAILED, fail, settings_from
+    from scs_server.errors import ScsError
 
     async def run() -> Any:
         app = await create_app(settings_from())
@@ -58,9 +58,9 @@ def add(cli: click.Group) -> None:
     ) -> None:
         """Write sessions, messages, memory (and audit) to OUT as NDJSON, from one
         consistent snapshot, while the server keeps serving."""
-        from scs.clikit import fail
-        from scs.errors import ScsError
-        from scs.timestamps import iso_timestamp, parse_iso
+        from scs_server.clikit import fail
+        from scs_server.errors import ScsError
+        from scs_server.timestamps import iso_timestamp, parse_iso
 
         from scs_archive import exporter, signing
         from scs_archive.private_files import replacing
@@ -130,8 +130,8 @@ def add(cli: click.Group) -> None:
         SCS_DATABASE_PATH at the copy). PostgreSQL: use pg_dump."""
         import asyncio
 
-        from scs.clikit import EXIT_FAILED, fail, settings_from
-        from scs.storage import open_database
+        from scs_server.clikit import EXIT_FAILED, fail, settings_from
+        from scs_server.storage import open_database
 
         settings = settings_from()
         if settings.database_url is not None:

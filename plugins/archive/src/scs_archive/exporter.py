@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import scs
-from scs.archiving import ExportRequest
-from scs.errors import ErrorCode, ScsError, not_found, validation_error
-from scs.timestamps import utc_now
+import scs_server
+from scs_server.archiving import ExportRequest
+from scs_server.errors import ErrorCode, ScsError, not_found, validation_error
+from scs_server.timestamps import utc_now
 from scs_sessions.api import session_ids
 
 from scs_archive import store
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
     from typing import BinaryIO
 
-    from scs.app import App
-    from scs.archiving import Record
-    from scs.storage import Executor
+    from scs_server.app import App
+    from scs_server.archiving import Record
+    from scs_server.storage import Executor
 
 
 OPTIONAL_KINDS: dict[str, str | None] = {"memory": "memory", "leases": "leases", "audit": None}
@@ -140,7 +140,7 @@ async def write(
         header = {
             "kind": HEADER,
             "format": FORMAT_VERSION,
-            "scs_version": scs.__version__,
+            "scs_version": scs_server.__version__,
             "origin": await store.instance_id(app.db),
             "exported_at": utc_now(),
             "counts": dict(sorted(counts.items())),

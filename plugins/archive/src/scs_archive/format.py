@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from scs.archiving import record_error
-from scs.errors import validation_error
+from scs_server.archiving import record_error
+from scs_server.errors import validation_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import BinaryIO
 
-    from scs.archiving import Record
+    from scs_server.archiving import Record
 
 FORMAT_VERSION = 1
 HEADER = "header"

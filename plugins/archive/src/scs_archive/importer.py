@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scs.archiving import ImportBatch, record_error
-from scs.errors import ErrorCode, ScsError
-from scs.timestamps import utc_now
+from scs_server.archiving import ImportBatch, record_error
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.timestamps import utc_now
 
 from scs_archive import store
 from scs_archive.format import GLOBAL, SESSION, check_header, read_lines
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from scs.app import App
-    from scs.archiving import OnConflict, Record
-    from scs.storage import Transaction
+    from scs_server.app import App
+    from scs_server.archiving import OnConflict, Record
+    from scs_server.storage import Transaction
 
 BATCH = 500
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
+from scs_server import hookimpl
 
 from scs_archive import commands, store, tools
 from scs_archive.retention import Retention
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     import click
     from fastmcp import FastMCP
-    from scs import Migration
-    from scs.app import App
+    from scs_server import Migration
+    from scs_server.app import App
 
 
 @hookimpl

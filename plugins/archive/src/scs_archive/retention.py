@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from scs.archiving import RetentionPolicy
-from scs.auth import store as auth_store
-from scs.timestamps import iso_timestamp
+from scs_server.archiving import RetentionPolicy
+from scs_server.auth import store as auth_store
+from scs_server.timestamps import iso_timestamp
 
 from scs_archive import store
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
     from scs_archive.settings import ArchiveSettings
 

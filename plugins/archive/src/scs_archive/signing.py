@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from scs.errors import ErrorCode, ScsError, validation_error
+from scs_server.errors import ErrorCode, ScsError, validation_error
 
 from scs_archive.private_files import create_new, replacing
 

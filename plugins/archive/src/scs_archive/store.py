@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from scs import Migration
+from scs_server import Migration
 from scs_sessions.api import session_state
 
 if TYPE_CHECKING:
-    from scs.storage import Database, Executor, Transaction
+    from scs_server.storage import Database, Executor, Transaction
 
 MIGRATIONS = [
     Migration(

@@ -10,16 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import mcp_types
 from fastmcp.tools import ToolResult
 from pydantic import Field
-from scs import require_identity, requires
-from scs.auth import store as auth_store
-from scs.errors import not_found
-from scs.timestamps import utc_now
+from scs_server import require_identity, requires
+from scs_server.auth import store as auth_store
+from scs_server.errors import not_found
+from scs_server.timestamps import utc_now
 
 from scs_archive import exporter, store
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
+    from scs_server.app import App
 
     from scs_archive.retention import Retention
     from scs_archive.settings import ArchiveSettings

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from cachetools import TTLCache
 
 if TYPE_CHECKING:
-    from scs import Identity
-    from scs.storage import Change, ChangeFeed, Subscription
+    from scs_server import Identity
+    from scs_server.storage import Change, ChangeFeed, Subscription
 
     from scs_cache.scopes import Scope
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from fastmcp.resources.base import ResourceResult
 from fastmcp.server.middleware import Middleware
 from fastmcp.tools.base import ToolResult
-from scs import current_identity
-from scs.middleware import INNER_ORDER
+from scs_server import current_identity
+from scs_server.middleware import INNER_ORDER
 
 from scs_cache.entries import caller_class, canonical
 from scs_cache.scopes import resource_scope, tool_scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
+from scs_server import hookimpl
 
 from scs_cache.entries import ResponseCache
 from scs_cache.middleware import CacheMiddleware
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from fastmcp.server.middleware import Middleware
-    from scs.app import App
+    from scs_server.app import App
 
 
 def topics(settings: CacheSettings) -> tuple[str, ...]:

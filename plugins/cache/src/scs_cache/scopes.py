@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Collection
 
-    from scs import Identity
-    from scs.storage import Change
+    from scs_server import Identity
+    from scs_server.storage import Change
 
 CONVERSATION = frozenset({"sessions", "messages"})
 MEMORY = frozenset({"memory"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import mcp_types
-from scs import hookimpl
+from scs_server import hookimpl
 
 from scs_conformance.prompts import register_prompts
 from scs_conformance.resources import TEMPLATE, register_resources

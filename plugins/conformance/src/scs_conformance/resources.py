@@ -6,7 +6,7 @@ import base64
 import json
 from typing import TYPE_CHECKING, Any
 
-from scs import requires
+from scs_server import requires
 
 from scs_conformance.media import RED_PIXEL_PNG
 

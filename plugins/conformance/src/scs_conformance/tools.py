@@ -12,7 +12,7 @@ from fastmcp import Context  # noqa: TC002 (FastMCP reads the annotation at run 
 from fastmcp.exceptions import ToolError
 from fastmcp.tools import ToolResult
 from pydantic import Field
-from scs import requires
+from scs_server import requires
 
 from scs_conformance.media import RED_PIXEL_PNG, SILENT_WAV
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from scs_dashboard.pages import InboxRows, LeaseRows
 
 if TYPE_CHECKING:
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
 
 INBOX_SHOWN = 50
 

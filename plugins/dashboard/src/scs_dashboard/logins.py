@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scs.auth import store as auth_store
-from scs.errors import ErrorCode, ScsError
-from scs.identity import Identity
-from scs.timestamps import utc_now
+from scs_server.auth import store as auth_store
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.identity import Identity
+from scs_server.timestamps import utc_now
 
 from scs_dashboard import store
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs.app import App
+    from scs_server.app import App
 
     from scs_dashboard.settings import DashboardSettings
 

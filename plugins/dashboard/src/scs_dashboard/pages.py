@@ -7,13 +7,13 @@ import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scs.auth import store as auth_store
-from scs.errors import ErrorCode, ScsError
-from scs.request import address_of
 from scs_memory import api as memory_api
 from scs_messaging import api as messaging_api
 from scs_monitoring import api as monitoring_api
 from scs_search import api as search_api
+from scs_server.auth import store as auth_store
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.request import address_of
 from scs_sessions import api as sessions_api
 from starlette.responses import Response
 
@@ -22,8 +22,8 @@ from scs_dashboard import logins, reads, views, web
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
     from starlette.requests import Request
 
     from scs_dashboard.boards import LeaseBoard

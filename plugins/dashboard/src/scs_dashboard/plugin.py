@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs import hookimpl
+from scs_server import hookimpl
 from starlette.routing import Route
 
 from scs_dashboard.boards import offer_boards
@@ -16,8 +16,8 @@ from scs_dashboard.stream import Stream
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from scs import Migration
-    from scs.app import App
+    from scs_server import Migration
+    from scs_server.app import App
 
 
 @hookimpl

@@ -11,9 +11,9 @@ import contextlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scs import Identity
-    from scs.app import App
     from scs_inbox.api import Inbox
+    from scs_server import Identity
+    from scs_server.app import App
 
 
 class ReadCursors:

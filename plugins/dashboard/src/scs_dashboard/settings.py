@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
-from scs.settings import ScsSettings, settings_config
+from scs_server.settings import ScsSettings, settings_config
 
 
 class DashboardSettings(ScsSettings):

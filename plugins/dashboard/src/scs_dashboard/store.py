@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs.storage import Executor, Transaction
+    from scs_server.storage import Executor, Transaction
 
 
 async def insert(tx: Transaction, /, **row: Any) -> None:

@@ -11,8 +11,8 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from scs.errors import ScsError
 from scs_messaging import api as messaging_api
+from scs_server.errors import ScsError
 from scs_sessions import api as sessions_api
 from starlette.responses import Response, StreamingResponse
 
@@ -21,8 +21,8 @@ from scs_dashboard import logins, web
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.app import App
-    from scs.storage import Change
+    from scs_server.app import App
+    from scs_server.storage import Change
     from starlette.requests import Request
 
     from scs_dashboard.logins import Viewer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
-from scs.errors import ErrorCode, ScsError
+from scs_server.errors import ErrorCode, ScsError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from scs_dashboard import views

@@ -18,7 +18,7 @@ from scs_inbox.store import TOPIC
 from scs_inbox.stream import EventHub, StreamEvent, parse_event_id
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 
 def hub(app: App) -> EventHub:

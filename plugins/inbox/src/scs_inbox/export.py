@@ -29,18 +29,18 @@ import asyncio
 import bisect
 from typing import TYPE_CHECKING, Any
 
-from scs.archiving import PAGE_SIZE, field_of, record_error
-from scs.auth.tokens import AGENT_ID_RE
 from scs_messaging.api import VISIBILITY_LEVELS
+from scs_server.archiving import PAGE_SIZE, field_of, record_error
+from scs_server.auth.tokens import AGENT_ID_RE
 
 from scs_inbox import store
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.app import App
-    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
-    from scs.storage import Database, Executor, Row, Transaction
+    from scs_server.app import App
+    from scs_server.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
+    from scs_server.storage import Database, Executor, Row, Transaction
 
 DIRECT = "direct_message"
 MENTION = "mention"

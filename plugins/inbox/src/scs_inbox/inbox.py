@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from scs.auth.tokens import AGENT_ID_RE
-from scs.errors import not_found, validation_error
-from scs.timestamps import utc_now
-from scs.validation import check_session_id, clean_text
 from scs_messaging.api import Messaging, visible_sql
+from scs_server.auth.tokens import AGENT_ID_RE
+from scs_server.errors import not_found, validation_error
+from scs_server.timestamps import utc_now
+from scs_server.validation import check_session_id, clean_text
 from scs_sessions.api import Sessions
 
 from scs_inbox import store
@@ -22,8 +22,8 @@ from scs_inbox import store
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
 
     from scs_inbox.settings import InboxSettings
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 from fastmcp.server.middleware import Middleware
 from fastmcp.tools.base import ToolResult
 from mcp.types import TextContent
-from scs import current_identity
-from scs.middleware import INNER_ORDER
+from scs_server import current_identity
+from scs_server.middleware import INNER_ORDER
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from fastmcp.server.middleware import CallNext, MiddlewareContext
-    from scs import Identity
-    from scs.storage import Change
+    from scs_server import Identity
+    from scs_server.storage import Change
 
 # After auth and the rate limiter, outside the cache (300): a cached answer gets the
 # notice of now, and the notice is never cached.

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from scs import hookimpl, require_identity, requires
 from scs_messaging.api import TOPIC as MESSAGES_TOPIC
 from scs_messaging.api import InboxSource, Messaging, Wakeups
+from scs_server import hookimpl, require_identity, requires
 from scs_sessions.api import UnreadCounter
 from starlette.routing import Route
 
@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
     from fastmcp import FastMCP
     from fastmcp.server.middleware import Middleware
-    from scs import Migration
-    from scs.app import App
-    from scs.archiving import RetentionPolicy
-    from scs.events import Event
-    from scs.storage import Subscription
+    from scs_server import Migration
+    from scs_server.app import App
+    from scs_server.archiving import RetentionPolicy
+    from scs_server.events import Event
+    from scs_server.storage import Subscription
 
 MAX_ID = 2**63 - 1
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
@@ -60,7 +60,7 @@ async def scs_event(app: App, event: Event) -> None:
         await inbox.add_mentions(event.data["message"])
 
 
-# archives (scs.archiving): direct messages, mentions and read cursors; their retention
+# archives (scs_server.archiving): direct messages, mentions and read cursors; their retention
 scs_export = hookimpl(export.export_records)
 scs_import = hookimpl(export.import_records)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from scs.errors import ErrorCode, ScsError
+from scs_server.errors import ErrorCode, ScsError
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
     from starlette.requests import Request
 
     from scs_inbox.settings import InboxSettings

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs.storage import Dialect, Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, Row, Transaction
 
 TOPIC = "inbox"
 """Change-feed topic: ``{"agent_id": recipient, "id": item id}`` (``id`` may be None

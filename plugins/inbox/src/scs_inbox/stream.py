@@ -31,15 +31,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scs import ErrorCode, ScsError
 from scs_messaging.api import TOPIC as MESSAGES_TOPIC
+from scs_server import ErrorCode, ScsError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
-    from scs import Identity
-    from scs.storage import Change, ChangeFeed
     from scs_messaging.api import Messaging
+    from scs_server import Identity
+    from scs_server.storage import Change, ChangeFeed
 
     from scs_inbox.inbox import Inbox
 

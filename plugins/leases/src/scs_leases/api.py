@@ -12,8 +12,8 @@ from scs_leases.service import ACQUIRED, EXPIRED, RELEASED, LeaseService
 from scs_leases.store import TOPIC
 
 if TYPE_CHECKING:
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
 
 EVENTS: tuple[str, ...] = (ACQUIRED, RELEASED, EXPIRED)
 """Event names (``scs_event``); ``event.data["lease"]`` is a lease dict as below, and

@@ -12,9 +12,9 @@ import click
 def _live_leases() -> list[dict[str, Any]]:
     import asyncio
 
-    from scs.clikit import EXIT_FAILED, fail, settings_from
-    from scs.storage import MigrationError, open_database
-    from scs.timestamps import utc_now
+    from scs_server.clikit import EXIT_FAILED, fail, settings_from
+    from scs_server.storage import MigrationError, open_database
+    from scs_server.timestamps import utc_now
 
     from scs_leases import store
 
@@ -64,7 +64,7 @@ def add_commands(cli: click.Group) -> None:
     @guard_group.command("install")
     def guard_install() -> None:
         """Write .git/hooks/pre-commit in this repository (an existing hook is chained)."""
-        from scs.clikit import EXIT_FAILED, fail
+        from scs_server.clikit import EXIT_FAILED, fail
 
         from scs_leases.guard import GuardError, install
 
@@ -76,7 +76,7 @@ def add_commands(cli: click.Group) -> None:
     @guard_group.command("uninstall")
     def guard_uninstall() -> None:
         """Remove the hook (a chained hook is put back)."""
-        from scs.clikit import EXIT_FAILED, fail
+        from scs_server.clikit import EXIT_FAILED, fail
 
         from scs_leases.guard import GuardError, uninstall
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from scs.archiving import PAGE_SIZE, field_of, record_error
-from scs.errors import ErrorCode, ScsError
-from scs.timestamps import iso_timestamp
+from scs_server.archiving import PAGE_SIZE, field_of, record_error
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.timestamps import iso_timestamp
 
 from scs_leases import rules, store
 from scs_leases.conflicts import Request, find_conflicts
@@ -32,9 +32,9 @@ from scs_leases.service import LeaseService
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.app import App
-    from scs.archiving import ExportRequest, ImportBatch, Record
-    from scs.storage import Executor, Transaction
+    from scs_server.app import App
+    from scs_server.archiving import ExportRequest, ImportBatch, Record
+    from scs_server.storage import Executor, Transaction
 
     from scs_leases.settings import LeasesSettings
 

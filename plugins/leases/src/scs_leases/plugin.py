@@ -6,8 +6,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
-from scs.periodic import Periodic
+from scs_server import hookimpl
+from scs_server.periodic import Periodic
 
 from scs_leases import export, store
 from scs_leases.cli import add_commands
@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
     import click
     from fastmcp import FastMCP
-    from scs import Identity, Migration
-    from scs.app import App
-    from scs.storage import Change, Subscription
+    from scs_server import Identity, Migration
+    from scs_server.app import App
+    from scs_server.storage import Change, Subscription
 
 RESOURCE = "leases://active"
 
-# archives (scs.archiving): `scs export --include leases` and its import
+# archives (scs_server.archiving): `scs export --include leases` and its import
 scs_export = hookimpl(export.export_records)
 scs_import = hookimpl(export.import_records)
 

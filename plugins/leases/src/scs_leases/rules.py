@@ -9,9 +9,9 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING
 
-from scs import ErrorCode, ScsError
-from scs.errors import validation_error
-from scs.validation import check_unicode
+from scs_server import ErrorCode, ScsError
+from scs_server.errors import validation_error
+from scs_server.validation import check_unicode
 
 from scs_leases.globs import GLOBSTAR, SEPARATOR, shape
 

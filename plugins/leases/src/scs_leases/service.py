@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from scs import ErrorCode, Identity, ScsError
-from scs.auth.store import audit_in
-from scs.timestamps import iso_timestamp, parse_iso
+from scs_server import ErrorCode, Identity, ScsError
+from scs_server.auth.store import audit_in
+from scs_server.timestamps import iso_timestamp, parse_iso
 
 from scs_leases import rules, store
 from scs_leases.conflicts import Conflict, Request, find_conflicts
@@ -24,8 +24,8 @@ from scs_leases.waiters import WaitQueue, sleep_until_woken
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs.app import App
-    from scs.storage import Transaction
+    from scs_server.app import App
+    from scs_server.storage import Transaction
 
     from scs_leases.settings import LeasesSettings
 

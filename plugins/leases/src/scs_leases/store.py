@@ -15,7 +15,7 @@ read-decide-write must not interleave with another grant:
 grant's transaction: strictly increasing across all grants, on both engines, never
 reused (a rolled-back grant rolls its increment back too).
 
-Timestamps are fixed-width ISO-8601 UTC text (``scs.timestamps``), so text order is
+Timestamps are fixed-width ISO-8601 UTC text (``scs_server.timestamps``), so text order is
 time order; on PostgreSQL they are ``COLLATE "C"``. "Live" always means
 ``expires_at > now`` with ``now`` from the service's clock, never the database's.
 """
@@ -26,10 +26,10 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs import Migration
+from scs_server import Migration
 
 if TYPE_CHECKING:
-    from scs.storage import Database, Dialect, Executor, Row, Transaction
+    from scs_server.storage import Database, Dialect, Executor, Row, Transaction
 
 TOPIC = "leases"
 """The change feed topic: ``{"lease_id", "what"}`` on every grant, renewal, release and

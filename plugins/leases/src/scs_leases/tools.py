@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from scs import require_identity, requires
+from scs_server import require_identity, requires
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP

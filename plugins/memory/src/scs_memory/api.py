@@ -12,7 +12,7 @@ from scs_memory.rules import may_read_memory_of
 from scs_memory.service import MemoryService
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 __all__ = ["MemoryService", "may_read_memory_of", "service"]
 

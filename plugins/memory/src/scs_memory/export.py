@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.archiving import PAGE_SIZE, field_of, record_error
-from scs.timestamps import utc_now
+from scs_server.archiving import PAGE_SIZE, field_of, record_error
+from scs_server.timestamps import utc_now
 
 from scs_memory.store import SCOPE, TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.archiving import ExportRequest, ImportBatch, Record
-    from scs.storage import Executor, Transaction
+    from scs_server.archiving import ExportRequest, ImportBatch, Record
+    from scs_server.storage import Executor, Transaction
 
 KIND = "memory"
 _FIELDS = (

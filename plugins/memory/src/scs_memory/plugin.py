@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
+from scs_server import hookimpl
 
 from scs_memory import export, rules, store
 from scs_memory.service import MemoryService
@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fastmcp import FastMCP
-    from scs import Identity, Migration
-    from scs.app import App
-    from scs.storage import Change
+    from scs_server import Identity, Migration
+    from scs_server.app import App
+    from scs_server.storage import Change
 
 
-# archives (scs.archiving): the memory record
+# archives (scs_server.archiving): the memory record
 scs_export = hookimpl(export.export_records)
 scs_import = hookimpl(export.import_records)
 

@@ -10,12 +10,12 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from scs import validation
-from scs.errors import validation_error
-from scs.timestamps import iso_timestamp
+from scs_server import validation
+from scs_server.errors import validation_error
+from scs_server.timestamps import iso_timestamp
 
 if TYPE_CHECKING:
-    from scs import Identity
+    from scs_server import Identity
 
 MAX_KEY_CHARS = 255
 MAX_TTL_SECONDS = 31_536_000
@@ -23,7 +23,7 @@ ALL_SCOPES = "all"
 PRIVATE = "private"
 SHARED = "shared"
 # Owner of a session's shared entries. Agent ids start with a letter or digit
-# (scs.auth.tokens.AGENT_ID_RE), so no agent can own, and so read as private, these rows.
+# (scs_server.auth.tokens.AGENT_ID_RE), so no agent can own, and so read as private, these rows.
 SHARED_OWNER_PREFIX = "#shared:"
 # Categories refused in keys: control, surrogate (not encodable), separators (spaces).
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zs", "Zl", "Zp"}

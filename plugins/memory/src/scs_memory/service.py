@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs import ErrorCode, Identity, ScsError
-from scs.errors import validation_error
-from scs.events import MEMORY_DELETED, MEMORY_SET
-from scs.jsonvalues import check_json, check_json_object, decode_stored
-from scs.paging import decode_cursor, encode_cursor
-from scs.timestamps import iso_timestamp, utc_now
+from scs_server import ErrorCode, Identity, ScsError
+from scs_server.errors import validation_error
+from scs_server.events import MEMORY_DELETED, MEMORY_SET
+from scs_server.jsonvalues import check_json, check_json_object, decode_stored
+from scs_server.paging import decode_cursor, encode_cursor
+from scs_server.timestamps import iso_timestamp, utc_now
 from scs_sessions.api import session_state
 
 from scs_memory import rules, store
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.storage import Dialect, Executor, Transaction
+    from scs_server.app import App
+    from scs_server.storage import Dialect, Executor, Transaction
 
     from scs_memory.settings import MemorySettings
 

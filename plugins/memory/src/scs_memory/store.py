@@ -19,10 +19,10 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scs import Migration
+from scs_server import Migration
 
 if TYPE_CHECKING:
-    from scs.storage import Database, Dialect, Executor, Row, Transaction
+    from scs_server.storage import Database, Dialect, Executor, Row, Transaction
 
 SCOPE = "COALESCE(session_id, '')"
 LIVE = "(expires_at IS NULL OR expires_at > ?)"

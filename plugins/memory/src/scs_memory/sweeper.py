@@ -14,15 +14,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scs.events import MEMORY_EXPIRED
-from scs.periodic import Periodic
-from scs.timestamps import utc_now
+from scs_server.events import MEMORY_EXPIRED
+from scs_server.periodic import Periodic
+from scs_server.timestamps import utc_now
 
 from scs_memory import store
 
 if TYPE_CHECKING:
-    from scs.app import App
-    from scs.storage import Transaction
+    from scs_server.app import App
+    from scs_server.storage import Transaction
 
     from scs_memory.settings import MemorySettings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from scs import current_identity, require_identity, requires
-from scs.completions import starting_with
+from scs_server import current_identity, require_identity, requires
+from scs_server.completions import starting_with
 
 from scs_memory.rules import MAX_KEY_CHARS, MAX_TTL_SECONDS
 

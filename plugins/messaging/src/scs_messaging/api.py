@@ -42,7 +42,7 @@ from scs_messaging.visibility import can_see, check_level, narrow_sql, visible_s
 from scs_messaging.waits import Wakeups
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 __all__ = [
     "INDEX_COLUMNS",

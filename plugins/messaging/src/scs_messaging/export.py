@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from scs.archiving import PAGE_SIZE, field_of, record_error
+from scs_server.archiving import PAGE_SIZE, field_of, record_error
 
 from scs_messaging.store import TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.app import App
-    from scs.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
-    from scs.storage import Database, Dialect, Executor, Transaction
+    from scs_server.app import App
+    from scs_server.archiving import ExportRequest, ImportBatch, Record, RetentionPolicy
+    from scs_server.storage import Database, Dialect, Executor, Transaction
 
 KIND = "message"
 VISIBILITIES = frozenset({"public", "private", "agent_only", "admin_only"})

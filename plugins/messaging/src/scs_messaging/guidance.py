@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from scs.timestamps import epoch_timestamp, utc_now
+from scs_server.timestamps import epoch_timestamp, utc_now
 
 if TYPE_CHECKING:
-    from scs import Identity
-    from scs.tools import ToolPolicy
+    from scs_server import Identity
+    from scs_server.tools import ToolPolicy
 
 GuidanceType = Literal["operations", "coordination", "security", "troubleshooting"]
 GUIDANCE_TYPES: tuple[GuidanceType, ...] = get_args(GuidanceType)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scs import ErrorCode, ScsError
-from scs.budget import fitting
-from scs.errors import not_found, validation_error
-from scs.events import MESSAGE_ADDED
-from scs.timestamps import utc_now
-from scs.validation import check_session_id, clean_text
+from scs_server import ErrorCode, ScsError
+from scs_server.budget import fitting
+from scs_server.errors import not_found, validation_error
+from scs_server.events import MESSAGE_ADDED
+from scs_server.timestamps import utc_now
+from scs_server.validation import check_session_id, clean_text
 from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
 
 from scs_messaging import search_store, store
@@ -25,9 +25,9 @@ SOURCE = "messaging"
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from scs import Identity
-    from scs.app import App
-    from scs.storage import Dialect, Executor, Row, Transaction
+    from scs_server import Identity
+    from scs_server.app import App
+    from scs_server.storage import Dialect, Executor, Row, Transaction
 
     from scs_messaging.settings import MessagingSettings
 

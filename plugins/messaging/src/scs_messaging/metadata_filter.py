@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scs.errors import validation_error
+from scs_server.errors import validation_error
 
 MAX_KEYS = 8
 MAX_KEY_CHARS = 128

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastmcp import Context  # noqa: TC002 (FastMCP reads the annotation at run time)
 from pydantic import Field
-from scs import current_identity, hookimpl, require_identity, requires
-from scs.completions import starting_with
-from scs.errors import validation_error
+from scs_server import current_identity, hookimpl, require_identity, requires
+from scs_server.completions import starting_with
+from scs_server.errors import validation_error
 from scs_sessions.api import MessageReader, Sessions
 
 from scs_messaging import export, prompts
@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     import mcp_types
     from fastmcp import FastMCP
     from fastmcp.server.completions import CompletionReference
-    from scs import Identity, Migration
-    from scs.app import App
-    from scs.archiving import RetentionPolicy
-    from scs.storage import Change
+    from scs_server import Identity, Migration
+    from scs_server.app import App
+    from scs_server.archiving import RetentionPolicy
+    from scs_server.storage import Change
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 Level = Literal["public", "private", "agent_only", "admin_only"]
@@ -38,7 +38,7 @@ MAX_ID = 2**63 - 1  # ids are 64-bit on both engines; larger ones cannot exist
 PAGE_SIZES = ("10", "50", "100", "1000")
 
 
-# archives (scs.archiving): the message record and message retention
+# archives (scs_server.archiving): the message record and message retention
 scs_export = hookimpl(export.export_records)
 scs_import = hookimpl(export.import_records)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from scs.errors import validation_error
+from scs_server.errors import validation_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs import Identity
+    from scs_server import Identity
 
 Visibility = Literal["public", "private", "agent_only", "admin_only"]
 LEVELS: tuple[Visibility, ...] = ("public", "private", "agent_only", "admin_only")

@@ -14,12 +14,12 @@ import contextlib
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from scs import ErrorCode, ScsError
+from scs_server import ErrorCode, ScsError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
-    from scs.storage import Change, Subscription
+    from scs_server.storage import Change, Subscription
 
 Key = tuple[str, str]
 

@@ -8,7 +8,7 @@ from scs_monitoring.history import MINUTES_KEPT, CallHistory, Minute, ToolMinute
 from scs_monitoring.metrics import Metrics
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 __all__ = ["MINUTES_KEPT", "CallHistory", "Metrics", "Minute", "ToolMinute", "history", "snapshot"]
 

@@ -2,7 +2,7 @@
 
 Runs as the ``scs_call_finished`` hook: the core times each call around everything
 else (authentication and the rate limiter's refusals included) and hands over the
-record (``scs.request.Call``) with the duration, the client's error code and the
+record (``scs_server.request.Call``) with the duration, the client's error code and the
 verified caller.
 """
 
@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scs.request import Call
+    from scs_server.request import Call
 
     from scs_monitoring.metrics import Metrics
     from scs_monitoring.settings import MonitoringSettings

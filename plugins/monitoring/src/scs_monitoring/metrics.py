@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import scs
+import scs_server
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from prometheus_client.metrics_core import Metric
-    from scs.app import App
+    from scs_server.app import App
 
 # Seconds. Most scs calls take 0.2-20 ms; the tail goes to seconds when the DB is busy.
 BUCKETS = (
@@ -132,7 +132,7 @@ class Metrics:
         sections = self.plugin_stats()
         return {
             "success": True,
-            "version": scs.__version__,
+            "version": scs_server.__version__,
             "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
             "uptime_seconds": round(self.uptime(), 3),
             "in_flight": self.in_flight,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl, requires
+from scs_server import hookimpl, requires
 from starlette.routing import Route
 
 from scs_monitoring.calls import CallRecorder
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from fastmcp import FastMCP
-    from scs.app import App
-    from scs.request import Call
+    from scs_server.app import App
+    from scs_server.request import Call
 
 
 def _metrics(app: App) -> Metrics:

@@ -7,15 +7,15 @@ import hmac
 from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from scs.errors import ErrorCode, ScsError
-from scs.request import address_of, parse_bearer
+from scs_server.errors import ErrorCode, ScsError
+from scs_server.request import address_of, parse_bearer
 from starlette.responses import JSONResponse, Response
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from pydantic import SecretStr
-    from scs.app import App
+    from scs_server.app import App
     from starlette.requests import Request
 
     from scs_monitoring.metrics import Metrics

@@ -6,7 +6,7 @@ import logging
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from scs.settings import ScsSettings, check_secret, settings_config
+from scs_server.settings import ScsSettings, check_secret, settings_config
 
 
 class MonitoringSettings(ScsSettings):

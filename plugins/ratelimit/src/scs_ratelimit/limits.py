@@ -9,7 +9,7 @@ buckets for its tool class, and is refused with ``RATE_LIMITED`` if any is empty
   minted freely from one key share one allowance);
 - the aggregate bucket of the client address.
 
-Failed authentication is not handled here: the core throttles it (``scs.auth.throttle``);
+Failed authentication is not handled here: the core throttles it (``scs_server.auth.throttle``);
 ``finished`` only gives back the auth-class token of a call whose credentials were wrong.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs import ErrorCode, ScsError
-from scs.request import client_address
+from scs_server import ErrorCode, ScsError
+from scs_server.request import client_address
 
 from scs_ratelimit.buckets import BucketTable, retry_after_seconds
 from scs_ratelimit.settings import RATE_CLASSES
@@ -26,8 +26,8 @@ from scs_ratelimit.settings import RATE_CLASSES
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
-    from scs.app import App
-    from scs.request import Call
+    from scs_server.app import App
+    from scs_server.request import Call
 
     from scs_ratelimit.settings import RatelimitSettings
 

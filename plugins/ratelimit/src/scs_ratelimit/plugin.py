@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scs import hookimpl
+from scs_server import hookimpl
 
 from scs_ratelimit.limits import RateLimiter
 from scs_ratelimit.settings import RatelimitSettings
@@ -12,8 +12,8 @@ from scs_ratelimit.settings import RatelimitSettings
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs.app import App
-    from scs.request import Call
+    from scs_server.app import App
+    from scs_server.request import Call
 
 
 @hookimpl

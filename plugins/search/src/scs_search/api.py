@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from scs_search.service import Search
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 __all__ = ["Search", "service"]
 

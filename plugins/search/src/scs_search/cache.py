@@ -27,10 +27,10 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from scs import ErrorCode, ScsError
-from scs.errors import not_found
-from scs.jsonvalues import UNREADABLE, decode_stored
 from scs_messaging import api as messaging
+from scs_server import ErrorCode, ScsError
+from scs_server.errors import not_found
+from scs_server.jsonvalues import UNREADABLE, decode_stored
 from scs_sessions.api import session_state
 
 from scs_search.changes import TOPICS, Announced
@@ -39,7 +39,7 @@ from scs_search.text import MAX_SCORED_CHARS
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs.storage import Database, Row, Subscription
+    from scs_server.storage import Database, Row, Subscription
 
     from scs_search.index import SessionIndex
 

@@ -19,7 +19,7 @@ from scs_sessions.api import TOPIC as SESSIONS_TOPIC
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from scs.storage import Change
+    from scs_server.storage import Change
 
 TOPICS = (MESSAGES_TOPIC, SESSIONS_TOPIC)
 MAX_PENDING_IDS = 256  # more announced ids than this: check the database instead

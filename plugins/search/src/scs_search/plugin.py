@@ -7,16 +7,16 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from scs import hookimpl, require_identity, requires
-from scs.events import MESSAGE_ADDED
+from scs_server import hookimpl, require_identity, requires
+from scs_server.events import MESSAGE_ADDED
 
 from scs_search.service import Search
 from scs_search.settings import SearchSettings
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
-    from scs.app import App
-    from scs.events import Event
+    from scs_server.app import App
+    from scs_server.events import Event
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 

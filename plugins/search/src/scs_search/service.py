@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from scs import ErrorCode, ScsError
-from scs.budget import fitting
-from scs.errors import not_found, validation_error
-from scs.timestamps import iso_timestamp, parse_iso
-from scs.validation import check_session_id, check_unicode
 from scs_messaging import api as messaging
 from scs_messaging.api import can_see, check_metadata_filter, message_object, visible_sql
+from scs_server import ErrorCode, ScsError
+from scs_server.budget import fitting
+from scs_server.errors import not_found, validation_error
+from scs_server.timestamps import iso_timestamp, parse_iso
+from scs_server.validation import check_session_id, check_unicode
 from scs_sessions.api import session_state
 
 from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
     import numpy as np
     import numpy.typing as npt
-    from scs import Identity
-    from scs.app import App
+    from scs_server import Identity
+    from scs_server.app import App
 
     from scs_search.index import Snapshot
     from scs_search.ranking import Best, Hit

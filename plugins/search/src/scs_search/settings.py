@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pydantic import Field
-from scs.settings import ScsSettings, settings_config
+from scs_server.settings import ScsSettings, settings_config
 
 from scs_search.text import MAX_SCORED_CHARS
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.validation import check_session_id
+from scs_server.validation import check_session_id
 
 from scs_sessions.export import session_ids
 from scs_sessions.service import (
@@ -38,7 +38,7 @@ from scs_sessions.store import TABLE, TOPIC, SessionState, lock_session, session
 from scs_sessions.validation import decode_metadata, encode_metadata
 
 if TYPE_CHECKING:
-    from scs.app import App
+    from scs_server.app import App
 
 __all__ = [
     "TABLE",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scs.archiving import PAGE_SIZE, field_of, record_error
-from scs.errors import ErrorCode, ScsError
+from scs_server.archiving import PAGE_SIZE, field_of, record_error
+from scs_server.errors import ErrorCode, ScsError
 
 from scs_sessions.service import new_session_id
 from scs_sessions.store import COLUMNS, TOPIC
@@ -14,8 +14,8 @@ from scs_sessions.store import COLUMNS, TOPIC
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from scs.archiving import ExportRequest, ImportBatch, Record
-    from scs.storage import Executor, Transaction
+    from scs_server.archiving import ExportRequest, ImportBatch, Record
+    from scs_server.storage import Executor, Transaction
 
 KIND = "session"
 _TEXT = ("purpose", "created_by", "created_by_type", "created_at", "updated_at")

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
-from scs import current_identity, hookimpl, require_identity, requires
+from scs_server import current_identity, hookimpl, require_identity, requires
 
 from scs_sessions import export
 from scs_sessions.schema import MIGRATIONS
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
     import mcp_types
     from fastmcp import FastMCP
     from fastmcp.server.completions import CompletionReference
-    from scs import Migration
-    from scs.app import App
-    from scs.storage import Change
+    from scs_server import Migration
+    from scs_server.app import App
+    from scs_server.storage import Change
 
 SessionId = Annotated[str, Field(description="Session id from create_session (session_...)")]
 
 
-# archives (scs.archiving): the session record
+# archives (scs_server.archiving): the session record
 scs_export = hookimpl(export.export_records)
 scs_import = hookimpl(export.import_records)
 

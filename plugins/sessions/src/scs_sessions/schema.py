@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scs import Migration
+from scs_server import Migration
 
 _SESSIONS_TABLE = """
     CREATE TABLE sessions (

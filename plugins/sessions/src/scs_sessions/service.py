@@ -12,13 +12,13 @@ import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types
-from scs import ErrorCode, ScsError
-from scs.completions import MAX_VALUES as MAX_COMPLETIONS
-from scs.errors import not_found
-from scs.events import SESSION_CLOSED, SESSION_CREATED
-from scs.paging import decode_cursor, encode_cursor
-from scs.timestamps import utc_now
-from scs.validation import check_session_id, check_unicode, clean_text
+from scs_server import ErrorCode, ScsError
+from scs_server.completions import MAX_VALUES as MAX_COMPLETIONS
+from scs_server.errors import not_found
+from scs_server.events import SESSION_CLOSED, SESSION_CREATED
+from scs_server.paging import decode_cursor, encode_cursor
+from scs_server.timestamps import utc_now
+from scs_server.validation import check_session_id, check_unicode, clean_text
 
 from scs_sessions import store
 from scs_sessions.validation import decode_metadata, encode_metadata
@@ -26,9 +26,9 @@ from scs_sessions.validation import decode_metadata, encode_metadata
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs import Identity
-    from scs.app import App
-    from scs.storage import Executor
+    from scs_server import Identity
+    from scs_server.app import App
+    from scs_server.storage import Executor
 
     from scs_sessions.settings import SessionsSettings
 

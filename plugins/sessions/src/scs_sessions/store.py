@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from scs.storage import Dialect, Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, Row, Transaction
 
 COLUMNS = "id, purpose, metadata, created_by, created_by_type, created_at, updated_at, closed_at"
 TOPIC = "sessions"

@@ -1,5 +1,5 @@
 """Session and message metadata: JSON objects stored as text (messaging uses them through
-``scs_sessions.api``). The text and id checks are the core's (``scs.validation``).
+``scs_sessions.api``). The text and id checks are the core's (``scs_server.validation``).
 
 Every check raises a typed validation error before anything is written.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scs.jsonvalues import check_json_object, decode_stored
+from scs_server.jsonvalues import check_json_object, decode_stored
 
 __all__ = ["decode_metadata", "encode_metadata"]
 

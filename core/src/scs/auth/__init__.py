@@ -1,5 +1,0 @@
-"""Authentication: API keys gate token minting; JWTs carry identity on every call."""
-
-from scs.auth.tokens import TokenService
-
-__all__ = ["TokenService"]
