@@ -11,38 +11,23 @@ without it unless SCS_TEST_REQUIRE_CONFORMANCE=1 (CI), then it fails.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import node_clients as nc
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from scs_server.testing import parse_result, server_env
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
-
-
-def load_helpers() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "node_clients", Path(__file__).with_name("node_clients.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-nc = load_helpers()
 
 
 def claude(home: Path, *args: str) -> str:

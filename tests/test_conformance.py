@@ -7,30 +7,14 @@ skipped without them unless SCS_TEST_REQUIRE_CONFORMANCE=1 (CI), then it fails.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+import conformance_runner as runner
 import pytest
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
-RUNNER_PATH = Path(__file__).with_name("conformance_runner.py")
-
-
-def load_runner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("conformance_runner", RUNNER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-runner = load_runner()
+    from pathlib import Path
 
 
 def test_expected_failures_lines_need_a_reason_and_a_link(tmp_path: Path) -> None:

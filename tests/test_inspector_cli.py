@@ -11,36 +11,23 @@ them unless SCS_TEST_REQUIRE_CONFORMANCE=1 (CI), then it fails.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import node_clients as nc
 import pytest
 from scs_server.testing import API_KEY, server_env
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
 
-def load_helpers() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "node_clients", Path(__file__).with_name("node_clients.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-nc = load_helpers()
 AGENT = "inspector"
 FILE = "file:src/inspected.py"
 
