@@ -8,10 +8,7 @@ deleted anything writes one audit row (``retention_purge``) with the counts.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs_server.archiving import RetentionPolicy
 from scs_server.auth import store as auth_store
+from scs_server.periodic import Periodic
 from scs_server.timestamps import iso_timestamp
 
 from scs_archive import store
@@ -27,8 +25,6 @@ if TYPE_CHECKING:
     from scs_server.app import App
 
     from scs_archive.settings import ArchiveSettings
-
-log = logging.getLogger("scs.archive.retention")
 
 
 def cutoff(now: datetime, days: int) -> str:
@@ -70,7 +66,7 @@ class Retention:
     settings: ArchiveSettings
     runs: int = 0
     purged: Counter[str] = field(default_factory=Counter)
-    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _every: Periodic | None = field(default=None, repr=False)
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
         policy = await build_policy(self.app, self.settings, now or datetime.now(UTC))
@@ -86,21 +82,13 @@ class Retention:
     def stats(self) -> dict[str, Any]:
         return {"runs": self.runs, "purged": dict(sorted(self.purged.items()))}
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.retention_interval_s)
-            try:
-                await self.run_once()
-            except Exception:  # busy or failing: retried at the next interval
-                log.warning("retention run failed; retrying later", exc_info=True)
-
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="scs-archive-retention")
+        if self._every is None:
+            self._every = Periodic(
+                "scs-archive-retention", self.settings.retention_interval_s, self.run_once
+            )
+        self._every.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._every is not None:
+            await self._every.stop()
