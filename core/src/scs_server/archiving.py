@@ -57,6 +57,13 @@ class ImportBatch:
     """The exporting database's instance id (idempotent imports)."""
     skipped: bool = False
     """Set by the owner of a ``session`` record to skip the rest of the document."""
+    seen: frozenset[str] = frozenset()
+    """Global part only: original ids (``str(record["id"])``) of this kind imported
+    before from this origin; the owner skips them (a second import adds nothing, and
+    does not bring back what was deleted since)."""
+    imported: list[str] = field(default_factory=list)
+    """Global part only: the owner appends the original id of each record it imported,
+    so that a later import of the same file sees it in ``seen``."""
 
     def mapped(self, kind: str) -> dict[Any, Any]:
         return self.ids.setdefault(kind, {})

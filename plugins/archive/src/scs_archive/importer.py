@@ -152,8 +152,7 @@ async def run(
         if document.opener is None:
             for batch in document.batches:
                 batch.on_conflict, batch.origin = on_conflict, origin
-                async with app.db.transaction() as tx:  # the CLI serves nothing: no thread hop
-                    report.imported[batch.kind] += await _run_batch(app, tx, batch)
+                await _import_global(app, batch, report)
             continue
         original = document.opener[1]["id"]
         if await app.db.lookup(store.imported_as, origin, original) is not None:
@@ -161,6 +160,19 @@ async def run(
             continue
         await _import_session(app, document, origin, on_conflict, report)
     return report
+
+
+async def _import_global(app: App, batch: ImportBatch, report: ImportReport) -> None:
+    """One batch of the global part, in its own transaction; what its owner imported is
+    remembered by origin, so importing the file again skips it."""
+    originals = [str(record["id"]) for _, record in batch.records if "id" in record]
+    batch.seen = frozenset(
+        await app.db.lookup(store.imported_records, batch.origin, batch.kind, originals)
+    )
+    async with app.db.transaction() as tx:  # the CLI serves nothing: no thread hop
+        report.imported[batch.kind] += await _run_batch(app, tx, batch)
+        if batch.imported:
+            await store.remember_records(tx, batch.origin, batch.kind, batch.imported, utc_now())
 
 
 async def _import_session(

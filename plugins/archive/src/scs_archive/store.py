@@ -1,5 +1,6 @@
 """All SQL of the archive plugin: this database's instance id, per-session retention
-and legal holds, and which exported sessions were imported already (by origin)."""
+and legal holds, and which exported sessions and global records were imported already
+(by origin)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ MIGRATIONS = [
         );
         """,
     ),
+    Migration(
+        2,
+        "global records imported before",
+        """
+        CREATE TABLE archive_imported_records (
+            origin TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            original_id TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (origin, kind, original_id)
+        );
+        """,
+    ),
 ]
 
 
@@ -69,6 +83,31 @@ async def remember_import(
         "INSERT INTO archive_imports (origin, original_session_id, session_id, imported_at)"
         " VALUES (?, ?, ?, ?)",
         (origin, original, session_id, at),
+    )
+
+
+async def imported_records(r: Executor, origin: str, kind: str, originals: list[str]) -> set[str]:
+    """Which of ``originals`` (ids of ``kind`` records in a file's global part) were
+    imported from ``origin`` before."""
+    found: set[str] = set()
+    for start in range(0, len(originals), 500):
+        chunk = originals[start : start + 500]
+        rows = await r.fetch_all(
+            "SELECT original_id FROM archive_imported_records WHERE origin = ? AND kind = ?"
+            f" AND original_id IN ({', '.join('?' * len(chunk))})",
+            (origin, kind, *chunk),
+        )
+        found.update(str(row["original_id"]) for row in rows)
+    return found
+
+
+async def remember_records(
+    tx: Transaction, origin: str, kind: str, originals: list[str], at: str
+) -> None:
+    await tx.execute_many(
+        "INSERT INTO archive_imported_records (origin, kind, original_id, imported_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (origin, kind, original_id) DO NOTHING",
+        [(origin, kind, original, at) for original in originals],
     )
 
 

@@ -126,13 +126,16 @@ async def import_records(app: App, tx: Transaction | None, batch: ImportBatch) -
     live = await store.live(tx, moment)
     written = 0
     for line, lease in leases:
-        if not lease.live_at(moment) or await store.find(tx, lease.id) is not None:
-            continue  # expired since the export, or imported before
+        if lease.id in batch.seen or not lease.live_at(moment):
+            continue  # imported before (perhaps released since), or expired since the export
+        if await store.find(tx, lease.id) is not None:
+            continue  # already here
         if not await _fits(tx, line, lease, live, batch):
             continue
         await store.insert(tx, lease)
         await store.raise_last_token(tx, lease.fencing_token)
         tx.emit(store.TOPIC, {"lease_id": lease.id, "what": "acquired"})
+        batch.imported.append(lease.id)
         live.append(lease)
         written += 1
     return written
