@@ -38,6 +38,13 @@ def configure_logging(level: str) -> None:
     )
 
 
+KEEPALIVE_S = 75
+"""How long an idle HTTP connection stays open. Longer than a client pool's idle expiry
+(httpx: 5 s) and a load balancer's idle timeout (commonly 60 s): with uvicorn's default
+of 5 s the server closes connections a client is about to reuse, and a request sent at
+that moment fails ("Connection closed"), which overloaded CI runs hit."""
+
+
 class _Server(uvicorn.Server):
     """uvicorn re-raises SIGTERM after its graceful shutdown, which would kill the
     process before the pool is closed and ``PRAGMA optimize`` runs; we exit normally.
@@ -69,6 +76,7 @@ async def serve_http(app: App) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEPALIVE_S,
         server_header=False,
         access_log=False,
         proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)

@@ -35,6 +35,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from scs_server.app import App, create_app
 from scs_server.plugins import PluginInfo, discover
+from scs_server.runner import KEEPALIVE_S
 from scs_server.settings import Settings
 from scs_server.storage import Database, open_database
 from scs_server.storage.cluster import PostgresCluster, find_binaries
@@ -218,6 +219,7 @@ async def serve_http(app: App) -> AsyncIterator[str]:
         lifespan="on",
         log_level="warning",
         proxy_headers=False,  # as scs serve: forwarded headers only from trusted proxies
+        timeout_keep_alive=KEEPALIVE_S,  # as scs serve
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
