@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from _common import percentile, rss_kib
 from fastmcp import Client
@@ -49,6 +49,9 @@ from scs_server.identity import Identity
 from scs_server.storage.cluster import PostgresCluster, find_binaries
 from scs_server.testing import API_KEY, ServerProcess, make_settings, parse_result, server_env
 from scs_server.testing import start_server_process as start_process
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 WAKES = 60
 IDLE_WAITERS = 1000
@@ -70,63 +73,57 @@ async def call(client: Client[Any], tool: str, auth: str, **arguments: Any) -> A
 
 async def wakes(writer_app: App, waiter_app: App) -> list[float]:
     """Latency from the writer's returned add_message to the waiter's returned wait."""
+    wakeups = waiter_app.services.get(Wakeups, needed_by="bench")
+
+    async def parked(i: int) -> None:
+        while wakeups.count() == 0:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.005 + (i % 7) * 0.003)  # land at varied points of the poll
+
     async with Client(writer_app.server) as w, Client(waiter_app.server) as r:
-        wt, rt = await token(w, "writer"), await token(r, "waiter")
-        sid = (await call(w, "create_session", wt, purpose="bench"))["session_id"]
-        wakeups = waiter_app.services.get(Wakeups, needed_by="bench")
-        latencies: list[float] = []
-        after = 0
-        for i in range(WAKES):
-            done: list[float] = []
-
-            async def wait(after_id: int, done: list[float] = done) -> Any:
-                got = await call(
-                    r, "wait_for_messages", rt, session_id=sid, after_id=after_id, timeout_s=10
-                )
-                done.append(time.perf_counter())
-                return got
-
-            task = asyncio.create_task(wait(after))
-            while wakeups.count() == 0:
-                await asyncio.sleep(0.001)
-            await asyncio.sleep(0.005 + (i % 7) * 0.003)  # land at varied points of the poll
-            await call(w, "add_message", wt, session_id=sid, content=f"m{i}")
-            written = time.perf_counter()
-            got = await task
-            assert got["count"] == 1, got
-            after = got["next_after_id"]
-            latencies.append(max(0.0, done[0] - written))
-        return latencies
+        return await wake_latencies(w, r, parked)
 
 
 async def wakes_from_process(writer_app: App, url: str) -> list[float]:
     """As ``wakes``, the waiter being a ``scs serve`` process called over HTTP."""
+
+    async def parked(i: int) -> None:
+        # no view of the other process's waiters: give the call time to park there
+        await asyncio.sleep(0.08 + (i % 7) * 0.003)
+
     async with Client(writer_app.server) as w, Client(StreamableHttpTransport(url)) as r:
-        wt, rt = await token(w, "writer"), await token(r, "waiter")
-        sid = (await call(w, "create_session", wt, purpose="bench"))["session_id"]
-        latencies: list[float] = []
-        after = 0
-        for i in range(WAKES):
-            done: list[float] = []
+        return await wake_latencies(w, r, parked)
 
-            async def wait(after_id: int, done: list[float] = done) -> Any:
-                got = await call(
-                    r, "wait_for_messages", rt, session_id=sid, after_id=after_id, timeout_s=10
-                )
-                done.append(time.perf_counter())
-                return got
 
-            task = asyncio.create_task(wait(after))
-            # no view of the other process's waiters: give the call time to park there
-            await asyncio.sleep(0.08 + (i % 7) * 0.003)
-            assert not task.done(), "the waiter returned before the write"
-            await call(w, "add_message", wt, session_id=sid, content=f"m{i}")
-            written = time.perf_counter()
-            got = await task
-            assert got["count"] == 1, got
-            after = got["next_after_id"]
-            latencies.append(max(0.0, done[0] - written))
-        return latencies
+async def wake_latencies(
+    w: Client[Any], r: Client[Any], parked: Callable[[int], Awaitable[None]]
+) -> list[float]:
+    """``WAKES`` rounds: ``r`` waits, ``parked(i)`` returns once the wait is parked, ``w``
+    writes; the time from the write's answer to the wait's."""
+    wt, rt = await token(w, "writer"), await token(r, "waiter")
+    sid = (await call(w, "create_session", wt, purpose="bench"))["session_id"]
+    latencies: list[float] = []
+    after = 0
+    for i in range(WAKES):
+        done: list[float] = []
+
+        async def wait(after_id: int, done: list[float] = done) -> Any:
+            got = await call(
+                r, "wait_for_messages", rt, session_id=sid, after_id=after_id, timeout_s=10
+            )
+            done.append(time.perf_counter())
+            return got
+
+        task = asyncio.create_task(wait(after))
+        await parked(i)
+        assert not task.done(), "the waiter returned before the write"
+        await call(w, "add_message", wt, session_id=sid, content=f"m{i}")
+        written = time.perf_counter()
+        got = await task
+        assert got["count"] == 1, got
+        after = got["next_after_id"]
+        latencies.append(max(0.0, done[0] - written))
+    return latencies
 
 
 def serve_process(folder: Path, **env: str) -> ServerProcess:
