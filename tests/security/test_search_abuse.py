@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scs_search import scoring
 from scs_search.service import Search
 from scs_search.text import prepare, prepare_query
+from scs_server.cpu import lane_stats
 
 if TYPE_CHECKING:
     from scs_server.app import App
@@ -153,6 +154,7 @@ async def test_big_searches_rank_off_the_event_loop_and_queue(
             ticks += search.ranking > 0
             await asyncio.sleep(0)
 
+    lane_before = lane_stats()["jobs"]
     prober = asyncio.create_task(probe())
     calls = [
         alice.call("search_context", session_id=sid, query=query, fuzzy_threshold=0)
@@ -163,6 +165,8 @@ async def test_big_searches_rank_off_the_event_loop_and_queue(
     await prober
     assert all(answer["count"] == 10 for answer in answers)
     assert search.stats["threaded"] == 4 and search.stats["inline"] == 0
+    # ranked on the process's one CPU lane, not on threads of their own (scs_server.cpu)
+    assert lane_stats()["jobs"] - lane_before >= 4
     assert search.cache.stats["thread_loads"] >= 1  # the long texts were prepared off-loop too
     assert search.stats["waited"] >= 1  # one slot: the others queued
     # the loop kept serving while rankings ran (an on-loop ranking leaves it no turn)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from scs_server.app import create_app
+from scs_server.cpu import prefer_event_loop
 from scs_server.envcheck import env_warnings
 from scs_server.request import use_process_token
 
@@ -138,6 +139,7 @@ async def run(settings: Settings) -> None:
     for warning in env_warnings(app.plugin_settings.values(), app.host.infos):
         log.warning("%s", warning)
     tune_gc()
+    prefer_event_loop()
     try:
         if settings.transport == "stdio":
             await _serve_stdio(app)

@@ -455,7 +455,7 @@ async def _page_within_bytes(
 ) -> list[Row]:
     """``store.page`` read in batches that stop once the contents alone pass the response
     byte budget: 1,001 messages of 100k characters would otherwise be read and decoded
-    (~100 MB in memory per call in flight) for an answer cut to 1 MiB. The row that
+    (~100 MB in memory per call in flight) for an answer cut to 256 KiB. The row that
     passes the budget is kept, so the caller's cut still reports ``has_more``."""
     rows: list[Row] = []
     chars = 0

@@ -21,7 +21,7 @@ class MessagingSettings(ScsSettings):
         1000, ge=1, le=100_000, description="Most messages get_thread returns"
     )
     max_response_bytes: int = Field(
-        1024 * 1024,
+        256 * 1024,
         ge=1024,
         le=1024**3,
         description="Encoded bytes of the messages of one get_messages/get_thread answer",

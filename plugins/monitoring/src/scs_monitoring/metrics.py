@@ -14,6 +14,7 @@ import scs_server
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from scs_server.cpu import lane_stats
 
 from scs_monitoring.history import CallHistory
 
@@ -139,6 +140,7 @@ class Metrics:
             "totals": self.all.summary(),
             "tools": {name: self.tools[name].summary() for name in sorted(self.tools)},
             "database": self.app.db.stats(),
+            "cpu_lane": lane_stats(),
             "auth": self.app.auth.throttle.stats(),
             "cache": sections.pop("cache", None),
             "ratelimit": sections.pop("ratelimit", None),
@@ -159,6 +161,7 @@ class StateCollector(Collector):
             "scs_tool_calls_in_flight", "Tool calls being served now", self.metrics.in_flight
         )
         yield from _db_families(self.metrics.app.db.stats())
+        yield from _cpu_lane_families(lane_stats())
         yield from _auth_families(self.metrics.app.auth.throttle.stats())
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")
@@ -178,6 +181,17 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
             )
+
+
+def _cpu_lane_families(stats: dict[str, float]) -> Iterable[Metric]:
+    """The CPU lane (``scs_server.cpu``): jobs, and seconds they ran and queued."""
+    yield CounterMetricFamily("scs_cpu_lane_jobs", "Jobs run on the CPU lane", stats["jobs"])
+    yield CounterMetricFamily(
+        "scs_cpu_lane_busy_seconds", "Seconds the CPU lane was running jobs", stats["busy_s"]
+    )
+    yield CounterMetricFamily(
+        "scs_cpu_lane_queued_seconds", "Seconds jobs waited for the CPU lane", stats["queued_s"]
+    )
 
 
 def _retention_families(stats: dict[str, Any]) -> Iterable[Metric]:

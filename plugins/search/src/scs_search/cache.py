@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from scs_messaging import api as messaging
 from scs_server import ErrorCode, ScsError
+from scs_server.cpu import run_cpu
 from scs_server.errors import not_found
 from scs_server.jsonvalues import UNREADABLE, decode_stored
 from scs_sessions.api import session_state
@@ -230,7 +231,7 @@ class IndexCache:
                     _add_rows(index, rows)
                 else:  # preparing many or long texts would hold up the event loop
                     self.stats["thread_loads"] += 1
-                    await asyncio.to_thread(_add_rows, index, rows)
+                    await run_cpu(_add_rows, index, rows)
                 self.stats["synced_rows"] += len(rows)
             count = await messaging.count_upto(r, index.session_id, index.synced_id)
         return len(index) - len(index.ahead) == count  # the rows up to the watermark

@@ -12,6 +12,7 @@ from scs_messaging import api as messaging
 from scs_messaging.api import can_see, check_metadata_filter, message_object, visible_sql
 from scs_server import ErrorCode, ScsError
 from scs_server.budget import fitting
+from scs_server.cpu import run_cpu
 from scs_server.errors import not_found, validation_error
 from scs_server.timestamps import iso_timestamp, parse_iso
 from scs_server.validation import check_session_id, check_unicode
@@ -310,9 +311,7 @@ class Search:
                 return self._rank_batch(batch, search_metadata, budget, best)
             self.stats["threaded"] += 1
             try:
-                return await asyncio.to_thread(
-                    self._rank_batch, batch, search_metadata, budget, best
-                )
+                return await run_cpu(self._rank_batch, batch, search_metadata, budget, best)
             except asyncio.CancelledError:
                 budget.stop()  # the thread ends at its next chunk
                 raise
@@ -377,7 +376,7 @@ class Search:
         if work <= INLINE_WORK:
             previews = self._previews(query, messages, search_metadata)
         else:
-            previews = await asyncio.to_thread(self._previews, query, messages, search_metadata)
+            previews = await run_cpu(self._previews, query, messages, search_metadata)
         return [
             {
                 "message": message,
