@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,10 @@ async def test_a_revoked_token_ends_its_subscriptions(server: ScsServer) -> None
 
     writer = await server.agent("writer")
     await writer.call("add_message", session_id=session_id, content="after revocation")
+    # the change reaches subscriptions after the commit (on PostgreSQL via the feed)
+    deadline = time.monotonic() + 30
+    while server.app.subscriptions.count() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
     assert server.app.subscriptions.count() == 0
     assert feed.uris == []  # (the count above is the proof: dropped before any send)
 

@@ -54,6 +54,7 @@ MIGRATION_LOCK = 0x5C5_0001  # pg_advisory_xact_lock keys: one for migrations,
 CHANGES_LOCK = 0x5C5_0002  # one that orders the change feed's commits
 CHECK_IDLE_S = 1.0  # a pooled connection idle this long is health-checked on borrow
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
+OPEN_TIMEOUT_S = 30.0  # the first connection at start-up (see PostgresDatabase.open)
 PING_TIMEOUT_S = 2.0  # a liveness probe that takes longer says "unreachable"
 
 BOOTSTRAP = f"""
@@ -289,12 +290,24 @@ class PostgresDatabase(Engine):
             await AsyncConnectionPool.check_connection(conn)
 
     async def open(self) -> None:
-        """Open the pool (not waiting for the server) and create the core's tables."""
+        """Open the pool (not waiting for the server) and create the core's tables.
+
+        The first connection may wait ``OPEN_TIMEOUT_S`` even when calls wait less
+        (``acquire_timeout_s``): a loaded host can take seconds to start a backend. A
+        failed open closes the pool, whose tasks would otherwise retry for ever.
+        """
         await self._pool.open(wait=False)
         self._opened = True
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            await conn.execute(BOOTSTRAP)
+        try:
+            async with (
+                self._connection(max(OPEN_TIMEOUT_S, self.acquire_timeout_s)) as conn,
+                conn.transaction(),
+            ):
+                await conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                await conn.execute(BOOTSTRAP)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if not self._opened:
@@ -306,11 +319,13 @@ class PostgresDatabase(Engine):
         await self._pool.close()
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _connection(
+        self, timeout: float | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         if not self._opened:
             raise RuntimeError("database is not open")
         with translated():
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout) as conn:
                 self.in_use += 1
                 try:
                     yield conn
