@@ -143,3 +143,48 @@ async def test_a_page_longer_than_one_read_batch(filled: tuple[Team, list[int]])
     )
     assert [m["id"] for m in rest["messages"]] == posted[5:]
     assert rest["has_more"] is False
+
+
+async def test_newest_and_thread_views_longer_than_one_read_batch(make_team: TeamFactory) -> None:
+    # the newest view and get_thread read in batches of 50 too (newest first for the
+    # former): 60 messages span two batches and must come back whole and in order
+    team = await make_team(http=True)
+    root = await team.alice.call("add_message", session_id=team.session_id, content="root")
+    replies = []
+    for n in range(59):
+        result = await team.alice.call(
+            "add_message",
+            session_id=team.session_id,
+            content=f"r{n}",
+            parent_message_id=root["message_id"],
+        )
+        replies.append(result["message_id"])
+    thread = await team.bob.call("get_thread", message_id=root["message_id"])
+    assert thread["root"]["id"] == root["message_id"]
+    assert [m["id"] for m in thread["replies"]] == replies
+    assert thread["truncated"] is False
+    contents = await team.bob.client.read_resource(f"session://{team.session_id}/messages/55")
+    data = json.loads("".join(getattr(c, "text", "") for c in contents))
+    assert [m["id"] for m in data["messages"]] == replies[-55:]
+    assert data["has_more"] is True and data["total_count"] == 60
+
+
+async def test_reading_stops_once_the_contents_pass_the_budget() -> None:
+    # within_bytes is what keeps a limit=1000 page over 100k-character messages from
+    # reading them all: here 10-byte rows against a 120-byte budget
+    from scs_messaging.messages import PAGE_BATCH, within_bytes
+
+    reads: list[tuple[int | None, int]] = []
+
+    async def read(cursor: int | None, n: int) -> list[dict[str, Any]]:
+        reads.append((cursor, n))
+        start = 0 if cursor is None else cursor + 1
+        return [{"id": i, "content": "x" * 10} for i in range(start, start + n)]
+
+    rows = await within_bytes(read, 1000, budget=120)  # type: ignore[arg-type]
+    assert len(rows) == PAGE_BATCH  # one batch passes the budget: no second read
+    assert reads == [(None, PAGE_BATCH)]
+    reads.clear()
+    rows = await within_bytes(read, 120, budget=10**9)
+    assert [row["id"] for row in rows] == list(range(120))
+    assert reads == [(None, 50), (49, 50), (99, 20)]  # each batch continues past the last id

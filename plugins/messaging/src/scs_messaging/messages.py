@@ -213,8 +213,17 @@ class Messaging:
             if total is None:
                 raise not_found("session", session_id, "list_sessions shows the sessions there are")
             if wanted is None:
-                rows = await _page_within_bytes(
-                    r, session_id, visible, after_id, limit + 1, offset, self.settings
+                rows = await within_bytes(
+                    lambda cursor, n: store.page(
+                        r,
+                        session_id,
+                        visible,
+                        after_id=after_id if cursor is None else cursor,
+                        limit=n,
+                        offset=offset if cursor is None else 0,
+                    ),
+                    limit + 1,
+                    self.settings.max_response_bytes,
                 )
             else:
                 rows = await _matching(r, session_id, visible, after_id, limit + 1, offset, wanted)
@@ -237,12 +246,15 @@ class Messaging:
     ) -> tuple[list[dict[str, Any]], int]:
         """The newest ``limit`` messages the caller may see (oldest first) and their total."""
         visible = visible_sql(identity, "m")
-        rows = await store.newest(r, session_id, visible, limit)
+        rows = await within_bytes(  # newest first
+            lambda cursor, n: store.newest(r, session_id, visible, n, before_id=cursor),
+            limit,
+            self.settings.max_response_bytes,
+        )
         total = await store.count_visible(r, session_id, visible) or 0
-        messages = [message_object(row) for row in rows]
-        # within the byte budget, keep the newest (the list is oldest first)
-        kept = fitting(messages[::-1], self.settings.max_response_bytes)
-        return messages[len(messages) - kept :], total
+        newest_first = [message_object(row) for row in rows]
+        kept = fitting(newest_first, self.settings.max_response_bytes)  # keep the newest
+        return newest_first[:kept][::-1], total
 
     async def latest(self, identity: Identity, session_id: str, limit: int) -> dict[str, Any]:
         """For the messages resource: the newest ``limit`` visible messages, oldest first."""
@@ -272,7 +284,11 @@ class Messaging:
             if start is None:
                 raise not_found("message", message_id, "get_messages shows the ids you can see")
             root = await store.root_id(r, message_id)
-            rows = await store.thread(r, root, visible, cap + 1)
+            rows = await within_bytes(
+                lambda cursor, n: store.thread(r, root, visible, n, after_id=cursor),
+                cap + 1,
+                self.settings.max_response_bytes,
+            )
         messages = [message_object(row) for row in rows[:cap]]
         kept = fitting(messages, self.settings.max_response_bytes)
         truncated = len(rows) > cap or kept < len(messages)
@@ -441,32 +457,27 @@ class InboxSource(Protocol):
         ...
 
 
-PAGE_BATCH = 50  # rows read at a time by get_messages (see _page_within_bytes)
+PAGE_BATCH = 50  # rows read at a time by within_bytes
 
 
-async def _page_within_bytes(
-    r: Executor,
-    session_id: str,
-    visible: tuple[str, list[Any]],
-    after_id: int | None,
-    limit: int,
-    offset: int,
-    settings: MessagingSettings,
+async def within_bytes(
+    read: Callable[[int | None, int], Awaitable[list[Row]]], limit: int, budget: int
 ) -> list[Row]:
-    """``store.page`` read in batches that stop once the contents alone pass the response
-    byte budget: 1,001 messages of 100k characters would otherwise be read and decoded
-    (~100 MB in memory per call in flight) for an answer cut to 256 KiB. The row that
-    passes the budget is kept, so the caller's cut still reports ``has_more``."""
+    """Up to ``limit`` rows from ``read(cursor, n)`` (the next ``n`` rows past the row
+    whose id is ``cursor``; ``None``: from the start), read ``PAGE_BATCH`` at a time and
+    stopping once their contents alone pass ``budget`` bytes: 1,001 messages of 100k
+    characters would otherwise be read and decoded (~100 MB in memory per call in
+    flight) for an answer cut to 256 KiB. The row that passes the budget is kept, so
+    the caller's ``fitting`` cut still reports more."""
     rows: list[Row] = []
     chars = 0
+    cursor: int | None = None
     while len(rows) < limit:
         wanted = min(PAGE_BATCH, limit - len(rows))
-        batch = await store.page(
-            r, session_id, visible, after_id=after_id, limit=wanted, offset=offset
-        )
+        batch = await read(cursor, wanted)
         rows.extend(batch)
         chars += sum(len(row["content"]) for row in batch)
-        if len(batch) < wanted or chars > settings.max_response_bytes:
+        if len(batch) < wanted or chars > budget:
             break
-        after_id, offset = int(batch[-1]["id"]), 0
+        cursor = int(batch[-1]["id"])
     return rows

@@ -92,14 +92,19 @@ async def page(
 
 
 async def newest(
-    r: Executor, session_id: str, visible: tuple[str, list[Any]], limit: int
+    r: Executor,
+    session_id: str,
+    visible: tuple[str, list[Any]],
+    limit: int,
+    before_id: int | None = None,
 ) -> list[Row]:
-    """The newest ``limit`` matching messages, oldest first."""
+    """The newest ``limit`` matching messages below ``before_id`` (if given), NEWEST first."""
     condition, params = visible
+    before = " AND m.id < ?" if before_id is not None else ""
     return await r.fetch_all(
-        f"SELECT * FROM (SELECT {COLUMNS} FROM messaging_messages m"
-        f" WHERE m.session_id = ? AND {condition} ORDER BY m.id DESC LIMIT ?) AS recent ORDER BY id",
-        (session_id, *params, limit),
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{before}"
+        f" AND {condition} ORDER BY m.id DESC LIMIT ?",
+        (session_id, *([before_id] if before_id is not None else []), *params, limit),
     )
 
 
@@ -111,19 +116,27 @@ async def get(r: Executor, message_id: int, visible: tuple[str, list[Any]]) -> R
     )
 
 
-async def thread(r: Executor, root: int, visible: tuple[str, list[Any]], limit: int) -> list[Row]:
-    """Message ``root`` and every reply below it that matches ``visible``, oldest first.
+async def thread(
+    r: Executor,
+    root: int,
+    visible: tuple[str, list[Any]],
+    limit: int,
+    after_id: int | None = None,
+) -> list[Row]:
+    """Message ``root`` and every reply below it that matches ``visible``, oldest first,
+    from ``after_id`` (exclusive) when given.
 
     A reply always has a larger id than its parent, so the walk ends; ``UNION``
     (not ``UNION ALL``) would keep it finite even if that ever changed.
     """
     condition, params = visible
+    after = " AND m.id > ?" if after_id is not None else ""
     return await r.fetch_all(
         "WITH RECURSIVE down(id) AS (SELECT CAST(? AS BIGINT)"
         " UNION SELECT c.id FROM messaging_messages c JOIN down ON c.parent_message_id = down.id)"
         f" SELECT {COLUMNS} FROM messaging_messages m JOIN down ON m.id = down.id"
-        f" WHERE {condition} ORDER BY m.id LIMIT ?",
-        (root, *params, limit),
+        f" WHERE {condition}{after} ORDER BY m.id LIMIT ?",
+        (root, *params, *([after_id] if after_id is not None else []), limit),
     )
 
 
