@@ -72,13 +72,37 @@ class App:
     open_resources: set[str] = field(default_factory=set)
     open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
+    serving: bool = False
     stopping: bool = False
     subscriptions: Subscriptions = field(init=False)
     _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
+    _on_serving: list[Callable[[], None]] = field(default_factory=list)
     _on_stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.subscriptions = Subscriptions(self)
+
+    def when_serving(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (synchronous, quick: start a task or a thread for more) once
+        the server answers requests: warm-ups that need not delay the first answer.
+        Registered after that moment: called at once."""
+        if self.serving:
+            callback()
+        else:
+            self._on_serving.append(callback)
+
+    def begin_serving(self) -> None:
+        """Run the ``when_serving`` callbacks (once; the runner calls it when the server
+        listens, the test fixtures when their server is up)."""
+        if self.serving:
+            return
+        self.serving = True
+        callbacks, self._on_serving = self._on_serving, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a when_serving callback failed")
 
     def when_stopping(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (synchronous, quick) once the server begins to stop: when
