@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import jwt  # noqa: F401  # verifies tokens (scs_server.auth.tokens): loaded now, not on a first call
 from fastmcp import FastMCP
 from mcp.server.lowlevel import NotificationOptions
 from pydantic import SecretStr
