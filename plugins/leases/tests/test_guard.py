@@ -204,3 +204,9 @@ async def test_hook_entry_refuses_without_loading_the_server_stack(
     env_bob = {**env, "SCS_URL": server.url, "SCS_TOKEN": bob.token}
     status, out = await run(sys.executable, "-m", "scs_leases.guard", cwd=repo, env=env_bob)
     assert status == 0, out
+
+    # a token the server refuses: the check could not run, so the commit is let through
+    env_bad = {**env, "SCS_URL": server.url, "SCS_TOKEN": "not.a.token"}
+    status, out = await run(sys.executable, "-m", "scs_leases.guard", cwd=repo, env=env_bad)
+    assert status == 0, out
+    assert "could not check leases" in out and "commit allowed" in out

@@ -11,8 +11,8 @@ our hook and puts a chained one back.
 check`` without loading every plugin's commands) asks the server at ``SCS_URL`` with
 ``SCS_TOKEN`` over MCP (``scs_leases.light_client``: standard library only, so that a
 commit does not import FastMCP): ``check_leases(staged paths, mode="shared")`` lists the
-exclusive leases of other agents on those paths. Any of them refuses the commit with a message naming holder,
-paths and expiry. When there is no answer (server down, no token, token refused) the
+exclusive leases of other agents on those paths. Any of them refuses the commit with a
+message naming holder, paths and expiry. When there is no answer (server down, no token, token refused) the
 hook warns on stderr and lets the commit through: the guard is advisory and must never
 lock people out of their repository.
 """
@@ -30,7 +30,7 @@ from typing import Any
 MARKER = "# scs-guard: managed by `scs guard install`"
 CHAINED = "pre-commit.scs-chained"
 DEFAULT_URL = "http://127.0.0.1:23456/mcp"
-CHECK_TIMEOUT_S = 10.0  # per network operation (connect, each read)
+CHECK_TIMEOUT_S = 10.0  # per network operation; the whole check: at most twice that
 BATCH = 100  # the server's default max_resources per request
 REFUSED = 10  # exit status of ``check`` that refuses the commit; any other failure allows it
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,9 @@ class McpCallError(Exception):
 
 
 class LightClient:
-    """One MCP session on ``url`` (``http://host:port/path``) with a Bearer ``token``."""
+    """One MCP session on ``url`` (``http://host:port/path``) with a Bearer ``token``;
+    ``timeout`` bounds each network operation, and the whole session lasts at most twice
+    that (a server trickling events cannot hold a commit)."""
 
     def __init__(self, url: str, token: str, timeout: float) -> None:
         parts = urlsplit(url)
@@ -34,6 +37,7 @@ class LightClient:
         self.url = parts
         self.path = parts.path or "/"
         self.timeout = timeout
+        self.deadline = time.monotonic() + 2 * timeout
         self.headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -97,6 +101,8 @@ class LightClient:
             if self.url.scheme == "https"
             else http.client.HTTPConnection
         )
+        if time.monotonic() > self.deadline:
+            raise McpCallError("no answer in time")
         connection = connection_class(self.url.hostname or "", self.url.port, timeout=self.timeout)
         try:
             connection.request(method, self.path, body=body, headers=self.headers)
@@ -112,7 +118,7 @@ class LightClient:
                 return None
             kind = response.getheader("content-type", "")
             if kind.startswith("text/event-stream"):
-                return _from_event_stream(response, expect_id)
+                return _from_event_stream(response, expect_id, self.deadline)
             return _matching(json.loads(response.read() or b"null"), expect_id)
         finally:
             connection.close()
@@ -126,11 +132,15 @@ def _matching(message: Any, expect_id: int) -> dict[str, Any] | None:
     return None
 
 
-def _from_event_stream(response: http.client.HTTPResponse, expect_id: int) -> dict[str, Any]:
+def _from_event_stream(
+    response: http.client.HTTPResponse, expect_id: int, deadline: float
+) -> dict[str, Any]:
     """Read server-sent events until the answer with ``expect_id`` (notifications and
-    requests the server sends first are skipped)."""
+    requests the server sends first are skipped), at the latest until ``deadline``."""
     data: list[str] = []
     for raw in response:
+        if time.monotonic() > deadline:
+            raise McpCallError("no answer in time")
         line = raw.decode().rstrip("\r\n")
         if line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
