@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from scs_server.auth import hs256
 from scs_server.testing import (
     ADMIN_API_KEY,
     API_KEY,
@@ -87,6 +88,28 @@ async def test_mint_over_http_with_header_key(server: ScsServer) -> None:
     assert decoded["sub"] == "alice" and decoded["iss"] == "scs" and len(decoded["jti"]) == 32
     me = await http_call(server, "whoami", {}, {"Authorization": f"Bearer {minted['token']}"})
     assert me["agent_id"] == "alice"
+    # the server signs with scs_server.auth.hs256: exactly the bytes PyJWT would produce
+    assert jwt.encode(decoded, JWT_SECRET, algorithm="HS256") == minted["token"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        claims(),
+        claims(sub="zoë@host:1", crd="api_key", tkn="cursor-a1b2c3", permissions=[]),
+        {"nested": {"b": [1, 2.5, None, True]}, "text": 'é\u2028"quote"\\', "n": -1},
+    ],
+)
+def test_hs256_encoder_matches_pyjwt_byte_for_byte(payload: dict[str, Any]) -> None:
+    secret = "s3cret-" * 6
+    token = hs256.encode(payload, secret)
+    assert token == jwt.encode(payload, secret, algorithm="HS256")
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "HS256", "typ": "JWT"}
+    options = {"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False}
+    assert jwt.decode(token, secret, algorithms=["HS256"], options=options) == payload
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, secret + "x", algorithms=["HS256"], options=options)
 
 
 async def test_no_token_is_refused(server: ScsServer) -> None:

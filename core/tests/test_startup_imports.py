@@ -109,13 +109,21 @@ def test_serve_import_path_has_no_client_or_tooling_modules() -> None:
     assert under(modules, NOT_FOR_SERVING) == []
 
 
+# never needed by `scs token` either: HS256 minting is scs_server.auth.hs256 (hmac), PyJWT
+# and `cryptography` only verify; the core's name comes without the plugin host (pluggy)
+NOT_FOR_MINTING = ("jwt", "cryptography", "pluggy", "scs_server.plugins", "http.client")
+
+
 def test_scs_token_imports_no_server(tmp_path: Path) -> None:
-    """`scs token` mints for real (database, secrets, PyJWT) without FastMCP, MCP or any
-    plugin: its refusals (ScsError) do not need FastMCP."""
+    """`scs token` mints for real (database, secrets, the HS256 encoder) without FastMCP,
+    MCP, PyJWT or any plugin: its refusals (ScsError) do not need FastMCP."""
     modules = command_imports(tmp_path, "token", "--agent-id", "light-one", "--ttl", "1d")
-    assert "scs_server.auth.service" in modules and "jwt" in modules  # it did mint
+    assert (
+        "scs_server.auth.service" in modules and "scs_server.auth.hs256" in modules
+    )  # it did mint
     assert "scs_server.errors" in modules
     assert under(modules, NOT_FOR_LIGHT_COMMANDS) == []
+    assert under(modules, NOT_FOR_MINTING) == []
     assert plugin_modules(modules) == []
 
 
@@ -123,5 +131,6 @@ def test_scs_version_and_help_import_no_server(tmp_path: Path) -> None:
     for args in (("version",), ("--help",)):
         modules = command_imports(tmp_path, *args)
         assert "scs_server.cli" in modules
-        assert under(modules, (*NOT_FOR_LIGHT_COMMANDS, "jwt", "pydantic")) == [], args
+        light = (*NOT_FOR_LIGHT_COMMANDS, "jwt", "cryptography", "http.client", "pydantic")
+        assert under(modules, light) == [], args
         assert plugin_modules(modules) == [], args

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
+import jwt  # noqa: F401  # verifies tokens (scs_server.auth.tokens): loaded now, not on a first call
 from fastmcp import FastMCP
 from mcp.server.lowlevel import NotificationOptions
 from pydantic import SecretStr
@@ -72,13 +75,37 @@ class App:
     open_resources: set[str] = field(default_factory=set)
     open_templates: list[ResourceTemplate] = field(default_factory=list)
     closed: bool = False
+    serving: bool = False
     stopping: bool = False
     subscriptions: Subscriptions = field(init=False)
     _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
+    _on_serving: list[Callable[[], None]] = field(default_factory=list)
     _on_stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.subscriptions = Subscriptions(self)
+
+    def when_serving(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (synchronous, quick: start a task or a thread for more) once
+        the server answers requests: warm-ups that need not delay the first answer.
+        Registered after that moment: called at once."""
+        if self.serving:
+            callback()
+        else:
+            self._on_serving.append(callback)
+
+    def begin_serving(self) -> None:
+        """Run the ``when_serving`` callbacks (once; the runner calls it when the server
+        listens, the test fixtures when their server is up)."""
+        if self.serving:
+            return
+        self.serving = True
+        callbacks, self._on_serving = self._on_serving, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a when_serving callback failed")
 
     def when_stopping(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (synchronous, quick) once the server begins to stop: when
@@ -239,6 +266,7 @@ async def _register(app: App, strict: bool) -> None:
         if not host.registers(name):
             continue
         child: FastMCP[Any] = FastMCP(name=f"scs-{name}", mask_error_details=True)
+        _evaluate_annotations_once(child)
         try:
             await host.register(name, app, child)
         except PluginError as error:
@@ -261,6 +289,29 @@ async def _register(app: App, strict: bool) -> None:
         await app.completions.adopt(child)
         app.children[name] = child
         await _adopt(app.server, child, name)
+
+
+def _evaluate_annotations_once(child: FastMCP[Any]) -> None:
+    """Evaluate each tool function's annotations before FastMCP builds the tool.
+
+    Plugin modules use ``from __future__ import annotations``, so annotations are
+    strings, and FastMCP evaluates them five times per tool while building it (context
+    and dependency injection, session ids, the arguments' and the result's schemas);
+    every ``Annotated[..., Field(...)]`` is rebuilt each time. Evaluated once here, the
+    ~38 tools build about 30% faster (~0.08 s of CPU at start-up, bench/startup.py),
+    with the same schemas. A function whose hints cannot be evaluated is left as it is
+    (FastMCP falls back as before).
+    """
+    provider = child.local_provider
+    add_tool = provider.add_tool
+
+    def add_evaluated(tool: Any) -> Any:
+        if inspect.isfunction(tool):
+            with contextlib.suppress(Exception):
+                tool.__annotations__ = get_type_hints(tool, include_extras=True)
+        return add_tool(tool)
+
+    provider.add_tool = add_evaluated  # type: ignore[method-assign]
 
 
 async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None:

@@ -68,7 +68,7 @@ def with_auth(settings: Settings, work: Callable[[AuthApp], Awaitable[T]]) -> T:
     from scs_server.auth.service import AuthService
     from scs_server.auth.store import MIGRATIONS
     from scs_server.errors import ScsError
-    from scs_server.plugins import CORE
+    from scs_server.migrations import CORE
     from scs_server.startup import StartupError, check_exposure
     from scs_server.storage import MigrationError, open_database
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import http.client
 import json
 import os
 import signal
@@ -48,6 +47,8 @@ def log_path(settings: Settings) -> Path:
 
 def health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     """The ``/health`` answer of the server whose MCP endpoint is ``url``, or None."""
+    import http.client  # here: `scs --help` and `scs token` do not need it (nor ssl, email)
+
     parts = urlsplit(url)
     if parts.hostname is None:
         return None

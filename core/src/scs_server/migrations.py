@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 MigrationFn = Callable[["Transaction"], Awaitable[None]]
 
+CORE = "core"
+"""The core's name among the plugins, under which its migrations are recorded
+(``scs_server.plugins.CORE``; here so that ``scs token`` need not import pluggy)."""
+
 
 @dataclass(frozen=True)
 class Migration:

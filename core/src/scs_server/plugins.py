@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from scs_server import hookspecs
+from scs_server.migrations import CORE as CORE  # re-exported: scs_server.plugins.CORE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -53,7 +54,6 @@ BUILTINS: tuple[str, ...] = (
     "archive",
     "dashboard",
 )
-CORE = "core"
 
 
 class PluginError(Exception):

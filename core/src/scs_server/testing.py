@@ -292,6 +292,7 @@ async def scs_factory(
         servers.append(server)
         if http:
             server.url = await server._stack.enter_async_context(serve_http(app))
+        app.begin_serving()  # as scs serve once it listens
         return server
 
     yield build

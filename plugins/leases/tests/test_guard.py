@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -142,3 +143,70 @@ async def test_server_unreachable_warns_and_allows(tmp_path: Path) -> None:
     assert "commit allowed" in out
     status, log = await run("git", "log", "--oneline", cwd=repo, env=env)
     assert "change src/app.py" in log
+
+
+# what a commit must not pay for: the server stack, the MCP SDK and its HTTP client, the
+# plugin host and every other plugin (the hook ran `scs guard check` before, which loaded them)
+NOT_FOR_THE_HOOK = (
+    "fastmcp",
+    "mcp",
+    "mcp_types",
+    "httpx",
+    "anyio",
+    "pydantic",
+    "pydantic_settings",
+    "starlette",
+    "uvicorn",
+    "click",
+    "pluggy",
+    "scs_server.plugins",
+    "scs_server.app",
+    "sqlite3",
+)
+MODULES_MARK = "scs-test-modules:"
+
+
+async def test_hook_entry_refuses_without_loading_the_server_stack(
+    scs_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The hook's command (``python -m scs_leases.guard``) refuses a commit on a path
+    leased by another agent, importing none of FastMCP, MCP, pydantic or other plugins."""
+    server: ScsServer = await scs_factory(plugins="leases", http=True)
+    assert server.url is not None
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    env = base_env(tmp_path)
+    repo = await make_repo(tmp_path, env)
+    install(repo)
+    hook = (repo / ".git" / "hooks" / "pre-commit").read_text()
+    assert f'"{sys.executable}" -m scs_leases.guard' in hook
+    await bob.call("acquire_lease", resources=["src/**"], reason="bob refactors src")
+    (repo / "src" / "app.py").write_text("x = 1\n")
+    await run("git", "add", "src/app.py", cwd=repo, env=env)
+    probe = (
+        "import atexit, json, runpy, sys\n"
+        "atexit.register(lambda: print("
+        f"{MODULES_MARK!r} + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "runpy.run_module('scs_leases.guard', run_name='__main__')\n"
+    )
+    env_alice = {**env, "SCS_URL": server.url, "SCS_TOKEN": alice.token}
+    status, out = await run(sys.executable, "-c", probe, cwd=repo, env=env_alice)
+    assert status == 10, out  # REFUSED
+    assert "held by bob" in out and "src/app.py" in out
+    line = next(x for x in out.splitlines() if x.startswith(MODULES_MARK))
+    modules: list[str] = json.loads(line.removeprefix(MODULES_MARK))
+    assert "scs_leases.light_client" in modules  # it did ask the server
+    heavy = [m for m in modules if any(m == r or m.startswith(r + ".") for r in NOT_FOR_THE_HOOK)]
+    assert heavy == []
+    assert [m for m in modules if m.startswith("scs_") and not m.startswith("scs_leases")] == []
+
+    # the holder's own lease does not refuse it
+    env_bob = {**env, "SCS_URL": server.url, "SCS_TOKEN": bob.token}
+    status, out = await run(sys.executable, "-m", "scs_leases.guard", cwd=repo, env=env_bob)
+    assert status == 0, out
+
+    # a token the server refuses: the check could not run, so the commit is let through
+    env_bad = {**env, "SCS_URL": server.url, "SCS_TOKEN": "not.a.token"}
+    status, out = await run(sys.executable, "-m", "scs_leases.guard", cwd=repo, env=env_bad)
+    assert status == 0, out
+    assert "could not check leases" in out and "commit allowed" in out

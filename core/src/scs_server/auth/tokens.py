@@ -1,4 +1,6 @@
-"""Minting and verifying agent JWTs (PyJWT)."""
+"""Minting and verifying agent JWTs: HS256 tokens are signed by ``scs_server.auth.hs256``
+(standard library), other algorithms by PyJWT; every token is verified by PyJWT, which is
+imported on first use (``scs token`` mints without it)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
+from scs_server.auth import hs256
 from scs_server.errors import ErrorCode, ScsError
 from scs_server.identity import PERMISSIONS, Identity
 from scs_server.timestamps import epoch_timestamp
@@ -121,7 +122,12 @@ class TokenService:
             claims["crd"] = credential
         if name is not None:
             claims["tkn"] = name
-        token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
+        if self.algorithm == "HS256":
+            token = hs256.encode(claims, self._signing_key)
+        else:
+            import jwt
+
+            token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
         identity = Identity(
             agent_id,
             agent_type,
@@ -156,6 +162,8 @@ class TokenService:
         return identity
 
     def _decode(self, token: str) -> Identity:
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,

@@ -7,17 +7,18 @@ kept: it is renamed ``pre-commit.scs-chained`` and run after the check, with the
 arguments, so both must pass. Installing twice changes nothing; ``uninstall`` removes
 our hook and puts a chained one back.
 
-``check`` (what the hook runs, the same as ``scs guard check``) asks the server at ``SCS_URL`` with ``SCS_TOKEN`` over
-MCP: ``check_leases(staged paths, mode="shared")`` lists the exclusive leases of other
-agents on those paths. Any of them refuses the commit with a message naming holder,
-paths and expiry. When there is no answer (server down, no token, token refused) the
+``check`` (what the hook runs: ``python -m scs_leases.guard``, the same as ``scs guard
+check`` without loading every plugin's commands) asks the server at ``SCS_URL`` with
+``SCS_TOKEN`` over MCP (``scs_leases.light_client``: standard library only, so that a
+commit does not import FastMCP): ``check_leases(staged paths, mode="shared")`` lists the
+exclusive leases of other agents on those paths. Any of them refuses the commit with a
+message naming holder, paths and expiry. When there is no answer (server down, no token, token refused) the
 hook warns on stderr and lets the commit through: the guard is advisory and must never
 lock people out of their repository.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import subprocess
@@ -29,7 +30,7 @@ from typing import Any
 MARKER = "# scs-guard: managed by `scs guard install`"
 CHAINED = "pre-commit.scs-chained"
 DEFAULT_URL = "http://127.0.0.1:23456/mcp"
-CHECK_TIMEOUT_S = 10.0
+CHECK_TIMEOUT_S = 10.0  # per network operation; the whole check: at most twice that
 BATCH = 100  # the server's default max_resources per request
 REFUSED = 10  # exit status of ``check`` that refuses the commit; any other failure allows it
 
@@ -57,11 +58,9 @@ def hooks_dir(cwd: Path | None = None) -> Path:
 
 
 def _check_command() -> str:
-    """What the hook runs: ``scs guard check`` of the installation that wrote it (the
-    module itself where no ``scs`` executable sits beside the Python)."""
-    scs = Path(sys.executable).parent / "scs"
-    if scs.exists():
-        return f'"{scs}" guard check'
+    """What the hook runs: this module, with the Python of the installation that wrote
+    it (not ``scs guard check``: the ``scs`` command line loads every enabled plugin's
+    commands, and they import FastMCP, seconds before every commit)."""
     return f'"{sys.executable}" -m scs_leases.guard'
 
 
@@ -141,18 +140,15 @@ class Verdict:
     message: str
 
 
-async def _ask(url: str, token: str, paths: list[str]) -> list[dict[str, Any]]:
-    from fastmcp import Client
-    from fastmcp.client.transports import StreamableHttpTransport
+def _ask(url: str, token: str, paths: list[str]) -> list[dict[str, Any]]:
+    from scs_leases.light_client import LightClient
 
-    transport = StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"})
     conflicts: list[dict[str, Any]] = []
-    async with Client(transport, timeout=CHECK_TIMEOUT_S) as client:
+    with LightClient(url, token, timeout=CHECK_TIMEOUT_S) as client:
         for start in range(0, len(paths), BATCH):
-            result = await client.call_tool(
+            data = client.call_tool(
                 "check_leases", {"resources": paths[start : start + BATCH], "mode": "shared"}
             )
-            data = result.structured_content or {}
             conflicts.extend(c for c in data.get("conflicts", []) if c.get("why") == "exclusive")
     return conflicts
 
@@ -178,7 +174,7 @@ def check(paths: list[str], url: str | None = None, token: str | None = None) ->
     if not token:
         return Verdict(True, "scs guard: warning: SCS_TOKEN is not set; leases not checked")
     try:
-        conflicts = asyncio.run(asyncio.wait_for(_ask(url, token, paths), CHECK_TIMEOUT_S * 2))
+        conflicts = _ask(url, token, paths)
     except Exception as error:  # unreachable, refused, timed out: advisory, let it through
         return Verdict(
             True,

@@ -138,11 +138,17 @@ def _import_ranking() -> None:
 @hookimpl
 async def scs_startup(app: App) -> None:
     """Follow the change feed so that an unchanged index skips its database check; load
-    the ranking modules in a worker thread (start-up does not wait for them)."""
+    the ranking modules in a worker thread once the server answers (neither start-up nor
+    the first answer waits for them)."""
     search = app.services.find(Search)
     if search is not None:
         await search.cache.follow()
-        asyncio.get_running_loop().run_in_executor(None, _import_ranking)
+        loop = asyncio.get_running_loop()
+
+        def warm_up() -> None:
+            loop.run_in_executor(None, _import_ranking)
+
+        app.when_serving(warm_up)
 
 
 @hookimpl
