@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 
-from scs_server.cpu import SWITCH_INTERVAL_S, lane_stats, prefer_event_loop, run_cpu
+import pytest
+from scs_server.cpu import LANE_NICE, SWITCH_INTERVAL_S, lane_stats, prefer_event_loop, run_cpu
 
 
 def whoami(tag: str) -> tuple[str, str]:
@@ -46,3 +48,15 @@ def test_a_served_process_switches_every_millisecond() -> None:
         assert sys.getswitchinterval() == SWITCH_INTERVAL_S == 0.001
     finally:
         sys.setswitchinterval(previous)
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux", reason="threads have nice values of their own on Linux"
+)
+async def test_the_lane_runs_below_the_event_loop() -> None:
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_nice = own_nice()
+    assert await run_cpu(own_nice) == min(loop_nice + LANE_NICE, 19)
+    assert own_nice() == loop_nice  # the caller's own priority is untouched

@@ -9,6 +9,12 @@ ONE thread per process, and a served process switches every millisecond
 (:func:`prefer_event_loop`). Work that waits in C without the lock (SQLite, RapidFuzz's
 scoring threads) does not need this lane.
 
+Releasing the lock is not enough when the work itself wants the CPU (RapidFuzz scores
+without the lock): the loop and the lane then compete for a core, and the kernel gives
+each a few milliseconds in turn. So the lane's thread runs at a lower priority
+(``LANE_NICE``, Linux, where a thread has a nice value of its own): a waking event loop
+takes the core at once, and the lane gets every cycle the loop does not want.
+
 Long jobs should be cut into pieces submitted one by one, so that jobs of several callers
 take turns instead of queueing behind the longest.
 """
@@ -16,6 +22,8 @@ take turns instead of queueing behind the longest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 import threading
 import time
@@ -27,6 +35,9 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+LANE_NICE = 10
+"""How much lower than the event loop the lane's thread is scheduled (``nice``: 0-19)."""
 
 SWITCH_INTERVAL_S = 0.001
 """The interpreter's switch interval in a served process (Python's default is 5 ms)."""
@@ -42,7 +53,7 @@ def _executor() -> ThreadPoolExecutor:
     global _lane
     with _lane_lock:
         if _lane is None:
-            _lane = ThreadPoolExecutor(1, thread_name_prefix="scs-cpu")
+            _lane = ThreadPoolExecutor(1, thread_name_prefix="scs-cpu", initializer=lower_priority)
         return _lane
 
 
@@ -71,6 +82,18 @@ def lane_stats() -> dict[str, float]:
     process started (``/metrics``: a lane busy most of the time means CPU-bound work is
     queueing)."""
     return {key: round(value, 6) for key, value in _stats.items()}
+
+
+def lower_priority() -> None:
+    """Schedule the calling thread ``LANE_NICE`` below the rest of the process: the
+    initializer of threads that do background CPU work (the lane, a plugin's own scoring
+    threads). Linux only (elsewhere the call would renice the whole process); a
+    refusal is ignored."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + LANE_NICE)
 
 
 def prefer_event_loop() -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from scs_server.cpu import lower_priority
 
 from scs_search import grams
 from scs_search.budget import CHUNK_WORK, query_factor
@@ -58,7 +59,9 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     with _pools_lock:
         pool = _pools.get(workers)
         if pool is None:
-            pool = ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="scs-search")
+            pool = ThreadPoolExecutor(
+                max_workers=workers - 1, thread_name_prefix="scs-search", initializer=lower_priority
+            )
             _pools[workers] = pool
         return pool
 
