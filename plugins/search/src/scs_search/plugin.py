@@ -126,6 +126,7 @@ def scs_event(app: App, event: Event) -> None:
         message = event.data.get("message")
         if isinstance(message, dict):
             search.cache.added(message)
+            search.everything.added(message)
 
 
 def _import_ranking() -> None:
@@ -142,6 +143,7 @@ async def scs_startup(app: App) -> None:
     search = app.services.find(Search)
     if search is not None:
         await search.cache.follow()
+        await search.everything.follow()
         asyncio.get_running_loop().run_in_executor(None, _import_ranking)
 
 
@@ -150,3 +152,4 @@ def scs_shutdown(app: App) -> None:
     search = app.services.find(Search)
     if search is not None:
         search.cache.close()
+        search.everything.close()
