@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from scs_search import ranking, scoring
+from scs_search import ranking, scoring, tiers
 from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
@@ -30,9 +30,15 @@ def typo(rnd: random.Random, text: str) -> str:
     return "".join(chars) or "x"
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_rank_equals_brute_force_and_prunes(workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("workers", "by_cells"), [(1, False), (3, False), (1, True)])
+def test_rank_equals_brute_force_and_prunes(
+    workers: int, by_cells: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ranking, "PARALLEL_MIN_TEXTS", 100)
+    # small tiers, so that a search goes through several; by_cells: the cheap bounds of
+    # a big corpus (a table of cells), otherwise row by row
+    monkeypatch.setattr(tiers, "FIRST_TIER", 64)
+    monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 0 if by_cells else 10**9)
     rnd = random.Random(11)
     messages = [
         {**row, "id": 10 + 3 * number, "session_id": "s"}
