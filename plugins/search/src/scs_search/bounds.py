@@ -32,13 +32,15 @@ def bounds(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Upper bounds of each row's PR and ``0.99 * TS`` (see ``grams`` and ``scoring``).
 
-    ``inf`` where no bound is known; the token bound is 0 for a query without words.
+    At most 100 (no score is higher); the token bound is 0 for a query without words.
     ``bigrams_only``: a looser bound at half the cost (trigrams taken as all present).
     """
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
     seen: tuple[dict[int, grams.U8], dict[int, grams.U8]] = ({}, {})
     bounder = functools.partial(word_bounds, bigrams_only=bigrams_only)
-    partial = bounder(snapshot, query.text, rows, lengths, seen)
+    # no score exceeds 100: a bound of 100 lets a row that can only tie 100 be skipped
+    # when it is older than the k-th hit at 100 (many rows hold a common phrase)
+    partial = np.minimum(bounder(snapshot, query.text, rows, lengths, seen), 100.0)
     if not query.tokens:
         return partial, np.zeros(len(rows), dtype=np.float64)
     total = np.zeros(len(rows), dtype=np.float64)

@@ -74,7 +74,7 @@ def _sorted_tiers(rows: Rows, cheap: npt.NDArray[np.float64]) -> Iterator[Tier]:
 
 def cell_table(query: Query) -> npt.NDArray[np.float64] | None:
     """The cheap bound of each cell (absent bigram positions of the whole query, then of
-    each word, in C order), then ``inf`` (a text not longer than the query: no bound)
+    each word, in C order), then 100 (a text not longer than the query: no bound)
     and ``-inf`` (not a candidate); None when the table would exceed ``MAX_CELLS``."""
     words = [query.text, *query.tokens]
     shapes = [grams.query_grams(word) for word in words]
@@ -87,7 +87,7 @@ def cell_table(query: Query) -> npt.NDArray[np.float64] | None:
         grams.bound_table(len(word), shape.positions2, shape.positions3)[:, 0] + EPSILON
         for word, shape in zip(words, shapes, strict=True)
     ]
-    table = axes[0]
+    table = np.minimum(axes[0], 100.0)  # as ``bounds`` caps the whole query's bound
     if query.tokens:  # as ``bounds`` computes the word bound, cell by cell
         total = np.zeros(sizes[1:], dtype=np.float64)
         for axis, (weight, axis_values) in enumerate(zip(query.weights, axes[1:], strict=True)):
@@ -100,7 +100,7 @@ def cell_table(query: Query) -> npt.NDArray[np.float64] | None:
             full += weight * 100.0
         token = np.where(total < full, token + EPSILON, token)
         table = np.maximum(table.reshape(-1, *[1] * len(query.tokens)), token[None, ...])
-    return np.concatenate([table.ravel(), [np.inf, -np.inf]])
+    return np.concatenate([table.ravel(), [100.0, -np.inf]])
 
 
 def _cells(
@@ -120,7 +120,7 @@ def _cells(
         cells -= present
         count *= shape.positions2 + 1
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[:n]
-    cells[lengths <= len(query.text)] = count  # inf
+    cells[lengths <= len(query.text)] = count  # no bound: 100
     cells[~wanted] = count + 1  # -inf
     return cells
 
