@@ -3,6 +3,8 @@ over all of them, kept fresh (events, the change feed, deletions), within the bu
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,10 +13,12 @@ from scs_search.corpus import Corpus
 from scs_search.ranking import rank
 from scs_search.service import Search
 
-from .conftest import all_messages, brute_force, identity_of, seed
+from .conftest import PLUGINS, all_messages, brute_force, identity_of, seed
 from .corpus import rows
 
 if TYPE_CHECKING:
+    from scs_server.testing import ServerFactory
+
     from .conftest import Team
 
 QUERIES = ("databse pool", "topic merge", "zeppelin", "SCS-4", "replica backup shard")
@@ -145,3 +149,29 @@ async def test_the_corpus_follows_events_the_feed_and_deletions(team: Team) -> N
         found = await team.carol.call("search_context", query=query, limit=15)
         expected = brute_force(messages, identity_of(team.carol), query, 60.0, 15)
         assert pairs(found) == rounded(expected), query
+
+
+async def test_another_replicas_message_reaches_the_corpus(scs_factory: ServerFactory) -> None:
+    a = await scs_factory(plugins=PLUGINS, http=True)
+    b = await scs_factory(plugins=PLUGINS, http=True, same_database_as=a)
+    writer = await a.agent("writer")
+    reader = await b.agent("reader")
+    sid = (await writer.call("create_session", purpose="replicas"))["session_id"]
+    await writer.call("add_message", session_id=sid, content="first note of the day")
+    first = await reader.call("search_context", query="first note of the day")
+    assert first["count"] == 1  # b's corpus is built now
+    added = await writer.call("add_message", session_id=sid, content="okapi sighting")
+
+    async def found() -> list[int]:
+        hits = await reader.call("search_context", query="okapi sighting")
+        return [r["message"]["id"] for r in hits["results"]]
+
+    # b learns of a's commit by the change feed (exact on SQLite, ~ms on PostgreSQL)
+    deadline = time.monotonic() + 5.0
+    got = await found()
+    while got[:1] != [added["message_id"]] and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        got = await found()
+    assert got[:1] == [added["message_id"]]
+    search = b.app.services.get(Search, needed_by="test")
+    assert search.everything.stats["builds"] == 1  # kept fresh, not rebuilt
