@@ -30,15 +30,19 @@ def typo(rnd: random.Random, text: str) -> str:
     return "".join(chars) or "x"
 
 
-@pytest.mark.parametrize(("workers", "by_cells"), [(1, False), (3, False), (1, True)])
+@pytest.mark.parametrize(
+    ("workers", "tiering"), [(1, "one"), (3, "one"), (1, "cells"), (1, "rows")]
+)
 def test_rank_equals_brute_force_and_prunes(
-    workers: int, by_cells: bool, monkeypatch: pytest.MonkeyPatch
+    workers: int, tiering: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ranking, "PARALLEL_MIN_TEXTS", 100)
-    # small tiers, so that a search goes through several; by_cells: the cheap bounds of
-    # a big corpus (a table of cells), otherwise row by row
+    # one: a session's single tier; cells / rows: a corpus's tiers (small, so that a
+    # search goes through several) by a table of cells, or row by row (too many cells)
     monkeypatch.setattr(tiers, "FIRST_TIER", 64)
-    monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 0 if by_cells else 10**9)
+    monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 10**9 if tiering == "one" else 0)
+    if tiering == "rows":
+        monkeypatch.setattr(tiers, "MAX_CELLS", 0)
     rnd = random.Random(11)
     messages = [
         {**row, "id": 10 + 3 * number, "session_id": "s"}
