@@ -8,7 +8,8 @@
 Seeds S sessions of M messages each (``search_bench.make_rows``: agent-like text,
 ~80 % public, eight agents of two types), then, in process through
 ``fastmcp.Client(app.server)``, as ``alice``: the first search without
-``session_id`` (loads every index) timed on its own, then every two-word query of
+``session_id`` (it goes session by session and starts building the corpus in the
+background) timed on its own, then the wait until the corpus is ready, then every two-word query of
 ``search_bench.QUERIES`` ``--rounds`` times; p50 / p95 of the MCP call. The floor,
 measured in the same run: RapidFuzz ``partial_ratio`` ``process.extract`` over the
 caller's visible texts of ONE session (M texts), in memory. Memory: the corpus of
@@ -42,6 +43,7 @@ from scs_server.testing import API_KEY, make_settings, parse_result
 from search_bench import CALLER, QUERIES, call, make_rows, seed
 
 TWO_WORDS = [q for q in QUERIES if len(q.split()) == 2]
+BUILD_DEADLINE_S = 1800.0
 
 
 async def run(sessions: int, per_session: int, rounds: int, folder: Path) -> dict[str, Any]:
@@ -73,9 +75,15 @@ async def run(sessions: int, per_session: int, rounds: int, folder: Path) -> dic
                 await seed(app, session["session_id"], rows)
             seed_s = time.perf_counter() - started
             print(f"seeded {sessions} x {per_session} in {seed_s:.0f} s", file=sys.stderr)
+            search = app.services.get(Search, needed_by="bench")
             started = time.perf_counter()
+            # the first search goes session by session and starts the corpus (background)
             await call(client, token, "search_context", query="warm up")
             first_ms = (time.perf_counter() - started) * 1000
+            deadline = time.monotonic() + BUILD_DEADLINE_S
+            while search.everything.corpus is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            corpus_build_s = time.perf_counter() - started
             load_before = os.getloadavg()
             timings, truncated = [], 0
             per_query: dict[str, list[float]] = {query: [] for query in TWO_WORDS}
@@ -105,7 +113,6 @@ async def run(sessions: int, per_session: int, rounds: int, folder: Path) -> dic
                         limit=10,
                     )
                     floor.append((time.perf_counter() - started) * 1000)
-            search = app.services.get(Search, needed_by="bench")
             cache, corpus = search.cache, search.everything.corpus
             scored = {}
             if corpus is not None:
@@ -122,6 +129,7 @@ async def run(sessions: int, per_session: int, rounds: int, folder: Path) -> dic
                 "queries": TWO_WORDS,
                 "rounds": rounds,
                 "first_search_ms": round(first_ms, 1),
+                "corpus_ready_after_s": round(corpus_build_s, 1),
                 "p50_ms": round(percentile(timings, 50), 1),
                 "p95_ms": round(percentile(timings, 95), 1),
                 "floor_one_session_p50_ms": round(percentile(floor, 50), 2),

@@ -17,11 +17,25 @@ from .conftest import PLUGINS, all_messages, brute_force, identity_of, seed
 from .corpus import rows
 
 if TYPE_CHECKING:
-    from scs_server.testing import ServerFactory
+    from scs_server.testing import Agent, ServerFactory
 
     from .conftest import Team
 
 QUERIES = ("databse pool", "topic merge", "zeppelin", "SCS-4", "replica backup shard")
+
+
+BUILD_DEADLINE_S = 60.0  # a few thousand messages take well under a second
+
+
+async def built(agent: Agent, search: Search) -> Corpus:
+    """Start the corpus (a search without session_id builds it in the background; that
+    search goes session by session) and wait for it, polling within a deadline."""
+    await agent.call("search_context", query="start the corpus")
+    deadline = time.monotonic() + BUILD_DEADLINE_S
+    while search.everything.corpus is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert search.everything.corpus is not None
+    return search.everything.corpus
 
 
 def pairs(found: dict[str, Any]) -> list[tuple[int, float]]:
@@ -69,6 +83,7 @@ async def test_one_ranked_list_over_many_sessions_equals_brute_force(team: Team)
         await seed(app, session_id, rows(90 + 10 * n, seed=20 + n))
     messages = await all_messages(app)
     search = app.services.get(Search, needed_by="test")
+    await built(team.bob, search)
     for agent in (team.alice, team.carol, team.auditor):
         identity = identity_of(agent)
         for query in QUERIES:
@@ -108,8 +123,7 @@ async def test_the_corpus_follows_events_the_feed_and_deletions(team: Team) -> N
     await seed(app, team.session_id, rows(150, seed=1))
     await seed(app, other["session_id"], rows(150, seed=2))
     search = app.services.get(Search, needed_by="test")
-    await team.bob.call("search_context", query="warm up")
-    assert search.everything.corpus is not None
+    await built(team.bob, search)
     # this process's message: the event adds it, no database check
     checks = search.everything.stats["checks"]
     added = await team.alice.call(
@@ -158,8 +172,10 @@ async def test_another_replicas_message_reaches_the_corpus(scs_factory: ServerFa
     reader = await b.agent("reader")
     sid = (await writer.call("create_session", purpose="replicas"))["session_id"]
     await writer.call("add_message", session_id=sid, content="first note of the day")
+    search = b.app.services.get(Search, needed_by="test")
+    await built(reader, search)
     first = await reader.call("search_context", query="first note of the day")
-    assert first["count"] == 1  # b's corpus is built now
+    assert first["count"] == 1
     added = await writer.call("add_message", session_id=sid, content="okapi sighting")
 
     async def found() -> list[int]:
@@ -173,5 +189,4 @@ async def test_another_replicas_message_reaches_the_corpus(scs_factory: ServerFa
         await asyncio.sleep(0.02)
         got = await found()
     assert got[:1] == [added["message_id"]]
-    search = b.app.services.get(Search, needed_by="test")
     assert search.everything.stats["builds"] == 1  # kept fresh, not rebuilt

@@ -33,6 +33,7 @@ class SessionPart:
     code: int
     synced_id: int = 0  # every message of the session up to this id is a row
     synced_rows: int = 0  # rows read from the database (ids <= synced_id)
+    rows: int = 0  # rows of the session in the corpus
     ahead: set[int] = field(default_factory=set)  # ids above synced_id, from events
 
 
@@ -94,12 +95,13 @@ class Corpus(SessionIndex):
             return
         start = self._append_locked(fresh)
         self.sessions[start : start + len(fresh)] = part.code
+        part.rows += len(fresh)
 
     def drop_session(self, session_id: str) -> None:
         """Mark the session's rows dead (a deletion, or the session is gone)."""
         with self._writing:
             part = self.parts.pop(session_id, None)
-            if part is None:
+            if part is None or not part.rows:
                 return
             n = len(self.texts)
             rows = np.flatnonzero(self.sessions[:n] == part.code).astype(np.int64)

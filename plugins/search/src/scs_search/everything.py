@@ -1,6 +1,8 @@
 """The corpus of every session (``corpus.py``), kept current and within the memory budget.
 
-Built by the first search without ``session_id``; afterwards only the sessions the
+Built in the background, started by the first search without ``session_id`` (until it
+is ready such searches go session by session, within their time budget: reading a
+million messages takes most of a minute); afterwards only the sessions the
 change feed named since the last search are checked (the same check as a session
 index's: messages above the session's watermark, then its count up to the watermark;
 a difference means a deletion: the session's rows are marked dead and read again).
@@ -29,7 +31,7 @@ from scs_search.changes import MAX_PENDING_IDS, TOPICS
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from scs_server.storage import Change, Database, Executor, Row, Subscription
+    from scs_server.storage import Change, Database, Row, Subscription
 
     from scs_search.cache import IndexCache
     from scs_search.corpus import Corpus
@@ -83,6 +85,7 @@ class Everything:
         self.named = Named()
         self._subscription: Subscription | None = None
         self._lock = asyncio.Lock()
+        self._building: asyncio.Task[None] | None = None
         self.stats = {"builds": 0, "checks": 0, "session_checks": 0, "dropped": 0, "events": 0}
 
     async def follow(self) -> None:
@@ -94,13 +97,24 @@ class Everything:
 
     def close(self) -> None:
         self.corpus = None
+        if self._building is not None:
+            self._building.cancel()
+            self._building = None
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
 
     async def fresh(self) -> Corpus | None:
-        """The corpus, up to date with the database; None when it is too big."""
+        """The corpus, up to date with the database; None while it is being built (in
+        the background: the first call starts it) or when it does not fit the budgets."""
         if self.too_big:
+            return None
+        corpus = self.corpus
+        if corpus is not None and corpus.dead_rows > REBUILD_DEAD_SHARE * len(corpus):
+            self.corpus = corpus = None  # rebuilt without its dead rows
+            self.cache.reserve(0, 0)
+        if corpus is None:
+            self._start_build()
             return None
         async with self._lock:
             try:
@@ -112,62 +126,76 @@ class Everything:
                 self.named.everything = True
             everything, sessions = self.named.take()
             try:
-                await self._bring_up_to_date(everything, sessions)
+                await self._bring_up_to_date(corpus, everything, sessions)
             except BaseException:
                 self.named.everything = True  # the next search checks everything again
                 raise
-            if self.corpus is not None:
-                self._account()
+            self._account()
             return self.corpus
 
-    async def _bring_up_to_date(
-        self, everything: bool, sessions: dict[str, set[int] | None]
-    ) -> None:
-        corpus = self.corpus
-        if corpus is not None and corpus.dead_rows > REBUILD_DEAD_SHARE * len(corpus):
-            corpus = None
-        if corpus is None:
-            from scs_search.corpus import Corpus  # numpy: paid on the first search
+    def _start_build(self) -> None:
+        if self._building is None or self._building.done():
+            self._building = asyncio.get_running_loop().create_task(self._build())
 
+    async def _build(self) -> None:
+        """Read every session into a new corpus (a background task: searches without
+        ``session_id`` go session by session until it is ready)."""
+        from scs_search.corpus import Corpus  # numpy: paid on the first search
+
+        async with self._lock:
+            self.named.take()  # the build reads what is committed from now on
             corpus = Corpus(self.cache.max_chars)
             self.stats["builds"] += 1
-            everything = True
-        if not everything:
+            try:
+                async with self.db.read() as r:
+                    sessions = await messaging.session_ids(r)
+                for session_id in sessions:
+                    if not await self._sync(corpus, session_id):
+                        return
+            except Exception:
+                log.exception("building the search corpus failed; retried at the next search")
+                self.named.everything = True
+                return
+            self.corpus = corpus
+            self._account()
+
+    async def _bring_up_to_date(
+        self, corpus: Corpus, everything: bool, sessions: dict[str, set[int] | None]
+    ) -> None:
+        if everything:
+            async with self.db.read() as r:
+                stale = await messaging.session_ids(r)
+            for gone in set(corpus.parts) - set(stale):
+                corpus.drop_session(gone)  # its messages are all gone
+        else:
             stale = [
                 session_id
                 for session_id, pending in sessions.items()
                 if pending is None
                 or not all(corpus.holds_in(session_id, ident) for ident in pending)
             ]
-            if not stale:
-                self.corpus = corpus
-                return
-        self.stats["checks"] += 1
-        async with self.db.read() as r:
-            if everything:
-                stale = await messaging.session_ids(r)
-                for gone in set(corpus.parts) - set(stale):
-                    corpus.drop_session(gone)  # its messages are all gone
-            for session_id in stale:
-                if not await self._sync(r, corpus, session_id):
-                    return  # too big: dropped
-        self.corpus = corpus
+        if stale:
+            self.stats["checks"] += 1
+        for session_id in stale:
+            if not await self._sync(corpus, session_id):
+                return  # too big: dropped
 
-    async def _sync(self, r: Executor, corpus: Corpus, session_id: str) -> bool:
+    async def _sync(self, corpus: Corpus, session_id: str) -> bool:
         """Bring one session's rows up to date; False when the corpus outgrew the budgets
         (it is then dropped)."""
         for _ in range(2):
             self.stats["session_checks"] += 1
             part = corpus.part(session_id)
-            async for rows in messaging.rows_after(r, session_id, part.synced_id):
-                if inline_rows(rows, self.cache.max_chars):
-                    _add_rows(corpus, session_id, rows)
-                else:  # preparing many or long texts would hold up the event loop
-                    await asyncio.to_thread(_add_rows, corpus, session_id, rows)
-                if not self._fits(corpus):
-                    self._give_up(corpus)
-                    return False
-            count = await messaging.count_upto(r, session_id, part.synced_id)
+            async with self.db.read() as r:
+                async for rows in messaging.rows_after(r, session_id, part.synced_id):
+                    if inline_rows(rows, self.cache.max_chars):
+                        _add_rows(corpus, session_id, rows)
+                    else:  # preparing many or long texts would hold up the event loop
+                        await asyncio.to_thread(_add_rows, corpus, session_id, rows)
+                    if not self._fits(corpus):
+                        self._give_up(corpus)
+                        return False
+                count = await messaging.count_upto(r, session_id, part.synced_id)
             if count == part.synced_rows:
                 return True
             log.info("corpus rows of session %s are out of step; reading it again", session_id)
@@ -190,6 +218,7 @@ class Everything:
         self.cache.reserve(0, 0)
 
     def _account(self) -> None:
+        """Hold the corpus's size in the index budgets (drop it if it no longer fits)."""
         corpus = self.corpus
         if corpus is None:
             return
