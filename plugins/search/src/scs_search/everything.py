@@ -201,7 +201,8 @@ class Everything:
             log.info("corpus rows of session %s are out of step; reading it again", session_id)
             corpus.drop_session(session_id)
             self.stats["dropped"] += 1
-        return True  # changed twice while we read it: the next named change checks again
+        self.named.sessions[session_id] = None  # changed twice while we read it: next time
+        return True
 
     def _fits(self, corpus: Corpus) -> bool:
         return corpus.nbytes() <= self.cache.max_bytes and len(corpus) <= self.cache.max_messages
