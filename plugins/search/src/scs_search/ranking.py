@@ -1,4 +1,5 @@
-"""Top-k fuzzy ranking over a session snapshot: exact, but rarely a full scan.
+"""Top-k fuzzy ranking over a snapshot (a session, or the corpus of every session):
+exact, but rarely a full scan.
 
 The result is, by definition, what a brute-force scan gives: every visible
 message whose ``partial_ratio`` with the query is at least the threshold,
@@ -13,6 +14,9 @@ ordered by score then newest id, cut at ``limit``. To get there cheaply:
    bound is below it are skipped, and RapidFuzz gets it as ``score_cutoff`` so
    it can abandon hopeless rows early. The scan stops when no remaining bound
    reaches the bar.
+
+Over many rows (a corpus) step 2 is split (``tiers``): a cheap bound (bigrams only)
+for every row, and the full one only for the tiers of rows the scan reaches.
 """
 
 from __future__ import annotations
