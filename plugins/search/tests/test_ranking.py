@@ -6,7 +6,7 @@ import random
 
 import numpy as np
 import pytest
-from scs_search import ranking, scoring
+from scs_search import ranking, scoring, tiers
 from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
@@ -30,9 +30,19 @@ def typo(rnd: random.Random, text: str) -> str:
     return "".join(chars) or "x"
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_rank_equals_brute_force_and_prunes(workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("workers", "tiering"), [(1, "one"), (3, "one"), (1, "cells"), (1, "rows")]
+)
+def test_rank_equals_brute_force_and_prunes(
+    workers: int, tiering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ranking, "PARALLEL_MIN_TEXTS", 100)
+    # one: a session's single tier; cells / rows: a corpus's tiers (small, so that a
+    # search goes through several) by a table of cells, or row by row (too many cells)
+    monkeypatch.setattr(tiers, "FIRST_TIER", 64)
+    monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 10**9 if tiering == "one" else 0)
+    if tiering == "rows":
+        monkeypatch.setattr(tiers, "MAX_CELLS", 0)
     rnd = random.Random(11)
     messages = [
         {**row, "id": 10 + 3 * number, "session_id": "s"}

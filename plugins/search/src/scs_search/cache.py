@@ -50,7 +50,7 @@ INLINE_ROWS = 200  # prepare fewer, short rows on the event loop (a thread hop c
 INLINE_CHARS = 50_000
 
 
-def _metadata(text: str | None) -> dict[str, Any] | None:
+def index_metadata(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
     value = decode_stored(text, "metadata")
@@ -58,23 +58,23 @@ def _metadata(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and UNREADABLE not in value else None
 
 
-def _message(row: Row) -> dict[str, Any]:
+def index_message(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "sender": row["sender"],
         "sender_type": row["sender_type"],
         "content": row["content"],
         "visibility": row["visibility"],
-        "metadata": _metadata(row["metadata"]),
+        "metadata": index_metadata(row["metadata"]),
         "timestamp": row["timestamp"],
     }
 
 
 def _add_rows(index: SessionIndex, rows: list[Row]) -> None:
-    index.add_synced([_message(row) for row in rows])
+    index.add_synced([index_message(row) for row in rows])
 
 
-def _inline(rows: list[Row], max_chars: int) -> bool:
+def inline_rows(rows: list[Row], max_chars: int) -> bool:
     """Whether preparing ``rows`` is quick enough for the event loop."""
     if len(rows) >= INLINE_ROWS:
         return False
@@ -102,6 +102,9 @@ class IndexCache:
         self._sizes: dict[str, tuple[int, int]] = {}
         self._bytes = 0
         self._messages = 0
+        # held by the corpus of every session (``everything.py``): the same budgets
+        self.reserved_bytes = 0
+        self.reserved_messages = 0
         self._locks: dict[str, asyncio.Lock] = {}
         self.changes = Announced()
         self._subscription: Subscription | None = None
@@ -161,9 +164,23 @@ class IndexCache:
 
     def _fits(self, index: SessionIndex) -> bool:
         return (
-            self._bytes + index.nbytes() <= self.max_bytes
-            and self._messages + len(index) <= self.max_messages
+            self._bytes + index.nbytes() <= self.max_bytes - self.reserved_bytes
+            and self._messages + len(index) <= self.max_messages - self.reserved_messages
         )
+
+    def _over(self) -> bool:
+        return (
+            self._bytes > self.max_bytes - self.reserved_bytes
+            or self._messages > self.max_messages - self.reserved_messages
+        )
+
+    def reserve(self, nbytes: int, messages: int) -> None:
+        """Leave ``nbytes`` and ``messages`` of the budgets to the corpus of every session;
+        least recently used session indexes are dropped to make room (the corpus
+        serves every search without ``session_id``; a named session is loaded again)."""
+        self.reserved_bytes, self.reserved_messages = nbytes, messages
+        if self._over():
+            self._evict(keep=None)
 
     async def fresh(self, session_id: str, *, resident: bool = True) -> SessionIndex:
         """The session's index, up to date with the database; not found if no such session.
@@ -227,7 +244,7 @@ class IndexCache:
                 self.drop(index.session_id)
                 raise not_found("session", index.session_id)
             async for rows in messaging.rows_after(r, index.session_id, index.synced_id):
-                if _inline(rows, self.max_chars):
+                if inline_rows(rows, self.max_chars):
                     _add_rows(index, rows)
                 else:  # preparing many or long texts would hold up the event loop
                     self.stats["thread_loads"] += 1
@@ -263,11 +280,9 @@ class IndexCache:
             self._subscription.close()
             self._subscription = None
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str | None) -> None:
         """Drop least recently used indexes until both budgets hold (``keep`` stays)."""
-        while (self._bytes > self.max_bytes or self._messages > self.max_messages) and len(
-            self._indexes
-        ) > 1:
+        while self._over() and len(self._indexes) > (0 if keep is None else 1):
             session_id = next(iter(self._indexes))
             if session_id == keep:
                 self._indexes.move_to_end(session_id)

@@ -45,6 +45,7 @@ _SHIFT = np.uint32(11)
 _MASK2 = np.uint32(BITS2 - 1)
 _MASK3 = np.uint32(BITS3 - 1)
 _CHUNK = 8192
+DENSE_SHARE = 4  # rows above 1/4 of the index: count whole lines (``present_counts``)
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
@@ -169,20 +170,50 @@ def present_counts(
     (``hashes``: the distinct hashes of the positions, ``repeats``: how many each).
 
     ``seen`` caches the bits of each line for these rows (the words of a query share
-    most grams with the whole query).
+    most grams with the whole query). When the rows are most of the index (a search of
+    every session) the lines are counted whole and the rows picked once at the end:
+    picking them out of every line would cost more than the counting.
     """
+    if len(rows) * DENSE_SHARE > lines.shape[1] * 8:
+        every = line_counts(lines, hashes, repeats, lines.shape[1] * 8, seen)
+        picked: npt.NDArray[np.int32] = every[rows].astype(np.int32)
+        return picked
     counts = np.zeros(len(rows), dtype=np.int32)
     for line, repeat in zip(hashes, repeats, strict=True):
-        bits = None if seen is None else seen.get(line)
-        if bits is None:
-            bits = np.unpackbits(lines[line], bitorder="little")[rows]
-            if seen is not None:
-                seen[line] = bits
+        bits = _line_bits(lines, line, rows, seen)
         if repeat == 1:
             counts += bits
         else:
             counts += bits.astype(np.int32) * repeat
     return counts
+
+
+def line_counts(
+    lines: U8,
+    hashes: Sequence[int],
+    repeats: Sequence[int],
+    n: int,
+    seen: dict[int, U8] | None = None,
+) -> U8:
+    """``present_counts`` for each of the first ``n`` rows (a byte each: at most
+    ``MAX_QUERY_POSITIONS``); ``seen`` caches whole lines."""
+    counts = np.zeros(n, dtype=np.uint8)
+    for line, repeat in zip(hashes, repeats, strict=True):
+        bits = _line_bits(lines, line, None, seen)[:n]
+        counts += bits if repeat == 1 else bits * np.uint8(repeat)
+    return counts
+
+
+def _line_bits(lines: U8, line: int, rows: I64 | None, seen: dict[int, U8] | None) -> U8:
+    """The bits of one line (for ``rows``, or every row), through the ``seen`` cache."""
+    bits = None if seen is None else seen.get(line)
+    if bits is None:
+        bits = np.unpackbits(lines[line], bitorder="little")
+        if rows is not None:
+            bits = bits[rows]
+        if seen is not None:
+            seen[line] = bits
+    return bits
 
 
 @lru_cache(maxsize=256)

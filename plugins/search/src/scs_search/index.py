@@ -81,6 +81,9 @@ def pair_key(key: str, value: object) -> str:
 class SessionIndex:
     """Everything needed to rank a session's messages without reading them again."""
 
+    # the per-row numpy arrays (grown together; a subclass may add its own)
+    ROW_ARRAYS: tuple[str, ...] = ("ids", "classes", "full_len", "base_len", "stamps")
+
     def __init__(
         self, session_id: str, max_chars: int = MAX_SCORED_CHARS, capacity: int = 8
     ) -> None:
@@ -116,17 +119,9 @@ class SessionIndex:
 
     def nbytes(self) -> int:
         """Approximate memory held: arrays (at capacity), strings, list slots, id set."""
-        arrays = sum(
-            a.nbytes
-            for a in (
-                self.ids,
-                self.classes,
-                self.full_len,
-                self.base_len,
-                self.signatures,
-                self.stamps,
-            )
-        )
+        arrays: int = self.signatures.nbytes
+        for name in self.ROW_ARRAYS:
+            arrays += int(getattr(self, name).nbytes)
         pairs = 8 * self._pair_rows + 120 * len(self.pairs)
         return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + pairs + 512
 
@@ -137,7 +132,7 @@ class SessionIndex:
         # signatures empty); one-by-one appends grow by a quarter, amortised
         capacity = max(needed, self.capacity * 5 // 4)
         capacity = -(-capacity // 8) * 8
-        for name in ("ids", "classes", "full_len", "base_len", "stamps"):
+        for name in self.ROW_ARRAYS:
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
             new[: len(old)] = old
@@ -188,7 +183,8 @@ class SessionIndex:
             self.ahead.add(ident)
         return True
 
-    def _append_locked(self, fresh: Sequence[Mapping[str, Any]]) -> None:
+    def _append_locked(self, fresh: Sequence[Mapping[str, Any]]) -> int:
+        """Append ``fresh`` as new rows; returns the first of them."""
         start = len(self.texts)
         self._grow(start + len(fresh))
         texts = []
@@ -212,6 +208,7 @@ class SessionIndex:
         grams.set_signatures(self.signatures, texts, start)
         self._text_bytes += sum(map(sys.getsizeof, texts))
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
+        return start
 
     def _add_pairs(self, metadata: object, row: int) -> None:
         if not isinstance(metadata, dict):

@@ -126,6 +126,7 @@ def scs_event(app: App, event: Event) -> None:
         message = event.data.get("message")
         if isinstance(message, dict):
             search.cache.added(message)
+            search.everything.added(message)
 
 
 def _import_ranking() -> None:
@@ -143,6 +144,7 @@ async def scs_startup(app: App) -> None:
     search = app.services.find(Search)
     if search is not None:
         await search.cache.follow()
+        await search.everything.follow()
         loop = asyncio.get_running_loop()
 
         def warm_up() -> None:
@@ -156,3 +158,4 @@ def scs_shutdown(app: App) -> None:
     search = app.services.find(Search)
     if search is not None:
         search.cache.close()
+        search.everything.close()

@@ -1,4 +1,5 @@
-"""Top-k fuzzy ranking over a session snapshot: exact, but rarely a full scan.
+"""Top-k fuzzy ranking over a snapshot (a session, or the corpus of every session):
+exact, but rarely a full scan.
 
 The result is, by definition, what a brute-force scan gives: every visible
 message whose ``partial_ratio`` with the query is at least the threshold,
@@ -13,6 +14,9 @@ ordered by score then newest id, cut at ``limit``. To get there cheaply:
    bound is below it are skipped, and RapidFuzz gets it as ``score_cutoff`` so
    it can abandon hopeless rows early. The scan stops when no remaining bound
    reaches the bar.
+
+Over many rows (a corpus) step 2 is split (``tiers``): a cheap bound (bigrams only)
+for every row, and the full one only for the tiers of rows the scan reaches.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import numpy as np
 import numpy.typing as npt
 from scs_server.cpu import lower_priority
 
-from scs_search import grams
+from scs_search.bounds import bounds
 from scs_search.budget import CHUNK_WORK, query_factor
-from scs_search.scoring import TOKEN_FACTOR, Query, make_query, score_texts
+from scs_search.scoring import Query, make_query, score_texts
+from scs_search.tiers import tiers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -39,8 +44,6 @@ if TYPE_CHECKING:
 # RapidFuzz can drop a text that scores exactly its score_cutoff (float rounding
 # inside the cached scorer): ask it for a little less and compare exact scores here.
 SLACK = 0.01
-# bounds get a hair of room so float rounding never prunes a row that ties
-EPSILON = 1e-9
 FIRST_BATCH = 512
 MAX_BATCH = 16_384
 # below this many texts one thread scores them faster than several would
@@ -174,71 +177,81 @@ def rank(
     wanted = allowed[snapshot.classes[:n]]
     if rows_wanted is not None:
         wanted &= rows_wanted[:n]
-    rows = np.flatnonzero(wanted).astype(np.int64)
-    if rows.size == 0:
-        return []
-    visible = int(rows.size)
     bar = max(threshold, floor)
     # a row that can at best tie the bar only enters with a newer id than the k-th hit
     tie_id = floor_id if floor > threshold else 0
-    partial_bounds, token_bounds = _bounds(snapshot, query, rows, with_metadata)
-    bounds = np.maximum(partial_bounds, token_bounds)
-    keep = bounds >= bar
-    rows, bounds = rows[keep], bounds[keep]
-    partial_bounds, token_bounds = partial_bounds[keep], token_bounds[keep]
-    ids = snapshot.ids[rows]
-    order = np.lexsort((-ids, -bounds))
-    rows, bounds, ids = rows[order], bounds[order], ids[order]
-    partial_bounds, token_bounds = partial_bounds[order], token_bounds[order]
-    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
-    work = np.cumsum(np.maximum(lengths, len(query.text)) * row_factor(query))
+    # a cheap bound first (bigrams only, every candidate row), the full one (bigrams and
+    # trigrams) only for the rows of the tiers that get that far (``tiers``)
+    visible, candidates = tiers(snapshot, query, wanted, bar, with_metadata)
+    factor = row_factor(query)
     scored = 0
 
     best_scores = np.zeros(0, dtype=np.float64)
     best_ids = np.zeros(0, dtype=np.int64)
     best_rows = np.zeros(0, dtype=np.int64)
-    position, batch = 0, FIRST_BATCH
-    while position < len(rows):
-        if bounds[position] < bar or (bounds[position] <= bar and ids[position] < tie_id):
-            break  # rows come by bound, then newest id: none of the rest can enter
-        if budget is not None and budget.chunks and budget.spent():
-            budget.truncated = True
+    batch = FIRST_BATCH
+    for take_rows, top in candidates:
+        if top < bar:
+            break  # every later tier is lower still
+        partial_bounds, token_bounds = bounds(snapshot, query, take_rows, with_metadata)
+        row_bounds = np.maximum(partial_bounds, token_bounds)
+        keep = row_bounds >= bar
+        take_rows, row_bounds = take_rows[keep], row_bounds[keep]
+        partial_bounds, token_bounds = partial_bounds[keep], token_bounds[keep]
+        ids = snapshot.ids[take_rows]
+        order = np.lexsort((-ids, -row_bounds))
+        take_rows, row_bounds, ids = take_rows[order], row_bounds[order], ids[order]
+        partial_bounds, token_bounds = partial_bounds[order], token_bounds[order]
+        lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[take_rows]
+        work = np.cumsum(np.maximum(lengths, len(query.text)) * factor)
+        position = 0
+        while position < len(take_rows):
+            if row_bounds[position] < bar or (
+                row_bounds[position] <= bar and ids[position] < tie_id
+            ):
+                break  # by bound, then newest id: none of the rest of the tier can enter
+            if budget is not None and budget.chunks and budget.spent():
+                budget.truncated = True
+                break
+            spent = float(work[position - 1]) if position else 0.0
+            end = min(position + batch, int(np.searchsorted(work, spent + CHUNK_WORK, "right")))
+            end = min(max(end, position + 1), len(take_rows))
+            chosen = np.arange(position, end)
+            position, batch = end, min(batch * 2, MAX_BATCH)
+            chosen = chosen[
+                (row_bounds[chosen] > bar) | ((row_bounds[chosen] == bar) & (ids[chosen] > tie_id))
+            ]
+            if chosen.size == 0:
+                continue
+            take = take_rows[chosen]
+            scored += len(take)
+            cutoff = max(0.0, bar - SLACK)
+            scores = _score(
+                query,
+                _texts(snapshot, take, with_metadata),
+                cutoff,
+                workers,
+                partial_bounds[chosen] >= cutoff,
+                token_bounds[chosen] >= cutoff,
+            )
+            if budget is not None:
+                budget.chunks += 1
+            found = scores >= bar
+            if not found.any():
+                continue
+            best_scores = np.concatenate([best_scores, scores[found]])
+            best_ids = np.concatenate([best_ids, snapshot.ids[take[found]]])
+            best_rows = np.concatenate([best_rows, take[found]])
+            best = np.lexsort((-best_ids, -best_scores))[:limit]
+            best_scores, best_ids, best_rows = best_scores[best], best_ids[best], best_rows[best]
+            if len(best_scores) >= limit:
+                kth, kth_id = float(best_scores[-1]), int(best_ids[-1])
+                if kth > bar:
+                    bar, tie_id = kth, kth_id
+                elif kth == bar:  # a row tying the bar must beat both lists' last id
+                    tie_id = max(tie_id, kth_id)
+        if budget is not None and budget.truncated:
             break
-        done = float(work[position - 1]) if position else 0.0
-        end = min(position + batch, int(np.searchsorted(work, done + CHUNK_WORK, "right")))
-        end = min(max(end, position + 1), len(rows))
-        chosen = np.arange(position, end)
-        position, batch = end, min(batch * 2, MAX_BATCH)
-        chosen = chosen[(bounds[chosen] > bar) | ((bounds[chosen] == bar) & (ids[chosen] > tie_id))]
-        if chosen.size == 0:
-            continue
-        take = rows[chosen]
-        scored += len(take)
-        cutoff = max(0.0, bar - SLACK)
-        scores = _score(
-            query,
-            _texts(snapshot, take, with_metadata),
-            cutoff,
-            workers,
-            partial_bounds[chosen] >= cutoff,
-            token_bounds[chosen] >= cutoff,
-        )
-        if budget is not None:
-            budget.chunks += 1
-        found = scores >= bar
-        if not found.any():
-            continue
-        best_scores = np.concatenate([best_scores, scores[found]])
-        best_ids = np.concatenate([best_ids, snapshot.ids[take[found]]])
-        best_rows = np.concatenate([best_rows, take[found]])
-        top = np.lexsort((-best_ids, -best_scores))[:limit]
-        best_scores, best_ids, best_rows = best_scores[top], best_ids[top], best_rows[top]
-        if len(best_scores) >= limit:
-            kth, kth_id = float(best_scores[-1]), int(best_ids[-1])
-            if kth > bar:
-                bar, tie_id = kth, kth_id
-            elif kth == bar:  # a row tying the bar must beat both lists' last id
-                tie_id = max(tie_id, kth_id)
     if stats is not None:
         stats["visible"] = visible
         stats["scored"] = scored
@@ -254,52 +267,3 @@ def _texts(snapshot: Snapshot, rows: npt.NDArray[np.int64], with_metadata: bool)
         return [texts[row] for row in rows.tolist()]
     base = snapshot.base_len
     return [texts[row][: base[row]] for row in rows.tolist()]
-
-
-def _bounds(
-    snapshot: Snapshot, query: Query, rows: npt.NDArray[np.int64], with_metadata: bool
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Upper bounds of each row's PR and ``0.99 * TS`` (see ``grams`` and ``scoring``).
-
-    ``inf`` where no bound is known; the token bound is 0 for a query without words.
-    """
-    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
-    seen: tuple[dict[int, grams.U8], dict[int, grams.U8]] = ({}, {})
-    partial = _word_bounds(snapshot, query.text, rows, lengths, seen)
-    if not query.tokens:
-        return partial, np.zeros(len(rows), dtype=np.float64)
-    total = np.zeros(len(rows), dtype=np.float64)
-    for weight, token in zip(query.weights, query.tokens, strict=True):
-        total += weight * np.minimum(_word_bounds(snapshot, token, rows, lengths, seen), 100.0)
-    tokens = total * (TOKEN_FACTOR / query.total_weight)
-    # every word bound at 100: the bound is the score of every word exact, computed as
-    # ``scoring.combine`` computes it, so no room is needed (and ties stay ties)
-    full = 0.0
-    for weight in query.weights:
-        full += weight * 100.0
-    tokens[total < full] += EPSILON
-    return partial, tokens
-
-
-def _word_bounds(
-    snapshot: Snapshot,
-    word: str,
-    rows: npt.NDArray[np.int64],
-    lengths: npt.NDArray[np.int32],
-    seen: tuple[dict[int, grams.U8], dict[int, grams.U8]],
-) -> npt.NDArray[np.float64]:
-    """An upper bound of each row's ``partial_ratio`` with ``word`` (or the whole query)."""
-    query = grams.query_grams(word)
-    if query.positions2 == 0:
-        return np.full(len(rows), np.inf)
-    absent2 = query.positions2 - grams.present_counts(
-        grams.bigram_lines(snapshot.signatures), query.hashes2, query.repeats2, rows, seen[0]
-    )
-    absent3 = query.positions3 - grams.present_counts(
-        grams.trigram_lines(snapshot.signatures), query.hashes3, query.repeats3, rows, seen[1]
-    )
-    table = grams.bound_table(len(word), query.positions2, query.positions3)
-    bounds = table[absent2, absent3] + EPSILON
-    # texts not longer than the query: the roles swap inside partial_ratio, no bound
-    bounds[lengths <= len(word)] = np.inf
-    return bounds

@@ -20,6 +20,7 @@ from scs_sessions.api import session_state
 
 from scs_search.budget import CHUNK_WORK, INLINE_WORK, SESSION_WORK, Budget, text_work
 from scs_search.cache import IndexCache
+from scs_search.everything import Everything
 from scs_search.scoring import Query, make_query
 from scs_search.text import prepare, prepare_query, preview
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from scs_server import Identity
     from scs_server.app import App
 
+    from scs_search.corpus import Corpus
     from scs_search.index import Snapshot
     from scs_search.ranking import Best, Hit
     from scs_search.settings import SearchSettings
@@ -148,6 +150,7 @@ class Search:
             settings.index_max_bytes,
             settings.max_scored_chars,
         )
+        self.everything = Everything(app.db, self.cache)
         # searches that rank at once; the others wait here instead of taking the CPUs
         self._slots = asyncio.Semaphore(settings.concurrency)
         self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0, "refused": 0}
@@ -177,22 +180,28 @@ class Search:
         named = [check_session_id(session_id)] if session_id is not None else None
         budget = Budget(self.settings.budget_ms)
         async with self._slot():  # a queued search holds no database connection
-            if named is not None:
-                sessions = named
+            corpus = await self.everything.fresh() if named is None else None
+            if corpus is not None:
+                found = await self._rank_corpus(
+                    corpus, prepared, threshold, limit, may_see, search_metadata, budget, filters
+                )
             else:
-                async with self.app.db.read() as r:
-                    sessions = await messaging.session_ids(r)
-            found = await self._rank_sessions(
-                sessions,
-                session_id is not None,
-                prepared,
-                threshold,
-                limit,
-                may_see,
-                search_metadata,
-                budget,
-                filters,
-            )
+                if named is not None:
+                    sessions = named
+                else:
+                    async with self.app.db.read() as r:
+                        sessions = await messaging.session_ids(r)
+                found = await self._rank_sessions(
+                    sessions,
+                    session_id is not None,
+                    prepared,
+                    threshold,
+                    limit,
+                    may_see,
+                    search_metadata,
+                    budget,
+                    filters,
+                )
             results, cut = await self._results(
                 identity, prepared.text, found, may_see, search_metadata
             )
@@ -241,6 +250,45 @@ class Search:
             yield
         finally:
             self._slots.release()
+
+    async def _rank_corpus(
+        self,
+        corpus: Corpus,
+        query: Query,
+        threshold: float,
+        limit: int,
+        may_see: Callable[[Mapping[str, Any]], bool],
+        search_metadata: bool,
+        budget: Budget,
+        filters: Filters,
+    ) -> list[Hit]:
+        """The best ``limit`` hits over every session: one ranking of the corpus (its
+        dead rows, and the rows the filters leave out, are not candidates)."""
+        from scs_search.ranking import Best, allowed_classes, estimated_work
+
+        budget.start()
+        snapshot = corpus.snapshot()
+        allowed = allowed_classes(snapshot.class_keys, may_see)
+        rows = (
+            corpus.rows_matching(snapshot.n, filters.metadata, filters.since, filters.until)
+            if filters.by_row
+            else None
+        )
+        live = corpus.live(snapshot.n)
+        if live is not None:
+            rows = live if rows is None else rows & live
+        found = Best(limit)
+        work = SESSION_WORK + estimated_work(snapshot, query, search_metadata)
+        await self._rank(
+            [(snapshot, query, threshold, limit, allowed, rows)],
+            work,
+            search_metadata,
+            budget,
+            found,
+        )
+        if budget.truncated:
+            self.stats["truncated"] += 1
+        return found.hits
 
     async def _rank_sessions(
         self,
