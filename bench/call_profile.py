@@ -6,7 +6,8 @@
 
 One agent (``--agents`` for more, each a closed loop) calls each tool over streamable
 HTTP: ``add_message``, ``get_messages`` (``after_id``, limit 50, as load.py's agents),
-``search_context`` (a 300-message session) on scs, and ``add_message`` on the no-op
+``search_context`` (a 300-message session, a new two-word query each call, so the
+cache plugin does not answer it) on scs, and ``add_message`` on the no-op
 floor (``noop_server.py``). Per tool, one phase without the profiler gives the server's
 CPU per call (``/proc``: all threads); a second phase with the sampler on
 (``_sampler.py``: a SIGPROF every 0.5 ms of CPU) says where it went. Each sample is
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -125,6 +127,8 @@ def classify(stack: list[tuple[str, str]]) -> str:
         if framework:
             return FRAMEWORK[framework[-1]]
         leaf = package_of(stack[-1][0]) if stack else ""
+        if stack and stack[-1][1] == "select":  # the loop sleeps: another thread used the CPU
+            return "worker threads (SQLite scans, search; sampled while the loop waits)"
         if leaf in {"asyncio", "selectors", "events", "base_events"}:
             return "event loop (asyncio)"
         return f"other: {leaf or stack[-1][0] if stack else '?'}"
@@ -173,7 +177,9 @@ class Server:
 def start(folder: Path, name: str, command: list[str], env: dict[str, str]) -> Server:
     out = folder / f"{name}.profile.json"
     sampler = [sys.executable, str(BENCH_DIR / "_sampler.py"), str(out)]
-    child = start_child([*sampler, *command], env=env, cwd=folder, log_path=folder / f"{name}.log")
+    child = start_child(
+        [*sampler, *command], env=env, cwd=folder, log_path=folder / f"{name}.log", timeout=240
+    )
     return Server(child, out)
 
 
@@ -298,8 +304,11 @@ async def run(
         def get(_n: int) -> dict[str, Any]:
             return {"session_id": session, "after_id": max(0, last["id"] - 20), "limit": 50}
 
-        def search(n: int) -> dict[str, Any]:
-            query = f"{WORDS[n % len(WORDS)]} {WORDS[(n * 7) % len(WORDS)]}"
+        queries = itertools.count()
+
+        def search(_n: int) -> dict[str, Any]:  # a new query each call: no cache hits
+            n = next(queries)
+            query = f"{WORDS[n % len(WORDS)]} {WORDS[(n // len(WORDS)) % len(WORDS)]}"
             return {"session_id": searched["session_id"], "query": query, "limit": 10}
 
         await closed_loops(agents, "add_message", add, 60)
