@@ -6,8 +6,9 @@
 ``SIGUSR1`` starts sampling: every ``INTERVAL_S`` of CPU time used by the process
 (``ITIMER_PROF``: user + system, all threads) the main thread records its Python stack.
 ``SIGUSR2`` stops and writes ``OUT.json``: the sampled stacks with their counts, the
-interval, and the round trips to PostgreSQL made meanwhile (psycopg ``wait`` calls, by
-what they waited for; the change listener's ``notifies`` left out). Time spent in C
+interval, and the round trips to PostgreSQL made meanwhile (psycopg ``wait`` calls that
+reach the server, by what they waited for and the scs function that led there; the
+change listener's ``notifies`` left out, a pipeline counted once). Time spent in C
 (pydantic-core, sqlite3, libpq) lands on the Python frame that called it.
 
 Samples cost ~10-20 us each (a stack walk): ~2-4 % at the default 0.5 ms.
@@ -77,11 +78,22 @@ def _count_pg_waits() -> None:
 
     async def wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
         name = getattr(gen, "__name__", "?")
-        if state["on"] and name != "notifies":
+        if state["on"] and _goes_out(self, name):
             waits[f"{name} <- {_caller()}"] += 1
         return await original(self, gen, *args, **kwargs)
 
     AsyncConnection.wait = wait  # type: ignore[method-assign]
+
+
+def _goes_out(conn: Any, name: str) -> bool:
+    """Whether a wait is a round trip: not the listener's, not a statement queued in a
+    pipeline (the pipeline's sync at its exit is the trip), not a commit with nothing to
+    commit (the pool's ``async with conn``)."""
+    if name in ("notifies", "_enter_gen"):
+        return False
+    if conn._pipeline is not None and name not in ("_exit_gen", "_sync_gen"):
+        return False
+    return not (name == "_commit_gen" and conn.pgconn.transaction_status == 0)  # IDLE
 
 
 def _caller() -> str:

@@ -328,6 +328,56 @@ async def run(
     return results
 
 
+GROUPS = (
+    ("HTTP (uvicorn, h11, Starlette)", ("HTTP:",)),
+    ("FastMCP (tool run, middleware chain)", ("FastMCP",)),
+    ("MCP SDK + anyio streams", ("MCP SDK", "anyio")),
+    ("pydantic (validation, serialisation)", ("pydantic",)),
+    ("event loop", ("event loop",)),
+    ("auth: JWT verify + service", ("auth:",)),
+    ("auth: revocation read (SQL)", ("database: revocation read",)),
+    ("core call path, call hooks (rate limit, metrics)", ("core call path", "call hooks", "core:")),
+    ("tool body, cache middleware, event hooks (Python)", ("plugin ", "event hook")),
+    ("tool SQL", ("database: for",)),
+    ("BEGIN / COMMIT + change-feed emits", ("database: BEGIN",)),
+    ("after commit: feed delivery, announce", ("after commit",)),
+    ("change feed listener, pruner (background)", ("database: background",)),
+    ("worker threads (SQLite scans, search)", ("worker threads",)),
+)
+
+
+def grouped(rows: dict[str, float]) -> dict[str, float]:
+    """The rows summed into the groups of the README's table (the rest: 'other')."""
+    out: dict[str, float] = {name: 0.0 for name, _ in GROUPS}
+    out["other"] = 0.0
+    for label, us in rows.items():
+        name = next((n for n, prefixes in GROUPS if label.startswith(prefixes)), "other")
+        out[name] += us
+    return out
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """One column per profiled tool, one row per group, us of CPU per call."""
+    heads = [f"{r['server']} {r['tool']}" for r in results]
+    lines = ["| where (us CPU per call) | " + " | ".join(heads) + " |"]
+    lines.append("|---|" + "---:|" * len(results))
+    groups = [grouped(r["rows"]) for r in results]
+    for name in [*(n for n, _ in GROUPS), "other"]:
+        cells = [f"{g[name]:.0f}" if g[name] else "" for g in groups]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **total (unprofiled phase)** | "
+        + " | ".join(f"**{r['cpu_us_per_call']:.0f}**" for r in results)
+        + " |"
+    )
+    lines.append(
+        "| PostgreSQL round trips per call | "
+        + " | ".join(str(r["round_trips_per_call"]) for r in results)
+        + " |"
+    )
+    return "\n".join(lines)
+
+
 def show(results: list[dict[str, Any]], engine: str, top: int) -> None:
     print(f"\nengine {engine}, load average {os.getloadavg()[0]:.2f}")
     for result in results:
@@ -367,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                 for label, n in rows.most_common()
             }
         show(saved["results"], saved["engine"], args.top)
+        print()
+        print(markdown(saved["results"]))
         return 0
     cluster: PostgresCluster | None = None
     with tempfile.TemporaryDirectory(prefix="scs-profile-") as tmp:
@@ -385,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                 cluster.destroy()
     print(f"load average before {load_before:.2f}")
     show(results, args.engine, args.top)
+    print()
+    print(markdown(results))
     if args.json:
         args.json.write_text(json.dumps({"engine": args.engine, "results": results}))
     return 0

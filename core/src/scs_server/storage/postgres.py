@@ -336,21 +336,18 @@ class PostgresDatabase(Engine):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if not self._opened:
-            raise RuntimeError("database is not open")
-        with translated():
-            async with self._pool.connection() as conn:
-                self.in_use += 1
-                try:
-                    yield conn
-                finally:
-                    self.in_use -= 1
+        conn = await self._borrow()
+        try:
+            with translated():
+                yield conn
+        finally:
+            await self._give_back(conn)
 
     async def _borrow(self) -> psycopg.AsyncConnection[Any]:
-        """A pooled connection for point reads, without ``_connection``'s context
-        managers (the connection's own ``__aexit__`` costs a locked no-op commit on every
-        call, and autocommit reads leave nothing to commit); give it back with
-        ``_give_back`` in a ``finally``."""
+        """A pooled connection, without the pool's ``connection()`` context manager (the
+        connection's own ``__aexit__`` in it costs a locked no-op commit on every call:
+        the connections are autocommit, and ``transaction()`` ends its own); give it back
+        with ``_give_back`` in a ``finally``."""
         if not self._opened:
             raise RuntimeError("database is not open")
         with translated():
