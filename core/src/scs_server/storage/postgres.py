@@ -34,7 +34,6 @@ from scs_server.storage.feed import (
     CATCH_UP_SQL,
     LAST_SEQ_SQL,
     Feed,
-    Pending,
     Pruner,
     decode_change,
 )
@@ -121,10 +120,12 @@ class PgExecutor:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
 
+    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
+        return await self.conn.execute(to_pyformat(sql), params)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         with translated():
-            cursor = await self.conn.execute(to_pyformat(sql), params)
-            return cursor.rowcount
+            return (await self._run(sql, params)).rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         with translated():
@@ -134,29 +135,57 @@ class PgExecutor:
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         with translated():
-            cursor = await self.conn.execute(to_pyformat(sql), params)
+            cursor = await self._run(sql, params)
             values = await cursor.fetchone()
             return None if values is None else Row(values, column_index(_names(cursor)))
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         with translated():
-            cursor = await self.conn.execute(to_pyformat(sql), params)
+            cursor = await self._run(sql, params)
             return make_rows(_names(cursor), await cursor.fetchall())
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         with translated():
-            cursor = await self.conn.execute(to_pyformat(sql), params)
+            cursor = await self._run(sql, params)
             values = await cursor.fetchone()
             return None if values is None else values[0]
 
 
 class PgTransaction(Emitting, PgExecutor):
-    __slots__ = ("committed", "pending")
+    """A write transaction whose ``BEGIN`` travels with its first statement (pipeline
+    mode: one round trip for both); one that runs no statement and emits nothing sends
+    nothing at all."""
+
+    __slots__ = ("begun", "committed", "pending")
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         super().__init__(conn)
         self.pending = []
         self.committed = []
+        self.begun = False
+
+    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
+        if self.begun:
+            return await self.conn.execute(to_pyformat(sql), params)
+        self.begun = True  # even if the statement fails: the transaction must be rolled back
+        async with self.conn.pipeline():
+            await self.conn.execute("BEGIN")
+            # the pipeline's exit (after this return) sends both and fills the cursor
+            return await self.conn.execute(to_pyformat(sql), params)
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        if not self.begun:
+            self.begun = True
+            with translated():
+                await self.conn.execute("BEGIN")
+        return await super().execute_many(sql, rows)
+
+    async def begin(self) -> None:
+        """Send ``BEGIN`` now if no statement has (for work on ``conn`` itself)."""
+        if not self.begun:
+            self.begun = True
+            with translated():
+                await self.conn.execute("BEGIN")
 
 
 class PgListener:
@@ -322,27 +351,49 @@ class PostgresDatabase(Engine):
     async def _connection(
         self, timeout: float | None = None
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        conn = await self._borrow(timeout)
+        try:
+            with translated():
+                yield conn
+        finally:
+            await self._give_back(conn)
+
+    async def _borrow(self, timeout: float | None = None) -> psycopg.AsyncConnection[Any]:
+        """A pooled connection (waiting at most ``timeout``, else the pool's), without the
+        pool's ``connection()`` context manager (the connection's own ``__aexit__`` in it
+        costs a locked no-op commit on every call: the connections are autocommit, and
+        ``transaction()`` ends its own); give it back with ``_give_back`` in a ``finally``."""
         if not self._opened:
             raise RuntimeError("database is not open")
         with translated():
-            async with self._pool.connection(timeout) as conn:
-                self.in_use += 1
-                try:
-                    yield conn
-                finally:
-                    self.in_use -= 1
+            conn = await self._pool.getconn(timeout)
+        self.in_use += 1
+        return conn
+
+    async def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.in_use -= 1
+        await self._pool.putconn(conn)  # a broken or mid-query connection is dropped there
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._connection() as conn:
+        conn = await self._borrow()
+        try:
             return await PgExecutor(conn).fetch_one(sql, params)
+        finally:
+            await self._give_back(conn)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._connection() as conn:
+        conn = await self._borrow()
+        try:
             return await PgExecutor(conn).fetch_all(sql, params)
+        finally:
+            await self._give_back(conn)
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        async with self._connection() as conn:
+        conn = await self._borrow()
+        try:
             return await PgExecutor(conn).fetch_value(sql, params)
+        finally:
+            await self._give_back(conn)
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[PgExecutor]:
@@ -377,33 +428,37 @@ class PostgresDatabase(Engine):
     ) -> AsyncIterator[PgTransaction]:
         """A write transaction (``heavy`` changes nothing here: no work runs on the loop).
 
-        BEGIN and COMMIT are sent by hand (the connections are autocommit) so that the
-        change feed's emits and the COMMIT go out together (``_commit``).
+        BEGIN and COMMIT are sent by hand (the connections are autocommit): BEGIN in one
+        pipeline with the first statement (``PgTransaction``), COMMIT in one with the
+        change feed's emits (``_commit``). An ``add_message`` is thus three round trips
+        where it was four.
         """
         async with self._connection() as conn:
             with translated():
-                await conn.execute("BEGIN")
                 tx = PgTransaction(conn)
                 try:
                     yield tx
-                    changes = await self._commit(conn, tx.pending)
+                    changes = await self._commit(tx)
                 except BaseException:
                     await _rollback(conn)
                     raise
         self.published(changes, tx.committed)
 
-    async def _commit(
-        self, conn: psycopg.AsyncConnection[Any], pending: list[Pending]
-    ) -> list[Change]:
+    async def _commit(self, tx: PgTransaction) -> list[Change]:
         """COMMIT, with this transaction's changes emitted just before it in one round trip
         (pipeline mode). ``scs_emit`` takes the feed's advisory lock, which every emitting
         commit of every replica waits for: sent separately, it was held across a round trip
         to this process and its busy event loop (add_message at 100 agents on two replicas:
         p50 1.6 s); pipelined, only while the server runs the emits and the commit."""
+        conn, pending = tx.conn, tx.pending
         if not pending:
-            await conn.execute("COMMIT")
+            if tx.begun:
+                await conn.execute("COMMIT")
             return []
         async with conn.pipeline():
+            if not tx.begun:  # emits only: BEGIN goes in the same round trip
+                tx.begun = True
+                await conn.execute("BEGIN")
             cursors = [
                 await conn.execute(
                     "SELECT scs_emit(%s, %s, %s)", (change.topic, change.encoded, self.origin)
@@ -425,8 +480,11 @@ class PostgresDatabase(Engine):
         **kwargs: P.kwargs,
     ) -> T:
         """``await fn(executor, *args, **kwargs)``: a few point reads on one connection."""
-        async with self._connection() as conn:
+        conn = await self._borrow()
+        try:
             return await fn(PgExecutor(conn), *args, **kwargs)
+        finally:
+            await self._give_back(conn)
 
     async def migrate(self, plugin: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply a plugin's pending steps once: an advisory lock orders racing replicas."""
@@ -483,5 +541,6 @@ async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:
 
 async def _run_script(tx: PgTransaction, script: str) -> None:
     """A migration script as one simple-protocol call (``$$`` bodies stay whole)."""
+    await tx.begin()
     with translated():
         await tx.conn.execute(script.encode())  # bytes: no placeholder parsing

@@ -62,7 +62,10 @@ async def _insert_now(
 ) -> tuple[int | None, str]:
     """The insert, timestamped inside the write transaction once the session's writers
     are serialised (see ``scs_sessions.api.lock_session``): with ids allocated there too, id order
-    is commit order and time order within a session, even with several server processes."""
+    is commit order and time order within a session, even with several server processes.
+    PostgreSQL does the lock, the timestamp and the insert in one statement."""
+    if dialect == "postgresql":
+        return await store.insert_locked(tx, session_id=session_id, **fields)
     await lock_session(tx, dialect, session_id)
     timestamp = utc_now()
     return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
