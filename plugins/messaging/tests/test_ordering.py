@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scs_messaging import store
-from scs_sessions.api import lock_session
 
 if TYPE_CHECKING:
     from scs_server.storage import Database
@@ -76,9 +75,9 @@ async def test_postgresql_second_writer_waits_for_the_first(make_team: TeamFacto
     sid = team.session_id
     db = team.server.app.db
     async with db.transaction() as tx:  # the first writer, held open mid-transaction
-        await lock_session(tx, db.dialect, sid)
-        first = await store.insert(
+        first, _ = await store.insert(
             tx,
+            db.dialect,
             session_id=sid,
             sender="alice",
             sender_type="claude",

@@ -13,7 +13,7 @@ from scs_server.errors import not_found, validation_error
 from scs_server.events import MESSAGE_ADDED
 from scs_server.timestamps import utc_now
 from scs_server.validation import check_session_id, clean_text
-from scs_sessions.api import decode_metadata, encode_metadata, lock_session, session_state
+from scs_sessions.api import decode_metadata, encode_metadata, session_state
 
 from scs_messaging import search_store, store
 from scs_messaging.metadata_filter import check_metadata_filter, matches
@@ -61,14 +61,11 @@ async def _insert_now(
     tx: Transaction, /, dialect: Dialect, session_id: str, **fields: Any
 ) -> tuple[int | None, str]:
     """The insert, timestamped inside the write transaction once the session's writers
-    are serialised (see ``scs_sessions.api.lock_session``): with ids allocated there too, id order
-    is commit order and time order within a session, even with several server processes.
-    PostgreSQL does the lock, the timestamp and the insert in one statement."""
-    if dialect == "postgresql":
-        return await store.insert_locked(tx, session_id=session_id, **fields)
-    await lock_session(tx, dialect, session_id)
-    timestamp = utc_now()
-    return await store.insert(tx, session_id=session_id, timestamp=timestamp, **fields), timestamp
+    are serialised (``store.insert``): with ids allocated there too, id order is commit
+    order and time order within a session, even with several server processes. On
+    PostgreSQL the database's clock stamps it (one clock for every replica)."""
+    timestamp = None if dialect == "postgresql" else utc_now()
+    return await store.insert(tx, dialect, session_id=session_id, timestamp=timestamp, **fields)
 
 
 async def _matching(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs_server.storage import Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, Row, Transaction
 
 COLUMNS = (
     "m.id, m.session_id, m.sender, m.sender_type, m.content, m.visibility,"
@@ -17,8 +17,13 @@ TOPIC = "messages"
 """Change-feed topic: ``{"session_id": sid, "id": message_id}`` on add."""
 
 
+# PostgreSQL's own clock in the stored form (``scs_server.timestamps.iso_timestamp``)
+PG_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
 async def insert(
     tx: Transaction,
+    dialect: Dialect,
     *,
     session_id: str,
     sender: str,
@@ -27,65 +32,28 @@ async def insert(
     visibility: str,
     metadata: str | None,
     parent_id: int | None,
-    timestamp: str,
-    parent_visible: tuple[str, list[Any]],
-) -> int | None:
-    """Insert if the session is open and the parent (if any) is a message of it the
-    sender may see, all in one statement; the new id, or None when nothing was inserted.
-    Announces the message on the change feed. Call ``lock_session`` first in ``tx``."""
-    condition, params = parent_visible
-    message_id: int | None = await tx.fetch_value(
-        "INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
-        " metadata, parent_message_id, timestamp)"
-        " SELECT s.id, ?, ?, ?, ?, ?, CAST(? AS BIGINT), ? FROM sessions_sessions s"
-        " WHERE s.id = ? AND s.closed_at IS NULL"
-        " AND (CAST(? AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM messaging_messages m"
-        f" WHERE m.id = ? AND m.session_id = s.id AND {condition}))"
-        " RETURNING id",
-        (
-            sender,
-            sender_type,
-            content,
-            visibility,
-            metadata,
-            parent_id,
-            timestamp,
-            session_id,
-            parent_id,
-            parent_id,
-            *params,
-        ),
-    )
-    if message_id is not None:
-        tx.emit(TOPIC, {"session_id": session_id, "id": message_id})
-    return message_id
-
-
-async def insert_locked(
-    tx: Transaction,
-    *,
-    session_id: str,
-    sender: str,
-    sender_type: str,
-    content: str,
-    visibility: str,
-    metadata: str | None,
-    parent_id: int | None,
+    timestamp: str | None,
     parent_visible: tuple[str, list[Any]],
 ) -> tuple[int | None, str]:
-    """PostgreSQL: ``lock_session``, the timestamp and ``insert`` in one statement (one
-    round trip instead of two). The session row is locked ``FOR UPDATE`` before the id
-    is drawn and the time is read (``clock_timestamp()`` after the lock, in the stored
-    form), so id order is commit order and time order within a session, across replicas
-    (one clock: the database's). ``(None, "")`` when nothing was inserted."""
+    """Insert if the session is open and the parent (if any) is a message of it the
+    sender may see, all in one statement (one round trip); the new id and its timestamp,
+    or ``(None, "")`` when nothing was inserted. Announces the message on the change feed.
+
+    Writers of one session are serialised first, so that id order is commit order and
+    time order within a session (``scs_sessions.api.lock_session``): SQLite's
+    ``BEGIN IMMEDIATE`` already holds the write lock; on PostgreSQL the statement locks
+    the session row ``FOR UPDATE`` before the id is drawn. ``timestamp`` None: the
+    database's clock, read after that lock (PostgreSQL: one clock for every replica).
+    """
     condition, params = parent_visible
+    lock = " FOR UPDATE" if dialect == "postgresql" else ""
+    stamp = "?" if timestamp is not None else PG_NOW
     row = await tx.fetch_one(
         "WITH s AS (SELECT id FROM sessions_sessions WHERE id = ? AND closed_at IS NULL"
-        " FOR UPDATE)"
+        f"{lock})"
         " INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
         " metadata, parent_message_id, timestamp)"
-        " SELECT s.id, ?, ?, ?, ?, ?, CAST(? AS BIGINT),"
-        " to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        f" SELECT s.id, ?, ?, ?, ?, ?, CAST(? AS BIGINT), {stamp}"
         " FROM s WHERE (CAST(? AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM messaging_messages m"
         f" WHERE m.id = ? AND m.session_id = s.id AND {condition}))"
         " RETURNING id, timestamp",
@@ -97,6 +65,7 @@ async def insert_locked(
             visibility,
             metadata,
             parent_id,
+            *([timestamp] if timestamp is not None else []),
             parent_id,
             parent_id,
             *params,
@@ -104,9 +73,9 @@ async def insert_locked(
     )
     if row is None:
         return None, ""
-    message_id, timestamp = int(row[0]), str(row[1])
+    message_id, stamped = int(row["id"]), str(row["timestamp"])
     tx.emit(TOPIC, {"session_id": session_id, "id": message_id})
-    return message_id, timestamp
+    return message_id, stamped
 
 
 async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[Any]]) -> int | None:
