@@ -38,7 +38,7 @@ from scs_search.changes import TOPICS, Announced
 from scs_search.text import MAX_SCORED_CHARS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from scs_server.storage import Database, Row, Subscription
 
@@ -80,6 +80,16 @@ def inline_rows(rows: list[Row], max_chars: int) -> bool:
         return False
     chars = sum(min(len(row["content"]), max_chars) + len(row["metadata"] or "") for row in rows)
     return chars < INLINE_CHARS
+
+
+async def add_rows(rows: list[Row], max_chars: int, add: Callable[..., None], *args: Any) -> bool:
+    """``add(*args, rows)``: on the event loop when quick, else on the CPU lane (preparing
+    many or long texts would hold up the loop); True when it went to the lane."""
+    if inline_rows(rows, max_chars):
+        add(*args, rows)
+        return False
+    await run_cpu(add, *args, rows)
+    return True
 
 
 class IndexCache:
@@ -244,11 +254,8 @@ class IndexCache:
                 self.drop(index.session_id)
                 raise not_found("session", index.session_id)
             async for rows in messaging.rows_after(r, index.session_id, index.synced_id):
-                if inline_rows(rows, self.max_chars):
-                    _add_rows(index, rows)
-                else:  # preparing many or long texts would hold up the event loop
+                if await add_rows(rows, self.max_chars, _add_rows, index):
                     self.stats["thread_loads"] += 1
-                    await run_cpu(_add_rows, index, rows)
                 self.stats["synced_rows"] += len(rows)
             count = await messaging.count_upto(r, index.session_id, index.synced_id)
         return len(index) - len(index.ahead) == count  # the rows up to the watermark

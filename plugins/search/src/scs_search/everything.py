@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from scs_messaging import api as messaging
 from scs_server import ScsError
-from scs_server.cpu import run_cpu
 
-from scs_search.cache import index_message, inline_rows
+from scs_search.cache import add_rows, index_message
 from scs_search.changes import MAX_PENDING_IDS, TOPICS
 
 if TYPE_CHECKING:
@@ -189,10 +188,7 @@ class Everything:
             part = corpus.part(session_id)
             async with self.db.read() as r:
                 async for rows in messaging.rows_after(r, session_id, part.synced_id):
-                    if inline_rows(rows, self.cache.max_chars):
-                        _add_rows(corpus, session_id, rows)
-                    else:  # preparing many or long texts would hold up the event loop
-                        await run_cpu(_add_rows, corpus, session_id, rows)
+                    await add_rows(rows, self.cache.max_chars, _add_rows, corpus, session_id)
                     if not self._fits(corpus):
                         self._give_up(corpus)
                         return False
