@@ -24,6 +24,7 @@ from scs_server.calls import CallHooks, CallMiddleware
 from scs_server.completions import CompletionRouter
 from scs_server.events import Event
 from scs_server.http import BodyDeadlineMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
+from scs_server.inflight import InFlight, InFlightLimitMiddleware
 from scs_server.middleware import AuthMiddleware, ErrorMiddleware, order_of, typed_errors
 from scs_server.plugins import CORE, PluginError, PluginHost, discover, select
 from scs_server.request import current_call
@@ -78,12 +79,16 @@ class App:
     serving: bool = False
     stopping: bool = False
     subscriptions: Subscriptions = field(init=False)
+    in_flight: InFlight | None = field(init=False)
+    """The cap on requests in flight per caller over HTTP, with its counts (None: no cap)."""
     _deliveries: set[asyncio.Task[Any]] = field(default_factory=set)
     _on_serving: list[Callable[[], None]] = field(default_factory=list)
     _on_stopping: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.subscriptions = Subscriptions(self)
+        limit = self.settings.max_calls_in_flight
+        self.in_flight = InFlight(limit) if limit else None
 
     def when_serving(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (synchronous, quick: start a task or a thread for more) once
@@ -177,6 +182,8 @@ class App:
             AsgiMiddleware(BodyDeadlineMiddleware, timeout_s=self.settings.body_read_timeout_s),
             AsgiMiddleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes),
         ]
+        if self.in_flight is not None:
+            middleware.append(AsgiMiddleware(InFlightLimitMiddleware, counts=self.in_flight))
         if self.settings.cors_origins:
             middleware.insert(
                 0,

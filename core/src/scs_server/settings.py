@@ -174,6 +174,13 @@ class Settings(ScsSettings):
     body_read_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Seconds a client has to send a request's whole body"
     )
+    max_calls_in_flight: int = Field(
+        16,
+        ge=0,
+        le=10_000,
+        description="MCP requests one caller (credential, else address) may have in flight; "
+        "more are refused at once with RATE_LIMITED (0: no cap)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")

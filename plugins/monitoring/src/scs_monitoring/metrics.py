@@ -128,6 +128,11 @@ class Metrics:
         """Every plugin's figures by section (the ``scs_stats`` hook), e.g. ``cache``."""
         return {name: dict(figures) for name, figures in self.app.host.stats(self.app).items()}
 
+    def http_in_flight(self) -> dict[str, int] | None:
+        """The per-caller cap on MCP requests in flight (None: no cap)."""
+        counts = self.app.in_flight
+        return counts.stats() if counts is not None else None
+
     def snapshot(self) -> dict[str, Any]:
         """The JSON answer of get_performance_metrics."""
         sections = self.plugin_stats()
@@ -141,6 +146,7 @@ class Metrics:
             "tools": {name: self.tools[name].summary() for name in sorted(self.tools)},
             "database": self.app.db.stats(),
             "cpu_lane": lane_stats(),
+            "http_in_flight": self.http_in_flight(),
             "auth": self.app.auth.throttle.stats(),
             "cache": sections.pop("cache", None),
             "ratelimit": sections.pop("ratelimit", None),
@@ -162,6 +168,16 @@ class StateCollector(Collector):
         )
         yield from _db_families(self.metrics.app.db.stats())
         yield from _cpu_lane_families(lane_stats())
+        in_flight = self.metrics.http_in_flight()
+        if in_flight is not None:
+            yield GaugeMetricFamily(
+                "scs_http_requests_in_flight", "MCP requests in flight now", in_flight["requests"]
+            )
+            yield CounterMetricFamily(
+                "scs_http_refused_in_flight",
+                "MCP requests refused: their caller had max_calls_in_flight already",
+                in_flight["refused"],
+            )
         yield from _auth_families(self.metrics.app.auth.throttle.stats())
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")

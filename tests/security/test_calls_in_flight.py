@@ -1,0 +1,136 @@
+"""A caller's requests in flight are capped before the MCP layers (security finding 3:
+a burst of sixty searches kept the event loop busy parsing and refusing them).
+
+Calls are held in flight by ``wait_for_messages`` (it waits for a message that the test
+sends only at the end), so nothing here races the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import httpx2
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from scs_server.testing import ADMIN_API_KEY
+
+if TYPE_CHECKING:
+    from scs_server.inflight import InFlight
+    from scs_server.testing import Agent, ScsServer, ServerFactory
+
+pytestmark = pytest.mark.slow
+
+
+async def hold(agent: Agent, session_id: str, after_id: int) -> asyncio.Task[Any]:
+    """A ``wait_for_messages`` call that stays in flight until a message is added."""
+    task = asyncio.ensure_future(
+        agent.call("wait_for_messages", session_id=session_id, after_id=after_id, timeout_s=60)
+    )
+    await asyncio.sleep(0)
+    return task
+
+
+async def until_in_flight(server: ScsServer, count: int) -> None:
+    """Poll (bounded) until the server counts ``count`` requests in flight."""
+    counts = in_flight(server)
+    for _ in range(500):
+        if sum(counts.by_caller.values()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {count} requests in flight: {counts.by_caller}")
+
+
+def sample(text: str, name: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name:
+                return float(found.value)
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def in_flight(server: ScsServer) -> InFlight:
+    assert server.app.in_flight is not None
+    return server.app.in_flight
+
+
+async def test_a_caller_over_its_cap_gets_a_typed_refusal_and_others_are_served(
+    scs_factory: ServerFactory,
+) -> None:
+    server = await scs_factory("sessions,messaging,monitoring", http=True, max_calls_in_flight=2)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    sid = (await alice.call("create_session", purpose="in flight"))["session_id"]
+    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+
+    waits = [await hold(alice, sid, first) for _ in range(2)]
+    await until_in_flight(server, 2)
+    refused = await alice.fails("add_message", session_id=sid, content="over the cap")
+    assert refused.code == "RATE_LIMITED"
+    assert refused.body["retryable"] is True
+    assert "in flight" in refused.body["error"]
+    assert in_flight(server).refused == 1
+    async with httpx2.AsyncClient(timeout=30) as http:
+        assert server.url
+        scraped = await http.get(
+            server.url.removesuffix("/mcp") + "/metrics", headers={"X-API-Key": ADMIN_API_KEY}
+        )
+    assert sample(scraped.text, "scs_http_refused_in_flight_total") == 1
+    assert sample(scraped.text, "scs_http_requests_in_flight") == 2  # the two waits
+
+    # another caller is not affected, and the refused call changed nothing
+    seen = await bob.call("get_messages", session_id=sid)
+    assert [m["content"] for m in seen["messages"]] == ["first"]
+
+    await bob.call("add_message", session_id=sid, content="release")
+    for wait in waits:
+        assert [m["content"] for m in (await wait)["messages"]] == ["release"]
+    # the slots are free again once the calls are answered
+    assert in_flight(server).by_caller == {}
+    await alice.call("add_message", session_id=sid, content="after")
+
+
+async def test_refusals_outside_tools_are_json_rpc_errors(scs_factory: ServerFactory) -> None:
+    server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=1)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    sid = (await alice.call("create_session", purpose="in flight"))["session_id"]
+    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+    wait = await hold(alice, sid, first)
+    await until_in_flight(server, 1)
+    assert server.url
+    async with httpx2.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            server.url,
+            headers={
+                "authorization": f"Bearer {alice.token}",
+                "accept": "application/json, text/event-stream",
+                "content-type": "application/json",
+            },
+            content=json.dumps(
+                {"jsonrpc": "2.0", "id": 7, "method": "resources/list", "params": {}}
+            ),
+        )
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["id"] == 7
+    assert body["error"]["data"]["code"] == "RATE_LIMITED"
+    await bob.call("add_message", session_id=sid, content="release")
+    assert [m["content"] for m in (await wait)["messages"]] == ["release"]
+
+
+async def test_no_cap_when_set_to_zero(scs_factory: ServerFactory) -> None:
+    server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=0)
+    assert server.app.in_flight is None
+    alice = await server.agent("alice")
+    sid = (await alice.call("create_session", purpose="no cap"))["session_id"]
+    results = await asyncio.gather(
+        *(alice.call("add_message", session_id=sid, content=f"m{n}") for n in range(5))
+    )
+    assert len({r["message_id"] for r in results}) == 5
+
+
+async def test_bad_setting_is_refused(scs_factory: ServerFactory) -> None:
+    with pytest.raises(Exception, match="max_calls_in_flight"):
+        await scs_factory("sessions", http=True, max_calls_in_flight=-1)
