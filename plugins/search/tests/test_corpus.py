@@ -100,6 +100,8 @@ async def test_one_ranked_list_over_many_sessions_equals_brute_force(team: Team)
                 assert found["truncated"] is False
     corpus = search.everything.corpus
     assert corpus is not None and len(corpus) == len(messages)
+    # compacted when its build ended: no room left empty (rounded to whole bit bytes)
+    assert corpus.capacity == -(-len(corpus) // 8) * 8 and corpus.growth == 16
     assert search.everything.stats["builds"] == 1  # built once, then only checked
     assert len(set(corpus.parts)) == len(sessions)
     # the corpus holds its bytes in the index budget: session indexes get the rest

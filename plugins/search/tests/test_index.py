@@ -51,3 +51,21 @@ def test_growth_keeps_rows_and_signatures() -> None:
     assert after.n == 3099 and before.n == 3
     assert (after.signatures[:, :1] & before.signatures[:, :1] == before.signatures[:, :1]).all()
     assert after.ids[:3].tolist() == before.ids[:3].tolist() == [1, 2, 3]
+
+
+def test_compact_drops_the_room_and_keeps_rows_and_signatures() -> None:
+    index = SessionIndex("s", capacity=8)
+    index.add_synced([message(i) for i in range(1, 1000)])
+    for ident in range(1000, 1010):  # one by one: room for a quarter more
+        index.add_event(message(ident))
+    assert index.capacity == 1256
+    before = index.snapshot()
+    index.compact()
+    assert index.capacity == 1016  # 1,009 rows, rounded up to whole signature bytes
+    after = index.snapshot()
+    assert (after.signatures == before.signatures[:, : 1016 // 8]).all()
+    assert after.ids[:1009].tolist() == before.ids[:1009].tolist()
+    for ident in range(1010, 1020):  # later appends grow by a 16th, not a quarter
+        index.add_event(message(ident))
+    assert index.capacity == 1080
+    assert index.snapshot().ids[1009:1019].tolist() == list(range(1010, 1020))

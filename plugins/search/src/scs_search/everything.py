@@ -156,6 +156,7 @@ class Everything:
                 log.exception("building the search corpus failed; retried at the next search")
                 self.named.everything = True
                 return
+            corpus.compact()  # the build grew it by quarters: up to a fifth was empty
             self.corpus = corpus
             self._account()
 

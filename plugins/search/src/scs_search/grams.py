@@ -31,10 +31,10 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# 1,024 + 512 bits: 192 bytes a message. Fewer bits set more of them by collision,
-# which only loosens the bound: 512 trigram bits cost ~3.5 % more scored rows than
-# 1,024 on bench/search_bench.py's 10k session, 512 for both ~8 % (see README).
-BITS2 = 1024
+# 512 + 512 bits: 128 bytes a message (issue #21's <= 400 bytes a message). Fewer bits
+# set more of them by collision, which only loosens the bound (never a wrong result):
+# see plugins/search/README.md, fifth round, for the rows scored with 1,024 + 512.
+BITS2 = 512
 BITS3 = 512
 LINES = BITS2 + BITS3
 MAX_QUERY_POSITIONS = 48

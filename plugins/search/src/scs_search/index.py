@@ -109,6 +109,7 @@ class SessionIndex:
         self.ahead: set[int] = set()
         self.max_id = 0
         self._writing = threading.Lock()  # big loads run in a worker thread
+        self.growth = 4  # appends beyond the capacity add a quarter (see ``compact``)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -129,17 +130,28 @@ class SessionIndex:
         if needed <= self.capacity:
             return
         # a bulk load gets exactly its rows (a doubling left up to half of the arrays and
-        # signatures empty); one-by-one appends grow by a quarter, amortised
-        capacity = max(needed, self.capacity * 5 // 4)
+        # signatures empty); one-by-one appends grow by a ``growth``-th, amortised
+        self._resize(max(needed, self.capacity + self.capacity // self.growth))
+
+    def _resize(self, capacity: int) -> None:
         capacity = -(-capacity // 8) * 8
         for name in self.ROW_ARRAYS:
             old = getattr(self, name)
             new = np.zeros(capacity, dtype=old.dtype)
-            new[: len(old)] = old
+            kept = min(len(old), capacity)
+            new[:kept] = old[:kept]
             setattr(self, name, new)
         signatures = grams.new_signatures(capacity)
-        signatures[:, : self.signatures.shape[1]] = self.signatures
+        kept = min(self.signatures.shape[1], signatures.shape[1])
+        signatures[:, :kept] = self.signatures[:, :kept]
         self.signatures = signatures
+
+    def compact(self, growth: int = 16) -> None:
+        """Drop the room left for rows not added yet (after a bulk build); later
+        appends grow the arrays by a ``growth``-th at a time."""
+        with self._writing:
+            self.growth = growth
+            self._resize(max(8, len(self.texts)))
 
     def _class_code(self, key: ClassKey) -> int:
         code = self._class_codes.get(key)
