@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from scs_server.envsettings import NoDecode, ScsConfigDict, SettingsSourceError, settings_values
@@ -60,6 +59,8 @@ class ConfigError(Exception):
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # ~6 ms of a light command, paid only when SCS_DATA_DIR is unset
+
     return Path(platformdirs.user_data_dir("scs", appauthor=False))
 
 
