@@ -7,7 +7,10 @@ Measures, alternating the two servers run by run (so both see the same machine l
   clock starts before ``Popen`` and stops at the first HTTP response on the port
   (any status: it is the first moment the server answers);
 * ``python -c "import scs_server.cli"`` vs ``python -c "import fastmcp.server.server, uvicorn"``;
-* ``scs --help``, ``scs version`` and ``scs token`` wall time (targets: under 0.5 s).
+* ``scs --help``, ``scs version`` and ``scs token`` wall time (targets: under 0.5 s), and
+  the floor of a light command (``floor_cli``): a ``python -c`` importing what ``scs
+  token`` cannot do without (click, asyncio, sqlite3, pydantic) and validating one
+  pydantic model; ``scs token`` / floor says what start-up work of ours is left.
 
 Each figure also comes as CPU seconds (user + system) of the process measured, up to
 the same moment (``cpu_*``): on a loaded machine wall times mostly measure the wait for
@@ -40,6 +43,13 @@ from scs_server.testing import server_env
 
 TARGET_RATIO = 1.2
 CLI_TARGET_S = 0.5
+CLI_FLOOR = (
+    "import asyncio, click, json, logging, pathlib, secrets, sqlite3\n"
+    "from pydantic import BaseModel\n"
+    "class Floor(BaseModel):\n"
+    "    port: int = 1\n"
+    "Floor(port=2)"
+)
 
 
 def free_port() -> int:
@@ -117,6 +127,7 @@ def main() -> None:
         "scs_help",
         "scs_version",
         "scs_token",
+        "floor_cli",
     )
     samples: dict[str, list[float]] = {name: [] for name in (*names, *(f"cpu_{n}" for n in names))}
     with tempfile.TemporaryDirectory() as scratch:
@@ -142,6 +153,7 @@ def main() -> None:
                 "scs_help": wall([*scs, "--help"], env, home),
                 "scs_version": wall([*scs, "version"], env, home),
                 "scs_token": wall([*scs, "token", "--agent-id", f"bench-{round_}"], env, home),
+                "floor_cli": wall([py, "-c", CLI_FLOOR], env, home),
             }
             timings = {name: pair[0] for name, pair in measured.items()}
             timings.update({f"cpu_{name}": pair[1] for name, pair in measured.items()})
@@ -161,6 +173,8 @@ def main() -> None:
         "serve_ratio": round(medians["serve_scs"] / medians["serve_bare"], 3),
         "import_ratio": round(medians["import_scs_cli"] / medians["import_bare"], 3),
         "serve_cpu_ratio": round(medians["cpu_serve_scs"] / medians["cpu_serve_bare"], 3),
+        "token_floor_ratio": round(medians["scs_token"] / medians["floor_cli"], 3),
+        "token_floor_cpu_ratio": round(medians["cpu_scs_token"] / medians["cpu_floor_cli"], 3),
     }
     result["serve_within_target"] = result["serve_ratio"] <= TARGET_RATIO
     result["cli_within_target"] = all(
@@ -175,6 +189,10 @@ def main() -> None:
     print(f"serve CPU ratio scs/bare: {result['serve_cpu_ratio']:.2f}")
     print(f"load average: {result['load_average']}")
     print(f"import ratio scs_server.cli/bare: {result['import_ratio']:.2f}")
+    print(
+        f"scs token / light-command floor: {result['token_floor_ratio']:.2f} wall, "
+        f"{result['token_floor_cpu_ratio']:.2f} CPU"
+    )
 
 
 if __name__ == "__main__":

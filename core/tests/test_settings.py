@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
-from scs_server.settings import ConfigError, ScsSettings, Settings, check_secret, load_settings
+from scs_server.settings import (
+    ConfigError,
+    ScsSettings,
+    Settings,
+    check_secret,
+    load_settings,
+    settings_config,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,10 +52,8 @@ def test_bad_value_is_one_line_naming_the_variable(
 
 
 def test_plugin_settings_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pydantic_settings import SettingsConfigDict
-
     class DemoSettings(ScsSettings):
-        model_config = SettingsConfigDict(env_prefix="SCS_DEMO_", env_file=".env", extra="ignore")
+        model_config = settings_config("SCS_DEMO_")
         size: int = 3
 
     monkeypatch.chdir(tmp_path)

@@ -24,7 +24,7 @@ NOT_FOR_SERVING = (
     "scs_server.checkup",
 )
 # never needed by `scs --help`, `scs version`, `scs token`: the server, its transports, the
-# client side, JOSE beyond PyJWT, numpy (search); PyJWT and pydantic-settings they do need
+# client side, JOSE beyond PyJWT, numpy (search)
 NOT_FOR_LIGHT_COMMANDS = (
     "fastmcp",
     "mcp",
@@ -61,7 +61,7 @@ def under(modules: list[str], roots: tuple[str, ...]) -> list[str]:
 
 def command_imports(tmp_path: Path, *args: str) -> list[str]:
     """The modules loaded by the time ``scs ARGS`` exits (it ran for real, on a fresh
-    data dir)."""
+    data dir, which is also its working directory: no ``.env``)."""
     code = (
         "import atexit, json, sys\n"
         "atexit.register(lambda: print("
@@ -76,6 +76,7 @@ def command_imports(tmp_path: Path, *args: str) -> list[str]:
         text=True,
         timeout=120,
         env=server_env(tmp_path),
+        cwd=tmp_path,
         check=True,
     )
     line = next(x for x in done.stderr.splitlines() if x.startswith(MODULES_MARK))
@@ -110,8 +111,18 @@ def test_serve_import_path_has_no_client_or_tooling_modules() -> None:
 
 
 # never needed by `scs token` either: HS256 minting is scs_server.auth.hs256 (hmac), PyJWT
-# and `cryptography` only verify; the core's name comes without the plugin host (pluggy)
-NOT_FOR_MINTING = ("jwt", "cryptography", "pluggy", "scs_server.plugins", "http.client")
+# and `cryptography` only verify; the core's name comes without the plugin host (pluggy);
+# the settings are read by scs_server.envsettings, not pydantic-settings (~0.1 s), and
+# python-dotenv is imported only when there is a .env file
+NOT_FOR_MINTING = (
+    "jwt",
+    "cryptography",
+    "pluggy",
+    "scs_server.plugins",
+    "http.client",
+    "pydantic_settings",
+    "dotenv",
+)
 
 
 def test_scs_token_imports_no_server(tmp_path: Path) -> None:
@@ -121,6 +132,7 @@ def test_scs_token_imports_no_server(tmp_path: Path) -> None:
     assert (
         "scs_server.auth.service" in modules and "scs_server.auth.hs256" in modules
     )  # it did mint
+    assert "scs_server.envsettings" in modules  # and read its settings
     assert "scs_server.errors" in modules
     assert under(modules, NOT_FOR_LIGHT_COMMANDS) == []
     assert under(modules, NOT_FOR_MINTING) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from scs_server.settings import Settings, env_names, unknown_env
+from scs_server.settings import Settings, env_names, env_prefix, unknown_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -27,7 +27,7 @@ def env_warnings(
     known = env_names(Settings)
     for model in models:
         known |= env_names(type(model))
-    loaded = {str(type(model).model_config.get("env_prefix") or "") for model in models}
+    loaded = {env_prefix(type(model)) for model in models}
     skip = tuple(
         prefix for prefix in (f"SCS_{name.upper()}_" for name in installed) if prefix not in loaded
     )

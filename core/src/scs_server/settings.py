@@ -6,11 +6,11 @@ import difflib
 import ipaddress
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+
+from scs_server.envsettings import NoDecode, ScsConfigDict, SettingsSourceError, settings_values
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,6 +59,8 @@ class ConfigError(Exception):
 
 
 def default_data_dir() -> Path:
+    import platformdirs  # ~6 ms of a light command, paid only when SCS_DATA_DIR is unset
+
     return Path(platformdirs.user_data_dir("scs", appauthor=False))
 
 
@@ -75,24 +77,32 @@ def check_secret(name: str, value: SecretStr | None) -> SecretStr | None:
     return value
 
 
-def settings_config(env_prefix: str) -> SettingsConfigDict:
+def settings_config(env_prefix: str) -> ScsConfigDict:
     """The settings configuration every scs model shares, with its own prefix.
 
     Plugins write ``model_config = settings_config("SCS_<PLUGIN>_")``.
     """
-    return SettingsConfigDict(
+    return ScsConfigDict(
         env_prefix=env_prefix,
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        arbitrary_types_allowed=True,
     )
 
 
-class ScsSettings(BaseSettings):
-    """Base for every settings model: reads the environment and ``.env``, ignores extras."""
+class ScsSettings(BaseModel):
+    """Base for every settings model: reads the environment and ``.env``, ignores extras.
 
-    model_config = settings_config("SCS_")
+    Keyword arguments win over ``<PREFIX><FIELD>`` variables (any case), which win over
+    the working directory's ``.env`` (rules: ``scs_server.envsettings``).
+    """
+
+    model_config: ClassVar[ScsConfigDict] = settings_config("SCS_")
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**settings_values(type(self), values))
 
 
 class Settings(ScsSettings):
@@ -264,8 +274,12 @@ def format_validation_error(error: ValidationError, prefix: str = "SCS_") -> str
 
 def env_names(model: type[ScsSettings]) -> set[str]:
     """The environment variables a settings model reads (``SCS_PORT``...)."""
-    prefix = str(model.model_config.get("env_prefix") or "")
-    return {f"{prefix}{name}".upper() for name in model.model_fields}
+    return {f"{env_prefix(model)}{name}".upper() for name in model.model_fields}
+
+
+def env_prefix(model: type[ScsSettings]) -> str:
+    """The prefix of a settings model's variables (``SCS_``, ``SCS_CACHE_``...)."""
+    return str(model.model_config.get("env_prefix") or "")
 
 
 def unknown_env(
@@ -288,6 +302,7 @@ def load_settings(model: type[ScsSettings] = Settings, **overrides: Any) -> Any:
     """Build a settings model; turn validation failures into a one-line ConfigError."""
     try:
         return model(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsSourceError as error:
+        raise ConfigError(str(error)) from None
     except ValidationError as error:
-        prefix = str(model.model_config.get("env_prefix") or "SCS_")
-        raise ConfigError(format_validation_error(error, prefix)) from None
+        raise ConfigError(format_validation_error(error, env_prefix(model) or "SCS_")) from None
