@@ -91,7 +91,7 @@ async def test_a_caller_over_its_cap_gets_a_typed_refusal_and_others_are_served(
     await alice.call("add_message", session_id=sid, content="after")
 
 
-async def test_refusals_outside_tools_are_json_rpc_errors(scs_factory: ServerFactory) -> None:
+async def test_resource_reads_are_counted_housekeeping_is_not(scs_factory: ServerFactory) -> None:
     server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=1)
     alice = await server.agent("alice")
     bob = await server.agent("bob")
@@ -100,24 +100,59 @@ async def test_refusals_outside_tools_are_json_rpc_errors(scs_factory: ServerFac
     wait = await hold(alice, sid, first)
     await until_in_flight(server, 1)
     assert server.url
-    async with httpx2.AsyncClient(timeout=30) as http:
-        answer = await http.post(
-            server.url,
-            headers={
-                "authorization": f"Bearer {alice.token}",
-                "accept": "application/json, text/event-stream",
-                "content-type": "application/json",
-            },
-            content=json.dumps(
-                {"jsonrpc": "2.0", "id": 7, "method": "resources/list", "params": {}}
-            ),
-        )
-    assert answer.status_code == 200
-    body = answer.json()
-    assert body["id"] == 7
-    assert body["error"]["data"]["code"] == "RATE_LIMITED"
+    headers = {
+        "authorization": f"Bearer {alice.token}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+    }
+
+    async def post(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                server.url or "",
+                headers=headers,
+                content=json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}),
+            )
+        assert answer.status_code == 200
+        body: dict[str, Any] = answer.json()
+        assert body["id"] == 7
+        return body
+
+    read = await post("resources/read", {"uri": f"session://{sid}"})
+    assert read["error"]["data"]["code"] == "RATE_LIMITED"
+    assert read["error"]["data"]["retryable"] is True
+    # listing tools is housekeeping: never refused by the cap
+    listed = await alice.client.list_tools()
+    assert "add_message" in {tool.name for tool in listed}
+    assert in_flight(server).refused == 1
     await bob.call("add_message", session_id=sid, content="release")
     assert [m["content"] for m in (await wait)["messages"]] == ["release"]
+
+
+async def test_agents_sharing_a_connection_are_counted_by_their_token(
+    scs_factory: ServerFactory,
+) -> None:
+    """Subagents that share one connection and pass ``auth_token`` are separate callers."""
+    server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=1)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    shared = await server.open_client()
+    sid = (await alice.call("create_session", purpose="shared"))["session_id"]
+    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+    wait = asyncio.ensure_future(
+        shared.call_tool(
+            "wait_for_messages",
+            {"session_id": sid, "after_id": first, "timeout_s": 60, "auth_token": alice.token},
+        )
+    )
+    await until_in_flight(server, 1)
+    added = await shared.call_tool(
+        "add_message", {"session_id": sid, "content": "from bob", "auth_token": bob.token}
+    )
+    assert not added.is_error
+    assert in_flight(server).refused == 0
+    result = await wait
+    assert "from bob" in result.content[0].text
 
 
 async def test_no_cap_when_set_to_zero(scs_factory: ServerFactory) -> None:

@@ -8,9 +8,12 @@ request is answered here instead, from its raw JSON, with the same typed
 ``RATE_LIMITED`` refusal a tool gives (an ``isError`` result for ``tools/call``, a
 JSON-RPC error otherwise), at a small part of the cost.
 
-The caller is the credential it presents, as sent (nothing is verified here): the
-``Authorization`` or ``X-API-Key`` header, else a tool call's ``auth_token`` argument;
-without one, the client address.
+Counted are the requests that do a caller's work: ``tools/call``, ``resources/read``
+and ``prompts/get``. Protocol housekeeping (``initialize``, ``ping``, the listings,
+notifications) and ``subscriptions/listen``, which stays open for as long as its
+client listens, pass uncounted. The caller is the credential it presents, as sent
+(nothing is verified here): the ``Authorization`` or ``X-API-Key`` header, else a tool
+call's ``auth_token`` argument; without one, the client address.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ from scs_server.middleware import protocol_error
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COUNTED_METHODS = frozenset({"tools/call", "resources/read", "prompts/get"})
+PARSED_BODY_BYTES = 65_536
+"""Bodies up to this size are parsed to find their method; a bigger one is counted
+without parsing (parsing it twice, here and in the MCP layer, would cost more than
+counting a rare big housekeeping request)."""
 
 _CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 _TOKEN_ARGUMENT = re.compile(rb'"auth_token"\s*:\s*"([^"\\]{1,8192})"')
@@ -96,8 +105,8 @@ class InFlight:
 
 
 class InFlightLimitMiddleware:
-    """Answers a caller's POST to ``path`` at once with a typed refusal while that caller
-    already has ``counts.limit`` requests in flight there."""
+    """Answers a counted request (see the module) to ``path`` at once with a typed refusal
+    while its caller already has ``counts.limit`` of them in flight there."""
 
     def __init__(self, app: ASGIApp, counts: InFlight, path: str = "/mcp") -> None:
         self.app = app
@@ -115,12 +124,17 @@ class InFlightLimitMiddleware:
         body = await _read_body(receive)
         if body is None:  # the client went away before its request was in
             return
+        message = _parsed(body) if len(body) <= PARSED_BODY_BYTES else None
+        if isinstance(message, dict) and message.get("method") not in COUNTED_METHODS:
+            await self.app(scope, _replay(body, receive), send)
+            return
         key = caller_key(scope, body)
         counts = self.counts
-        if counts.by_caller.get(key, 0) >= counts.limit and await self._refused(
-            body, scope, receive, send
-        ):
-            return
+        if counts.by_caller.get(key, 0) >= counts.limit:
+            if message is None:
+                message = _parsed(body)
+            if await self._refused(message, scope, receive, send):
+                return
         counts.by_caller[key] = counts.by_caller.get(key, 0) + 1
         try:
             await self.app(scope, _replay(body, receive), send)
@@ -131,11 +145,9 @@ class InFlightLimitMiddleware:
             else:
                 del counts.by_caller[key]
 
-    async def _refused(self, body: bytes, scope: Scope, receive: Receive, send: Send) -> bool:
-        try:
-            message = json.loads(body)
-        except ValueError:
-            return False  # the MCP layer answers malformed bodies as it always does
+    async def _refused(self, message: Any, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer ``message`` with the refusal; False when it is no request (a malformed
+        body, a notification: the MCP layer handles those as it always does)."""
         version = _header(scope, b"mcp-protocol-version")
         answer = refusal_body(message, refusal(self.counts.limit), version)
         if answer is None:
@@ -147,6 +159,14 @@ class InFlightLimitMiddleware:
         )
         await response(scope, receive, send)
         return True
+
+
+def _parsed(body: bytes) -> Any:
+    """The body's JSON, or None when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _header(scope: Scope, name: bytes) -> str:

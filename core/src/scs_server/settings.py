@@ -188,7 +188,8 @@ class Settings(ScsSettings):
         16,
         ge=0,
         le=10_000,
-        description="MCP requests one caller (credential, else address) may have in flight; "
+        description="Tool calls, resource reads and prompt gets one caller (credential, else "
+        "address) may have in flight; "
         "more are refused at once with RATE_LIMITED (0: no cap)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
