@@ -59,6 +59,7 @@ def caller_key(scope: Scope, body: bytes) -> str:
 
 
 def refusal(limit: int) -> ScsError:
+    """The typed, retryable refusal of a request over the cap."""
     return ScsError(
         ErrorCode.RATE_LIMITED,
         f"this caller already has {limit} requests in flight",
