@@ -46,6 +46,31 @@ def rounded(expected: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return [(ident, round(score, 2)) for ident, score in expected]
 
 
+def test_ids_held_ahead_are_counted_as_they_come_and_go() -> None:
+    """The memory estimate counts the event ids above each watermark without walking
+    every session on each event (a running total, checked against the parts here)."""
+    corpus = Corpus()
+
+    def held_ahead() -> int:
+        return sum(len(part.ahead) for part in corpus.parts.values())
+
+    picked = {
+        f"s{n}": [dict(row, id=n * 1000 + i) for i, row in enumerate(rows(20, seed=n))]
+        for n in range(3)
+    }
+    for session_id, messages in picked.items():
+        corpus.add_session_rows(session_id, messages[:10])
+        for message in messages[10:]:
+            assert corpus.add_session_event(session_id, message)
+    assert corpus._ahead == held_ahead() == 30
+    with_ahead = corpus.nbytes()
+    corpus.add_session_rows("s0", picked["s0"][10:])  # a read overtakes its events
+    assert corpus._ahead == held_ahead() == 20
+    corpus.drop_session("s1")
+    assert corpus._ahead == held_ahead() == 10
+    assert corpus.nbytes() < with_ahead
+
+
 def test_a_dropped_session_leaves_every_ranking() -> None:
     corpus = Corpus()
     next_id = 1

@@ -50,6 +50,7 @@ class Corpus(SessionIndex):
         self._dead: list[npt.NDArray[np.int64]] = []
         self.dead_rows = 0
         self._live: npt.NDArray[np.bool_] | None = None  # cached mask, None: rebuild it
+        self._ahead = 0  # ids in every part's ``ahead``: nbytes runs after each event
 
     def part(self, session_id: str) -> SessionPart:
         """The session's part (a new, empty one for a session not seen before)."""
@@ -75,6 +76,7 @@ class Corpus(SessionIndex):
                 part.synced_id = max(part.synced_id, int(messages[-1]["id"]))
                 moved = {ident for ident in part.ahead if ident <= part.synced_id}
                 part.ahead -= moved
+                self._ahead -= len(moved)
                 # rows up to the watermark: what was read, and events it overtook (an
                 # event's message deleted since makes the count check fail: rebuild)
                 part.synced_rows += len(fresh) + len(moved)
@@ -88,6 +90,7 @@ class Corpus(SessionIndex):
                 return False
             self._append_part(part, [message])
             part.ahead.add(ident)
+            self._ahead += 1
         return True
 
     def _append_part(self, part: SessionPart, fresh: Sequence[Mapping[str, Any]]) -> None:
@@ -101,7 +104,10 @@ class Corpus(SessionIndex):
         """Mark the session's rows dead (a deletion, or the session is gone)."""
         with self._writing:
             part = self.parts.pop(session_id, None)
-            if part is None or not part.rows:
+            if part is None:
+                return
+            self._ahead -= len(part.ahead)
+            if not part.rows:
                 return
             n = len(self.texts)
             rows = np.flatnonzero(self.sessions[:n] == part.code).astype(np.int64)
@@ -122,5 +128,5 @@ class Corpus(SessionIndex):
             return self._live[:n]
 
     def nbytes(self) -> int:
-        parts = 200 * len(self.parts) + 64 * sum(len(p.ahead) for p in self.parts.values())
+        parts = 200 * len(self.parts) + 64 * self._ahead
         return super().nbytes() + parts + 8 * self.dead_rows
