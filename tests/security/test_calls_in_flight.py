@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from metrics_scrape import metrics, sample
 from scs_server.testing import ADMIN_API_KEY
 
 if TYPE_CHECKING:
@@ -42,12 +42,16 @@ async def until_in_flight(server: ScsServer, count: int) -> None:
     raise AssertionError(f"never {count} requests in flight: {counts.by_caller}")
 
 
-def sample(text: str, name: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name:
-                return float(found.value)
-    raise AssertionError(f"{name} not in /metrics")
+async def two_agents_in_a_session(
+    scs_factory: ServerFactory, plugins: str, cap: int
+) -> tuple[ScsServer, Agent, Agent, str, int]:
+    """A server capped at ``cap``, alice and bob, alice's session and its first message."""
+    server = await scs_factory(plugins, http=True, max_calls_in_flight=cap)
+    alice = await server.agent("alice")
+    bob = await server.agent("bob")
+    sid = (await alice.call("create_session", purpose="in flight"))["session_id"]
+    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+    return server, alice, bob, sid, first
 
 
 def in_flight(server: ScsServer) -> InFlight:
@@ -58,11 +62,9 @@ def in_flight(server: ScsServer) -> InFlight:
 async def test_a_caller_over_its_cap_gets_a_typed_refusal_and_others_are_served(
     scs_factory: ServerFactory,
 ) -> None:
-    server = await scs_factory("sessions,messaging,monitoring", http=True, max_calls_in_flight=2)
-    alice = await server.agent("alice")
-    bob = await server.agent("bob")
-    sid = (await alice.call("create_session", purpose="in flight"))["session_id"]
-    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+    server, alice, bob, sid, first = await two_agents_in_a_session(
+        scs_factory, "sessions,messaging,monitoring", 2
+    )
 
     waits = [await hold(alice, sid, first) for _ in range(2)]
     await until_in_flight(server, 2)
@@ -71,11 +73,7 @@ async def test_a_caller_over_its_cap_gets_a_typed_refusal_and_others_are_served(
     assert refused.body["retryable"] is True
     assert "in flight" in refused.body["error"]
     assert in_flight(server).refused == 1
-    async with httpx2.AsyncClient(timeout=30) as http:
-        assert server.url
-        scraped = await http.get(
-            server.url.removesuffix("/mcp") + "/metrics", headers={"X-API-Key": ADMIN_API_KEY}
-        )
+    scraped = await metrics(server, {"X-API-Key": ADMIN_API_KEY})
     assert sample(scraped.text, "scs_http_refused_in_flight_total") == 1
     assert sample(scraped.text, "scs_http_requests_in_flight") == 2  # the two waits
 
@@ -92,11 +90,9 @@ async def test_a_caller_over_its_cap_gets_a_typed_refusal_and_others_are_served(
 
 
 async def test_resource_reads_are_counted_housekeeping_is_not(scs_factory: ServerFactory) -> None:
-    server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=1)
-    alice = await server.agent("alice")
-    bob = await server.agent("bob")
-    sid = (await alice.call("create_session", purpose="in flight"))["session_id"]
-    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
+    server, alice, bob, sid, first = await two_agents_in_a_session(
+        scs_factory, "sessions,messaging", 1
+    )
     wait = await hold(alice, sid, first)
     await until_in_flight(server, 1)
     assert server.url
@@ -133,12 +129,10 @@ async def test_agents_sharing_a_connection_are_counted_by_their_token(
     scs_factory: ServerFactory,
 ) -> None:
     """Subagents that share one connection and pass ``auth_token`` are separate callers."""
-    server = await scs_factory("sessions,messaging", http=True, max_calls_in_flight=1)
-    alice = await server.agent("alice")
-    bob = await server.agent("bob")
+    server, alice, bob, sid, first = await two_agents_in_a_session(
+        scs_factory, "sessions,messaging", 1
+    )
     shared = await server.open_client()
-    sid = (await alice.call("create_session", purpose="shared"))["session_id"]
-    first = (await alice.call("add_message", session_id=sid, content="first"))["message_id"]
     wait = asyncio.ensure_future(
         shared.call_tool(
             "wait_for_messages",

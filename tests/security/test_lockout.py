@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from prometheus_client.parser import text_string_to_metric_families
+from metrics_scrape import metrics, sample
 from scs_server.auth.store import audit_rows
 from scs_server.testing import ADMIN_API_KEY, API_KEY, parse_error, parse_result
 
@@ -52,20 +51,6 @@ async def failure_rows(server: ScsServer) -> list[dict[str, Any]]:
     await server.app.auth.flush_failure_audit()
     rows = await audit_rows(server.app.db, limit=1000)
     return [row for row in rows if row["result"] != "success"]
-
-
-async def metrics(server: ScsServer, headers: dict[str, str]) -> httpx2.Response:
-    assert server.url is not None
-    async with httpx2.AsyncClient() as http:
-        return await http.get(server.url.removesuffix("/mcp") + "/metrics", headers=headers)
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return found.value
-    raise AssertionError(f"{name}{labels} not in /metrics")
 
 
 async def test_wrong_api_keys_never_lock_out_the_right_ones(scs_factory: ServerFactory) -> None:

@@ -28,6 +28,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.responses import Response
 
 from scs_server.errors import ErrorCode, ScsError
+from scs_server.http import header
 from scs_server.middleware import protocol_error
 
 if TYPE_CHECKING:
@@ -39,16 +40,12 @@ PARSED_BODY_BYTES = 65_536
 without parsing (parsing it twice, here and in the MCP layer, would cost more than
 counting a rare big housekeeping request)."""
 
-_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 _TOKEN_ARGUMENT = re.compile(rb'"auth_token"\s*:\s*"([^"\\]{1,8192})"')
 
 
 def caller_key(scope: Scope, body: bytes) -> str:
     """Who is calling, for counting: a digest of the credential, else the address."""
-    credential = next(
-        (value for name, value in scope.get("headers") or () if name in _CREDENTIAL_HEADERS),
-        b"",
-    )
+    credential = header(scope, b"authorization") or header(scope, b"x-api-key")
     if not credential:
         found = _TOKEN_ARGUMENT.search(body)
         credential = found.group(1) if found else None
@@ -149,7 +146,7 @@ class InFlightLimitMiddleware:
     async def _refused(self, message: Any, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer ``message`` with the refusal; False when it is no request (a malformed
         body, a notification: the MCP layer handles those as it always does)."""
-        version = _header(scope, b"mcp-protocol-version")
+        version = (header(scope, b"mcp-protocol-version") or b"").decode("latin-1")
         answer = refusal_body(message, refusal(self.counts.limit), version)
         if answer is None:
             return False
@@ -168,13 +165,6 @@ def _parsed(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, RecursionError):
         return None
-
-
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers") or ():
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return ""
 
 
 async def _read_body(receive: Receive) -> bytes | None:
