@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scs_server.testing import server_env
 
@@ -59,13 +59,14 @@ def under(modules: list[str], roots: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == r or m.startswith(r + ".") for r in roots)]
 
 
-def command_imports(tmp_path: Path, *args: str) -> list[str]:
-    """The modules loaded by the time ``scs ARGS`` exits (it ran for real, on a fresh
-    data dir, which is also its working directory: no ``.env``)."""
+def command_state(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """What ``scs ARGS`` left at exit: ``modules`` loaded and whether ``gc`` was on (it
+    ran for real, on a fresh data dir, which is also its working directory: no ``.env``)."""
     code = (
-        "import atexit, json, sys\n"
+        "import atexit, gc, json, sys\n"
         "atexit.register(lambda: print("
-        f"{MODULES_MARK!r} + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        f"{MODULES_MARK!r} + json.dumps("
+        "{'modules': sorted(sys.modules), 'gc': gc.isenabled()}), file=sys.stderr))\n"
         f"sys.argv = ['scs', *{list(args)!r}]\n"
         "from scs_server.cli import main\n"
         "main()"
@@ -80,7 +81,13 @@ def command_imports(tmp_path: Path, *args: str) -> list[str]:
         check=True,
     )
     line = next(x for x in done.stderr.splitlines() if x.startswith(MODULES_MARK))
-    modules: list[str] = json.loads(line.removeprefix(MODULES_MARK))
+    state: dict[str, Any] = json.loads(line.removeprefix(MODULES_MARK))
+    return state
+
+
+def command_imports(tmp_path: Path, *args: str) -> list[str]:
+    """The modules loaded by the time ``scs ARGS`` exits."""
+    modules: list[str] = command_state(tmp_path, *args)["modules"]
     return modules
 
 
@@ -146,3 +153,11 @@ def test_scs_version_and_help_import_no_server(tmp_path: Path) -> None:
         light = (*NOT_FOR_LIGHT_COMMANDS, "jwt", "cryptography", "http.client", "pydantic")
         assert under(modules, light) == [], args
         assert plugin_modules(modules) == [], args
+
+
+def test_short_commands_run_without_garbage_collection(tmp_path: Path) -> None:
+    """`scs token` runs with the cyclic collector off (its start-up allocations would
+    trigger collections worth ~35 ms); a command that keeps running turns it back on."""
+    assert command_state(tmp_path, "token", "--agent-id", "no-gc")["gc"] is False
+    assert command_state(tmp_path, "version")["gc"] is False
+    assert command_state(tmp_path, "connect", "--help")["gc"] is True

@@ -33,11 +33,40 @@ if TYPE_CHECKING:
     from scs_server.settings import Settings
 
 
+# Core commands that finish within a second or so: they run without cyclic garbage
+# collection (``main`` turns it off). Their imports (pydantic, our modules) allocate ~100k
+# objects that live until exit; the collections that growth triggers cost ~35 ms of CPU
+# of a ~0.45 s `scs token` (bench/startup.py). Every other command (`serve`, `connect`,
+# plugins' commands) runs with it on; `serve` tunes it itself (``runner.tune_gc``).
+# `daemon` is short too: the server `daemon start` spawns is another process.
+SHORT_COMMANDS = frozenset(
+    (
+        "token",
+        "tokens",
+        "client-config",
+        "agents",
+        "secrets",
+        "version",
+        "check",
+        "plugins",
+        "daemon",
+    )
+)
+
+
 class ScsGroup(click.Group):
     """The top-level group: commands that plugins add (``scs_commands``) are loaded only
     when a name is not a core command, so core commands never import the plugins."""
 
     plugins_loaded = False
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in SHORT_COMMANDS:
+            gc.enable()
+        return name, command, rest
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -358,6 +387,8 @@ def _load_plugin_commands() -> None:
 
 
 def main() -> None:
+    """The ``scs`` entry point (collection stays off for ``SHORT_COMMANDS``)."""
+    gc.disable()
     cli()
 
 
