@@ -94,7 +94,14 @@ def main() -> None:
             started = time.process_time()
             tables = vocabulary.tables(word)
             middle = time.process_time()
-            bound = word_bounds(tables, buckets, row_starts, row_counts)
+            # below this a word's score cannot lift the row to the 10th best (the other
+            # words at 100): its bound may stay loose there
+            weight = query.weights[words.index(word)] if query.tokens else 1.0
+            total = query.total_weight if query.tokens else 1.0
+            floor = (
+                tenth / (TOKEN_FACTOR if query.tokens else 1.0) * total - 100 * (total - weight)
+            ) / weight
+            bound = word_bounds(tables, buckets, row_starts, row_counts, floor)
             tables_ms += (middle - started) * 1000
             rows_ms += (time.process_time() - middle) * 1000
             bound = np.where(lengths <= len(word), np.inf, np.minimum(bound, 100.0) + 1e-9)
@@ -106,7 +113,9 @@ def main() -> None:
             exact.append(truth)
         if query.tokens:
             started = time.process_time()
-            direct = word_bounds(vocabulary.tables(query.text), buckets, row_starts, row_counts)
+            direct = word_bounds(
+                vocabulary.tables(query.text), buckets, row_starts, row_counts, tenth
+            )
             rows_ms += (time.process_time() - started) * 1000
             partial = np.where(
                 lengths <= len(query.text),

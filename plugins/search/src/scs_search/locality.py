@@ -202,11 +202,18 @@ def _fill(tables: WordTables, target: str, tokens: list[str], first: int) -> Non
     np.maximum.at(tables.last_edge, buckets, 200.0 * last / (w + last))
 
 
-def word_bounds(tables: WordTables, stream: U16, starts: I64, counts: I64) -> F64:
+def word_bounds(
+    tables: WordTables, stream: U16, starts: I64, counts: I64, floor: float = 0.0
+) -> F64:
     """An upper bound of the target's ``partial_ratio`` with each row whose tokens are
     ``stream[starts[i] : starts[i] + counts[i]]`` (for a row without tokens: what its
-    separators can match). The caller handles texts not longer than the target."""
-    w, extra = tables.window, tables.extra
+    separators can match). The caller handles texts not longer than the target.
+
+    Windows of several pieces get a looser value first (the pieces' best matches, not
+    split along the target); only where that reaches ``floor`` is it refined (a score
+    the caller does not care about below ``floor`` stays loose, never too low).
+    """
+    w, extra, m = tables.window, tables.extra, tables.m
     result = np.full(len(starts), 200.0 * extra / (w + extra) if extra else 0.0)
     has = np.flatnonzero(counts > 0)
     if has.size == 0:
@@ -220,30 +227,46 @@ def word_bounds(tables: WordTables, stream: U16, starts: I64, counts: I64) -> F6
     row_of = np.repeat(np.arange(len(counts)), counts)
     whole = tables.whole.astype(np.int64)
     length = tables.length.astype(np.int64)
+    best_suffix, best_prefix = tables.suffix[m].astype(np.int64), tables.prefix[0].astype(np.int64)
+    # the fewest matched characters L that scores ``floor`` (100 (L + extra) / w)
+    need = int(np.ceil(floor * w / 100.0 - 1e-9)) - extra
     if total > 1:
         pairs = np.flatnonzero(row_of[1:] == row_of[:-1])
         left, right = tokens[pairs], tokens[pairs + 1]
-        best = np.full(len(pairs), -1000, dtype=np.int16)
-        for j in range(tables.m + 1):
-            np.maximum(best, tables.suffix[j][left] + tables.prefix[j][right], out=best)
-        matched = np.minimum(best.astype(np.int64), w - 1)
-        # three pieces or more: a suffix of ``left`` (``a`` characters), ``right`` whole,
-        # then ``rest`` characters (the next token's piece, a separator, anything)
+        matched = np.minimum(best_suffix[left] + best_prefix[right], w - 1)
+        refine = np.flatnonzero(matched >= need)
+        if refine.size:
+            some_left, some_right = left[refine], right[refine]
+            best = np.full(len(refine), -1000, dtype=np.int16)
+            for j in range(m + 1):
+                np.maximum(
+                    best, tables.suffix[j][some_left] + tables.prefix[j][some_right], out=best
+                )
+            matched[refine] = np.minimum(best, w - 1)
+        # three pieces or more: a suffix of the first token (``a`` characters), the
+        # middle one whole, then the rest (the third token's piece, a separator, more)
         inner = pairs[pairs + 2 < total]
         triples = inner[row_of[inner + 2] == row_of[inner]]
         if triples.size:
             first_piece, middle, third = tokens[triples], tokens[triples + 1], tokens[triples + 2]
-            cap = w - 3 - length[middle]  # room for the suffix piece of ``first_piece``
-            # the matches of the suffix piece come before the middle's in T: split at j
-            # and the suffix piece is at least as long as its matches (and one character)
-            head = np.full(len(triples), -1000, dtype=np.int64)
+            cap = w - 3 - length[middle]  # room for the suffix piece
             third_whole, third_length = whole[third], length[third]
-            for j in range(tables.m + 1):
-                taken = np.maximum(np.minimum(tables.suffix[j][first_piece], cap), 0)
-                rest = cap + 1 - np.maximum(taken, 1)  # w - 2 - len(middle) - a
-                after = np.minimum(rest, third_whole + np.maximum(0, rest - third_length - 1))
-                head = np.maximum(head, taken + tables.prefix[j][middle] + after)
-            three = np.where(cap >= 1, np.minimum(head, w - 2), -1000)
+            taken = np.maximum(np.minimum(best_suffix[first_piece], cap), 0)
+            after = np.minimum(cap, third_whole + np.maximum(0, cap - third_length - 1))
+            three = np.where(cap >= 1, np.minimum(taken + whole[middle] + after, w - 2), -1000)
+            refine = np.flatnonzero(three >= need)
+            if refine.size:
+                # the suffix's matches come before the middle's in T (split at j), and
+                # the suffix piece is at least as long as its matches and one character
+                first_piece, middle, cap = first_piece[refine], middle[refine], cap[refine]
+                third_whole, third_length = third_whole[refine], third_length[refine]
+                head = np.full(len(refine), -1000, dtype=np.int64)
+                for j in range(m + 1):
+                    taken = np.maximum(np.minimum(tables.suffix[j][first_piece], cap), 0)
+                    rest = cap + 1 - np.maximum(taken, 1)  # w - 2 - len(middle) - a
+                    after = np.minimum(rest, third_whole + np.maximum(0, rest - third_length - 1))
+                    head = np.maximum(head, taken + tables.prefix[j][middle] + after)
+                three[refine] = np.minimum(head, w - 2)
             at = np.searchsorted(pairs, triples)
             matched[at] = np.maximum(matched[at], three)
         value[pairs] = np.maximum(value[pairs], np.minimum(matched + extra, w) * (100.0 / w))
