@@ -26,6 +26,7 @@ import time
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
+from scs_search.bounds import bounds
 from scs_search.locality import Vocabulary, split, word_bounds
 from scs_search.ranking import allowed_classes, rank
 from scs_search.scoring import TOKEN_FACTOR, make_query
@@ -75,7 +76,7 @@ def main() -> None:
     lengths = snapshot.full_len[:n][visible]
     visible_texts = [texts[row] for row in visible.tolist()]
     print(
-        f"{n} messages ({len(visible)} visible to {CALLER}), {len(vocabulary.words)} distinct"
+        f"{n} messages ({len(visible)} visible to {CALLER.agent_id}), {len(vocabulary.words)} distinct"
         f" tokens, {len(stream) / n:.1f} tokens a message: {2 * len(stream) / n + 8:.0f} bytes"
         f" a message as 16-bit buckets + a 64-bit start (+ {vocabulary.nbytes() / n:.1f} of"
         f" vocabulary); tokenising {tokenised:.0f} ms CPU"
@@ -116,7 +117,12 @@ def main() -> None:
             direct = word_bounds(
                 vocabulary.tables(query.text), buckets, row_starts, row_counts, tenth
             )
-            rows_ms += (time.process_time() - started) * 1000
+            direct_ms = (time.process_time() - started) * 1000
+            rows_ms += direct_ms
+            # the gram bounds the ranking uses (bigrams and trigrams), and the variant that
+            # bounds only the whole query by locality and keeps the words' gram bounds
+            gram_partial, gram_token = bounds(snapshot, query, visible.astype(np.int64), True)
+            only_query = np.maximum(np.minimum(direct + 1e-9, gram_partial), gram_token)
             partial = np.where(
                 lengths <= len(query.text),
                 np.inf,
@@ -144,7 +150,10 @@ def main() -> None:
             detail = (
                 f"PR bound {int(np.count_nonzero(partial >= tenth))},"
                 f" word bound {int(np.count_nonzero(token >= tenth))};"
-                f" with exact words {int(np.count_nonzero(ideal >= tenth))}"
+                f" with exact words {int(np.count_nonzero(ideal >= tenth))};"
+                f" gram bounds {int(np.count_nonzero(np.maximum(gram_partial, gram_token) >= tenth))},"
+                f" locality for the whole query only {int(np.count_nonzero(only_query >= tenth))}"
+                f" ({direct_ms:.0f} ms)"
             )
             bound = np.maximum(partial, token)
         else:
