@@ -51,7 +51,7 @@ TOKEN = re.compile(r"[^\W_]+")  # the alphabet of ``scoring``'s query words
 BUCKETS = 1 << 16
 MAX_WORD = 48  # longer words get no token bound (their tables would be large)
 CACHED_WORDS = 64
-NO_MIDDLE = -1000  # a token too long to sit whole inside a window with two others
+LONGEST = 32_767  # token lengths are kept as int16 (a longer one counts as this)
 
 F64 = npt.NDArray[np.float64]
 I16 = npt.NDArray[np.int16]
@@ -148,7 +148,7 @@ def _empty(target: str, buckets: int) -> WordTables:
         suffix=np.full((m + 1, buckets), low, dtype=np.int16),
         prefix=np.full((m + 1, buckets), low, dtype=np.int16),
         whole=np.full(buckets, low, dtype=np.int16),
-        length=np.zeros(buckets, dtype=np.int16),
+        length=np.full(buckets, LONGEST, dtype=np.int16),
         first_edge=np.zeros(buckets),
         last_edge=np.zeros(buckets),
     )
@@ -194,10 +194,8 @@ def _fill(tables: WordTables, target: str, tokens: list[str], first: int) -> Non
         np.maximum.at(tables.prefix[j], buckets, prefix[j].astype(np.int16))
     np.maximum.at(tables.whole, buckets, whole.astype(np.int16))
     # a bucket's length is its shortest token's: a shorter middle token leaves more room
-    shortest = np.minimum(lengths, 32_767).astype(np.int16)
-    known = tables.length[buckets] > 0
-    np.minimum.at(tables.length, buckets[known], shortest[known])
-    tables.length[buckets[~known]] = shortest[~known]
+    # a bucket's length is its shortest token's: a shorter token leaves more room
+    np.minimum.at(tables.length, buckets, np.minimum(lengths, LONGEST).astype(np.int16))
     np.maximum.at(tables.first_edge, buckets, 200.0 * first / (w + first))
     np.maximum.at(tables.last_edge, buckets, 200.0 * last / (w + last))
 
