@@ -143,3 +143,51 @@ def test_shared_bar_across_sessions_equals_brute_force() -> None:
             (-score, -ident) for score, ident in expected[:limit]
         ], (query, threshold, limit)
     assert floors_used > 100  # later sessions did start from another session's bar
+
+
+SPANNING = [
+    "we saw xpol icyx again",
+    "ret ry pol icy",
+    "see the retry-policy doc",
+    "a merge_conflict in main",
+    "mer ge con flict",
+    "auth midd lware",
+    "po.li.cy and re.try",
+    "icyx xpol",
+    "middle-ware for auth",
+]
+
+
+@pytest.mark.parametrize("tiering", ["one", "cells"])
+def test_windows_across_separators_equal_brute_force(
+    tiering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts whose best window spans a separator ("policy" against "xpol icyx" is 83.3
+    through "pol ic", more than either token alone): a bound that only looked at whole
+    tokens would under-estimate them and lose results; these must stay exact."""
+    monkeypatch.setattr(tiers, "FIRST_TIER", 16)
+    monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 10**9 if tiering == "one" else 0)
+    filler = rows(300, seed=17)
+    messages = [
+        {**row, "id": n + 1, "session_id": "s", "metadata": None} for n, row in enumerate(filler)
+    ]
+    for n, content in enumerate(SPANNING):
+        messages.insert(37 * n, {**filler[n], "content": content, "metadata": None})
+    messages = [{**m, "id": n + 1} for n, m in enumerate(messages)]
+    index = SessionIndex("s")
+    index.add_synced(messages)
+    snapshot = index.snapshot()
+    allowed = np.ones(len(snapshot.class_keys), dtype=bool)
+    spanning_first = 0
+    for query in ["policy", "retry policy", "merge conflict", "auth middlware", "pol icy"]:
+        for threshold, limit in [(60.0, 10), (75.0, 3), (80.0, 20)]:
+            hits = rank(snapshot, query, threshold, limit, allowed)
+            expected = sorted(
+                (-scoring.score(query, snapshot.texts[row]), -int(snapshot.ids[row]))
+                for row in range(snapshot.n)
+            )
+            wanted = [(-s, -i) for s, i in expected if -s >= threshold][:limit]
+            assert [(h.score, h.message_id) for h in hits] == wanted, (query, threshold)
+            top = snapshot.texts[hits[0].row] if hits else ""
+            spanning_first += any(top.endswith(text) for text in SPANNING)
+    assert spanning_first >= 5  # the crafted texts are what the answers are made of

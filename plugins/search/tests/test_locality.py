@@ -1,0 +1,93 @@
+"""The token-stream word bound (``locality``) never falls below the true word score."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from rapidfuzz import fuzz
+from scs_search.locality import Vocabulary, split, word_bounds
+
+from .corpus import rows
+
+
+def bounds_of(
+    vocabulary: Vocabulary, word: str, texts: list[str], floor: float = 0.0
+) -> list[float]:
+    """The bound of each text (encoded first, then the tables: as a snapshot would)."""
+    stream: list[int] = []
+    starts, counts = [], []
+    for text in texts:
+        tokens, _ = split(text, len(text))
+        starts.append(len(stream))
+        counts.append(len(tokens))
+        stream.extend(vocabulary.encode(tokens))
+    values = word_bounds(
+        vocabulary.tables(word),
+        np.array(stream, dtype=np.uint16),
+        np.array(starts, dtype=np.int64),
+        np.array(counts, dtype=np.int64),
+        floor,
+    )
+    return [float(value) for value in values]
+
+
+def test_a_window_across_a_separator_is_bounded_through_adjacency() -> None:
+    # "pol ic" scores 83.3, while neither token alone comes near it: the bound must see
+    # the two tokens side by side, and only then
+    texts = ["xpol icyx", "xpol zz icyx", "icyx xpol", "xpol -- x"]
+    vocabulary = Vocabulary()
+    bounds = bounds_of(vocabulary, "policy", texts)
+    truth = [fuzz.partial_ratio("policy", text) for text in texts]
+    assert truth[0] == pytest.approx(500 / 6)
+    assert all(b + 1e-9 >= t for b, t in zip(bounds, truth, strict=True)), (bounds, truth)
+    assert bounds[0] >= 500 / 6 - 1e-9
+    assert bounds[2] < 500 / 6 - 1  # the same tokens in the other order cannot do it
+
+
+def test_a_bucket_keeps_its_shortest_token() -> None:
+    # "it" and "will" share a bucket of 5 and arrive together: the room a window has
+    # after the first token is that of the shorter one ("it is" scores 72.7)
+    text = "it is will latency postmortem trace docker migration on in replica"
+    bound = bounds_of(Vocabulary(5), "itiswi", [text])[0]
+    assert bound + 1e-9 >= fuzz.partial_ratio("itiswi", text) == pytest.approx(800 / 11)
+
+
+@pytest.mark.parametrize("buckets", [1 << 16, 7, 5])
+def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
+    """Random texts full of separators, edges and repeats; words and whole queries (with
+    separators) cut from them, with typos; few buckets force collisions (they may only
+    loosen the bound); a floor leaves the values under it loose, never too low."""
+    rnd = random.Random(buckets)
+    alphabet = "abcde"
+    separators = " -_./"
+    texts = []
+    for _ in range(400):
+        pieces = []
+        for _ in range(rnd.randint(1, 8)):
+            pieces.append("".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 7))))
+            pieces.append("".join(rnd.choice(separators) for _ in range(rnd.randint(1, 2))))
+        start = rnd.choice(["", " ", "-"])
+        texts.append(start + "".join(pieces[: rnd.choice([-1, len(pieces)])]))
+    texts += [text for text in (row["content"].lower() for row in rows(200, seed=3)) if text]
+    checked = 0
+    for _ in range(120):
+        source = rnd.choice(texts)
+        if rnd.random() < 0.5:  # a word
+            word = "".join(ch for ch in source if ch.isalnum())[: rnd.randint(2, 12)] or "ab"
+        else:  # a whole query: separators too
+            start = rnd.randrange(len(source))
+            word = source[start : start + rnd.randint(2, 16)] or "a b"
+        if rnd.random() < 0.5:  # a typo
+            spot = rnd.randrange(len(word))
+            word = word[:spot] + rnd.choice(alphabet) + word[spot + 1 :]
+        vocabulary = Vocabulary(buckets)
+        floor = rnd.choice([0.0, 50.0, 80.0])  # refined only from there: still sound
+        for text, bound in zip(texts, bounds_of(vocabulary, word, texts, floor), strict=True):
+            if len(text) <= len(word):
+                continue  # the roles swap inside partial_ratio: the caller gives no bound
+            truth = fuzz.partial_ratio(word, text)
+            assert bound + 1e-9 >= truth, (word, text, bound, truth)
+            checked += 1
+    assert checked > 20_000
