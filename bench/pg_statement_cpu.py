@@ -8,7 +8,8 @@ not counted): on one raw connection, a point read, a one-row INSERT alone (autoc
 and an ``add_message``-shaped transaction (BEGIN, INSERT ... RETURNING, one change-feed
 emit, COMMIT) sent in several ways: as scs sends it (two pipelines), as four plain
 round trips, with the emit and COMMIT as one simple-protocol query, with BEGIN/COMMIT
-through psycopg's internal command path; then the data API's own (``db.fetch_one``,
+through psycopg's internal command path, in one pipeline without BEGIN/COMMIT (the
+statements between two Syncs are one implicit transaction); then the data API's own (``db.fetch_one``,
 ``db.transaction()`` with an emit) and a pool borrow alone. Rounds interleave the
 variants; the median of the rounds is shown, with the ratio to the point read of the same
 run (the unit: "one statement").
@@ -100,6 +101,14 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
             await conn.wait(conn._exec_command(b"COMMIT"))
         await emitted.fetchone()
 
+    async def raw_tx_implicit() -> None:  # one pipeline, no BEGIN/COMMIT: committed at Sync
+        async with conn.pipeline():
+            cursor = await conn.execute(INSERT, ("a", "b"))
+            row = await cursor.fetchone()  # a flush request, not a Sync: still one transaction
+            assert row is not None
+            emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
+        await emitted.fetchone()
+
     async def api_fetch_one() -> None:
         await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
 
@@ -119,6 +128,7 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
         "raw: BEGIN, INSERT, emit, COMMIT (4 round trips)": raw_tx_four_round_trips,
         "raw: BEGIN+INSERT | 'emit; COMMIT' simple query": raw_tx_simple_commit,
         "raw: as scs, BEGIN/COMMIT via _exec_command": raw_tx_internal_commands,
+        "raw: one pipeline, no BEGIN/COMMIT (implicit transaction)": raw_tx_implicit,
         "data API: db.fetch_one": api_fetch_one,
         "data API: transaction + emit": api_transaction_emit,
         "data API: pool borrow + return alone": api_pool_borrow,
