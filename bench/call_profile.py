@@ -89,6 +89,8 @@ def our_label(filename: str, stack: list[tuple[str, str]]) -> str:
     module = path.split("/scs_server/", 1)[1].removesuffix(".py")
     if module == "auth/tokens":
         return "auth: JWT verify (cached)"
+    if module == "auth/revocations":
+        return "database: revocation read (sharing it, Python)"
     if module.startswith("auth/"):
         return "auth: service (throttle, touch)"
     if module in {"calls", "middleware", "request", "identity", "errors"}:
@@ -109,7 +111,7 @@ def database_label(stack: list[tuple[str, str]], index: int) -> str:
     for filename, name in reversed(stack[:index]):
         path = filename.replace("\\", "/")
         if is_ours(path) and STORAGE not in path:
-            if path.endswith("auth/store.py") and name == "is_revoked":
+            if path.endswith("auth/store.py") and name in {"is_revoked", "revoked_among"}:
                 return "database: revocation read"
             return f"database: for {our_label(filename, stack).split(' (')[0]}"
     return "database: background (change feed, pruner, checkpoints)"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from scs_server.auth import named_store, store
 from scs_server.auth.registry import AgentRegistry
+from scs_server.auth.revocations import RevocationChecks
 from scs_server.auth.throttle import FailureThrottle
 from scs_server.auth.tokens import AGENT_ID_RE, TokenService
 from scs_server.errors import ErrorCode, ScsError
@@ -38,6 +39,7 @@ class AuthService:
         self.tokens = TokenService(settings)
         self.agents = AgentRegistry(settings, db)
         self.throttle = FailureThrottle(settings)
+        self.revocations = RevocationChecks(db)
         self._last_used: dict[str, float] = {}  # named token jti -> when last_used was written
 
     # -- API keys -----------------------------------------------------------
@@ -285,7 +287,7 @@ class AuthService:
             identity = self.tokens.verify(token)
         except ScsError as error:
             raise await self.failed("token", client or client_address(), token, error) from None
-        if identity.token_id and await store.is_revoked(self.db, identity.token_id):
+        if identity.token_id and await self.revocations.is_revoked(identity.token_id):
             raise await self.failed(
                 "token",
                 client or client_address(),

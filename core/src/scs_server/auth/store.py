@@ -10,6 +10,8 @@ from scs_server.auth import agents_store, named_store
 from scs_server.migrations import Migration
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from scs_server.storage import Database, Transaction
 
 MIGRATIONS = [
@@ -72,6 +74,28 @@ async def is_revoked(db: Database, jti: str) -> bool:
         (jti, int(time.time())),
     )
     return row is not None
+
+
+REVOKED_AMONG_MAX = 64  # token ids one revoked_among read checks at most
+
+
+def _padded(jtis: Sequence[str]) -> list[str]:
+    """``jtis`` repeated up to the next power of two: an IN list of a few lengths only, so
+    few statement shapes reach PostgreSQL's prepared-statement cache."""
+    size = 1 << (len(jtis) - 1).bit_length()
+    return [*jtis, *[jtis[-1]] * (size - len(jtis))]
+
+
+async def revoked_among(db: Database, jtis: Sequence[str]) -> set[str]:
+    """Which of 1..REVOKED_AMONG_MAX token ids are refused now, in one point-read statement
+    (``is_revoked`` for several calls at once, see ``scs_server.auth.revocations``)."""
+    padded = _padded(jtis)
+    marks = ", ".join(["?"] * len(padded))
+    rows = await db.fetch_all(
+        f"SELECT jti FROM scs_revoked_tokens WHERE jti IN ({marks}) AND revoked_at <= ?",
+        (*padded, int(time.time())),
+    )
+    return {row["jti"] for row in rows}
 
 
 _REVOKE_SQL = (

@@ -196,6 +196,7 @@ class PgListener:
         self.feed = feed
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.reconnects = 0
+        self._listening = False  # caught up on the current connection
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -216,12 +217,7 @@ class PgListener:
                     self.db.url, autocommit=True, connect_timeout=5
                 )
                 await self.conn.execute(f"LISTEN {CHANNEL}")
-                await self.catch_up()  # whatever was committed while we were away
-                self._ready.set()
-                delay = 0.05
-                while True:
-                    async for note in self.conn.notifies(timeout=5.0):
-                        await self._on_notify(note.payload)
+                await self._listen(self.conn)
             except (psycopg.Error, OSError) as error:
                 log.info("change listener lost its connection (%s); reconnecting", error)
             except Exception as error:  # DATABASE_UNAVAILABLE from a catch-up read
@@ -231,9 +227,38 @@ class PgListener:
                     with contextlib.suppress(Exception):
                         await self.conn.close()
                     self.conn = None
+            if self._listening:  # it had worked: the first retry comes soon
+                delay, self._listening = 0.05, False
             self.reconnects += 1
             await asyncio.sleep(delay)  # back off while the server is away (bounded)
             delay = min(delay * 2, 2.0)
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Catch up, then deliver notifications as they arrive, until the connection fails.
+
+        One reader on the socket for the connection's life, draining every notification
+        libpq has at each wake-up: psycopg's ``notifies()`` registers and removes a
+        reader, a future and a timer at every wake-up, a cost each replica paid for
+        every change of every replica, its own included (bench/README.md, call_profile).
+        """
+        pgconn = conn.pgconn
+        encoding = conn.info.encoding
+        readable = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        fd = pgconn.socket
+        loop.add_reader(fd, readable.set)
+        try:
+            await self.catch_up()  # whatever was committed while we were away
+            self._listening = True
+            self._ready.set()
+            while True:
+                pgconn.consume_input()  # a broken connection raises OperationalError
+                while (note := pgconn.notifies()) is not None:
+                    await self._on_notify(note.extra.decode(encoding))
+                await readable.wait()
+                readable.clear()
+        finally:
+            loop.remove_reader(fd)
 
     async def _on_notify(self, note: str) -> None:
         parts = note.split(" ", 3)
@@ -295,7 +320,6 @@ class PostgresDatabase(Engine):
             open=False,
             timeout=acquire_timeout_s,
             check=self._check,
-            reset=self._mark_used,
             kwargs={"autocommit": True},
             name="scs",
         )
@@ -303,9 +327,6 @@ class PostgresDatabase(Engine):
         self._last_used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
-
-    async def _mark_used(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._last_used[conn] = time.monotonic()
 
     async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """The pool's health check, only for connections idle a while.
@@ -371,6 +392,9 @@ class PostgresDatabase(Engine):
         return conn
 
     async def _give_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        # marked here, not in the pool's ``reset`` callback: with one, every return
+        # goes through a pool worker task (a queue hop per borrow)
+        self._last_used[conn] = time.monotonic()
         self.in_use -= 1
         await self._pool.putconn(conn)  # a broken or mid-query connection is dropped there
 

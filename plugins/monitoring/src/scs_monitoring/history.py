@@ -49,7 +49,10 @@ class CallHistory:
         start = int(self.clock()) // 60 * 60
         if not self.minutes or self.minutes[-1].start != start:
             self.minutes.append(Minute(start))
-        figures = self.minutes[-1].tools.setdefault(tool, ToolMinute())
+        tools = self.minutes[-1].tools
+        figures = tools.get(tool)
+        if figures is None:  # not setdefault: that builds a ToolMinute on every call
+            figures = tools[tool] = ToolMinute()
         figures.calls += 1
         if code is not None:
             figures.errors[code] += 1

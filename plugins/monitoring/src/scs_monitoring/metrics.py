@@ -98,6 +98,8 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.registry.register(StateCollector(self))
+        # the Prometheus children of each (tool label, error code or None) seen so far
+        self._series: dict[tuple[str, str | None], tuple[Counter, Counter | None, Histogram]] = {}
 
     def label(self, tool: str) -> str:
         """Tool names come from clients: only registered ones become labels."""
@@ -116,10 +118,18 @@ class Metrics:
         figures.add(seconds, code)
         self.all.add(seconds, code)
         self.history.add(label, seconds, code)
-        self.calls.labels(label, "ok" if code is None else "error").inc()
-        if code is not None:
-            self.errors.labels(label, code).inc()
-        self.duration.labels(label).observe(seconds)
+        series = self._series.get((label, code))
+        if series is None:  # ``labels()`` on every call: a lock and a few tuples each
+            series = self._series[label, code] = (
+                self.calls.labels(label, "ok" if code is None else "error"),
+                None if code is None else self.errors.labels(label, code),
+                self.duration.labels(label),
+            )
+        calls, errors, duration = series
+        calls.inc()
+        if errors is not None:
+            errors.inc()
+        duration.observe(seconds)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started

@@ -1,0 +1,170 @@
+"""Client CPU of PostgreSQL statements through psycopg, as scs sends them (issue #13).
+
+    uv run python bench/pg_statement_cpu.py            # ~1 minute, a throwaway cluster
+    uv run python bench/pg_statement_cpu.py --calls 2000
+
+What a statement costs the *scs process* (``time.process_time``; the server's own CPU is
+not counted): on one raw connection, a point read, a one-row INSERT alone (autocommit),
+and an ``add_message``-shaped transaction (BEGIN, INSERT ... RETURNING, one change-feed
+emit, COMMIT) sent in several ways: as scs sends it (two pipelines), as four plain
+round trips, with the emit and COMMIT as one simple-protocol query, with BEGIN/COMMIT
+through psycopg's internal command path, in one pipeline without BEGIN/COMMIT (the
+statements between two Syncs are one implicit transaction); then the data API's own (``db.fetch_one``,
+``db.transaction()`` with an emit) and a pool borrow alone. Rounds interleave the
+variants; the median of the rounds is shown, with the ratio to the point read of the same
+run (the unit: "one statement").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+from scs_server.migrations import Migration
+from scs_server.storage.postgres import PostgresDatabase
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+INSERT = "INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id"
+EMIT = "SELECT scs_emit(%s, %s, %s)"
+READ = "SELECT 1 FROM t WHERE id = %s"
+
+
+async def cpu_us(operation: Callable[[], Awaitable[object]], calls: int) -> float:
+    for _ in range(max(20, calls // 20)):  # warm: psycopg prepares after 5 executions
+        await operation()
+    started = time.process_time()
+    for _ in range(calls):
+        await operation()
+    return (time.process_time() - started) / calls * 1e6
+
+
+async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
+    db = PostgresDatabase(url, pool_size=4)
+    await db.open()  # creates scs_emit
+    await db.migrate(
+        "bench", [Migration(1, "t", "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)")]
+    )
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+    async def raw_point_read() -> None:
+        await (await conn.execute(READ, (1,))).fetchone()
+
+    async def raw_insert_alone() -> None:
+        await (await conn.execute(INSERT, ("a", "b"))).fetchone()
+
+    async def raw_tx_two_pipelines() -> None:  # what scs sends
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            cursor = await conn.execute(INSERT, ("a", "b"))
+        row = await cursor.fetchone()
+        assert row is not None
+        async with conn.pipeline():
+            emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
+            await conn.execute("COMMIT")
+        await emitted.fetchone()
+
+    async def raw_tx_four_round_trips() -> None:
+        await conn.execute("BEGIN")
+        row = await (await conn.execute(INSERT, ("a", "b"))).fetchone()
+        assert row is not None
+        await (await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))).fetchone()
+        await conn.execute("COMMIT")
+
+    async def raw_tx_simple_commit() -> None:  # emit + COMMIT: one simple-protocol query
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            cursor = await conn.execute(INSERT, ("a", "b"))
+        row = await cursor.fetchone()
+        assert row is not None
+        query = sql.SQL("SELECT scs_emit({}, {}, {}); COMMIT").format(
+            "t", f'{{"id":{row[0]}}}', "o"
+        )
+        await (await conn.execute(query)).fetchone()
+
+    async def raw_tx_internal_commands() -> None:  # BEGIN/COMMIT without a cursor (private)
+        async with conn.pipeline():
+            await conn.wait(conn._exec_command(b"BEGIN"))
+            cursor = await conn.execute(INSERT, ("a", "b"))
+        row = await cursor.fetchone()
+        assert row is not None
+        async with conn.pipeline():
+            emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
+            await conn.wait(conn._exec_command(b"COMMIT"))
+        await emitted.fetchone()
+
+    async def raw_tx_implicit() -> None:  # one pipeline, no BEGIN/COMMIT: committed at Sync
+        async with conn.pipeline():
+            cursor = await conn.execute(INSERT, ("a", "b"))
+            row = await cursor.fetchone()  # a flush request, not a Sync: still one transaction
+            assert row is not None
+            emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
+        await emitted.fetchone()
+
+    async def api_fetch_one() -> None:
+        await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
+
+    async def api_transaction_emit() -> None:
+        async with db.transaction() as tx:
+            row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
+            assert row is not None
+            tx.emit("t", {"id": row["id"]})
+
+    async def api_pool_borrow() -> None:
+        await db._give_back(await db._borrow())
+
+    variants = {
+        "raw: point read (the unit)": raw_point_read,
+        "raw: INSERT alone (autocommit)": raw_insert_alone,
+        "raw: BEGIN+INSERT | emit+COMMIT (2 pipelines, as scs)": raw_tx_two_pipelines,
+        "raw: BEGIN, INSERT, emit, COMMIT (4 round trips)": raw_tx_four_round_trips,
+        "raw: BEGIN+INSERT | 'emit; COMMIT' simple query": raw_tx_simple_commit,
+        "raw: as scs, BEGIN/COMMIT via _exec_command": raw_tx_internal_commands,
+        "raw: one pipeline, no BEGIN/COMMIT (implicit transaction)": raw_tx_implicit,
+        "data API: db.fetch_one": api_fetch_one,
+        "data API: transaction + emit": api_transaction_emit,
+        "data API: pool borrow + return alone": api_pool_borrow,
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(rounds):
+            for name, operation in variants.items():
+                runs[name].append(await cpu_us(operation, calls))
+    finally:
+        await conn.close()
+        await db.close()
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=800, help="calls per variant and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    from load import start_postgres
+
+    cluster = start_postgres()
+    try:
+        load = os.getloadavg()[0]
+        figures = asyncio.run(measure(cluster.create_database(), args.calls, args.rounds))
+    finally:
+        cluster.destroy()
+    unit = figures["raw: point read (the unit)"]
+    print(f"load average before {load:.2f}; medians of {args.rounds} rounds")
+    print("| variant | µs CPU (scs side) | x point read |")
+    print("|---|---:|---:|")
+    for name, us in figures.items():
+        print(f"| {name} | {us:.0f} | {us / unit:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
