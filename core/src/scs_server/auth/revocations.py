@@ -26,7 +26,7 @@ class RevocationChecks:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.reads = 0  # statements sent
-        self.checks = 0  # questions answered by them
+        self.checks = 0  # calls answered by them
         self._reading = False
         self._waiting: list[tuple[str, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -39,13 +39,13 @@ class RevocationChecks:
             return await answer  # cancelling one waiter leaves the others theirs
         self._reading = True
         try:
+            self.checks += 1
             return jti in await self._read([jti])
         finally:
             self._next()
 
     async def _read(self, jtis: list[str]) -> set[str]:
         self.reads += 1
-        self.checks += len(jtis)
         return await store.revoked_among(self.db, jtis)
 
     def _next(self) -> None:
@@ -60,6 +60,7 @@ class RevocationChecks:
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, batch: list[tuple[str, asyncio.Future[bool]]]) -> None:
+        self.checks += len(batch)  # one token id is read once however many calls ask
         try:
             revoked = await self._read(sorted({jti for jti, _ in batch}))
         except Exception as error:  # DATABASE_UNAVAILABLE...: every waiter gets it

@@ -64,16 +64,12 @@ MIGRATIONS = [
 
 
 async def is_revoked(db: Database, jti: str) -> bool:
-    """Whether a token id is refused: a primary-key point read on every authenticated
-    call (on SQLite it runs on the event loop, not through a thread).
+    """Whether a token id is refused (one primary-key point read; calls share theirs
+    through ``scs_server.auth.revocations``).
 
     ``revoked_at`` is when the refusal starts: a refresh with a grace window puts it
     a little in the future (the old token keeps working until then)."""
-    row = await db.fetch_one(
-        "SELECT 1 FROM scs_revoked_tokens WHERE jti = ? AND revoked_at <= ?",
-        (jti, int(time.time())),
-    )
-    return row is not None
+    return jti in await revoked_among(db, [jti])
 
 
 REVOKED_AMONG_MAX = 64  # token ids one revoked_among read checks at most
