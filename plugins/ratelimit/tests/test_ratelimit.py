@@ -119,7 +119,9 @@ async def test_admins_limited_when_not_exempt(scs_factory: ServerFactory) -> Non
 
 
 async def test_authenticate_limited_per_address(scs_factory: ServerFactory) -> None:
-    server = await small_server(scs_factory)
+    # one token a minute: three authentications on a loaded machine can take over a
+    # second, which at the usual one a second refills the bucket before the third
+    server = await small_server(scs_factory, SCS_RATELIMIT_AUTH_PER_MINUTE="1")
     client = await server.open_client()
     arguments = {"agent_id": "a", "agent_type": "claude", "api_key": ADMIN_API_KEY}
     codes = []
