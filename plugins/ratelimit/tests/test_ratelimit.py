@@ -38,8 +38,8 @@ async def spend(agent: Agent, tool: str, **arguments: Any) -> ToolCallError:
     raise AssertionError(f"{tool} was never rate limited")
 
 
-async def poll_until_allowed(agent: Agent, tool: str, deadline_s: float = 10) -> float:
-    """Call until allowed (bounded); return the seconds it took."""
+async def poll_until_allowed(agent: Agent, tool: str, deadline_s: float = 10) -> None:
+    """Call until allowed (bounded by ``deadline_s``)."""
     started = time.monotonic()
     while True:
         try:
@@ -49,7 +49,7 @@ async def poll_until_allowed(agent: Agent, tool: str, deadline_s: float = 10) ->
             assert time.monotonic() - started < deadline_s, "the bucket never refilled"
             await asyncio.sleep(0.05)
         else:
-            return time.monotonic() - started
+            return
 
 
 async def test_refused_with_retry_after_then_recovers(scs_factory: ServerFactory) -> None:
@@ -60,8 +60,7 @@ async def test_refused_with_retry_after_then_recovers(scs_factory: ServerFactory
     assert error.body["retry_after"] == 1  # one token a second, rounded up to whole seconds
     assert error.body["rate_class"] == "read"
     assert error.hint and "retry" in error.hint
-    waited = await poll_until_allowed(alice, "probe_read")
-    assert waited <= 1.5
+    await poll_until_allowed(alice, "probe_read")  # it refills (no timed assertion)
 
 
 async def test_refused_write_writes_nothing(scs_factory: ServerFactory) -> None:
