@@ -157,7 +157,8 @@ def test_scs_version_and_help_import_no_server(tmp_path: Path) -> None:
 
 def test_short_commands_run_without_garbage_collection(tmp_path: Path) -> None:
     """`scs token` runs with the cyclic collector off (its start-up allocations would
-    trigger collections worth ~3 % of its instructions); a command that keeps running turns it back on."""
+    trigger collections worth ~3 % of its instructions); a command that keeps running
+    turns it back on."""
     assert command_state(tmp_path, "token", "--agent-id", "no-gc")["gc"] is False
     assert command_state(tmp_path, "version")["gc"] is False
     assert command_state(tmp_path, "connect", "--help")["gc"] is True

@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 # Core commands that finish within a second or so: they run without cyclic garbage
 # collection (``main`` turns it off). Their imports (pydantic, our modules) allocate ~100k
 # objects that live until exit; the collections that growth triggers are ~3 % of the
-# instructions of `scs token` (callgrind), 10-40 ms of CPU on a slow machine. Every other command (`serve`, `connect`,
-# plugins' commands) runs with it on; `serve` tunes it itself (``runner.tune_gc``).
-# `daemon` is short too: the server `daemon start` spawns is another process.
+# instructions of `scs token` (callgrind), 10-40 ms of CPU on a slow machine. Every other
+# command (`serve`, `connect`, plugins' commands) runs with it on; `serve` tunes it itself
+# (``runner.tune_gc``). `daemon` is short too: the server `daemon start` spawns is another
+# process.
 SHORT_COMMANDS = frozenset(
     (
         "token",

@@ -170,7 +170,7 @@ class Settings(ScsSettings):
         90, ge=0, description="audit rows older than this are deleted (hourly); 0 keeps them all"
     )
     # ``[]``, not ``default_factory=list``: pydantic copies mutable defaults per instance,
-    # and a builtin factory makes it parse ``list``'s text signature (~3 ms of `scs token`)
+    # and a builtin factory makes it parse ``list``'s text signature (~1-3 ms of `scs token`)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         [],
         description="proxy IPs/CIDRs whose X-Forwarded-For is believed (comma-separated)",
