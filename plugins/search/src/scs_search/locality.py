@@ -36,7 +36,6 @@ tokens', so a collision only loosens the bound.
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections import OrderedDict
@@ -47,9 +46,9 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
-TOKEN = re.compile(r"[^\W_]+")  # the alphabet of ``scoring``'s query words
+from scs_search.scoring import WORD as TOKEN  # the query words' alphabet
+
 BUCKETS = 1 << 16
-MAX_WORD = 48  # longer words get no token bound (their tables would be large)
 CACHED_WORDS = 64
 LONGEST = 32_767  # token lengths are kept as int16 (a longer one counts as this)
 
@@ -73,6 +72,7 @@ class WordTables:
     its ``extra`` other characters at best by separators; windows have ``window``
     characters (the target's length)."""
 
+    letters: str  # T
     m: int
     window: int
     extra: int
@@ -129,7 +129,7 @@ class Vocabulary:
                 tables, done = _empty(word, buckets), 0
             else:
                 tables, done = cached[1], cached[0]
-            _fill(tables, word, self.words[done:size], done)
+            _fill(tables, self.words[done:size], done)
             self._tables[word] = (size, tables)
             self._tables.move_to_end(word)
             while len(self._tables) > CACHED_WORDS:
@@ -141,6 +141,7 @@ def _empty(target: str, buckets: int) -> WordTables:
     letters = "".join(TOKEN.findall(target))
     m, low = len(letters), np.int16(-1000)
     return WordTables(
+        letters=letters,
         m=m,
         window=len(target),
         extra=len(target) - m,
@@ -161,12 +162,11 @@ def _lcs(queries: list[str], choices: list[str]) -> npt.NDArray[np.int32]:
     return values
 
 
-def _fill(tables: WordTables, target: str, tokens: list[str], first: int) -> None:
+def _fill(tables: WordTables, tokens: list[str], first: int) -> None:
     """Fold the values of ``tokens`` (ids ``first...``) into their buckets."""
     if not tokens:
         return
-    m, w, extra = tables.m, tables.window, tables.extra
-    letters = "".join(TOKEN.findall(target))
+    letters, m, w, extra = tables.letters, tables.m, tables.window, tables.extra
     buckets = (np.arange(first, first + len(tokens)) % len(tables.single)).astype(np.int64)
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     whole = _lcs([letters], tokens)[0].astype(np.int64)
@@ -194,7 +194,6 @@ def _fill(tables: WordTables, target: str, tokens: list[str], first: int) -> Non
         np.maximum.at(tables.prefix[j], buckets, prefix[j].astype(np.int16))
     np.maximum.at(tables.whole, buckets, whole.astype(np.int16))
     # a bucket's length is its shortest token's: a shorter middle token leaves more room
-    # a bucket's length is its shortest token's: a shorter token leaves more room
     np.minimum.at(tables.length, buckets, np.minimum(lengths, LONGEST).astype(np.int16))
     np.maximum.at(tables.first_edge, buckets, 200.0 * first / (w + first))
     np.maximum.at(tables.last_edge, buckets, 200.0 * last / (w + last))

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 TOKEN_FACTOR = 0.99  # all words exact (99) ranks below the exact phrase (100)
 MAX_TOKENS = 12  # words beyond these are scored through PR only (bounded work)
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")  # a query word (also ``locality``'s tokens)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Query:
 def make_query(prepared: str, legacy: bool = False) -> Query:
     """The ``Query`` for a prepared (lower-cased) query string."""
     words: list[str] = []
-    for word in _WORD.findall(prepared):
+    for word in WORD.findall(prepared):
         if word not in words:
             words.append(word)
     words = words[:MAX_TOKENS]
