@@ -25,6 +25,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def children_cpu_seconds(parent: int) -> float:
+    """CPU seconds used so far by the living children of ``parent`` (e.g. PostgreSQL's
+    backends, under its postmaster); a child that exits takes its share with it."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:  # ppid is field 4 of stat(5): index 1 after ")"
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process in KiB (VmRSS), 0 when it is gone."""
     try:

@@ -33,7 +33,15 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from _common import BENCH_DIR, REPO_ROOT, cpu_seconds, percentile, start_child, tool_json
+from _common import (
+    BENCH_DIR,
+    REPO_ROOT,
+    children_cpu_seconds,
+    cpu_seconds,
+    percentile,
+    start_child,
+    tool_json,
+)
 from _loadgen import WORDS
 
 if TYPE_CHECKING:
@@ -218,14 +226,24 @@ async def closed_loops(
 
 
 async def measure(
-    server: Server, agents: list[Client[Any]], tool: str, arguments: Any, calls: int
+    server: Server,
+    agents: list[Client[Any]],
+    tool: str,
+    arguments: Any,
+    calls: int,
+    postmaster: int | None = None,
 ) -> dict[str, Any]:
-    """Warm up, one phase for CPU and latency, one phase under the sampler."""
+    """Warm up, one phase for CPU and latency, one phase under the sampler.
+
+    With ``postmaster`` (PostgreSQL's pid) the phase also counts its backends' CPU.
+    """
     await closed_loops(agents, tool, arguments, min(50, calls))
+    database0 = children_cpu_seconds(postmaster) if postmaster else 0.0
     cpu0, wall0 = cpu_seconds(server.child.pid), time.perf_counter()
     latencies = await closed_loops(agents, tool, arguments, calls)
     cpu = cpu_seconds(server.child.pid) - cpu0
     wall = time.perf_counter() - wall0
+    database = children_cpu_seconds(postmaster) - database0 if postmaster else 0.0
     profile = await server.profiled(lambda: closed_loops(agents, tool, arguments, calls))
     rows: Counter[str] = Counter()
     for stack, count in profile["stacks"]:
@@ -238,6 +256,7 @@ async def measure(
         "p50_ms": round(percentile(latencies, 50), 3),
         "calls_per_s": round(len(latencies) / wall, 1),
         "cpu_us_per_call": round(cpu_us, 1),
+        "postgres_cpu_us_per_call": round(database / len(latencies) * 1e6, 1),
         "samples": profile["samples"],
         "round_trips_per_call": round(sum(profile["pg_waits"].values()) / len(latencies), 2),
         "pg_waits": profile["pg_waits"],
@@ -274,7 +293,7 @@ async def run_noop(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
 
 
 async def run(
-    args: argparse.Namespace, folder: Path, database_url: str | None
+    args: argparse.Namespace, folder: Path, database_url: str | None, postmaster: int | None
 ) -> list[dict[str, Any]]:
     from load import GENEROUS_LIMITS, mint
     from scs_server.testing import server_env
@@ -321,7 +340,7 @@ async def run(
                     "get_messages", {"session_id": session, "limit": 1000}
                 )
                 last["id"] = max(int(m["id"]) for m in tool_json(page)["messages"])
-                measured = await measure(scs, agents, tool, recipes[tool], args.calls)
+                measured = await measure(scs, agents, tool, recipes[tool], args.calls, postmaster)
                 results.append({"server": "scs", **measured})
         for agent in agents:
             await agent.__aexit__(None, None, None)
@@ -377,6 +396,11 @@ def markdown(results: list[dict[str, Any]]) -> str:
         + " | ".join(str(r["round_trips_per_call"]) for r in results)
         + " |"
     )
+    lines.append(
+        "| PostgreSQL's own CPU per call (its backends, not profiled) | "
+        + " | ".join(f"{r.get('postgres_cpu_us_per_call', 0.0):.0f}" for r in results)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -386,6 +410,7 @@ def show(results: list[dict[str, Any]], engine: str, top: int) -> None:
         print(
             f"\n{result['server']} {result['tool']}: {result['cpu_us_per_call']:.0f} us CPU/call,"
             f" p50 {result['p50_ms']:.2f} ms, {result['calls_per_s']:.0f} calls/s,"
+            f" PostgreSQL {result.get('postgres_cpu_us_per_call', 0.0):.0f} us CPU/call,"
             f" {result['samples']} samples, round trips/call {result['round_trips_per_call']}"
             f" {result['pg_waits'] or ''}"
         )
@@ -425,15 +450,16 @@ def main(argv: list[str] | None = None) -> int:
     cluster: PostgresCluster | None = None
     with tempfile.TemporaryDirectory(prefix="scs-profile-") as tmp:
         folder = Path(tmp)
-        database_url = None
+        database_url, postmaster = None, None
         try:
             if args.engine == "postgresql":
                 from load import start_postgres
 
                 cluster = start_postgres()
                 database_url = cluster.create_database()
+                postmaster = cluster.postmaster_pid()
             load_before = os.getloadavg()[0]
-            results = asyncio.run(run(args, folder, database_url))
+            results = asyncio.run(run(args, folder, database_url, postmaster))
         finally:
             if cluster is not None:
                 cluster.destroy()

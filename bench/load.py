@@ -52,6 +52,7 @@ from _common import (
     BENCH_DIR,
     REPO_ROOT,
     Child,
+    children_cpu_seconds,
     cpu_seconds,
     percentile,
     rss_kib,
@@ -112,6 +113,7 @@ class Row:
     wall_s: float
     server_cpu: float = 0.0  # cores used (CPU seconds / wall seconds)
     loadgen_cpu: float = 0.0
+    database_cpu: float = 0.0  # PostgreSQL's backends (0 on SQLite: in the server process)
     server_rss_mib: float = 0.0  # after the scenario
     server_ms_per_call: float = 0.0  # server CPU per call of the scenario (all its tools)
     floor: str | None = None
@@ -149,6 +151,7 @@ class Workers:
         self.queue: Any = ctx.Queue()
         self.pipes = []
         self.processes = []
+        self.database_pid: int | None = None  # PostgreSQL's postmaster: its backends' CPU
         for index in range(count):
             parent, child = ctx.Pipe()
             process = ctx.Process(target=worker_main, args=(child, self.queue, index), daemon=True)
@@ -171,8 +174,9 @@ class Workers:
 
     def run(
         self, scenario: Scenario, server_pids: list[int], progress: Progress
-    ) -> tuple[list[Any], list[Any], float, float, float]:
-        """Run a scenario split over the workers; samples, acks, wall, server and loadgen cores."""
+    ) -> tuple[list[Any], list[Any], float, tuple[float, float, float]]:
+        """Run a scenario split over the workers; samples, acks, wall, and the cores used by
+        the server, the load generator and PostgreSQL (0 on SQLite)."""
         shares: list[list[AgentSpec]] = [[] for _ in self.pipes]
         for index, agent in enumerate(scenario.agents):
             shares[index % len(shares)].append(agent)
@@ -186,6 +190,7 @@ class Workers:
             assert kind == "ready", kind
         cpu_server = sum(cpu_seconds(pid) for pid in server_pids)
         cpu_load = sum(cpu_seconds(pid) for pid in self.pids)
+        cpu_database = children_cpu_seconds(self.database_pid) if self.database_pid else 0.0
         start_at = time.monotonic() + 0.2
         for pipe, _ in busy:
             pipe.send(("go", start_at))
@@ -208,17 +213,26 @@ class Workers:
         wall = time.monotonic() - start_at
         cores_server = (sum(cpu_seconds(pid) for pid in server_pids) - cpu_server) / wall
         cores_load = (sum(cpu_seconds(pid) for pid in self.pids) - cpu_load) / wall
+        cores_database = (
+            (children_cpu_seconds(self.database_pid) - cpu_database) / wall
+            if self.database_pid
+            else 0.0
+        )
         progress.update(task, completed=scenario.duration_s, calls=sum(counts.values()))
         progress.remove_task(task)
         if len(results) < len(busy):
             raise RuntimeError(f"scenario {scenario.name} did not finish in time")
         samples = [s for r in results.values() for s in r[1]]
         acks = [a for r in results.values() for a in r[2]]
-        return samples, acks, wall, cores_server, cores_load
+        return samples, acks, wall, (cores_server, cores_load, cores_database)
 
 
 def rows_from(
-    target: str, scenario: Scenario, samples: list[Any], wall: float, cores: tuple[float, float]
+    target: str,
+    scenario: Scenario,
+    samples: list[Any],
+    wall: float,
+    cores: tuple[float, float, float],
 ) -> list[Row]:
     """One row per tool of the scenario."""
     rows = []
@@ -242,6 +256,7 @@ def rows_from(
                 wall_s=wall,
                 server_cpu=cores[0],
                 loadgen_cpu=cores[1],
+                database_cpu=cores[2],
                 server_ms_per_call=per_call,
             )
         )
@@ -626,11 +641,9 @@ def run_plan(
     with Progress(*columns, console=console, transient=True) as progress:
         for scenario in plan:
             console.print(f"[dim]  {scenario.name} {'/'.join(dict.fromkeys(scenario.mix))}[/]")
-            samples, scenario_acks, wall, cores_server, cores_load = workers.run(
-                scenario, server.pids, progress
-            )
+            samples, scenario_acks, wall, cores = workers.run(scenario, server.pids, progress)
             acks.extend(scenario_acks)
-            rows = rows_from(target, scenario, samples, wall, (cores_server, cores_load))
+            rows = rows_from(target, scenario, samples, wall, cores)
             for row in rows:
                 row.server_rss_mib = round(server.rss_kib() / 1024, 1)
             outcome.rows.extend(rows)
@@ -679,8 +692,8 @@ def paired_rounds(
                     ["add_message"],
                     times.closed_s,
                 )
-                one, one_acks, _, _, _ = workers.run(single, group.pids, progress)
-                many, many_acks, wall, _, _ = workers.run(closed, group.pids, progress)
+                one, one_acks, _, _ = workers.run(single, group.pids, progress)
+                many, many_acks, wall, _ = workers.run(closed, group.pids, progress)
                 if target == "scs":
                     acks.extend(one_acks)
                     acks.extend(many_acks)
@@ -864,6 +877,7 @@ def show(outcome: Outcome) -> None:
         "tput x",
         "cpu srv",
         "cpu gen",
+        "cpu db",
         "ms cpu/call",
         "rss MiB",
     ):
@@ -884,6 +898,7 @@ def show(outcome: Outcome) -> None:
             f"{r.ratio_throughput:.2f}" if r.ratio_throughput is not None else "",
             f"{r.server_cpu:.2f}" if r.target != "sqlite" else "",
             f"{r.loadgen_cpu:.2f}" if r.target != "sqlite" else "",
+            f"{r.database_cpu:.2f}" if r.database_cpu else "",
             f"{r.server_ms_per_call:.2f}" if r.target != "sqlite" else "",
             f"{r.server_rss_mib:.0f}" if r.target != "sqlite" else "",
         )
@@ -1013,6 +1028,7 @@ def run(args: argparse.Namespace) -> Outcome:
         if args.engine == "postgresql":
             cluster = start_postgres()
             database_url = cluster.create_database()
+            workers.database_pid = cluster.postmaster_pid()
         else:
             console.print("floor: raw sqlite3 insert+commit ...")
             outcome.rows.append(asyncio.run(sqlite_floor(folder, times.floor_inserts)))

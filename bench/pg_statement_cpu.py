@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING
 
 import psycopg
+from _common import children_cpu_seconds
 from psycopg import sql
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
@@ -38,16 +39,23 @@ EMIT = "SELECT scs_emit(%s, %s, %s)"
 READ = "SELECT 1 FROM t WHERE id = %s"
 
 
-async def cpu_us(operation: Callable[[], Awaitable[object]], calls: int) -> float:
+async def cpu_us(
+    operation: Callable[[], Awaitable[object]], calls: int, postmaster: int
+) -> tuple[float, float]:
+    """Client (this process) and server (PostgreSQL's backends) µs of CPU per call."""
     for _ in range(max(20, calls // 20)):  # warm: psycopg prepares after 5 executions
         await operation()
+    server = children_cpu_seconds(postmaster)
     started = time.process_time()
     for _ in range(calls):
         await operation()
-    return (time.process_time() - started) / calls * 1e6
+    client = (time.process_time() - started) / calls * 1e6
+    return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
 
 
-async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
+async def measure(
+    url: str, calls: int, rounds: int, postmaster: int
+) -> dict[str, tuple[float, float]]:
     db = PostgresDatabase(url, pool_size=4)
     await db.open()  # creates scs_emit
     await db.migrate(
@@ -71,6 +79,14 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
             emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
             await conn.execute("COMMIT")
         await emitted.fetchone()
+
+    async def raw_tx_no_emit() -> None:  # as scs, without the change feed's emit
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            cursor = await conn.execute(INSERT, ("a", "b"))
+        row = await cursor.fetchone()
+        assert row is not None
+        await conn.execute("COMMIT")
 
     async def raw_tx_four_round_trips() -> None:
         await conn.execute("BEGIN")
@@ -125,6 +141,7 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
         "raw: point read (the unit)": raw_point_read,
         "raw: INSERT alone (autocommit)": raw_insert_alone,
         "raw: BEGIN+INSERT | emit+COMMIT (2 pipelines, as scs)": raw_tx_two_pipelines,
+        "raw: BEGIN+INSERT | COMMIT (as scs, no emit)": raw_tx_no_emit,
         "raw: BEGIN, INSERT, emit, COMMIT (4 round trips)": raw_tx_four_round_trips,
         "raw: BEGIN+INSERT | 'emit; COMMIT' simple query": raw_tx_simple_commit,
         "raw: as scs, BEGIN/COMMIT via _exec_command": raw_tx_internal_commands,
@@ -133,15 +150,18 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, float]:
         "data API: transaction + emit": api_transaction_emit,
         "data API: pool borrow + return alone": api_pool_borrow,
     }
-    runs: dict[str, list[float]] = {name: [] for name in variants}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
         for _ in range(rounds):
             for name, operation in variants.items():
-                runs[name].append(await cpu_us(operation, calls))
+                runs[name].append(await cpu_us(operation, calls, postmaster))
     finally:
         await conn.close()
         await db.close()
-    return {name: statistics.median(values) for name, values in runs.items()}
+    return {
+        name: (statistics.median(c for c, _ in values), statistics.median(s for _, s in values))
+        for name, values in runs.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,15 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     cluster = start_postgres()
     try:
         load = os.getloadavg()[0]
-        figures = asyncio.run(measure(cluster.create_database(), args.calls, args.rounds))
+        url = cluster.create_database()
+        figures = asyncio.run(measure(url, args.calls, args.rounds, cluster.postmaster_pid()))
     finally:
         cluster.destroy()
-    unit = figures["raw: point read (the unit)"]
+    unit = figures["raw: point read (the unit)"][0]
     print(f"load average before {load:.2f}; medians of {args.rounds} rounds")
-    print("| variant | µs CPU (scs side) | x point read |")
-    print("|---|---:|---:|")
-    for name, us in figures.items():
-        print(f"| {name} | {us:.0f} | {us / unit:.2f} |")
+    print("| variant | µs CPU (scs side) | x point read | µs CPU (PostgreSQL side) |")
+    print("|---|---:|---:|---:|")
+    for name, (us, server) in figures.items():
+        print(f"| {name} | {us:.0f} | {us / unit:.2f} | {server:.0f} |")
     return 0
 
 

@@ -85,6 +85,10 @@ class PostgresCluster:
         self._settle()
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def postmaster_pid(self) -> int:
+        """The running server's process id (its backends are this process's children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
