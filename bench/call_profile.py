@@ -396,11 +396,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
         + " | ".join(str(r["round_trips_per_call"]) for r in results)
         + " |"
     )
-    lines.append(
-        "| PostgreSQL's own CPU per call (its backends, not profiled) | "
-        + " | ".join(f"{r.get('postgres_cpu_us_per_call', 0.0):.0f}" for r in results)
-        + " |"
-    )
+    if any(r.get("postgres_cpu_us_per_call") for r in results):
+        lines.append(
+            "| PostgreSQL's own CPU per call (its backends, not profiled) | "
+            + " | ".join(f"{r.get('postgres_cpu_us_per_call', 0.0):.0f}" for r in results)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -410,8 +411,12 @@ def show(results: list[dict[str, Any]], engine: str, top: int) -> None:
         print(
             f"\n{result['server']} {result['tool']}: {result['cpu_us_per_call']:.0f} us CPU/call,"
             f" p50 {result['p50_ms']:.2f} ms, {result['calls_per_s']:.0f} calls/s,"
-            f" PostgreSQL {result.get('postgres_cpu_us_per_call', 0.0):.0f} us CPU/call,"
-            f" {result['samples']} samples, round trips/call {result['round_trips_per_call']}"
+            + (
+                f" PostgreSQL {result['postgres_cpu_us_per_call']:.0f} us CPU/call,"
+                if result.get("postgres_cpu_us_per_call")
+                else ""
+            )
+            + f" {result['samples']} samples, round trips/call {result['round_trips_per_call']}"
             f" {result['pg_waits'] or ''}"
         )
         for label, us in list(result["rows"].items())[:top]:

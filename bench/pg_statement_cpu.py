@@ -53,8 +53,19 @@ async def cpu_us(
     return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
 
 
+async def drain(url: str) -> None:
+    """A replica's change listener: LISTEN and read every notification (``--listener``)."""
+    listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    try:
+        await listener.execute("LISTEN scs_changes")
+        async for _ in listener.notifies():
+            pass
+    finally:
+        await listener.close()
+
+
 async def measure(
-    url: str, calls: int, rounds: int, postmaster: int
+    url: str, calls: int, rounds: int, postmaster: int, listener: bool = False
 ) -> dict[str, tuple[float, float]]:
     db = PostgresDatabase(url, pool_size=4)
     await db.open()  # creates scs_emit
@@ -62,6 +73,7 @@ async def measure(
         "bench", [Migration(1, "t", "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)")]
     )
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    draining = asyncio.create_task(drain(url)) if listener else None
 
     async def raw_point_read() -> None:
         await (await conn.execute(READ, (1,))).fetchone()
@@ -156,6 +168,8 @@ async def measure(
             for name, operation in variants.items():
                 runs[name].append(await cpu_us(operation, calls, postmaster))
     finally:
+        if draining is not None:
+            draining.cancel()
         await conn.close()
         await db.close()
     return {
@@ -168,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=800, help="calls per variant and round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--listener",
+        action="store_true",
+        help="a connection LISTENs to the change feed meanwhile, as each replica's does "
+        "(its notifications cost PostgreSQL CPU per emit; draining them costs this process)",
+    )
     args = parser.parse_args(argv)
     from load import start_postgres
 
@@ -175,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load = os.getloadavg()[0]
         url = cluster.create_database()
-        figures = asyncio.run(measure(url, args.calls, args.rounds, cluster.postmaster_pid()))
+        figures = asyncio.run(
+            measure(url, args.calls, args.rounds, cluster.postmaster_pid(), args.listener)
+        )
     finally:
         cluster.destroy()
     unit = figures["raw: point read (the unit)"][0]
