@@ -1,0 +1,146 @@
+"""psycopg (scs's data API) against asyncpg, through their pools, as a server uses them.
+
+    uv run --with asyncpg python bench/pg_driver_compare.py     # ~2 minutes, a throwaway cluster
+
+asyncpg is not a dependency of scs: ``--with`` fetches it for this run only. Per
+operation, client CPU (this process, ``time.process_time``) and server CPU (PostgreSQL's
+backends, from ``/proc``), medians of interleaved rounds:
+
+- a point read (the revocation check's shape);
+- an ``add_message``-shaped write: a transaction with one ``INSERT ... RETURNING``, one
+  change-feed emit (``scs_emit``), then COMMIT. scs's data API sends BEGIN with the
+  INSERT and the emit with COMMIT (two pipelines); asyncpg has no pipeline mode, so its
+  transaction is four round trips;
+- both on a pool borrow each, asyncpg's pool with and without its reset on release
+  (``Connection.reset``: ``UNLISTEN``, advisory unlocks, ``RESET ALL`` on every release,
+  which scs's pool does not need: its connections hold no session state).
+
+Figures in docs/architecture.md ("psycopg vs asyncpg").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from _common import children_cpu_seconds
+from scs_server.migrations import Migration
+from scs_server.storage.postgres import PostgresDatabase
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+TABLE = "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)"
+
+
+async def cpu_us(
+    operation: Callable[[], Awaitable[object]], calls: int, postmaster: int
+) -> tuple[float, float]:
+    """Client and server µs of CPU per call (after a warm-up: both drivers prepare)."""
+    for _ in range(max(20, calls // 20)):
+        await operation()
+    server = children_cpu_seconds(postmaster)
+    started = time.process_time()
+    for _ in range(calls):
+        await operation()
+    client = (time.process_time() - started) / calls * 1e6
+    return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
+
+
+async def measure(
+    url: str, calls: int, rounds: int, postmaster: int
+) -> dict[str, tuple[float, float]]:
+    import asyncpg  # type: ignore[import-not-found,unused-ignore]
+
+    db = PostgresDatabase(url, pool_size=4)
+    await db.open()  # creates scs_emit
+    await db.migrate("bench", [Migration(1, "t", TABLE)])
+    await db.execute("INSERT INTO t (a, b) VALUES ('a', 'b')")
+
+    async def no_reset(_connection: Any) -> None:
+        return None
+
+    pools = {
+        "asyncpg, pool as shipped (reset on release)": await asyncpg.create_pool(
+            url, min_size=4, max_size=4
+        ),
+        "asyncpg, pool without reset": await asyncpg.create_pool(
+            url, min_size=4, max_size=4, reset=no_reset
+        ),
+    }
+
+    async def scs_read() -> None:
+        await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
+
+    async def scs_write() -> None:
+        async with db.transaction() as tx:
+            row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
+            assert row is not None
+            tx.emit("t", {"id": row["id"]})
+
+    def asyncpg_ops(pool: Any) -> tuple[Callable[[], Awaitable[None]], ...]:
+        async def read() -> None:
+            async with pool.acquire() as conn:
+                await conn.fetchrow("SELECT 1 FROM t WHERE id = $1", 1)
+
+        async def write() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                ident = await conn.fetchval(
+                    "INSERT INTO t (a, b) VALUES ($1, $2) RETURNING id", "a", "b"
+                )
+                await conn.fetchval("SELECT scs_emit($1, $2, $3)", "t", f'{{"id":{ident}}}', "o")
+
+        return read, write
+
+    variants: dict[str, Callable[[], Awaitable[None]]] = {
+        "point read: psycopg, scs data API": scs_read,
+        "write transaction + emit: psycopg, scs data API": scs_write,
+    }
+    for name, pool in pools.items():
+        read, write = asyncpg_ops(pool)
+        variants[f"point read: {name}"] = read
+        variants[f"write transaction + emit: {name}"] = write
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    try:
+        for _ in range(rounds):
+            for name, operation in variants.items():
+                runs[name].append(await cpu_us(operation, calls, postmaster))
+    finally:
+        for pool in pools.values():
+            await pool.close()
+        await db.close()
+    return {
+        name: (statistics.median(c for c, _ in values), statistics.median(s for _, s in values))
+        for name, values in sorted(runs.items())
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1500, help="calls per variant and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    from load import start_postgres
+
+    cluster = start_postgres()
+    try:
+        load = os.getloadavg()[0]
+        url = cluster.create_database()
+        figures = asyncio.run(measure(url, args.calls, args.rounds, cluster.postmaster_pid()))
+    finally:
+        cluster.destroy()
+    print(f"load average before {load:.2f}; medians of {args.rounds} rounds of {args.calls}")
+    print("| operation: driver | µs CPU client | µs CPU PostgreSQL |")
+    print("|---|---:|---:|")
+    for name, (client, server) in figures.items():
+        print(f"| {name} | {client:.0f} | {server:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
