@@ -5,24 +5,33 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scs_server.testing import ServerProcess, launch, parse_error, parse_result
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 
 
+def _stat_fields(path: Path) -> list[str] | None:
+    """The fields of a ``/proc/<pid>/stat`` after the command name (None when it is gone):
+    index 1 is the parent's pid, 11 and 12 the user and system CPU in clock ticks."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # after the ")" field 3 of stat(5) is index 0: utime is field 14, stime field 15
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def children_cpu_seconds(parent: int) -> float:
@@ -30,13 +39,25 @@ def children_cpu_seconds(parent: int) -> float:
     backends, under its postmaster); a child that exits takes its share with it."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:  # ppid is field 4 of stat(5): index 1 after ")"
+        fields = _stat_fields(stat)
+        if fields is not None and int(fields[1]) == parent:
             total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return total
+
+
+async def client_and_server_cpu_us(
+    operation: Callable[[], Awaitable[object]], calls: int, postmaster: int
+) -> tuple[float, float]:
+    """µs of CPU per call of ``operation``: this process's, and PostgreSQL's backends'
+    (children of ``postmaster``); after a warm-up (psycopg prepares after 5 executions)."""
+    for _ in range(max(20, calls // 20)):
+        await operation()
+    server = children_cpu_seconds(postmaster)
+    started = time.process_time()
+    for _ in range(calls):
+        await operation()
+    client = (time.process_time() - started) / calls * 1e6
+    return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
 
 
 def rss_kib(pid: int) -> int:

@@ -25,10 +25,9 @@ import asyncio
 import os
 import statistics
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
-from _common import children_cpu_seconds
+from _common import client_and_server_cpu_us
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
 
@@ -36,20 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 TABLE = "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)"
-
-
-async def cpu_us(
-    operation: Callable[[], Awaitable[object]], calls: int, postmaster: int
-) -> tuple[float, float]:
-    """Client and server µs of CPU per call (after a warm-up: both drivers prepare)."""
-    for _ in range(max(20, calls // 20)):
-        await operation()
-    server = children_cpu_seconds(postmaster)
-    started = time.process_time()
-    for _ in range(calls):
-        await operation()
-    client = (time.process_time() - started) / calls * 1e6
-    return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
 
 
 async def measure(
@@ -109,7 +94,7 @@ async def measure(
     try:
         for _ in range(rounds):
             for name, operation in variants.items():
-                runs[name].append(await cpu_us(operation, calls, postmaster))
+                runs[name].append(await client_and_server_cpu_us(operation, calls, postmaster))
     finally:
         for pool in pools.values():
             await pool.close()

@@ -22,35 +22,16 @@ import asyncio
 import os
 import statistics
 import sys
-import time
-from typing import TYPE_CHECKING
 
 import psycopg
-from _common import children_cpu_seconds
+from _common import client_and_server_cpu_us
 from psycopg import sql
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
 
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
 INSERT = "INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id"
 EMIT = "SELECT scs_emit(%s, %s, %s)"
 READ = "SELECT 1 FROM t WHERE id = %s"
-
-
-async def cpu_us(
-    operation: Callable[[], Awaitable[object]], calls: int, postmaster: int
-) -> tuple[float, float]:
-    """Client (this process) and server (PostgreSQL's backends) µs of CPU per call."""
-    for _ in range(max(20, calls // 20)):  # warm: psycopg prepares after 5 executions
-        await operation()
-    server = children_cpu_seconds(postmaster)
-    started = time.process_time()
-    for _ in range(calls):
-        await operation()
-    client = (time.process_time() - started) / calls * 1e6
-    return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
 
 
 async def drain(url: str) -> None:
@@ -166,7 +147,7 @@ async def measure(
     try:
         for _ in range(rounds):
             for name, operation in variants.items():
-                runs[name].append(await cpu_us(operation, calls, postmaster))
+                runs[name].append(await client_and_server_cpu_us(operation, calls, postmaster))
     finally:
         if draining is not None:
             draining.cancel()
