@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scs_server.testing import ServerProcess, launch, parse_error, parse_result
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+T = TypeVar("T")
 
 
 def _stat_fields(path: Path) -> list[str] | None:
@@ -58,6 +61,40 @@ async def client_and_server_cpu_us(
         await operation()
     client = (time.process_time() - started) / calls * 1e6
     return client, (children_cpu_seconds(postmaster) - server) / calls * 1e6
+
+
+async def interleaved_cpu_us(
+    variants: Mapping[str, Callable[[], Awaitable[object]]],
+    calls: int,
+    rounds: int,
+    postmaster: int,
+) -> dict[str, tuple[float, float]]:
+    """``client_and_server_cpu_us`` of each variant, ``rounds`` times in turn (so a change
+    in the machine's speed touches every variant alike); the medians, by name."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, operation in variants.items():
+            runs[name].append(await client_and_server_cpu_us(operation, calls, postmaster))
+    return {
+        name: (statistics.median(c for c, _ in values), statistics.median(s for _, s in values))
+        for name, values in runs.items()
+    }
+
+
+def on_throwaway_postgres(
+    measure: Callable[[str, int], Coroutine[Any, Any, T]],
+) -> tuple[T, float]:
+    """``measure(url, postmaster_pid)`` on a fresh database of a throwaway cluster (the
+    test suite's, on this machine's binaries); its result and the load average before."""
+    from load import start_postgres
+
+    cluster = start_postgres()
+    try:
+        load = os.getloadavg()[0]
+        url = cluster.create_database()
+        return asyncio.run(measure(url, cluster.postmaster_pid())), load
+    finally:
+        cluster.destroy()
 
 
 def rss_kib(pid: int) -> int:

@@ -21,13 +21,10 @@ Figures in docs/architecture.md ("psycopg vs asyncpg").
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import statistics
 import sys
 from typing import TYPE_CHECKING, Any
 
-from _common import client_and_server_cpu_us
+from _common import interleaved_cpu_us, on_throwaway_postgres
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
 
@@ -90,19 +87,13 @@ async def measure(
         read, write = asyncpg_ops(pool)
         variants[f"point read: {name}"] = read
         variants[f"write transaction + emit: {name}"] = write
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
-        for _ in range(rounds):
-            for name, operation in variants.items():
-                runs[name].append(await client_and_server_cpu_us(operation, calls, postmaster))
+        figures = await interleaved_cpu_us(variants, calls, rounds, postmaster)
     finally:
         for pool in pools.values():
             await pool.close()
         await db.close()
-    return {
-        name: (statistics.median(c for c, _ in values), statistics.median(s for _, s in values))
-        for name, values in sorted(runs.items())
-    }
+    return dict(sorted(figures.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,15 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=1500, help="calls per variant and round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    from load import start_postgres
-
-    cluster = start_postgres()
-    try:
-        load = os.getloadavg()[0]
-        url = cluster.create_database()
-        figures = asyncio.run(measure(url, args.calls, args.rounds, cluster.postmaster_pid()))
-    finally:
-        cluster.destroy()
+    figures, load = on_throwaway_postgres(
+        lambda url, postmaster: measure(url, args.calls, args.rounds, postmaster)
+    )
     print(f"load average before {load:.2f}; medians of {args.rounds} rounds of {args.calls}")
     print("| operation: driver | µs CPU client | µs CPU PostgreSQL |")
     print("|---|---:|---:|")

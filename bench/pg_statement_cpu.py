@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 
 import psycopg
-from _common import client_and_server_cpu_us
+from _common import interleaved_cpu_us, on_throwaway_postgres
 from psycopg import sql
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
@@ -143,20 +141,14 @@ async def measure(
         "data API: transaction + emit": api_transaction_emit,
         "data API: pool borrow + return alone": api_pool_borrow,
     }
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
-        for _ in range(rounds):
-            for name, operation in variants.items():
-                runs[name].append(await client_and_server_cpu_us(operation, calls, postmaster))
+        figures = await interleaved_cpu_us(variants, calls, rounds, postmaster)
     finally:
         if draining is not None:
             draining.cancel()
         await conn.close()
         await db.close()
-    return {
-        name: (statistics.median(c for c, _ in values), statistics.median(s for _, s in values))
-        for name, values in runs.items()
-    }
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,17 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         "(its notifications cost PostgreSQL CPU per emit; draining them costs this process)",
     )
     args = parser.parse_args(argv)
-    from load import start_postgres
-
-    cluster = start_postgres()
-    try:
-        load = os.getloadavg()[0]
-        url = cluster.create_database()
-        figures = asyncio.run(
-            measure(url, args.calls, args.rounds, cluster.postmaster_pid(), args.listener)
-        )
-    finally:
-        cluster.destroy()
+    figures, load = on_throwaway_postgres(
+        lambda url, postmaster: measure(url, args.calls, args.rounds, postmaster, args.listener)
+    )
     unit = figures["raw: point read (the unit)"][0]
     print(f"load average before {load:.2f}; medians of {args.rounds} rounds")
     print("| variant | µs CPU (scs side) | x point read | µs CPU (PostgreSQL side) |")
