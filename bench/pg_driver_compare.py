@@ -25,13 +25,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from _common import interleaved_cpu_us, on_throwaway_postgres
-from scs_server.migrations import Migration
-from scs_server.storage.postgres import PostgresDatabase
+from pg_statement_cpu import api_point_read, api_write_with_emit, bench_database
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
-
-TABLE = "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)"
 
 
 async def measure(
@@ -39,10 +36,7 @@ async def measure(
 ) -> dict[str, tuple[float, float]]:
     import asyncpg  # type: ignore[import-not-found,unused-ignore]
 
-    db = PostgresDatabase(url, pool_size=4)
-    await db.open()  # creates scs_emit
-    await db.migrate("bench", [Migration(1, "t", TABLE)])
-    await db.execute("INSERT INTO t (a, b) VALUES ('a', 'b')")
+    db = await bench_database(url)
 
     async def no_reset(_connection: Any) -> None:
         return None
@@ -55,15 +49,6 @@ async def measure(
             url, min_size=4, max_size=4, reset=no_reset
         ),
     }
-
-    async def scs_read() -> None:
-        await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
-
-    async def scs_write() -> None:
-        async with db.transaction() as tx:
-            row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
-            assert row is not None
-            tx.emit("t", {"id": row["id"]})
 
     def asyncpg_ops(pool: Any) -> tuple[Callable[[], Awaitable[None]], ...]:
         async def read() -> None:
@@ -80,8 +65,8 @@ async def measure(
         return read, write
 
     variants: dict[str, Callable[[], Awaitable[None]]] = {
-        "point read: psycopg, scs data API": scs_read,
-        "write transaction + emit: psycopg, scs data API": scs_write,
+        "point read: psycopg, scs data API": lambda: api_point_read(db),
+        "write transaction + emit: psycopg, scs data API": lambda: api_write_with_emit(db),
     }
     for name, pool in pools.items():
         read, write = asyncpg_ops(pool)

@@ -1,10 +1,11 @@
-"""Client CPU of PostgreSQL statements through psycopg, as scs sends them (issue #13).
+"""The CPU of PostgreSQL statements through psycopg, as scs sends them (issue #13).
 
     uv run python bench/pg_statement_cpu.py            # ~1 minute, a throwaway cluster
     uv run python bench/pg_statement_cpu.py --calls 2000
 
-What a statement costs the *scs process* (``time.process_time``; the server's own CPU is
-not counted): on one raw connection, a point read, a one-row INSERT alone (autocommit),
+What a statement costs the *scs process* (``time.process_time``) and PostgreSQL's backends
+(from ``/proc``; ``--listener`` adds a connection that LISTENs, as each replica's does): on
+one raw connection, a point read, a one-row INSERT alone (autocommit),
 and an ``add_message``-shaped transaction (BEGIN, INSERT ... RETURNING, one change-feed
 emit, COMMIT) sent in several ways: as scs sends it (two pipelines), as four plain
 round trips, with the emit and COMMIT as one simple-protocol query, with BEGIN/COMMIT
@@ -30,6 +31,30 @@ from scs_server.storage.postgres import PostgresDatabase
 INSERT = "INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id"
 EMIT = "SELECT scs_emit(%s, %s, %s)"
 READ = "SELECT 1 FROM t WHERE id = %s"
+TABLE = "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)"
+
+
+async def bench_database(url: str) -> PostgresDatabase:
+    """scs's engine on ``url`` (which creates ``scs_emit``) with the bench's table ``t``
+    and its row 1."""
+    db = PostgresDatabase(url, pool_size=4)
+    await db.open()
+    await db.migrate("bench", [Migration(1, "t", TABLE)])
+    await db.execute("INSERT INTO t (a, b) VALUES ('a', 'b')")
+    return db
+
+
+async def api_point_read(db: PostgresDatabase) -> None:
+    """A point read through the data API (the revocation check's shape)."""
+    await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
+
+
+async def api_write_with_emit(db: PostgresDatabase) -> None:
+    """An ``add_message``-shaped write through the data API: INSERT, one emit, COMMIT."""
+    async with db.transaction() as tx:
+        row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
+        assert row is not None
+        tx.emit("t", {"id": row["id"]})
 
 
 async def drain(url: str) -> None:
@@ -46,11 +71,7 @@ async def drain(url: str) -> None:
 async def measure(
     url: str, calls: int, rounds: int, postmaster: int, listener: bool = False
 ) -> dict[str, tuple[float, float]]:
-    db = PostgresDatabase(url, pool_size=4)
-    await db.open()  # creates scs_emit
-    await db.migrate(
-        "bench", [Migration(1, "t", "CREATE TABLE t (id BIGSERIAL PRIMARY KEY, a TEXT, b TEXT)")]
-    )
+    db = await bench_database(url)
     conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
     draining = asyncio.create_task(drain(url)) if listener else None
 
@@ -116,15 +137,6 @@ async def measure(
             emitted = await conn.execute(EMIT, ("t", f'{{"id":{row[0]}}}', "o"))
         await emitted.fetchone()
 
-    async def api_fetch_one() -> None:
-        await db.fetch_one("SELECT 1 FROM t WHERE id = ?", (1,))
-
-    async def api_transaction_emit() -> None:
-        async with db.transaction() as tx:
-            row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
-            assert row is not None
-            tx.emit("t", {"id": row["id"]})
-
     async def api_pool_borrow() -> None:
         await db._give_back(await db._borrow())
 
@@ -137,8 +149,8 @@ async def measure(
         "raw: BEGIN+INSERT | 'emit; COMMIT' simple query": raw_tx_simple_commit,
         "raw: as scs, BEGIN/COMMIT via _exec_command": raw_tx_internal_commands,
         "raw: one pipeline, no BEGIN/COMMIT (implicit transaction)": raw_tx_implicit,
-        "data API: db.fetch_one": api_fetch_one,
-        "data API: transaction + emit": api_transaction_emit,
+        "data API: db.fetch_one": lambda: api_point_read(db),
+        "data API: transaction + emit": lambda: api_write_with_emit(db),
         "data API: pool borrow + return alone": api_pool_borrow,
     }
     try:
