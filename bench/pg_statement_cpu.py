@@ -11,7 +11,8 @@ emit, COMMIT) sent in several ways: as scs sends it (two pipelines), as four pla
 round trips, with the emit and COMMIT as one simple-protocol query, with BEGIN/COMMIT
 through psycopg's internal command path, in one pipeline without BEGIN/COMMIT (the
 statements between two Syncs are one implicit transaction); then the data API's own (``db.fetch_one``,
-``db.transaction()`` with an emit) and a pool borrow alone. Rounds interleave the
+``db.transaction()`` with an emit, ``db.write_one`` with ``emit_rows``: one autocommit
+statement that emits its change itself) and a pool borrow alone. Rounds interleave the
 variants; the median of the rounds is shown, with the ratio to the point read of the same
 run (the unit: "one statement").
 """
@@ -21,12 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import psycopg
 from _common import interleaved_cpu_us, on_throwaway_postgres
 from psycopg import sql
 from scs_server.migrations import Migration
 from scs_server.storage.postgres import PostgresDatabase
+
+if TYPE_CHECKING:
+    from scs_server.storage import OneStatement
 
 INSERT = "INSERT INTO t (a, b) VALUES (%s, %s) RETURNING id"
 EMIT = "SELECT scs_emit(%s, %s, %s)"
@@ -55,6 +60,16 @@ async def api_write_with_emit(db: PostgresDatabase) -> None:
         row = await tx.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
         assert row is not None
         tx.emit("t", {"id": row["id"]})
+
+
+async def api_write_one_with_emit(db: PostgresDatabase) -> None:
+    """The same write as ``db.write_one`` (one autocommit statement, the emit inside it)."""
+
+    async def insert(one: OneStatement) -> None:
+        one.emit_rows("t", None, ("id",))
+        assert await one.fetch_one("INSERT INTO t (a, b) VALUES (?, ?) RETURNING id", ("a", "b"))
+
+    await db.write_one(insert)
 
 
 async def drain(url: str) -> None:
@@ -151,6 +166,7 @@ async def measure(
         "raw: one pipeline, no BEGIN/COMMIT (implicit transaction)": raw_tx_implicit,
         "data API: db.fetch_one": lambda: api_point_read(db),
         "data API: transaction + emit": lambda: api_write_with_emit(db),
+        "data API: write_one + emit_rows (one statement)": lambda: api_write_one_with_emit(db),
         "data API: pool borrow + return alone": api_pool_borrow,
     }
     try:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
     from scs_server.plugins import PluginInfo
-    from scs_server.storage import Transaction
+    from scs_server.storage import OneStatement, Transaction
 
 log = logging.getLogger("scs.app")
 
@@ -148,7 +148,9 @@ class App:
             return True
         return any(template.matches(uri) is not None for template in self.open_templates)
 
-    def announce(self, tx: Transaction, name: str, source: str = "", **data: Any) -> None:
+    def announce(
+        self, tx: Transaction | OneStatement, name: str, source: str = "", **data: Any
+    ) -> None:
         """Deliver event ``name`` (one of ``scs_server.events.EVENT_NAMES``) once ``tx`` commits.
 
         The delivery starts in the commit path and runs in its own task, so a caller

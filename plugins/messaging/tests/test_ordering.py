@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from scs_messaging import store
+from scs_server.storage import one_statement_in
 
 if TYPE_CHECKING:
     from scs_server.storage import Database
@@ -76,7 +77,7 @@ async def test_postgresql_second_writer_waits_for_the_first(make_team: TeamFacto
     db = team.server.app.db
     async with db.transaction() as tx:  # the first writer, held open mid-transaction
         first, _ = await store.insert(
-            tx,
+            one_statement_in(tx),
             db.dialect,
             session_id=sid,
             sender="alice",

@@ -6,6 +6,11 @@
     async with db.transaction() as tx:
         new_id = await tx.fetch_value("INSERT INTO notes (body) VALUES (?) RETURNING id", (b,))
         tx.emit("notes", {"id": new_id})
+
+    async def add(one, body):  # one statement: the cheapest write (one round trip)
+        one.emit_rows("notes", {"kind": "note"}, ("id",))  # a change per returned row
+        return await one.fetch_value("INSERT INTO notes (body) VALUES (?) RETURNING id", (body,))
+    new_id = await db.write_one(add, "hello")
     async with db.read() as r:
         rows = await r.fetch_all("SELECT id FROM notes ORDER BY id")
 
@@ -23,11 +28,14 @@ from scs_server.storage.api import (
     Database,
     Dialect,
     Executor,
+    OneStatement,
     Params,
     Row,
+    RowChange,
     Subscription,
     Transaction,
 )
+from scs_server.storage.engine import one_statement_in
 from scs_server.storage.errors import IntegrityError, busy_error, unavailable_error
 from scs_server.storage.feed import ChangeQueue
 from scs_server.storage.migrate import MigrationError
@@ -45,11 +53,14 @@ __all__ = [
     "Executor",
     "IntegrityError",
     "MigrationError",
+    "OneStatement",
     "Params",
     "Row",
+    "RowChange",
     "Subscription",
     "Transaction",
     "busy_error",
+    "one_statement_in",
     "open_database",
     "unavailable_error",
 ]

@@ -7,6 +7,7 @@ position. ``db.dialect`` names the engine for the rare statement that must diffe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
@@ -147,6 +148,55 @@ class Transaction(Executor, Protocol):
         ...
 
 
+_COLUMN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class RowChange:
+    """The change ``OneStatement.emit_rows`` emits for each row its statement returns:
+    on ``topic``, a JSON object of ``fields`` (constants) and the row's ``columns``
+    (returned columns holding JSON scalars: numbers, text, booleans, NULL)."""
+
+    topic: str
+    fields: Mapping[str, Any]
+    columns: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for column in self.columns:
+            if not _COLUMN.fullmatch(column):
+                raise ValueError(f"emit_rows: {column!r} is not a plain lower-case column name")
+
+    def payload(self, row: Row) -> dict[str, Any]:
+        """The change's payload for ``row``, as this process delivers it."""
+        return {**self.fields, **{column: row[column] for column in self.columns}}
+
+
+class OneStatement(Executor, Protocol):
+    """The transaction of ``Database.write_one``: exactly one statement, which commits when
+    it completes (a second statement raises ``TypeError``). On PostgreSQL it travels alone,
+    without ``BEGIN``/``COMMIT``, its changes emitted inside it: one round trip.
+
+    Changes are declared before the statement with ``emit_rows`` (``emit`` raises
+    ``TypeError``: its payload would come too late). ``after_commit`` callbacks run when
+    the function given to ``write_one`` has returned or raised, if the statement committed.
+    """
+
+    def emit_rows(
+        self, topic: str, fields: Mapping[str, Any] | None = None, columns: Sequence[str] = ()
+    ) -> None:
+        """Emit one change per row the statement returns (``RowChange``); call it before
+        the statement (``INSERT/UPDATE/DELETE ... RETURNING`` those ``columns``)."""
+        ...
+
+    def emit(self, topic: str, payload: Any = None) -> None:
+        """Not available here: use ``emit_rows`` before the statement."""
+        ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """As ``Transaction.after_commit``: run once the statement has committed."""
+        ...
+
+
 class Subscription(Protocol):
     def close(self) -> None:
         """Stop receiving changes."""
@@ -207,7 +257,8 @@ class Database(Protocol):
     no thread hop). ``read()`` lends an executor for reads that scan. ``transaction()``
     is a write transaction (SQLite: on the loop while the write lock is free);
     ``transaction(heavy=True)`` one that runs long (batches, sweeps), kept off the loop.
-    ``execute`` is a one-statement transaction.
+    ``execute`` is a one-statement transaction; ``write_one`` the form of it that
+    returns rows and emits a change per row.
     """
 
     @property
@@ -244,6 +295,17 @@ class Database(Protocol):
         **kwargs: P.kwargs,
     ) -> T:
         """``await fn(tx, *args, **kwargs)`` in one write transaction (the store-function form)."""
+        ...
+
+    async def write_one(
+        self,
+        fn: Callable[Concatenate[OneStatement, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await fn(one, *args, **kwargs)`` where ``fn`` runs exactly one statement
+        (``OneStatement``): the cheapest write (PostgreSQL: one round trip, its changes
+        emitted in it). The statement commits when it completes, whatever ``fn`` does next."""
         ...
 
     async def lookup(

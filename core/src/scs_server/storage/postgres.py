@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ import psycopg.errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from scs_server.storage.api import Change, P, Row, T, column_index, make_rows
+from scs_server.storage.api import Change, P, Row, RowChange, T, column_index, make_rows
 from scs_server.storage.engine import Emitting, Engine
 from scs_server.storage.errors import IntegrityError, busy_error, constraint_kind, unavailable_error
 from scs_server.storage.feed import (
@@ -36,6 +37,7 @@ from scs_server.storage.feed import (
     Feed,
     Pruner,
     decode_change,
+    encode_payload,
 )
 from scs_server.storage.migrate import apply_migrations
 from scs_server.storage.sql import to_pyformat
@@ -497,6 +499,37 @@ class PostgresDatabase(Engine):
             changes.append(Change(row[0], change.topic, change.payload))
         return changes
 
+    async def _statement(
+        self, sql: str, params: Params, change: RowChange | None, rows: bool
+    ) -> tuple[list[Row], int]:
+        """``write_one``'s statement alone on an autocommit connection, which commits it:
+        no BEGIN/COMMIT, no pipeline; the changes are emitted by the statement itself
+        (``_emitting``). One round trip where ``write()`` takes two (bench/README.md)."""
+        conn = await self._borrow()
+        try:
+            with translated():
+                if change is None:
+                    cursor = await conn.execute(to_pyformat(sql), params)
+                    if not rows:
+                        return [], cursor.rowcount
+                    found = make_rows(_names(cursor), await cursor.fetchall())
+                    return found, len(found)
+                cursor = await conn.execute(
+                    _emitting(sql, change.columns),
+                    (*params, change.topic, encode_payload(change.fields), self.origin),
+                )
+                values = await cursor.fetchall()
+                index = column_index(_names(cursor)[:-1])
+        finally:
+            await self._give_back(conn)
+        found = [Row(value[:-1], index) for value in values]
+        changes = [
+            Change(value[-1], change.topic, change.payload(row))
+            for value, row in zip(values, found, strict=True)
+        ]
+        self.published(changes, ())
+        return found, len(found)
+
     async def lookup(
         self,
         fn: Callable[Concatenate[Executor, P], Awaitable[T]],
@@ -554,6 +587,19 @@ class PostgresDatabase(Engine):
             "changes_delivered": self.changes.delivered,
             "changes_gaps": self.changes.gaps,
         }
+
+
+@functools.lru_cache(maxsize=256)
+def _emitting(sql: str, columns: tuple[str, ...]) -> str:
+    """``sql`` (a data-changing statement with RETURNING) wrapped so that it emits one
+    change per returned row itself; the rows come back with the change's seq last. Its
+    parameters are followed by the topic, the payload's constant fields (JSON) and the
+    origin. ``columns`` are plain lower-case names (``RowChange`` checks them)."""
+    pairs = ", ".join(f"'{column}', scs_w.\"{column}\"" for column in columns)
+    return to_pyformat(
+        f"WITH scs_w AS ({sql}) SELECT scs_w.*, scs_emit(?, "
+        f"(CAST(? AS jsonb) || jsonb_build_object({pairs}))::text, ?) AS scs_seq FROM scs_w"
+    )
 
 
 async def _rollback(conn: psycopg.AsyncConnection[Any]) -> None:

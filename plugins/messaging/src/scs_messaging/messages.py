@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from scs_server import Identity
     from scs_server.app import App
-    from scs_server.storage import Dialect, Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, OneStatement, Row
 
     from scs_messaging.settings import MessagingSettings
 
@@ -58,14 +58,14 @@ def check_limit(limit: int) -> int:
 
 
 async def _insert_now(
-    tx: Transaction, /, dialect: Dialect, session_id: str, **fields: Any
+    one: OneStatement, /, dialect: Dialect, session_id: str, **fields: Any
 ) -> tuple[int | None, str]:
     """The insert, timestamped inside the write transaction once the session's writers
     are serialised (``store.insert``): with ids allocated there too, id order is commit
     order and time order within a session, even with several server processes. On
     PostgreSQL the database's clock stamps it (one clock for every replica)."""
     timestamp = None if dialect == "postgresql" else utc_now()
-    return await store.insert(tx, dialect, session_id=session_id, timestamp=timestamp, **fields)
+    return await store.insert(one, dialect, session_id=session_id, timestamp=timestamp, **fields)
 
 
 async def _matching(
@@ -144,19 +144,19 @@ class Messaging:
             "parent_id": parent_message_id,
         }
 
-        async def insert(tx: Transaction) -> tuple[int | None, str]:
+        async def insert(one: OneStatement) -> tuple[int | None, str]:
             written = await _insert_now(
-                tx, app.db.dialect, session_id, parent_visible=visible_sql(identity, "m"), **fields
+                one, app.db.dialect, session_id, parent_visible=visible_sql(identity, "m"), **fields
             )
             message_id, timestamp = written
             if message_id is not None:
                 row = {**fields, "id": message_id, "session_id": session_id, "timestamp": timestamp}
                 row["parent_message_id"] = parent_message_id
                 message = message_object(row)
-                app.announce(tx, MESSAGE_ADDED, SOURCE, session_id=session_id, message=message)
+                app.announce(one, MESSAGE_ADDED, SOURCE, session_id=session_id, message=message)
             return written
 
-        message_id, timestamp = await app.db.write(insert)
+        message_id, timestamp = await app.db.write_one(insert)
         if message_id is None:
             raise await self._refusal(session_id, parent_message_id)
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scs_server.storage import Dialect, Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, OneStatement, Row
 
 COLUMNS = (
     "m.id, m.session_id, m.sender, m.sender_type, m.content, m.visibility,"
@@ -22,7 +22,7 @@ PG_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:
 
 
 async def insert(
-    tx: Transaction,
+    one: OneStatement,
     dialect: Dialect,
     *,
     session_id: str,
@@ -36,8 +36,9 @@ async def insert(
     parent_visible: tuple[str, list[Any]],
 ) -> tuple[int | None, str]:
     """Insert if the session is open and the parent (if any) is a message of it the
-    sender may see, all in one statement (one round trip); the new id and its timestamp,
-    or ``(None, "")`` when nothing was inserted. Announces the message on the change feed.
+    sender may see, all in one statement (``db.write_one``: one round trip on PostgreSQL,
+    its change emitted inside it); the new id and its timestamp, or ``(None, "")`` when
+    nothing was inserted. Announces the message on the change feed (``TOPIC``).
 
     Writers of one session are serialised first, so that id order is commit order and
     time order within a session (``scs_sessions.api.lock_session``): SQLite's
@@ -48,7 +49,8 @@ async def insert(
     condition, params = parent_visible
     lock = " FOR UPDATE" if dialect == "postgresql" else ""
     stamp = "?" if timestamp is not None else PG_NOW
-    row = await tx.fetch_one(
+    one.emit_rows(TOPIC, {"session_id": session_id}, ("id",))
+    row = await one.fetch_one(
         "WITH s AS (SELECT id FROM sessions_sessions WHERE id = ? AND closed_at IS NULL"
         f"{lock})"
         " INSERT INTO messaging_messages (session_id, sender, sender_type, content, visibility,"
@@ -73,9 +75,7 @@ async def insert(
     )
     if row is None:
         return None, ""
-    message_id, stamped = int(row["id"]), str(row["timestamp"])
-    tx.emit(TOPIC, {"session_id": session_id, "id": message_id})
-    return message_id, stamped
+    return int(row["id"]), str(row["timestamp"])
 
 
 async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[Any]]) -> int | None:
