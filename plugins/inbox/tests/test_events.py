@@ -190,12 +190,13 @@ async def late_message(server: ScsServer, session_id: str, content: str) -> Asyn
     its transaction stays open meanwhile, so messages of other sessions committed in the
     block get higher ids and commit first; SQLite has one writer: it is written at the end)."""
     from scs_messaging import store as messaging_store  # to hold its transaction open
+    from scs_server.storage import one_statement_in
 
     db = server.app.db
 
     async def insert(tx: Any) -> None:
         await messaging_store.insert(  # it locks the session row itself on PostgreSQL
-            tx,
+            one_statement_in(tx),
             db.dialect,
             session_id=session_id,
             sender="alice",
