@@ -787,22 +787,26 @@ def judge(outcome: Outcome, engine: str = "sqlite") -> None:
     )
     lost = outcome.lost.get("lost")
     if outcome.paired:
-        tput = [r["closed100_throughput_x"] for r in outcome.paired]
-        p99 = [r["closed100_p99_x"] for r in outcome.paired]
+        # a round whose floor failed (its calls erroring at once) measures nothing
+        valid = [r for r in outcome.paired if not r["noop"]["closed100_errors"]]
+        dropped = len(outcome.paired) - len(valid)
+        note = f"; {dropped} round(s) dropped: the no-op floor had errors" if dropped else ""
+        tput = [r["closed100_throughput_x"] for r in valid]
+        p99 = [r["closed100_p99_x"] for r in valid]
         errors = sum(r["scs"]["closed100_errors"] for r in outcome.paired)
         errors += sum(sat.errors.values()) if sat else 0
         outcome.targets.append(
             {
                 "target": f"saturation (100 agents closed loop): throughput >= {saturation_min}x no-op",
-                "measured": _spread(tput),
-                "result": verdict(median(tput) >= saturation_min),
+                "measured": (_spread(tput) if tput else "-") + note,
+                "result": verdict(median(tput) >= saturation_min if tput else None),
             }
         )
         outcome.targets.append(
             {
                 "target": "saturation: p99 <= 1.5x no-op p99",
-                "measured": _spread(p99),
-                "result": verdict(median(p99) <= 1.5),
+                "measured": (_spread(p99) if p99 else "-") + note,
+                "result": verdict(median(p99) <= 1.5 if p99 else None),
             }
         )
         outcome.targets.append(
