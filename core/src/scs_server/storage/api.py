@@ -7,6 +7,7 @@ position. ``db.dialect`` names the engine for the rare statement that must diffe
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -162,13 +163,21 @@ class RowChange:
     columns: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        for column in self.columns:
-            if not _COLUMN.fullmatch(column):
-                raise ValueError(f"emit_rows: {column!r} is not a plain lower-case column name")
+        _check_columns(self.columns)
 
     def payload(self, row: Row) -> dict[str, Any]:
         """The change's payload for ``row``, as this process delivers it."""
-        return {**self.fields, **{column: row[column] for column in self.columns}}
+        payload = dict(self.fields)
+        for column in self.columns:
+            payload[column] = row[column]
+        return payload
+
+
+@functools.lru_cache(maxsize=256)
+def _check_columns(columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if not _COLUMN.fullmatch(column):
+            raise ValueError(f"emit_rows: {column!r} is not a plain lower-case column name")
 
 
 class OneStatement(Executor, Protocol):
