@@ -97,8 +97,10 @@ class Change:
     process fell behind the feed's retention (it was stopped, suspended or cut off
     longer than ``SCS_CHANGES_RETENTION_S``), or a ``listen()`` consumer fell more than
     its queue behind. It reaches every subscriber whatever its topics; the consumer must
-    resynchronise (drop what it caches, re-read what it waits on). Its payload is
-    ``{"reason": "retention" | "overflow", "after": <the last seq seen>}``.
+    resynchronise (drop what it caches, re-read what it waits on). A commit of this
+    process cut off midway (cancelled, its connection lost: PostgreSQL) gives one too,
+    as its changes may have been committed unseen. Its payload is
+    ``{"reason": "retention" | "overflow" | "uncertain", "after": <the last seq seen>}``.
     """
 
     seq: int

@@ -462,13 +462,25 @@ class PostgresDatabase(Engine):
         async with self._connection() as conn:
             with translated():
                 tx = PgTransaction(conn)
+                committing = False
                 try:
                     yield tx
+                    committing = True
                     changes = await self._commit(tx)
-                except BaseException:
+                except BaseException as error:
                     await _rollback(conn)
+                    if committing and tx.pending:
+                        self._maybe_lost(error)
                     raise
         self.published(changes, tx.committed)
+
+    def _maybe_lost(self, error: BaseException) -> None:
+        """A commit cut off (cancelled, connection lost) may have happened unseen: its
+        changes were then never delivered here (this process's own notifications are
+        skipped), so the subscribers get a gap and resynchronise."""
+        if isinstance(error, asyncio.CancelledError | psycopg.OperationalError):
+            log.info("a commit's outcome is unknown (%r); subscribers resynchronise", error)
+            self.changes.gap("uncertain")
 
     async def _commit(self, tx: PgTransaction) -> list[Change]:
         """COMMIT, with this transaction's changes emitted just before it in one round trip
@@ -514,11 +526,15 @@ class PostgresDatabase(Engine):
                         return [], cursor.rowcount
                     found = make_rows(_names(cursor), await cursor.fetchall())
                     return found, len(found)
-                cursor = await conn.execute(
-                    _emitting(sql, change.columns),
-                    (*params, change.topic, encode_payload(change.fields), self.origin),
-                )
-                values = await cursor.fetchall()
+                try:
+                    cursor = await conn.execute(
+                        _emitting(sql, change.columns),
+                        (*params, change.topic, encode_payload(change.fields), self.origin),
+                    )
+                    values = await cursor.fetchall()
+                except BaseException as error:
+                    self._maybe_lost(error)
+                    raise
                 index = column_index(_names(cursor)[:-1])
         finally:
             await self._give_back(conn)
