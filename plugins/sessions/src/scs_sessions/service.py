@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from scs_server import Identity
     from scs_server.app import App
-    from scs_server.storage import Executor
+    from scs_server.storage import Executor, OneStatement
 
     from scs_sessions.settings import SessionsSettings
 
@@ -114,9 +114,10 @@ class Sessions:
             "closed_at": None,
             "is_active": True,
         }
-        async with self.app.db.transaction() as tx:
+
+        async def insert(one: OneStatement) -> None:
             await store.insert(
-                tx,
+                one,
                 session_id=session_id,
                 purpose=purpose,
                 metadata=stored,
@@ -124,7 +125,9 @@ class Sessions:
                 created_by_type=identity.agent_type,
                 created_at=now,
             )
-            self.app.announce(tx, SESSION_CREATED, SOURCE, session_id=session_id, session=session)
+            self.app.announce(one, SESSION_CREATED, SOURCE, session_id=session_id, session=session)
+
+        await self.app.db.write_one(insert)
         return session
 
     async def view(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from scs_server.storage import Dialect, Executor, Row, Transaction
+    from scs_server.storage import Dialect, Executor, OneStatement, Row, Transaction
 
 COLUMNS = "id, purpose, metadata, created_by, created_by_type, created_at, updated_at, closed_at"
 TOPIC = "sessions"
@@ -21,7 +21,7 @@ _ID_BYTES = {"sqlite": "id", "postgresql": 'id COLLATE "C"'}
 
 
 async def insert(
-    tx: Transaction,
+    one: OneStatement,
     *,
     session_id: str,
     purpose: str,
@@ -30,13 +30,13 @@ async def insert(
     created_by_type: str,
     created_at: str,
 ) -> None:
-    """Insert an open session and announce it on the change feed."""
-    await tx.execute(
+    """Insert an open session and announce it on the change feed (``db.write_one``)."""
+    one.emit_rows(TOPIC, {"session_id": session_id})
+    await one.fetch_one(
         "INSERT INTO sessions_sessions (id, purpose, metadata, created_by, created_by_type,"
-        " created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+        " created_at, updated_at, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL) RETURNING id",
         (session_id, purpose, metadata, created_by, created_by_type, created_at, created_at),
     )
-    tx.emit(TOPIC, {"session_id": session_id})
 
 
 async def get(r: Executor, session_id: str) -> Row | None:
