@@ -520,11 +520,11 @@ class PostgresDatabase(Engine):
         conn = await self._borrow()
         try:
             with translated():
-                if change is None:
-                    cursor = await conn.execute(to_pyformat(sql), params)
+                if change is None:  # a plain statement: the executor's own forms
+                    executor = PgExecutor(conn)
                     if not rows:
-                        return [], cursor.rowcount
-                    found = make_rows(_names(cursor), await cursor.fetchall())
+                        return [], await executor.execute(sql, params)
+                    found = await executor.fetch_all(sql, params)
                     return found, len(found)
                 try:
                     cursor = await conn.execute(
