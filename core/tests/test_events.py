@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from scs_memory.sweeper import Sweeper
 from scs_server import Migration, hookimpl, requires
 from scs_server.errors import validation_error
 from scs_server.events import EVENT_NAMES, Event
+from scs_server.request import Call
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -169,3 +171,33 @@ async def test_every_documented_event_is_emitted(scs_factory: ServerFactory) -> 
     await poll(lambda: "memory.expired" in seen)
     assert set(seen) == set(EVENT_NAMES)
     assert seen.count("memory.expired") == 1
+
+
+async def test_a_call_that_wrote_is_freed_without_the_garbage_collector(
+    scs_factory: ServerFactory,
+) -> None:
+    """A call's event deliveries run in tasks whose context holds the call record: the
+    record must let go of them, or every write leaves its whole request (headers, MCP
+    session, contexts) in a reference cycle until the collector runs (pauses of tens of
+    milliseconds under load)."""
+    server = await scs_factory(http=True)
+    alice = await server.agent("alice")
+    session = (await alice.call("create_session", purpose="cycles"))["session_id"]
+    for n in range(3):
+        await alice.call("add_message", session_id=session, content=f"message {n}")
+    await alice.call("get_messages", session_id=session)
+
+    def call_records() -> int:
+        return sum(isinstance(o, Call) for o in gc.get_objects())
+
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(5):
+            await alice.call("add_message", session_id=session, content=f"more {n}")
+        await alice.call("set_memory", key="k", value="v")
+        # freed by reference counting once their delivery tasks are done (not by gc)
+        await poll(lambda: call_records() == 0)
+        assert call_records() == 0
+    finally:
+        gc.enable()
