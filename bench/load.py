@@ -963,8 +963,10 @@ def show(outcome: Outcome) -> None:
                 for k in ("acquire_waits", "writes_in_thread", "checkpoints", "in_use")
                 if k in database
             }
+            pauses = ", ".join(f"{ms:.1f} (gen {gen})" for gen, ms in view.get("gc_pauses_ms", []))
             out.print(
-                f"{name} inside scs ({view['url']}): {tools}; db {waits}; cache {view['cache']}"
+                f"{name} inside scs ({view['url']}): {tools}; db {waits}; cache {view['cache']}; "
+                f"longest garbage-collector pauses, ms: {pauses or 'none over 1 ms'}"
             )
     out.print(f"lost check: {outcome.lost}")
     out.print(f"server: {outcome.server}")
@@ -1085,7 +1087,9 @@ def run(args: argparse.Namespace) -> Outcome:
 
         def measured_inside(scenario: Scenario) -> None:
             if scenario.open_interval_s is not None and scs is not None:
-                outcome.server_side[scenario.name] = asyncio.run(inside_view(scs, admin))
+                outcome.server_side[scenario.name] = asyncio.run(
+                    inside_view(scs, admin, window_s=scenario.duration_s + 1)
+                )
 
         console.print("scs: load ...")
         plan = scenarios_for("scs", scs, tokens, sessions, levels, times, tools)
@@ -1161,11 +1165,13 @@ def start_postgres() -> PostgresCluster:
     return cluster
 
 
-async def inside_view(servers: Servers, admin: str) -> list[dict[str, Any]]:
+async def inside_view(servers: Servers, admin: str, window_s: float) -> list[dict[str, Any]]:
     """What each scs process measured itself (get_performance_metrics): per-tool latency
     from the call's first middleware to its answer (the latest calls: the scenario just
-    run), and the database's waits. The client's p99 minus this is time spent outside
-    the tool call (HTTP, the MCP session, waiting for the event loop, the load generator)."""
+    run), the database's waits and the garbage collector's longest pauses of the last
+    ``window_s`` seconds (each held the event loop, and every call in flight waited). The
+    client's p99 minus the tool's is time spent outside the tool call (HTTP, the MCP
+    session, waiting for the event loop, the load generator)."""
     views = []
     for url in servers.urls:
         try:
@@ -1183,6 +1189,11 @@ async def inside_view(servers: Servers, admin: str) -> list[dict[str, Any]]:
                     if name in tools
                 },
                 "database": body.get("database"),
+                "gc_pauses_ms": [
+                    (pause["generation"], pause["ms"])
+                    for pause in (body.get("gc") or {}).get("longest_recent", [])
+                    if pause["seconds_ago"] <= window_s
+                ],
                 "cache": {
                     k: (body.get("cache") or {}).get(k)
                     for k in ("hits", "misses", "entries", "invalidations")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -46,10 +47,14 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     session = await alice.call("create_session", purpose="metrics")
     await alice.call("add_message", session_id=session["session_id"], content="counted")
 
+    gc.collect(1)  # at least one pause of generation 1 to report
     response = await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     values = samples(response.text)
+    assert values[("scs_gc_collections_total", (("generation", "1"),))] >= 1
+    assert values[("scs_gc_pause_seconds_total", (("generation", "1"),))] > 0
+    assert values[("scs_gc_pause_max_seconds", (("generation", "1"),))] > 0
     assert values[("scs_tool_calls_total", (("outcome", "ok"), ("tool", "probe_ok")))] == 3
     assert values[("scs_tool_calls_total", (("outcome", "error"), ("tool", "probe_fail")))] == 1
     assert values[("scs_tool_errors_total", (("code", "CONFLICT"), ("tool", "probe_fail")))] == 1

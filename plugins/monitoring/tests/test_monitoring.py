@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import TYPE_CHECKING, Any
 
 import httpx2
+from scs_monitoring.gcpauses import GcPauses
 from scs_monitoring.metrics import Metrics
 from scs_server.testing import ADMIN_API_KEY
 
@@ -174,3 +176,37 @@ async def test_server_works_without_monitoring(scs_factory: ServerFactory) -> No
             server.url.removesuffix("/mcp") + "/metrics", headers={"X-API-Key": ADMIN_API_KEY}
         )
     assert response.status_code == 404
+
+
+async def test_garbage_collector_pauses_are_measured(scs_factory: ServerFactory) -> None:
+    server = await probe_server(scs_factory)
+    admin = await server.agent("root", agent_type="admin")
+    before = (await metrics_of(admin))["gc"]["generations"]["gen2"]
+    junk: list[list[object]] = [[] for _ in range(200)]
+    for item in junk:
+        item.append(item)  # a cycle: only the collector frees it
+    del junk, item
+    gc.collect(2)
+    figures = (await metrics_of(admin))["gc"]
+    gen2 = figures["generations"]["gen2"]
+    assert gen2["collections"] >= before["collections"] + 1
+    assert gen2["collected"] >= before["collected"] + 200
+    assert gen2["seconds"] > before["seconds"]
+    assert gen2["max_ms"] > 0
+    assert figures["thresholds"] == list(gc.get_threshold())
+
+
+def test_the_gc_recorder_is_installed_once_while_used() -> None:
+    pauses = GcPauses()
+    pauses.acquire()
+    pauses.acquire()  # a second App in the process
+    try:
+        assert gc.callbacks.count(pauses._callback) == 1
+        pauses.release()
+        assert gc.callbacks.count(pauses._callback) == 1  # the first App still runs
+    finally:
+        pauses.release()
+    assert pauses._callback not in gc.callbacks
+    collections = pauses.generations[0].collections
+    gc.collect(0)
+    assert pauses.generations[0].collections == collections  # no longer counting

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from scs_server.cpu import lane_stats
 
+from scs_monitoring.gcpauses import PAUSES
 from scs_monitoring.history import CallHistory
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ class Metrics:
             "cache": sections.pop("cache", None),
             "ratelimit": sections.pop("ratelimit", None),
             "retention": sections.pop("retention", None),
+            "gc": PAUSES.stats(),
             "plugins": sections,  # other plugins' scs_stats sections
         }
 
@@ -189,6 +191,7 @@ class StateCollector(Collector):
                 in_flight["refused"],
             )
         yield from _auth_families(self.metrics.app.auth.throttle.stats())
+        yield from _gc_families(PAUSES.stats())
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")
         if cache is not None:
@@ -207,6 +210,27 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
             )
+
+
+def _gc_families(stats: dict[str, Any]) -> Iterable[Metric]:
+    """The cyclic garbage collector's pauses (``scs_monitoring.gcpauses``), by generation."""
+    families = (
+        CounterMetricFamily("scs_gc_collections", "Garbage-collector runs", labels=["generation"]),
+        CounterMetricFamily(
+            "scs_gc_pause_seconds",
+            "Seconds the garbage collector held the event loop",
+            labels=["generation"],
+        ),
+        GaugeMetricFamily(
+            "scs_gc_pause_max_seconds", "Longest garbage-collector pause", labels=["generation"]
+        ),
+    )
+    for name, figures in stats["generations"].items():
+        generation = [name.removeprefix("gen")]
+        families[0].add_metric(generation, figures["collections"])
+        families[1].add_metric(generation, figures["seconds"])
+        families[2].add_metric(generation, figures["max_ms"] / 1000)
+    yield from families
 
 
 def _cpu_lane_families(stats: dict[str, float]) -> Iterable[Metric]:

@@ -8,6 +8,7 @@ from scs_server import hookimpl, requires
 from starlette.routing import Route
 
 from scs_monitoring.calls import CallRecorder
+from scs_monitoring.gcpauses import PAUSES
 from scs_monitoring.metrics import Metrics
 from scs_monitoring.routes import metrics_endpoint
 from scs_monitoring.settings import MonitoringSettings
@@ -36,13 +37,24 @@ def scs_settings() -> type[MonitoringSettings]:
 
 
 @hookimpl
+def scs_startup() -> None:
+    PAUSES.acquire()
+
+
+@hookimpl
+def scs_shutdown() -> None:
+    PAUSES.release()
+
+
+@hookimpl
 def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     metrics = _metrics(app)
 
     @mcp.tool(tags=requires("admin"))
     async def get_performance_metrics() -> dict[str, Any]:
         """Measured figures per tool (calls, errors by code, p50/p95/p99 ms), totals,
-        in-flight calls, database pool, cache and rate limiter. Admin only."""
+        in-flight calls, database pool, cache, rate limiter and garbage-collector
+        pauses. Admin only."""
         return metrics.snapshot()
 
 
