@@ -71,10 +71,6 @@ class CallHooks:
         else:
             return result
         finally:
-            # each delivery task's context holds this call: without this, every call that
-            # wrote would leave its whole request (headers, session, contexts) in a
-            # reference cycle for the garbage collector (the app still tracks the tasks)
-            call.deliveries.clear()
             self.in_flight[call.kind] -= 1
             call.seconds = time.perf_counter() - started
             try:

@@ -135,4 +135,11 @@ def begin_call() -> tuple[Call, Token[Call | None]]:
 
 
 def end_call(token: Token[Call | None]) -> None:
+    """End the call record ``begin_call`` started."""
+    call = _call.get()
+    if call is not None:
+        # each delivery task's context holds the call: kept, the tasks would leave the
+        # whole request (headers, session, contexts) in a reference cycle for the garbage
+        # collector (the app still tracks them until they finish)
+        call.deliveries.clear()
     _call.reset(token)
