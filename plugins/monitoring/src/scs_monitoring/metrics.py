@@ -20,10 +20,12 @@ from scs_monitoring.gcpauses import PAUSES
 from scs_monitoring.history import CallHistory
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from prometheus_client.metrics_core import Metric
     from scs_server.app import App
+
+    from scs_monitoring.gcpauses import Generation
 
 # Seconds. Most scs calls take 0.2-20 ms; the tail goes to seconds when the DB is busy.
 BUCKETS = (
@@ -191,7 +193,7 @@ class StateCollector(Collector):
                 in_flight["refused"],
             )
         yield from _auth_families(self.metrics.app.auth.throttle.stats())
-        yield from _gc_families(PAUSES.stats())
+        yield from _gc_families(PAUSES.generations)
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")
         if cache is not None:
@@ -212,7 +214,7 @@ class StateCollector(Collector):
             )
 
 
-def _gc_families(stats: dict[str, Any]) -> Iterable[Metric]:
+def _gc_families(generations: Sequence[Generation]) -> Iterable[Metric]:
     """The cyclic garbage collector's pauses (``scs_monitoring.gcpauses``), by generation."""
     families = (
         CounterMetricFamily("scs_gc_collections", "Garbage-collector runs", labels=["generation"]),
@@ -225,11 +227,10 @@ def _gc_families(stats: dict[str, Any]) -> Iterable[Metric]:
             "scs_gc_pause_max_seconds", "Longest garbage-collector pause", labels=["generation"]
         ),
     )
-    for name, figures in stats["generations"].items():
-        generation = [name.removeprefix("gen")]
-        families[0].add_metric(generation, figures["collections"])
-        families[1].add_metric(generation, figures["seconds"])
-        families[2].add_metric(generation, figures["max_ms"] / 1000)
+    for n, figures in enumerate(generations):
+        families[0].add_metric([str(n)], figures.collections)
+        families[1].add_metric([str(n)], figures.seconds)
+        families[2].add_metric([str(n)], figures.max_seconds)
     yield from families
 
 
