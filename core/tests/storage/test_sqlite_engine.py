@@ -48,6 +48,36 @@ async def test_a_short_write_runs_on_the_loop_without_a_thread_hop(db: SqliteDat
     assert after["writes_in_thread"] == before["writes_in_thread"]
 
 
+async def test_point_reads_between_writes_use_the_idle_writer(db: SqliteDatabase) -> None:
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("x",))
+    before = db.reads_on_writer
+    assert await db.fetch_value("SELECT body FROM notes") == "x"
+    assert [r["body"] for r in await db.fetch_all("SELECT body FROM notes")] == ["x"]
+    assert db.reads_on_writer == before + 2
+
+
+async def test_a_point_read_during_a_write_does_not_see_its_uncommitted_rows(
+    db: SqliteDatabase,
+) -> None:
+    inserted, release = asyncio.Event(), asyncio.Event()
+
+    async def write() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("uncommitted",))
+            inserted.set()
+            await release.wait()  # the transaction stays open across this await
+
+    writing = asyncio.create_task(write())
+    await asyncio.wait_for(inserted.wait(), 10)
+    before = db.reads_on_writer
+    assert await db.fetch_value("SELECT count(*) FROM notes") == 0
+    assert await db.fetch_one("SELECT body FROM notes") is None
+    assert db.reads_on_writer == before  # the loop-side reader answered
+    release.set()
+    await asyncio.wait_for(writing, 10)
+    assert await db.fetch_value("SELECT count(*) FROM notes") == 1
+
+
 async def test_another_process_holding_the_lock_sends_the_wait_to_a_thread(
     db: SqliteDatabase,
 ) -> None:
@@ -109,7 +139,8 @@ async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
     for n in range(2):
         await db.execute("INSERT INTO notes (body) VALUES (?)", (f"x{n}",))
     assert db.checkpoints == 0
-    assert await db.fetch_value("PRAGMA wal_autocheckpoint") > 0  # the others keep the default
+    async with db.read() as reader:  # the other connections keep the default
+        assert await reader.fetch_value("PRAGMA wal_autocheckpoint") > 0
     await db.execute("INSERT INTO notes (body) VALUES (?)", ("x2",))
     await eventually(lambda: db.checkpoints == 1)
 
