@@ -11,6 +11,7 @@ and runs one scenario at a time on command from the main process:
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -298,6 +299,7 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
         clients = await open_clients(scenario.url, scenario.agents)
         try:
             await warm_up(clients, scenario, acks)
+            quiet_collector()
             conn.send(("ready", len(clients)))
             _, start_at = await loop.run_in_executor(None, conn.recv)
             ticker = asyncio.create_task(report_progress(queue, worker, samples))
@@ -311,7 +313,28 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             queue.put((worker, len(samples)))
             conn.send(("done", samples, acks))  # before closing: the wall clock stops here
         finally:
+            loud_collector()
             await close_clients(clients)
+
+
+def quiet_collector() -> None:
+    """No garbage collection in the generator while it measures (``loud_collector`` after).
+
+    With it on, the generator's own collections paused its loop in the middle of the
+    open loop (a full one walked the state of every client, up to ~160 ms; young ones
+    5-13 ms), and those pauses landed in the latencies of both servers. A client call
+    leaves no cyclic garbage (measured: 0 objects in 2,000 calls), so memory does not
+    grow meanwhile.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+
+def loud_collector() -> None:
+    """The collector back on, over everything again, once a scenario is measured."""
+    gc.unfreeze()
+    gc.enable()
 
 
 def worker_main(conn: Connection, queue: Queue[Any], worker: int) -> None:

@@ -629,8 +629,10 @@ def run_plan(
     workers: Workers,
     server: Servers,
     outcome: Outcome,
-    after: Callable[[Scenario], None] | None = None,
+    after: Callable[[Scenario, float], None] | None = None,
 ) -> list[tuple[int, str, str]]:
+    """Run each scenario of ``plan``; ``after(scenario, started)`` follows each one, with
+    ``started`` the ``time.monotonic()`` of its first scheduled call."""
     acks: list[tuple[int, str, str]] = []
     columns = (
         TextColumn("[bold]{task.description:<16}"),
@@ -641,18 +643,20 @@ def run_plan(
     with Progress(*columns, console=console, transient=True) as progress:
         for scenario in plan:
             console.print(f"[dim]  {scenario.name} {'/'.join(dict.fromkeys(scenario.mix))}[/]")
+            started = time.monotonic()
             samples, scenario_acks, wall, cores = workers.run(scenario, server.pids, progress)
             acks.extend(scenario_acks)
             rows = rows_from(target, scenario, samples, wall, cores)
             for row in rows:
                 row.server_rss_mib = round(server.rss_kib() / 1024, 1)
             outcome.rows.extend(rows)
-            if scenario.open_interval_s is not None and samples:
-                first = min(sample[1] for sample in samples)
-                outcome.timelines[scenario.name] = timeline(samples, first)
+            if samples:
+                started = min(sample[1] for sample in samples)
+                if scenario.open_interval_s is not None:
+                    outcome.timelines[scenario.name] = timeline(samples, started)
             server.check_alive()
             if after is not None:
-                after(scenario)
+                after(scenario, started)
     return acks
 
 
@@ -1085,10 +1089,12 @@ def run(args: argparse.Namespace) -> Outcome:
         tokens = asyncio.run(mint(scs.url, [*agents, ("bench-admin", "admin")]))
         admin = tokens.pop("bench-admin")
 
-        def measured_inside(scenario: Scenario) -> None:
+        def measured_inside(scenario: Scenario, started: float) -> None:
             if scenario.open_interval_s is not None and scs is not None:
+                # since the first call: closing 100 clients and gathering the samples
+                # took seconds, and the scenario's own length cut off its first pauses
                 outcome.server_side[scenario.name] = asyncio.run(
-                    inside_view(scs, admin, window_s=scenario.duration_s + 1)
+                    inside_view(scs, admin, window_s=time.monotonic() - started)
                 )
 
         console.print("scs: load ...")
