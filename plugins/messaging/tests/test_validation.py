@@ -40,6 +40,19 @@ async def test_unknown_session(team: Team, stored_messages: StoredCount) -> None
     await refused(team, stored_messages, "RESOURCE_001", session_id="")
 
 
+async def test_get_messages_of_an_unknown_session(team: Team) -> None:
+    """Refused with a typed error and a hint, whether the page is read with the count
+    (one statement) or through a metadata filter; an empty session is no such case."""
+    for arguments in ({}, {"after_id": 5, "offset": 2}, {"metadata_filter": {"kind": "x"}}):
+        error = await team.bob.fails(
+            "get_messages", session_id="session_ffffffffffffffff", **arguments
+        )
+        assert error.code == "RESOURCE_001", error.body
+        assert "session_ffffffffffffffff" in error.message and error.hint
+    page = await team.bob.call("get_messages", session_id=team.session_id, offset=3)
+    assert (page["messages"], page["total_count"], page["has_more"]) == ([], 0, False)
+
+
 async def test_closed_session(team: Team, stored_messages: StoredCount) -> None:
     await team.alice.call("add_message", session_id=team.session_id, content="before")
     await team.alice.call("close_session", session_id=team.session_id)

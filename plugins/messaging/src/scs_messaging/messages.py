@@ -208,25 +208,36 @@ class Messaging:
             raise validation_error(f"after_id must be a message id (0 or more), not {after_id}")
         visible = narrow_sql(identity, visibility_filter, "m")
         check_session_id(session_id)
+        total: int | None
+        rows: list[Row] = []
         async with self.app.db.read() as r:
-            total = await store.count_visible(r, session_id, visible)
-            if total is None:
-                raise not_found("session", session_id, "list_sessions shows the sessions there are")
             if wanted is None:
-                rows = await within_bytes(
-                    lambda cursor, n: store.page(
-                        r,
-                        session_id,
-                        visible,
-                        after_id=after_id if cursor is None else cursor,
-                        limit=n,
-                        offset=offset if cursor is None else 0,
-                    ),
-                    limit + 1,
-                    self.settings.max_response_bytes,
+                counted = await store.count_and_page(
+                    r,
+                    session_id,
+                    visible,
+                    after_id=after_id,
+                    limit=first_batch(limit + 1),
+                    offset=offset,
                 )
+                total = None if counted is None else counted[0]
+                if counted is not None:
+                    rows = await within_bytes(
+                        lambda cursor, n: store.page(
+                            r, session_id, visible, after_id=cursor, limit=n, offset=0
+                        ),
+                        limit + 1,
+                        self.settings.max_response_bytes,
+                        first=counted[1],
+                    )
             else:
-                rows = await _matching(r, session_id, visible, after_id, limit + 1, offset, wanted)
+                total = await store.count_visible(r, session_id, visible)
+                if total is not None:
+                    rows = await _matching(
+                        r, session_id, visible, after_id, limit + 1, offset, wanted
+                    )
+        if total is None:
+            raise not_found("session", session_id, "list_sessions shows the sessions there are")
         messages = [message_object(row) for row in rows[:limit]]
         kept = fitting(messages, self.settings.max_response_bytes)
         has_more = len(rows) > limit or kept < len(messages)
@@ -460,21 +471,30 @@ class InboxSource(Protocol):
 PAGE_BATCH = 50  # rows read at a time by within_bytes
 
 
+def first_batch(limit: int) -> int:
+    """How many rows ``within_bytes`` reads first for ``limit`` rows."""
+    return min(PAGE_BATCH, limit)
+
+
 async def within_bytes(
-    read: Callable[[int | None, int], Awaitable[list[Row]]], limit: int, budget: int
+    read: Callable[[int | None, int], Awaitable[list[Row]]],
+    limit: int,
+    budget: int,
+    first: list[Row] | None = None,
 ) -> list[Row]:
     """Up to ``limit`` rows from ``read(cursor, n)`` (the next ``n`` rows past the row
     whose id is ``cursor``; ``None``: from the start), read ``PAGE_BATCH`` at a time and
     stopping once their contents alone pass ``budget`` bytes: 1,001 messages of 100k
     characters would otherwise be read and decoded (~100 MB in memory per call in
     flight) for an answer cut to 256 KiB. The row that passes the budget is kept, so
-    the caller's ``fitting`` cut still reports more."""
+    the caller's ``fitting`` cut still reports more. ``first``: the first batch, read
+    already (``first_batch(limit)`` rows from the start)."""
     rows: list[Row] = []
     chars = 0
     cursor: int | None = None
     while len(rows) < limit:
-        wanted = min(PAGE_BATCH, limit - len(rows))
-        batch = await read(cursor, wanted)
+        wanted = first_batch(limit - len(rows))
+        batch = first if first is not None and cursor is None else await read(cursor, wanted)
         rows.extend(batch)
         chars += sum(len(row["content"]) for row in batch)
         if len(batch) < wanted or chars > budget:

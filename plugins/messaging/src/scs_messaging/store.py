@@ -89,6 +89,42 @@ async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[A
     return None if row is None else int(row[0])
 
 
+async def count_and_page(
+    r: Executor,
+    session_id: str,
+    visible: tuple[str, list[Any]],
+    *,
+    after_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[Row]] | None:
+    """``count_visible`` and ``page`` in one statement: one round trip (one thread hop on
+    SQLite) and one snapshot for both; None when the session does not exist."""
+    condition, params = visible
+    after = " AND m.id > ?" if after_id is not None else ""
+    rows = await r.fetch_all(
+        "SELECT t.total, p.* FROM sessions_sessions s"
+        " CROSS JOIN (SELECT COUNT(*) AS total FROM messaging_messages m"
+        f" WHERE m.session_id = ? AND {condition}) t"
+        f" LEFT JOIN (SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{after}"
+        f" AND {condition} ORDER BY m.id LIMIT ? OFFSET ?) p ON 1 = 1"
+        " WHERE s.id = ? ORDER BY p.id",
+        (
+            session_id,
+            *params,
+            session_id,
+            *([after_id] if after_id is not None else []),
+            *params,
+            limit,
+            offset,
+            session_id,
+        ),
+    )
+    if not rows:
+        return None
+    return int(rows[0]["total"]), [row for row in rows if row["id"] is not None]
+
+
 async def page(
     r: Executor,
     session_id: str,
