@@ -257,12 +257,16 @@ class Messaging:
     ) -> tuple[list[dict[str, Any]], int]:
         """The newest ``limit`` messages the caller may see (oldest first) and their total."""
         visible = visible_sql(identity, "m")
+        counted = await store.count_and_newest(r, session_id, visible, first_batch(limit))
+        if counted is None:
+            return [], 0
+        total, first = counted
         rows = await within_bytes(  # newest first
             lambda cursor, n: store.newest(r, session_id, visible, n, before_id=cursor),
             limit,
             self.settings.max_response_bytes,
+            first=first,
         )
-        total = await store.count_visible(r, session_id, visible) or 0
         newest_first = [message_object(row) for row in rows]
         kept = fitting(newest_first, self.settings.max_response_bytes)  # keep the newest
         return newest_first[:kept][::-1], total

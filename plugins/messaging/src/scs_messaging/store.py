@@ -89,6 +89,57 @@ async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[A
     return None if row is None else int(row[0])
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
+def _page_sql(
+    session_id: str, visible: tuple[str, list[Any]], after_id: int | None, limit: int, offset: int
+) -> Statement:
+    condition, params = visible
+    after = " AND m.id > ?" if after_id is not None else ""
+    return (
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{after} AND {condition}"
+        " ORDER BY m.id LIMIT ? OFFSET ?",
+        (session_id, *([after_id] if after_id is not None else []), *params, limit, offset),
+    )
+
+
+def _newest_sql(
+    session_id: str, visible: tuple[str, list[Any]], limit: int, before_id: int | None
+) -> Statement:
+    condition, params = visible
+    before = " AND m.id < ?" if before_id is not None else ""
+    return (
+        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{before}"
+        f" AND {condition} ORDER BY m.id DESC LIMIT ?",
+        (session_id, *([before_id] if before_id is not None else []), *params, limit),
+    )
+
+
+async def _counted(
+    r: Executor,
+    session_id: str,
+    visible: tuple[str, list[Any]],
+    rows_statement: Statement,
+    order: str,
+) -> tuple[int, list[Row]] | None:
+    """``count_visible`` and the rows of ``rows_statement`` (in ``order``) in one
+    statement: one round trip (one thread hop on SQLite) and one snapshot for both;
+    None when the session does not exist."""
+    condition, params = visible
+    sql, rows_params = rows_statement
+    rows = await r.fetch_all(
+        "SELECT t.total, p.* FROM sessions_sessions s"
+        " CROSS JOIN (SELECT COUNT(*) AS total FROM messaging_messages m"
+        f" WHERE m.session_id = ? AND {condition}) t"
+        f" LEFT JOIN ({sql}) p ON 1 = 1 WHERE s.id = ? ORDER BY p.id {order}",
+        (session_id, *params, *rows_params, session_id),
+    )
+    if not rows:
+        return None
+    return int(rows[0]["total"]), [row for row in rows if row["id"] is not None]
+
+
 async def count_and_page(
     r: Executor,
     session_id: str,
@@ -98,31 +149,18 @@ async def count_and_page(
     limit: int,
     offset: int,
 ) -> tuple[int, list[Row]] | None:
-    """``count_visible`` and ``page`` in one statement: one round trip (one thread hop on
-    SQLite) and one snapshot for both; None when the session does not exist."""
-    condition, params = visible
-    after = " AND m.id > ?" if after_id is not None else ""
-    rows = await r.fetch_all(
-        "SELECT t.total, p.* FROM sessions_sessions s"
-        " CROSS JOIN (SELECT COUNT(*) AS total FROM messaging_messages m"
-        f" WHERE m.session_id = ? AND {condition}) t"
-        f" LEFT JOIN (SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{after}"
-        f" AND {condition} ORDER BY m.id LIMIT ? OFFSET ?) p ON 1 = 1"
-        " WHERE s.id = ? ORDER BY p.id",
-        (
-            session_id,
-            *params,
-            session_id,
-            *([after_id] if after_id is not None else []),
-            *params,
-            limit,
-            offset,
-            session_id,
-        ),
-    )
-    if not rows:
-        return None
-    return int(rows[0]["total"]), [row for row in rows if row["id"] is not None]
+    """``count_visible`` and ``page`` in one statement; None when the session does not exist."""
+    statement = _page_sql(session_id, visible, after_id, limit, offset)
+    return await _counted(r, session_id, visible, statement, "ASC")
+
+
+async def count_and_newest(
+    r: Executor, session_id: str, visible: tuple[str, list[Any]], limit: int
+) -> tuple[int, list[Row]] | None:
+    """``count_visible`` and ``newest`` (newest first) in one statement; None when the
+    session does not exist."""
+    statement = _newest_sql(session_id, visible, limit, None)
+    return await _counted(r, session_id, visible, statement, "DESC")
 
 
 async def page(
@@ -135,13 +173,7 @@ async def page(
     offset: int,
 ) -> list[Row]:
     """Oldest first, from ``after_id`` (exclusive) then ``offset``; up to ``limit`` rows."""
-    condition, params = visible
-    after = " AND m.id > ?" if after_id is not None else ""
-    return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{after} AND {condition}"
-        " ORDER BY m.id LIMIT ? OFFSET ?",
-        (session_id, *([after_id] if after_id is not None else []), *params, limit, offset),
-    )
+    return await r.fetch_all(*_page_sql(session_id, visible, after_id, limit, offset))
 
 
 async def newest(
@@ -152,13 +184,7 @@ async def newest(
     before_id: int | None = None,
 ) -> list[Row]:
     """The newest ``limit`` matching messages below ``before_id`` (if given), NEWEST first."""
-    condition, params = visible
-    before = " AND m.id < ?" if before_id is not None else ""
-    return await r.fetch_all(
-        f"SELECT {COLUMNS} FROM messaging_messages m WHERE m.session_id = ?{before}"
-        f" AND {condition} ORDER BY m.id DESC LIMIT ?",
-        (session_id, *([before_id] if before_id is not None else []), *params, limit),
-    )
+    return await r.fetch_all(*_newest_sql(session_id, visible, limit, before_id))
 
 
 async def get(r: Executor, message_id: int, visible: tuple[str, list[Any]]) -> Row | None:
