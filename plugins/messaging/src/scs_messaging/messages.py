@@ -208,7 +208,7 @@ class Messaging:
             raise validation_error(f"after_id must be a message id (0 or more), not {after_id}")
         visible = narrow_sql(identity, visibility_filter, "m")
         check_session_id(session_id)
-        total: int | None
+        total: int | None = None
         rows: list[Row] = []
         async with self.app.db.read() as r:
             if wanted is None:
@@ -220,15 +220,15 @@ class Messaging:
                     limit=first_batch(limit + 1),
                     offset=offset,
                 )
-                total = None if counted is None else counted[0]
                 if counted is not None:
+                    total, first = counted
                     rows = await within_bytes(
                         lambda cursor, n: store.page(
                             r, session_id, visible, after_id=cursor, limit=n, offset=0
                         ),
                         limit + 1,
                         self.settings.max_response_bytes,
-                        first=counted[1],
+                        first=first,
                     )
             else:
                 total = await store.count_visible(r, session_id, visible)
