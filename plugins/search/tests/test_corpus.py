@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scs_search import scoring
+from scs_search import locality, ranking, scoring
 from scs_search.corpus import Corpus
 from scs_search.ranking import rank
 from scs_search.service import Search
@@ -17,6 +17,7 @@ from .conftest import PLUGINS, all_messages, brute_force, identity_of, seed
 from .corpus import rows
 
 if TYPE_CHECKING:
+    import pytest
     from scs_server.testing import Agent, ServerFactory
 
     from .conftest import Team
@@ -98,7 +99,12 @@ def test_a_dropped_session_leaves_every_ranking() -> None:
         assert [(h.score, h.message_id) for h in hits] == [(-s, -i) for s, i in expected]
 
 
-async def test_one_ranked_list_over_many_sessions_equals_brute_force(team: Team) -> None:
+async def test_one_ranked_list_over_many_sessions_equals_brute_force(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the locality bound from a few rows on (4,096 by default: this corpus is smaller)
+    monkeypatch.setattr(ranking, "LOCALITY_MIN_ROWS", 16)
+    monkeypatch.setattr(locality, "TABLE_US", 0.0)  # worth it whatever the tables cost
     app = team.server.app
     sessions = [team.session_id]
     for n in range(11):
@@ -125,6 +131,7 @@ async def test_one_ranked_list_over_many_sessions_equals_brute_force(team: Team)
                 assert found["truncated"] is False
     corpus = search.everything.corpus
     assert corpus is not None and len(corpus) == len(messages)
+    assert search.stats["tightened"] > 0  # the locality bound took part in the answers
     # compacted when its build ended: no room left empty (rounded to whole bit bytes)
     assert corpus.capacity == -(-len(corpus) // 8) * 8 and corpus.growth == 16
     assert search.everything.stats["builds"] == 1  # built once, then only checked

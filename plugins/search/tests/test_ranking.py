@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
-from scs_search import ranking, scoring, tiers
+from scs_search import locality, ranking, scoring, tiers
+from scs_search.corpus import Corpus
 from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
@@ -30,17 +32,41 @@ def typo(rnd: random.Random, text: str) -> str:
     return "".join(chars) or "x"
 
 
+def indexed(messages: list[dict[str, Any]], corpus: bool) -> SessionIndex:
+    """A session index of ``messages``, or a corpus (rows with their tokens: the
+    locality bound), the first half read, the rest by events out of id order."""
+    half = len(messages) // 2
+    if corpus:
+        index: SessionIndex = Corpus()
+        assert isinstance(index, Corpus)
+        index.add_session_rows("s", messages[:half])
+        for message in reversed(messages[half:]):
+            index.add_session_event("s", message)
+        return index
+    index = SessionIndex("s")
+    index.add_synced(messages[:half])
+    index.synced_to(messages[half - 1]["id"])
+    for message in reversed(messages[half:]):  # events may arrive in any order
+        index.add_event(message)
+    return index
+
+
 @pytest.mark.parametrize(
-    ("workers", "tiering"), [(1, "one"), (3, "one"), (1, "cells"), (1, "rows")]
+    ("workers", "tiering"),
+    [(1, "one"), (3, "one"), (1, "cells"), (1, "rows"), (1, "locality"), (3, "locality")],
 )
 def test_rank_equals_brute_force_and_prunes(
     workers: int, tiering: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ranking, "PARALLEL_MIN_TEXTS", 100)
     # one: a session's single tier; cells / rows: a corpus's tiers (small, so that a
-    # search goes through several) by a table of cells, or row by row (too many cells)
+    # search goes through several) by a table of cells, or row by row (too many cells);
+    # locality: a corpus, whose tiers also get the locality bound (from a few rows on)
     monkeypatch.setattr(tiers, "FIRST_TIER", 64)
     monkeypatch.setattr(tiers, "DENSE_MIN_ROWS", 10**9 if tiering == "one" else 0)
+    monkeypatch.setattr(ranking, "LOCALITY_MIN_ROWS", 32)
+    monkeypatch.setattr(locality, "TABLE_US", 0.0)  # worth it whatever the tables cost
+    monkeypatch.setattr(locality, "PARALLEL_MIN_ROWS", 100)
     if tiering == "rows":
         monkeypatch.setattr(tiers, "MAX_CELLS", 0)
     rnd = random.Random(11)
@@ -48,15 +74,10 @@ def test_rank_equals_brute_force_and_prunes(
         {**row, "id": 10 + 3 * number, "session_id": "s"}
         for number, row in enumerate(rows(4000, seed=5))
     ]
-    index = SessionIndex("s")
-    # out of id order on purpose: events may arrive in any order
-    index.add_synced(messages[:2000])
-    index.synced_to(messages[1999]["id"])
-    for message in reversed(messages[2000:]):
-        index.add_event(message)
-    snapshot = index.snapshot()
+    snapshot = indexed(messages, corpus=tiering == "locality").snapshot()
+    assert (snapshot.tokens is not None) == (tiering == "locality")
     texts = snapshot.texts
-    pruned = 0
+    pruned = tightened = 0
     for _ in range(150):
         source = rnd.choice(texts)
         start = rnd.randrange(len(source))
@@ -89,7 +110,10 @@ def test_rank_equals_brute_force_and_prunes(
             (-score, -ident) for score, ident in expected[:limit]
         ], (query, threshold, limit)
         pruned += stats["scored"] < stats["visible"]
+        tightened += stats["tightened"] > 0
     assert pruned > 50  # the bounds do skip work, they are not only correct
+    if tiering == "locality":
+        assert tightened > 30  # and the locality bound took part
 
 
 def test_shared_bar_across_sessions_equals_brute_force() -> None:
@@ -158,7 +182,7 @@ SPANNING = [
 ]
 
 
-@pytest.mark.parametrize("tiering", ["one", "cells"])
+@pytest.mark.parametrize("tiering", ["one", "cells", "locality"])
 def test_windows_across_separators_equal_brute_force(
     tiering: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,15 +197,17 @@ def test_windows_across_separators_equal_brute_force(
     ]
     for n, content in enumerate(SPANNING):
         messages.insert(37 * n, {**filler[n], "content": content, "metadata": None})
+    monkeypatch.setattr(ranking, "LOCALITY_MIN_ROWS", 8)
+    monkeypatch.setattr(locality, "TABLE_US", 0.0)
     messages = [{**m, "id": n + 1} for n, m in enumerate(messages)]
-    index = SessionIndex("s")
-    index.add_synced(messages)
-    snapshot = index.snapshot()
+    snapshot = indexed(messages, corpus=tiering == "locality").snapshot()
     allowed = np.ones(len(snapshot.class_keys), dtype=bool)
-    spanning_first = 0
+    spanning_first = tightened = 0
     for query in ["policy", "retry policy", "merge conflict", "auth middlware", "pol icy"]:
         for threshold, limit in [(60.0, 10), (75.0, 3), (80.0, 20)]:
-            hits = rank(snapshot, query, threshold, limit, allowed)
+            stats: dict[str, int] = {}
+            hits = rank(snapshot, query, threshold, limit, allowed, stats=stats)
+            tightened += stats["tightened"]
             expected = sorted(
                 (-scoring.score(query, snapshot.texts[row]), -int(snapshot.ids[row]))
                 for row in range(snapshot.n)
@@ -191,3 +217,4 @@ def test_windows_across_separators_equal_brute_force(
             top = snapshot.texts[hits[0].row] if hits else ""
             spanning_first += any(top.endswith(text) for text in SPANNING)
     assert spanning_first >= 5  # the crafted texts are what the answers are made of
+    assert (tightened > 0) == (tiering == "locality")

@@ -11,13 +11,18 @@ again; when a quarter of the rows are dead the corpus is rebuilt.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from scs_search.index import SessionIndex
+from scs_search import locality
+from scs_search.index import SessionIndex, Snapshot
+from scs_search.packed import PackedTexts
+from scs_search.scoring import WORD
 from scs_search.text import MAX_SCORED_CHARS
 
 if TYPE_CHECKING:
@@ -40,11 +45,19 @@ class SessionPart:
 class Corpus(SessionIndex):
     """The rows of every session in one index (see the module doc)."""
 
-    ROW_ARRAYS = (*SessionIndex.ROW_ARRAYS, "sessions")
+    ROW_ARRAYS = (*SessionIndex.ROW_ARRAYS, "sessions", "token_ends")
 
     def __init__(self, max_chars: int = MAX_SCORED_CHARS, capacity: int = 8) -> None:
         super().__init__(ALL_SESSIONS, max_chars, capacity)
+        self.texts = PackedTexts()
         self.sessions = np.zeros(self.capacity, dtype=np.int32)
+        # the rows' tokens for ``locality`` (only with its compiled kernel: without it
+        # they would cost bytes and never be read)
+        self.tokenised = locality.available()
+        self.vocabulary = locality.Vocabulary()
+        self.token_ends = np.zeros(self.capacity, dtype=np.uint32)  # < 4G tokens: 8 GB
+        self.stream = np.zeros(0, dtype=np.uint16)
+        self.stream_used = 0
         self.parts: dict[str, SessionPart] = {}
         self._codes = 0
         self._dead: list[npt.NDArray[np.int64]] = []
@@ -100,6 +113,43 @@ class Corpus(SessionIndex):
         self.sessions[start : start + len(fresh)] = part.code
         part.rows += len(fresh)
 
+    def _add_tokens(self, start: int, texts: list[str]) -> None:
+        if not self.tokenised:
+            return
+        encode, findall = self.vocabulary.encode, WORD.findall
+        encoded = [encode(findall(text)) for text in texts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        used = self.stream_used
+        end = used + int(lengths.sum())
+        if end > len(self.stream):
+            grown = np.zeros(
+                max(end, len(self.stream) + len(self.stream) // self.growth), np.uint16
+            )
+            grown[:used] = self.stream[:used]
+            self.stream = grown
+        self.stream[used:end] = np.fromiter(chain.from_iterable(encoded), np.uint16, end - used)
+        self.token_ends[start : start + len(texts)] = used + np.cumsum(lengths)
+        self.stream_used = end
+
+    def _texts_nbytes(self) -> int:
+        assert isinstance(self.texts, PackedTexts)
+        return self.texts.nbytes()
+
+    def compact(self, growth: int = 16) -> None:
+        super().compact(growth)
+        with self._writing:
+            self.stream = self.stream[: self.stream_used].copy()
+            assert isinstance(self.texts, PackedTexts)
+            self.texts.compact()
+
+    def snapshot(self) -> Snapshot:
+        snapshot = super().snapshot()
+        if not self.tokenised:
+            return snapshot
+        # read after the row count: a row's tokens are written before the row counts
+        tokens = locality.TokenStream(self.vocabulary, self.stream, self.token_ends)
+        return dataclasses.replace(snapshot, tokens=tokens)
+
     def drop_session(self, session_id: str) -> None:
         """Mark the session's rows dead (a deletion, or the session is gone)."""
         with self._writing:
@@ -129,4 +179,5 @@ class Corpus(SessionIndex):
 
     def nbytes(self) -> int:
         parts = 200 * len(self.parts) + 64 * self._ahead
-        return super().nbytes() + parts + 8 * self.dead_rows
+        tokens = self.stream.nbytes + (self.vocabulary.nbytes() if self.tokenised else 0)
+        return super().nbytes() + parts + 8 * self.dead_rows + tokens

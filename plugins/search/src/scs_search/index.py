@@ -25,6 +25,9 @@ from scs_search.text import MAX_SCORED_CHARS, prepare
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from scs_search.locality import TokenStream
+    from scs_search.packed import PackedTexts
+
 ClassKey = tuple[str, str, str]  # (visibility, sender, sender_type)
 
 
@@ -33,7 +36,7 @@ class Snapshot:
     """The first ``n`` rows of an index, safe to read while the index grows."""
 
     n: int
-    texts: list[str]
+    texts: Sequence[str]  # a list, or a corpus's ``PackedTexts``
     ids: npt.NDArray[np.int64]
     classes: npt.NDArray[np.int32]
     full_len: npt.NDArray[np.int32]
@@ -41,6 +44,7 @@ class Snapshot:
     signatures: npt.NDArray[np.uint8]
     class_keys: tuple[ClassKey, ...]
     stamps: npt.NDArray[np.int64]
+    tokens: TokenStream | None = None  # the rows' tokens (a corpus: ``locality``)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,7 +93,7 @@ class SessionIndex:
     ) -> None:
         self.session_id = session_id
         self.max_chars = max_chars
-        self.texts: list[str] = []
+        self.texts: list[str] | PackedTexts = []
         self._text_bytes = 0  # sys.getsizeof of every text, kept as they are added
         self.class_keys: list[ClassKey] = []
         self._class_codes: dict[ClassKey, int] = {}
@@ -124,7 +128,10 @@ class SessionIndex:
         for name in self.ROW_ARRAYS:
             arrays += int(getattr(self, name).nbytes)
         pairs = 8 * self._pair_rows + 120 * len(self.pairs)
-        return arrays + self._text_bytes + 8 * len(self.texts) + 64 * len(self.ahead) + pairs + 512
+        return arrays + self._texts_nbytes() + 64 * len(self.ahead) + pairs + 512
+
+    def _texts_nbytes(self) -> int:
+        return self._text_bytes + 8 * len(self.texts)  # the strings and the list's slots
 
     def _grow(self, needed: int) -> None:
         if needed <= self.capacity:
@@ -218,9 +225,14 @@ class SessionIndex:
             [message.get("timestamp") for message in fresh]
         )
         grams.set_signatures(self.signatures, texts, start)
+        self._add_tokens(start, texts)
         self._text_bytes += sum(map(sys.getsizeof, texts))
         self.texts.extend(texts)  # last: a snapshot never sees a row before its bits
         return start
+
+    def _add_tokens(self, start: int, texts: list[str]) -> None:
+        """Rows ``start...`` get ``texts``: a subclass may keep more of them (a corpus
+        keeps their tokens)."""
 
     def _add_pairs(self, metadata: object, row: int) -> None:
         if not isinstance(metadata, dict):

@@ -23,36 +23,66 @@ per word, not per row):
   neither token alone reaches it);
 - three or more pieces (``t_i+1`` whole in the middle): ``L <= m - 2`` and
   ``L <= LCS(q, suffix of t_i) + LCS(q, t_i+1) + (m - 3 - len(t_i+1))``;
-- the edges: a prefix of the text either lies in its first token
-  (``200 L / (m + L)``, ``L <= LCS(q, t_0[:m-1])``) or covers the whole first token, a
-  separator and more (``L <= min(m - 2, LCS(q, t_0) + m - 2 - len(t_0))``, length at
-  most ``m - 1``); the suffix likewise with the last token.
+- the edges (the text's first or last ``k < m`` characters, ``200 L / (m + k)``): walking
+  the end tokens outwards, the window ends right after a token's possible matches (its
+  LCS with ``q``) and goes on only past a token that fits whole; separators count one
+  character, tokens their length (all only ever too high a score).
 
 The row's bound is the highest of these over its tokens and adjacent token pairs
 (``word_bounds``): never below the word's true ``partial_ratio``. Tokens are stored as
-16-bit *buckets* (a token's id modulo 65,536); a bucket's values are the highest of its
-tokens', so a collision only loosens the bound.
+16-bit *buckets* (``Vocabulary.bucket``: the first 61,440 distinct tokens one each, the
+later ones sharing the last 4,096); a bucket's values are the highest of its tokens', so
+a collision only loosens the bound.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
+from scs_search.bounds import EPSILON
+from scs_search.scoring import TOKEN_FACTOR
 from scs_search.scoring import WORD as TOKEN  # the query words' alphabet
+from scs_search.workers import pool
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from scs_search.scoring import Query
+
+_kernel: ModuleType | None
+try:  # the compiled ``word_bounds`` (built with the plugin when a C compiler is there)
+    from scs_search import _locality as _kernel
+except ImportError:  # pragma: no cover - depends on the build
+    _kernel = None
 
 BUCKETS = 1 << 16
 CACHED_WORDS = 64
+TABLE_BYTES = 64 << 20  # the cached tables of all targets together (LRU beyond)
 LONGEST = 32_767  # token lengths are kept as int16 (a longer one counts as this)
+# distinct tokens remembered (~100 bytes each); later new tokens are all ``UNKNOWN``
+MAX_TOKENS = 1 << 18
+UNKNOWN = 0  # the id of every token beyond ``MAX_TOKENS``: its values are the highest
+LONGEST_TARGET = 64  # longer targets (query or word) get no locality bound: tables of int8
+LOW = -100  # an empty bucket's LCS values (no match at all)
+PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
+# the wall time (2 cores) a target's tables take a vocabulary token, and what the bound
+# saves a row it is given (scoring ~5 us of CPU a row on two threads; most rows are
+# pruned; the bound costs ~1.2 us for three targets)
+TABLE_US = 1.0
+SAVED_US = 2.0
 
 F64 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
 I64 = npt.NDArray[np.int64]
 U16 = npt.NDArray[np.uint16]
@@ -77,22 +107,25 @@ class WordTables:
     window: int
     extra: int
     single: F64  # the one-piece bound, as a score
-    suffix: I16  # (m + 1, buckets): LCS(T[:j], the token's last window - 1 characters)
-    prefix: I16  # (m + 1, buckets): LCS(T[j:], the token's first window - 1 characters)
-    whole: I16  # LCS(T, t)
+    suffix: I8  # (buckets, m + 1): LCS(T[:j], the token's last window - 1 characters)
+    prefix: I8  # (buckets, m + 1): LCS(T[j:], the token's first window - 1 characters)
+    whole: I8  # LCS(T, t)
     length: I16  # len(t) (at most 32,767)
-    first_edge: F64  # the text's prefixes inside its first token, as a score
-    last_edge: F64  # the text's suffixes inside its last token, as a score
 
 
 class Vocabulary:
     """Every distinct token seen, its id (its bucket is the id modulo ``BUCKETS``), and
     the per-word tables of the words searched lately."""
 
-    def __init__(self, buckets: int = BUCKETS) -> None:
+    def __init__(self, buckets: int = BUCKETS, max_tokens: int = MAX_TOKENS) -> None:
         self.buckets = buckets  # fewer only in tests (collisions on purpose)
+        # the first tokens seen get a bucket each (the frequent ones are seen early);
+        # the later ones share the last ``buckets // 16`` buckets among themselves, so a
+        # rare token never loosens the values of a frequent one
+        self.unique = buckets - max(1, buckets // 16)
+        self.max_tokens = max_tokens
         self.ids: dict[str, int] = {}
-        self.words: list[str] = []
+        self.words: list[str] = [""]  # id 0 is UNKNOWN
         self._word_bytes = 0
         self._tables: OrderedDict[str, tuple[int, WordTables]] = OrderedDict()
         self._lock = threading.Lock()
@@ -104,16 +137,30 @@ class Vocabulary:
         for token in tokens:
             ident = ids.get(token)
             if ident is None:
+                if len(self.words) >= self.max_tokens:
+                    out.append(UNKNOWN)
+                    continue
                 ident = ids[token] = len(self.words)
                 self.words.append(token)
                 self._word_bytes += sys.getsizeof(token)
-            out.append(ident % self.buckets)
+            out.append(self.bucket(ident))
         return out
+
+    def bucket(self, ident: int) -> int:
+        """The bucket of token ``ident``."""
+        unique = self.unique
+        return ident if ident < unique else unique + (ident - unique) % (self.buckets - unique)
+
+    def buckets_of(self, first: int, last: int) -> I64:
+        """The buckets of the tokens ``first...last - 1``."""
+        ids = np.arange(first, last, dtype=np.int64)
+        unique = self.unique
+        shared: I64 = unique + (ids - unique) % (self.buckets - unique)
+        return np.where(ids < unique, ids, shared)
 
     def nbytes(self) -> int:
         """The strings, the dict and list slots (~100 bytes a token), cached tables."""
-        tables = sum(2 * t.suffix.nbytes + 40 * len(t.single) for _, t in self._tables.values())
-        return self._word_bytes + 100 * len(self.words) + tables
+        return self._word_bytes + 100 * len(self.words) + self.table_nbytes()
 
     def tables(self, word: str) -> WordTables:
         """``word``'s tables over the vocabulary as it is now (extended, not recomputed,
@@ -129,29 +176,47 @@ class Vocabulary:
                 tables, done = _empty(word, buckets), 0
             else:
                 tables, done = cached[1], cached[0]
-            _fill(tables, self.words[done:size], done)
+            _fill(tables, self.words[done:size], self.buckets_of(done, size))
             self._tables[word] = (size, tables)
             self._tables.move_to_end(word)
-            while len(self._tables) > CACHED_WORDS:
+            while len(self._tables) > 1 and (
+                len(self._tables) > CACHED_WORDS or self.table_nbytes() > TABLE_BYTES
+            ):
                 self._tables.popitem(last=False)
             return tables
 
+    def missing_tables(self, targets: list[str]) -> int:
+        """How many of ``targets`` have no tables for the vocabulary as it is (each costs
+        ~1 us a token to build, ``tables``)."""
+        size = len(self.words)
+        with self._lock:
+            return sum(self._tables.get(target, (-1,))[0] != size for target in targets)
+
+    def table_nbytes(self) -> int:
+        """The cached tables of the targets searched lately (at most ``TABLE_BYTES``)."""
+        return sum(_nbytes(tables) for _, tables in self._tables.values())
+
+
+def _nbytes(tables: WordTables) -> int:
+    arrays = (tables.single, tables.suffix, tables.prefix, tables.whole, tables.length)
+    return sum(array.nbytes for array in arrays)
+
 
 def _empty(target: str, buckets: int) -> WordTables:
+    if len(target) > LONGEST_TARGET:  # its LCS values would not fit the int8 tables
+        raise ValueError(f"a target of {len(target)} characters (at most {LONGEST_TARGET})")
     letters = "".join(TOKEN.findall(target))
-    m, low = len(letters), np.int16(-1000)
+    m, low = len(letters), np.int8(LOW)
     return WordTables(
         letters=letters,
         m=m,
         window=len(target),
         extra=len(target) - m,
         single=np.zeros(buckets),
-        suffix=np.full((m + 1, buckets), low, dtype=np.int16),
-        prefix=np.full((m + 1, buckets), low, dtype=np.int16),
-        whole=np.full(buckets, low, dtype=np.int16),
+        suffix=np.full((buckets, m + 1), low, dtype=np.int8),
+        prefix=np.full((buckets, m + 1), low, dtype=np.int8),
+        whole=np.full(buckets, low, dtype=np.int8),
         length=np.full(buckets, LONGEST, dtype=np.int16),
-        first_edge=np.zeros(buckets),
-        last_edge=np.zeros(buckets),
     )
 
 
@@ -162,17 +227,48 @@ def _lcs(queries: list[str], choices: list[str]) -> npt.NDArray[np.int32]:
     return values
 
 
-def _fill(tables: WordTables, tokens: list[str], first: int) -> None:
-    """Fold the values of ``tokens`` (ids ``first...``) into their buckets."""
+def piece_tables(
+    letters: str, tokens: list[str], lengths: I64, w: int
+) -> tuple[
+    npt.NDArray[np.int16] | npt.NDArray[np.int32], npt.NDArray[np.int16] | npt.NDArray[np.int32]
+]:
+    """``(m + 1, tokens)``: the LCS of ``letters[:j]`` with each token's last ``w - 1``
+    characters, and of ``letters[j:]`` with its first ``w - 1`` (the kernel's one DP
+    per token and side, else RapidFuzz once per ``j``)."""
+    m = len(letters)
+    if _kernel is None:
+        suffixes = [token[-(w - 1) :] if w > 1 else "" for token in tokens]
+        prefixes = [token[: w - 1] for token in tokens]
+        return (
+            _lcs([letters[:j] for j in range(m + 1)], suffixes),
+            _lcs([letters[j:] for j in range(m + 1)], prefixes),
+        )
+    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    suffix = np.empty((m + 1, len(tokens)), dtype=np.int16)
+    prefix = np.empty((m + 1, len(tokens)), dtype=np.int16)
+    _kernel.piece_tables(
+        _code_points(letters), _code_points("".join(tokens)), offsets, suffix, prefix, w
+    )
+    return suffix, prefix
+
+
+def _code_points(text: str) -> npt.NDArray[np.uint32]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _fill(tables: WordTables, tokens: list[str], buckets: I64) -> None:
+    """Fold the values of ``tokens`` into their buckets (one each)."""
     if not tokens:
         return
-    letters, m, w, extra = tables.letters, tables.m, tables.window, tables.extra
-    buckets = (np.arange(first, first + len(tokens)) % len(tables.single)).astype(np.int64)
+    letters, w, extra = tables.letters, tables.window, tables.extra
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     whole = _lcs([letters], tokens)[0].astype(np.int64)
     single = 100.0 * np.minimum(whole + extra, w) / w
-    long = np.flatnonzero(lengths > w)
-    if long.size and not extra:  # a word: the token's own windows are the text's
+    # a word: a token longer than it has its own windows, the text's; worth RapidFuzz
+    # only where the LCS leaves a value a search cares about (60: the default threshold)
+    long = np.flatnonzero((lengths > w) & (single >= 60.0))
+    if long.size and not extra:
         single[long] = process.cdist(
             [letters],
             [tokens[i] for i in long.tolist()],
@@ -180,109 +276,160 @@ def _fill(tables: WordTables, tokens: list[str], first: int) -> None:
             processor=None,
             dtype=np.float64,
         )[0]
-    suffixes = [token[-(w - 1) :] if w > 1 else "" for token in tokens]
-    prefixes = [token[: w - 1] for token in tokens]
-    suffix = _lcs([letters[:j] for j in range(m + 1)], suffixes)
-    prefix = _lcs([letters[j:] for j in range(m + 1)], prefixes)
-    # a prefix of the text inside its first token (then separators): L <= len, so the
-    # best is L = len = LCS + extra (see the module doc); the suffix likewise
-    first = np.minimum(prefix[0].astype(np.int64) + extra, w - 1)
-    last = np.minimum(suffix[m].astype(np.int64) + extra, w - 1)
-    np.maximum.at(tables.single, buckets, single)
-    for j in range(m + 1):
-        np.maximum.at(tables.suffix[j], buckets, suffix[j].astype(np.int16))
-        np.maximum.at(tables.prefix[j], buckets, prefix[j].astype(np.int16))
-    np.maximum.at(tables.whole, buckets, whole.astype(np.int16))
+    suffix, prefix = piece_tables(letters, tokens, lengths, w)
+    first_of = np.zeros(len(buckets), dtype=bool)  # each bucket's first token here
+    first_of[np.unique(buckets, return_index=True)[1]] = True
+    fold = functools.partial(_fold, buckets=buckets, first_of=first_of)
+    fold(np.maximum, tables.single, single)
+    fold(np.maximum, tables.suffix, suffix.T.astype(np.int8))
+    fold(np.maximum, tables.prefix, prefix.T.astype(np.int8))
+    fold(np.maximum, tables.whole, whole.astype(np.int8))
     # a bucket's length is its shortest token's: a shorter middle token leaves more room
-    np.minimum.at(tables.length, buckets, np.minimum(lengths, LONGEST).astype(np.int16))
-    np.maximum.at(tables.first_edge, buckets, 200.0 * first / (w + first))
-    np.maximum.at(tables.last_edge, buckets, 200.0 * last / (w + last))
+    fold(np.minimum, tables.length, np.minimum(lengths, LONGEST).astype(np.int16))
+    if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
+        _highest(tables, UNKNOWN)
+
+
+def _fold(
+    ufunc: np.ufunc,
+    table: npt.NDArray[Any],
+    values: npt.NDArray[Any],
+    buckets: I64,
+    first_of: npt.NDArray[np.bool_],
+) -> None:
+    """``table[b] = ufunc(table[b], value)`` for every token (bucket ``b``, the first
+    axis): at once for each bucket's first token, one by one for the others (a shared
+    bucket)."""
+    head = buckets[first_of]
+    table[head] = ufunc(table[head], values[first_of])
+    rest = np.flatnonzero(~first_of)
+    if rest.size:
+        ufunc.at(table, buckets[rest], values[rest])
+
+
+def _highest(tables: WordTables, bucket: int) -> None:
+    m, w = tables.m, tables.window
+    tables.single[bucket] = 100.0
+    for j in range(m + 1):
+        tables.suffix[bucket, j] = min(j, w - 1)
+        tables.prefix[bucket, j] = min(m - j, w - 1)
+    tables.whole[bucket] = m
+    tables.length[bucket] = 1
 
 
 def word_bounds(
     tables: WordTables, stream: U16, starts: I64, counts: I64, floor: float = 0.0
 ) -> F64:
     """An upper bound of the target's ``partial_ratio`` with each row whose tokens are
-    ``stream[starts[i] : starts[i] + counts[i]]`` (for a row without tokens: what its
-    separators can match). The caller handles texts not longer than the target.
+    ``stream[starts[i] : starts[i] + counts[i]]`` (the compiled kernel, one pass per row;
+    see the module doc). The caller handles texts not longer than the target.
 
     Windows of several pieces get a looser value first (the pieces' best matches, not
     split along the target); only where that reaches ``floor`` is it refined (a score
     the caller does not care about below ``floor`` stays loose, never too low).
     """
-    w, extra, m = tables.window, tables.extra, tables.m
-    result = np.full(len(starts), 200.0 * extra / (w + extra) if extra else 0.0)
-    has = np.flatnonzero(counts > 0)
-    if has.size == 0:
-        return result
-    starts, counts = starts[has], counts[has]
-    offsets = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    positions = np.repeat(starts - offsets, counts) + np.arange(total, dtype=np.int64)
-    tokens = stream[positions].astype(np.int64)
-    value = tables.single[tokens]
-    row_of = np.repeat(np.arange(len(counts)), counts)
-    whole = tables.whole.astype(np.int64)
-    length = tables.length.astype(np.int64)
-    best_suffix, best_prefix = tables.suffix[m].astype(np.int64), tables.prefix[0].astype(np.int64)
-    # the fewest matched characters L that scores ``floor`` (100 (L + extra) / w)
-    need = int(np.ceil(floor * w / 100.0 - 1e-9)) - extra
-    if total > 1:
-        pairs = np.flatnonzero(row_of[1:] == row_of[:-1])
-        left, right = tokens[pairs], tokens[pairs + 1]
-        matched = np.minimum(best_suffix[left] + best_prefix[right], w - 1)
-        refine = np.flatnonzero(matched >= need)
-        if refine.size:
-            some_left, some_right = left[refine], right[refine]
-            best = np.full(len(refine), -1000, dtype=np.int16)
-            for j in range(m + 1):
-                np.maximum(
-                    best, tables.suffix[j][some_left] + tables.prefix[j][some_right], out=best
-                )
-            matched[refine] = np.minimum(best, w - 1)
-        # three pieces or more: a suffix of the first token (``a`` characters), the
-        # middle one whole, then the rest (the third token's piece, a separator, more)
-        inner = pairs[pairs + 2 < total]
-        triples = inner[row_of[inner + 2] == row_of[inner]]
-        if triples.size:
-            first_piece, middle, third = tokens[triples], tokens[triples + 1], tokens[triples + 2]
-            cap = w - 3 - length[middle]  # room for the suffix piece
-            third_whole, third_length = whole[third], length[third]
-            taken = np.maximum(np.minimum(best_suffix[first_piece], cap), 0)
-            after = np.minimum(cap, third_whole + np.maximum(0, cap - third_length - 1))
-            three = np.where(cap >= 1, np.minimum(taken + whole[middle] + after, w - 2), -1000)
-            refine = np.flatnonzero(three >= need)
-            if refine.size:
-                # the suffix's matches come before the middle's in T (split at j), and
-                # the suffix piece is at least as long as its matches and one character
-                first_piece, middle, cap = first_piece[refine], middle[refine], cap[refine]
-                third_whole, third_length = third_whole[refine], third_length[refine]
-                head = np.full(len(refine), -1000, dtype=np.int64)
-                for j in range(m + 1):
-                    taken = np.maximum(np.minimum(tables.suffix[j][first_piece], cap), 0)
-                    rest = cap + 1 - np.maximum(taken, 1)  # w - 2 - len(middle) - a
-                    after = np.minimum(rest, third_whole + np.maximum(0, rest - third_length - 1))
-                    head = np.maximum(head, taken + tables.prefix[j][middle] + after)
-                three[refine] = np.minimum(head, w - 2)
-            at = np.searchsorted(pairs, triples)
-            matched[at] = np.maximum(matched[at], three)
-        value[pairs] = np.maximum(value[pairs], np.minimum(matched + extra, w) * (100.0 / w))
-    rows = np.maximum.reduceat(value, offsets)
-    first, last = tokens[offsets], tokens[offsets + counts - 1]
-    edges = np.maximum(tables.first_edge[first], tables.last_edge[last])
-    # an edge covering its whole token, a separator and more (up to w - 1 characters)
-    many = counts > 1
-    neighbours = (
-        (first, np.where(many, tokens[np.minimum(offsets + 1, total - 1)], first)),
-        (last, np.where(many, tokens[np.maximum(offsets + counts - 2, 0)], last)),
+    if _kernel is None:
+        raise RuntimeError("scs_search._locality was not built (no C compiler)")
+    out = np.empty(len(starts), dtype=np.float64)
+    _kernel.word_bounds(
+        stream, starts, counts, tables.single, tables.suffix, tables.prefix, tables.whole,
+        tables.length, out, tables.m, tables.window, tables.extra, floor,
+    )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class TokenStream:
+    """The tokens of a snapshot's rows, one row after the other (see ``Corpus``)."""
+
+    vocabulary: Vocabulary
+    stream: U16  # the buckets of every row's tokens, rows in order
+    ends: npt.NDArray[
+        np.uint32
+    ]  # row i's tokens: ``stream[ends[i - 1] : ends[i]]`` (row 0: from 0)
+
+
+def available() -> bool:
+    """Whether the compiled kernel is there (without it rows get no locality bound)."""
+    return _kernel is not None
+
+
+def usable(query: Query) -> bool:
+    """Whether ``query_bounds`` can bound ``query`` (the kernel is there; every target,
+    the query and its words, has letters and at most ``LONGEST_TARGET`` characters)."""
+    targets = [query.text, *query.tokens]
+    return _kernel is not None and all(
+        len(t) <= LONGEST_TARGET and TOKEN.search(t) for t in targets
     )
-    for edge, near in neighbours:
-        room = w - 2 - length[edge]
-        more = np.minimum(room, whole[near] + np.maximum(0, room - length[near] - 1))
-        more = np.where(many, np.maximum(more, 0), 0)
-        # L <= the prefix's length too, which is at least the token, a separator, one
-        matched = np.minimum(whole[edge] + extra + more, w - 1)
-        spanning = 200.0 * matched / (w + np.maximum(matched, length[edge] + 2))
-        edges = np.where(room >= 1, np.maximum(edges, spanning), edges)
-    result[has] = np.maximum(rows, edges)
-    return result
+
+
+def worth(tokens: TokenStream, query: Query, rows: int) -> bool:
+    """Whether bounding ``rows`` rows is likely to cost less than the scoring it saves:
+    the tables the query still needs (``TABLE_US`` a token) against ``SAVED_US`` a row."""
+    missing = tokens.vocabulary.missing_tables([query.text, *query.tokens])
+    return rows * SAVED_US >= missing * len(tokens.vocabulary.words) * TABLE_US
+
+
+def query_bounds(
+    tokens: TokenStream,
+    query: Query,
+    rows: I64,
+    lengths: npt.NDArray[np.int32],
+    bar: float,
+    workers: int = 1,
+) -> tuple[F64, F64] | None:
+    """Upper bounds of each row's ``PR`` and ``0.99 x TS`` (as ``bounds.bounds`` gives
+    them) from the rows' tokens, or None when this bound is not available (no kernel, a
+    target too long or without letters). ``bar`` is the score that matters: values below
+    it may stay loose (see ``word_bounds``). Over ``PARALLEL_MIN_ROWS`` rows the kernel
+    runs on ``workers`` threads."""
+    if _kernel is None or not usable(query):
+        return None
+    ends, stream = tokens.ends, tokens.stream
+    starts = np.where(rows > 0, ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
+    counts = ends[rows].astype(np.int64) - starts
+
+    def bound(target: str, floor: float, subset: I64) -> F64:
+        """The target's bound of the rows ``rows[subset]``."""
+        tables = tokens.vocabulary.tables(target)
+        some_starts, some_counts = starts[subset], counts[subset]
+        size = len(subset)
+        step = size if workers <= 1 or size < PARALLEL_MIN_ROWS else -(-size // workers)
+        parts = [slice(start, start + step) for start in range(0, size, step)]
+
+        def run(part: slice) -> F64:
+            return word_bounds(tables, stream, some_starts[part], some_counts[part], floor)
+
+        futures = [pool(workers).submit(run, part) for part in parts[1:]]
+        first = [run(parts[0])] if parts else []
+        out: F64 = np.concatenate([*first, *(future.result() for future in futures)])
+        out += EPSILON
+        out[lengths[subset] <= len(target)] = np.inf  # the roles swap inside partial_ratio
+        return np.minimum(out, 100.0)
+
+    every = np.arange(len(rows), dtype=np.int64)
+    if not query.tokens:
+        return bound(query.text, bar, every), np.zeros(len(rows), dtype=np.float64)
+    # The words first, heaviest first, each on the rows whose TS can still reach the bar
+    # with the words not bounded yet at 100 (a row left out keeps 100 for them: its
+    # bound is then already under the bar). A word's values below the least it must
+    # score for that may stay loose (its floor).
+    need = bar * query.total_weight / TOKEN_FACTOR  # the weighted sum TS needs
+    total = np.zeros(len(rows), dtype=np.float64)
+    remaining, alive = query.total_weight, every
+    for position in sorted(range(len(query.tokens)), key=lambda i: -query.weights[i]):
+        weight = query.weights[position]
+        remaining -= weight
+        values = np.full(len(rows), 100.0)
+        if alive.size:
+            floor = max(0.0, (need - 100.0 * (query.total_weight - weight)) / weight)
+            values[alive] = bound(query.tokens[position], floor, alive)
+        total += weight * values
+        alive = alive[total[alive] + 100.0 * remaining >= need - 1e-6]
+    token = total * (TOKEN_FACTOR / query.total_weight) + EPSILON
+    # the whole query only where TS cannot carry the row past the bar on its own
+    partial = np.full(len(rows), 100.0)
+    weak = np.flatnonzero(token < bar)
+    if weak.size:
+        partial[weak] = bound(query.text, bar, weak)
+    return partial, token

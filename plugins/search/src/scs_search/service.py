@@ -153,7 +153,14 @@ class Search:
         self.everything = Everything(app.db, self.cache)
         # searches that rank at once; the others wait here instead of taking the CPUs
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self.stats = {"inline": 0, "threaded": 0, "truncated": 0, "waited": 0, "refused": 0}
+        self.stats = {
+            "inline": 0,
+            "threaded": 0,
+            "truncated": 0,
+            "waited": 0,
+            "refused": 0,
+            "tightened": 0,  # rows given the locality bound (``ranking``)
+        }
         self.ranking = 0  # rankings in progress (a loop task can only see threaded ones)
 
     async def context(
@@ -371,6 +378,7 @@ class Search:
     ) -> None:
         from scs_search.ranking import rank
 
+        stats: dict[str, int] = {}
         for position, (snapshot, query, threshold, limit, allowed, rows) in enumerate(batch):
             if position and budget.spent():
                 budget.truncated = True
@@ -384,12 +392,14 @@ class Search:
                     allowed,
                     with_metadata=search_metadata,
                     workers=self.settings.workers,
+                    stats=stats,
                     budget=budget,
                     rows_wanted=rows,
                     floor=best.floor,
                     floor_id=best.floor_id,
                 )
             )
+            self.stats["tightened"] += stats["tightened"]
             if budget.truncated:
                 break
 

@@ -1,0 +1,321 @@
+/* The locality bound of ``scs_search.locality.word_bounds``, one pass per row; and the
+   per-token LCS tables it reads (``piece_tables``).
+
+Same values as the numpy version, bit for bit (tested); see locality.py for what the
+bound means. Tables are per bucket; the caller keeps them alive and unchanged. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#define LOW (-100) /* an empty bucket's LCS: no match at all (int8 tables) */
+#define MAX_WINDOW 128 /* the longest target (locality.LONGEST_TARGET is less) */
+
+typedef struct {
+    const double *single;
+    const int8_t *suffix, *prefix, *whole;
+    const int16_t *length;
+    long m, w, extra;
+} Tables;
+
+static inline long lmin(long a, long b) { return a < b ? a : b; }
+static inline long lmax(long a, long b) { return a > b ? a : b; }
+static inline double dmax(double a, double b) { return a > b ? a : b; }
+
+/* The most target characters ``room`` characters of the text can match from token
+   ``p`` on (no separator before it): whole tokens while they fit (a separator after
+   each), then the first characters of the next. */
+static long tail(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p, long room) {
+    const long m = t->m;
+    long matched = 0, left = room;
+    for (; left > 0 && p < count; p++) {
+        Py_ssize_t b = tok[p];
+        long length = t->length[b];
+        if (length >= left) {
+            matched += lmin(t->prefix[b * (m + 1)], left);
+            break;
+        }
+        matched += t->whole[b];
+        left -= length + 1;
+    }
+    return lmin(matched, room);
+}
+
+/* ``tail`` for every room ``0..cap`` at once (``out``): one walk. */
+static void tails(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p, long cap,
+                  long *out) {
+    const long m = t->m;
+    long offset = 0, matched = 0, filled = 0;  /* token p starts ``offset`` characters in */
+    out[0] = 0;
+    for (; p < count && filled < cap; p++) {
+        Py_ssize_t b = tok[p];
+        long length = t->length[b], start = t->prefix[b * (m + 1)];
+        long end = lmin(offset + length, cap);
+        for (long room = offset + 1; room <= end; room++)  /* ending inside the token */
+            out[room] = matched + lmin(start, room - offset);
+        matched += t->whole[b];
+        filled = end;
+        if (offset + length + 1 <= cap) out[filled = offset + length + 1] = matched;
+        offset += length + 1;
+    }
+    for (long room = filled + 1; room <= cap; room++) out[room] = matched;  /* the text ended */
+    for (long room = 1; room <= cap; room++) out[room] = lmin(out[room], room);
+}
+
+/* Interior windows starting in token ``p``: two pieces (a suffix of it, a prefix of the
+   next), then three or more (the next one whole in the middle, then what follows) */
+static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p) {
+    const long m = t->m, w = t->w;
+    Py_ssize_t l = tok[p], r = tok[p + 1];
+    const int8_t *suffix = t->suffix + l * (m + 1);
+    const int8_t *prefix = t->prefix + r * (m + 1);
+    long matched = lmin((long)suffix[m] + (long)prefix[0], w - 1);
+    if (matched >= need) {
+        int best = LOW;
+        for (long j = 0; j <= m; j++) {
+            int v = suffix[j] + prefix[j];
+            if (v > best) best = v;
+        }
+        matched = lmin(best, w - 1);
+    }
+    if (p + 2 >= count) return matched;
+    /* a characters of ``l``, a separator, ``r``, a separator, then w - 2 - len(r) - a
+       characters from token p + 2 on: ``cap + 1 - a`` */
+    long cap = w - 3 - (long)t->length[r];
+    if (cap < 1) return matched;  /* the middle token leaves no room */
+    long taken = lmax(lmin(suffix[m], cap), 0);
+    long three = taken + (long)t->whole[r];
+    if (three + cap < need) return lmax(matched, lmin(three + cap, w - 2));  /* loose will do */
+    three = lmin(three + tail(t, tok, count, p + 2, cap), w - 2);
+    if (three >= need) {  /* split at j only: the suffix's matches in T[:j], the rest's after */
+        long rests[MAX_WINDOW];  /* rests[room]: ``tail`` from token p + 2 */
+        tails(t, tok, count, p + 2, cap, rests);
+        long head = LOW;
+        for (long j = 0; j <= m; j++) {
+            /* the suffix piece is at least as long as its matches and one character */
+            long taken_j = lmax(lmin(suffix[j], cap), 0);
+            long rest = cap + 1 - lmax(taken_j, 1);
+            head = lmax(head, taken_j + (long)prefix[j] + rests[rest]);
+        }
+        three = lmin(head, w - 2);
+    }
+    if (three >= need) {
+        /* the matches split along T: the suffix's in T[:j], the middle's in T[j:k], the
+           rest's in T[k:]; the middle token is whole, so its last w - 1 characters are
+           all of it and LCS(T[j:k], r) <= min(LCS(T[j:], r), LCS(T[:k], r), k - j) */
+        const int8_t *middle_end = t->suffix + r * (m + 1);
+        Py_ssize_t third = tok[p + 2];
+        const int8_t *third_start = t->prefix + third * (m + 1);
+        long third_length = t->length[third];
+        long head = LOW;
+        for (long j = 0; j <= m; j++) {
+            /* the suffix piece is at least as long as its matches and one character */
+            long taken_j = lmax(lmin(suffix[j], cap), 0);
+            if (taken_j + (m - j) <= head) continue;  /* cannot do better */
+            long rest = cap + 1 - lmax(taken_j, 1);  /* characters from token p + 2 on */
+            /* after the third token (if it fits whole): not split along T, at most m - k */
+            long beyond = third_length >= rest ? 0 : tail(t, tok, count, p + 3, rest - third_length - 1);
+            long best = LOW;
+            for (long k = j; k <= m; k++) {
+                long mid = lmin(lmin(prefix[j], middle_end[k]), k - j);
+                long after = lmin(lmin(third_start[k], rest) + beyond, lmin(rest, m - k));
+                best = lmax(best, mid + after);
+            }
+            head = lmax(head, taken_j + best);
+        }
+        three = lmin(head, w - 2);
+    }
+    return lmax(matched, three);
+}
+
+/* The text's first (``backwards``: last) characters, fewer than ``w``: a window of
+   ``k`` characters scores ``200 L / (w + k)``. Walking the end tokens outwards, the
+   window ends ``gain`` characters into a token (a match costs a character, so ending
+   right after the token's possible matches is its best), and goes on only past a token
+   that fits whole. ``L`` counts every target character a token can match (``whole``;
+   for the end token its first or last ``w - 1`` characters) and every ``extra`` one as
+   matched by separators; ``k`` counts the tokens' shortest lengths and one character a
+   separator, and is at least ``L``: all only ever too high a score. */
+static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
+    const long w = t->w, m = t->m, extra = t->extra;
+    long matched = 0, k = 0;
+    double best = 0.0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_ssize_t b = backwards ? tok[count - 1 - i] : tok[i];
+        long room = w - 1 - k;
+        if (room <= 0) break;
+        long gain = i > 0 ? t->whole[b] : backwards ? t->suffix[b * (m + 1) + m] : t->prefix[b * (m + 1)];
+        gain = lmax(lmin(gain, room), 0);
+        /* a window holds its matches: separators the stream does not show (the text's
+           own first characters) may match the target's ``extra`` ones */
+        long L = lmin(matched + gain + extra, w - 1);
+        long window = lmax(lmax(k + gain, L), 1);
+        best = dmax(best, 200.0 * (double)L / (double)(w + window));
+        long length = t->length[b];
+        if (length > room) break;  /* no window of fewer than w characters gets past it */
+        matched += gain;
+        k += length + 1;
+    }
+    return best;
+}
+
+static double row_bound(const Tables *t, const uint16_t *tok, Py_ssize_t count, long need) {
+    const long w = t->w, extra = t->extra;
+    if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
+    const double scale = 100.0 / (double)w;
+    double best = -1.0 / 0.0;
+    for (Py_ssize_t p = 0; p < count; p++) {
+        double value = t->single[tok[p]];
+        if (p + 1 < count) {
+            long matched = pieces(t, need, tok, count, p);
+            value = dmax(value, (double)lmin(matched + extra, w) * scale);
+        }
+        best = dmax(best, value);
+        if (best >= 100.0) return best;  /* no score is higher: the rest cannot matter */
+    }
+    return dmax(best, dmax(edge(t, tok, count, 0), edge(t, tok, count, 1)));
+}
+
+static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
+    if (b->len != items * itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len, items * itemsize);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer stream, starts, counts, single, suffix, prefix, whole, length, out;
+    long m, w, extra;
+    double floor;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llld", &stream, &starts, &counts, &single,
+                          &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2;
+    if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW) {
+        PyErr_SetString(PyExc_ValueError, "bad target sizes");
+        goto done;
+    }
+    if (!need_size(&out, n, 8, "out") || !need_size(&starts, n, 8, "starts") ||
+        !need_size(&counts, n, 8, "counts") || !need_size(&single, B, 8, "single") ||
+        !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
+        !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&whole, B, 1, "whole") ||
+        !need_size(&length, B, 2, "length") || !need_size(&stream, total, 2, "stream"))
+        goto done;
+    const uint16_t *tokens = stream.buf;
+    const int64_t *row_start = starts.buf, *row_count = counts.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (row_start[i] < 0 || row_count[i] < 0 || row_start[i] > total - row_count[i]) {
+            PyErr_SetString(PyExc_ValueError, "a row lies outside the stream");
+            goto done;
+        }
+    }
+    Tables t = {single.buf, suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra};
+    long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
+    double *values = out.buf;
+    int outside = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !outside; i++) {
+        const uint16_t *row = tokens + row_start[i];
+        for (int64_t p = 0; p < row_count[i]; p++) outside |= row[p] >= B;
+        if (!outside) values[i] = row_bound(&t, row, row_count[i], need);
+    }
+    Py_END_ALLOW_THREADS
+    if (outside) {
+        PyErr_SetString(PyExc_ValueError, "a token outside the tables");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&stream); PyBuffer_Release(&starts); PyBuffer_Release(&counts);
+    PyBuffer_Release(&single); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
+    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&out);
+    return result;
+}
+
+/* LCS of every prefix ``T[:j]`` with ``s`` into ``out[j * stride]`` (j = 0..m): one DP
+   over the characters of ``T`` (rows) and ``s`` (columns). ``step`` -1 reads both
+   backwards: then ``out[j]`` is the LCS of the last ``j`` characters of T with ``s``. */
+static void lcs_by_prefix(const uint32_t *T, long m, const uint32_t *s, long n, int step,
+                          int16_t *out, Py_ssize_t stride, int16_t *row) {
+    for (long k = 0; k <= n; k++) row[k] = 0;
+    out[0] = 0;
+    for (long i = 1; i <= m; i++) {
+        uint32_t c = step > 0 ? T[i - 1] : T[m - i];
+        int16_t diagonal = 0;  /* row[k - 1] of the previous line */
+        for (long k = 1; k <= n; k++) {
+            uint32_t d = step > 0 ? s[k - 1] : s[n - k];
+            int16_t up = row[k];
+            int16_t value = c == d ? (int16_t)(diagonal + 1) : (up > row[k - 1] ? up : row[k - 1]);
+            diagonal = up;
+            row[k] = value;
+        }
+        out[i * stride] = row[n];
+    }
+}
+
+static PyObject *piece_tables(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer letters, chars, offsets, suffix, prefix;
+    long window;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*l", &letters, &chars, &offsets, &suffix, &prefix,
+                          &window))
+        return NULL;
+    PyObject *result = NULL;
+    int16_t *row = NULL;
+    Py_ssize_t m = letters.len / 4, count = offsets.len / 8 - 1, total = chars.len / 4;
+    const int64_t *at = offsets.buf;
+    if (m > 30000 || window < 1 || window > 30000 || count < 0 ||
+        !need_size(&suffix, (m + 1) * count, 2, "suffix") ||
+        !need_size(&prefix, (m + 1) * count, 2, "prefix")) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad sizes");
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < count; t++) {
+        if (at[t] < 0 || at[t] > at[t + 1] || at[t + 1] > total) {
+            PyErr_SetString(PyExc_ValueError, "a token lies outside the characters");
+            goto done;
+        }
+    }
+    row = PyMem_Malloc(sizeof(int16_t) * (size_t)window);
+    if (row == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const uint32_t *T = letters.buf, *c = chars.buf;
+    int16_t *suf = suffix.buf, *pre = prefix.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t t = 0; t < count; t++) {
+        long length = (long)(at[t + 1] - at[t]);
+        long piece = length < window - 1 ? length : window - 1;
+        /* the token's last ``window - 1`` characters against T[:j] */
+        lcs_by_prefix(T, m, c + at[t + 1] - piece, piece, 1, suf + t, count, row);
+        /* its first ``window - 1`` against T[j:]: backwards, T's last m - j characters */
+        int16_t *column = pre + t;
+        lcs_by_prefix(T, m, c + at[t], piece, -1, column, count, row);
+        for (long j = 0; j < m - j; j++) {  /* out[i] was for the last i: flip to T[j:] */
+            int16_t swap = column[j * count];
+            column[j * count] = column[(m - j) * count];
+            column[(m - j) * count] = swap;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_Free(row);
+    PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
+    PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"piece_tables", piece_tables, METH_VARARGS,
+     "LCS of T[:j] with each token's last window - 1 characters, and of T[j:] with its first."},
+    {"word_bounds", word_bounds, METH_VARARGS, "The locality bound of each row (see locality.py)."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_locality", "The locality bound, compiled.", -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__locality(void) { return PyModule_Create(&module); }

@@ -1,0 +1,32 @@
+import numpy as np
+import numpy.typing as npt
+
+def word_bounds(
+    stream: npt.NDArray[np.uint16],
+    starts: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    single: npt.NDArray[np.float64],
+    suffix: npt.NDArray[np.int8],
+    prefix: npt.NDArray[np.int8],
+    whole: npt.NDArray[np.int8],
+    length: npt.NDArray[np.int16],
+    out: npt.NDArray[np.float64],
+    m: int,
+    window: int,
+    extra: int,
+    floor: float,
+    /,
+) -> None:
+    """Each row's locality bound into ``out`` (see ``locality.word_bounds``)."""
+
+def piece_tables(
+    letters: npt.NDArray[np.uint32],
+    chars: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.int64],
+    suffix: npt.NDArray[np.int16],
+    prefix: npt.NDArray[np.int16],
+    window: int,
+    /,
+) -> None:
+    """LCS of ``letters[:j]`` with each token's last ``window - 1`` characters, and of
+    ``letters[j:]`` with its first (see ``locality.piece_tables``)."""
