@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs_messaging.visibility import can_see
-from scs_search import scoring
+from scs_search import locality, scoring
 from scs_search.text import prepare, prepare_query
 from scs_server import Identity
 
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
     from scs_server.testing import Agent, ScsServer, ServerFactory
 
 PLUGINS = "sessions,messaging,search"
+# the compiled locality kernel needs a C compiler when the plugin is installed: its
+# tests skip without it, unless this is "1" (CI: .ci/run installs gcc), then they fail
+REQUIRE_KERNEL = "SCS_TEST_REQUIRE_KERNEL"
+
+
+def needs_kernel() -> None:
+    """Skip (or fail, with ``SCS_TEST_REQUIRE_KERNEL=1``) when the kernel is not built."""
+    if locality.available():
+        return
+    reason = "scs_search._locality was not built (no C compiler when the plugin was installed)"
+    if os.environ.get(REQUIRE_KERNEL) == "1":
+        pytest.fail(f"{REQUIRE_KERNEL}=1 but {reason}")
+    pytest.skip(reason)
 
 
 @dataclass

@@ -9,7 +9,13 @@ import pytest
 from rapidfuzz import fuzz
 from scs_search.locality import Vocabulary, split, word_bounds
 
+from .conftest import needs_kernel
 from .corpus import rows
+
+
+@pytest.fixture(autouse=True)
+def kernel() -> None:
+    needs_kernel()
 
 
 def bounds_of(

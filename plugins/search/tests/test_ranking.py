@@ -13,6 +13,7 @@ from scs_search.index import SessionIndex
 from scs_search.ranking import rank
 from scs_search.text import prepare_query
 
+from .conftest import needs_kernel
 from .corpus import rows
 
 
@@ -69,6 +70,8 @@ def test_rank_equals_brute_force_and_prunes(
     monkeypatch.setattr(locality, "PARALLEL_MIN_ROWS", 100)
     if tiering == "rows":
         monkeypatch.setattr(tiers, "MAX_CELLS", 0)
+    if tiering == "locality":
+        needs_kernel()
     rnd = random.Random(11)
     messages = [
         {**row, "id": 10 + 3 * number, "session_id": "s"}
@@ -197,6 +200,8 @@ def test_windows_across_separators_equal_brute_force(
     ]
     for n, content in enumerate(SPANNING):
         messages.insert(37 * n, {**filler[n], "content": content, "metadata": None})
+    if tiering == "locality":
+        needs_kernel()
     monkeypatch.setattr(ranking, "LOCALITY_MIN_ROWS", 8)
     monkeypatch.setattr(locality, "TABLE_US", 0.0)
     messages = [{**m, "id": n + 1} for n, m in enumerate(messages)]

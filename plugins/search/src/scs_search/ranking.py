@@ -167,7 +167,7 @@ def rank(
     tie_id = floor_id if floor > threshold else 0
     # a cheap bound first (bigrams only, every candidate row), the full one (bigrams and
     # trigrams) only for the rows of the tiers that get that far (``tiers``)
-    visible, candidates = tiers(snapshot, query, wanted, bar, with_metadata)
+    visible, waiting, candidates = tiers(snapshot, query, wanted, bar, with_metadata)
     factor = row_factor(query)
     scored = 0
 
@@ -180,6 +180,7 @@ def rank(
     for take_rows, top in candidates:
         if top < bar:
             break  # every later tier is lower still
+        waiting -= len(take_rows)  # the rows of later tiers
         partial_bounds, token_bounds = bounds(snapshot, query, take_rows, with_metadata)
         # a tier of many rows once a bar is known: the locality bound on the rows the
         # gram bounds leave (they cost ~30 ns a row and leave a third fewer for it)
@@ -191,7 +192,7 @@ def rank(
                 partial_bounds[keep],
                 token_bounds[keep],
             )
-            direct = _worth(tokens, query, len(take_rows))
+            direct = _worth(tokens, query, len(take_rows), waiting)
         if direct:
             assert tokens is not None
             tightened += len(take_rows)
@@ -208,7 +209,7 @@ def rank(
                 row_bounds[position] <= bar and ids[position] < tie_id
             ):
                 break  # by bound, then newest id: none of the rest of the tier can enter
-            if tighten and scored and _worth(tokens, query, len(take_rows) - position):
+            if tighten and scored and _worth(tokens, query, len(take_rows) - position, waiting):
                 # the first tier: many rows still to score once its first batch set a bar
                 assert tokens is not None
                 tighten, rest = False, take_rows[position:]
@@ -273,9 +274,14 @@ def rank(
     ]
 
 
-def _worth(tokens: locality.TokenStream | None, query: Query, rows: int) -> bool:
-    """Whether ``rows`` rows still to score are worth the locality bound."""
-    return tokens is not None and rows >= LOCALITY_MIN_ROWS and locality.worth(tokens, query, rows)
+def _worth(tokens: locality.TokenStream | None, query: Query, rows: int, later: int) -> bool:
+    """Whether ``rows`` rows of a tier still to score are worth the locality bound (its
+    tables serve the ``later`` rows of the next tiers too)."""
+    return (
+        tokens is not None
+        and rows >= LOCALITY_MIN_ROWS
+        and locality.worth(tokens, query, rows + later)
+    )
 
 
 def _tightened(

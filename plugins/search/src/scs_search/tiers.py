@@ -47,19 +47,21 @@ def tiers(
     wanted: npt.NDArray[np.bool_],
     bar: float,
     with_metadata: bool,
-) -> tuple[int, Iterator[Tier]]:
-    """How many rows are candidates (``wanted``), and their tiers (only rows whose cheap
-    bound reaches ``bar``)."""
+) -> tuple[int, int, Iterator[Tier]]:
+    """How many rows are candidates (``wanted``), how many of them the tiers hand out
+    (their cheap bound reaches ``bar``), and the tiers."""
     visible = int(np.count_nonzero(wanted))
     rows = np.flatnonzero(wanted).astype(np.int64)
     if visible < DENSE_MIN_ROWS:  # one session: one tier, full bounds and one sort
-        return visible, iter([(rows, 100.0)])
+        return visible, visible, iter([(rows, 100.0)])
     table = cell_table(query)
     if table is not None:
-        return visible, _cell_tiers(_cells(snapshot, query, wanted, with_metadata), table, bar)
+        cells = _cells(snapshot, query, wanted, with_metadata)
+        counts = np.bincount(cells, minlength=len(table))
+        return visible, int(counts[table >= bar].sum()), _cell_tiers(counts, cells, table, bar)
     cheap = np.maximum(*bounds(snapshot, query, rows, with_metadata, bigrams_only=True))
     keep = cheap >= bar
-    return visible, _sorted_tiers(rows[keep], cheap[keep])
+    return visible, int(np.count_nonzero(keep)), _sorted_tiers(rows[keep], cheap[keep])
 
 
 def _sorted_tiers(rows: Rows, cheap: npt.NDArray[np.float64]) -> Iterator[Tier]:
@@ -130,9 +132,11 @@ def _cells(
 
 
 def _cell_tiers(
-    cells: npt.NDArray[np.int32], table: npt.NDArray[np.float64], bar: float
+    counts: npt.NDArray[np.int64],
+    cells: npt.NDArray[np.int32],
+    table: npt.NDArray[np.float64],
+    bar: float,
 ) -> Iterator[Tier]:
-    counts = np.bincount(cells, minlength=len(table))
     order = np.argsort(-table, kind="stable")
     order = order[(counts[order] > 0) & (table[order] >= bar)]
     if order.size == 0:
