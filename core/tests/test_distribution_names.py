@@ -20,8 +20,20 @@ def workspace_members() -> dict[str, list[str]]:
     members: dict[str, list[str]] = {}
     for pyproject in [ROOT / "core/pyproject.toml", *sorted(ROOT.glob("plugins/*/pyproject.toml"))]:
         config = tomllib.loads(pyproject.read_text())
-        packages = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-        members[config["project"]["name"]] = [Path(p).name for p in packages]
+        tool = config["tool"]
+        if "hatch" in tool:
+            packages = [
+                Path(p).name for p in tool["hatch"]["build"]["targets"]["wheel"]["packages"]
+            ]
+        else:  # setuptools (a plugin with a compiled extension): the packages it finds
+            roots = [
+                pyproject.parent / where
+                for where in tool["setuptools"]["packages"]["find"]["where"]
+            ]
+            packages = sorted(
+                d.name for root in roots for d in root.iterdir() if (d / "__init__.py").is_file()
+            )
+        members[config["project"]["name"]] = packages
     return members
 
 

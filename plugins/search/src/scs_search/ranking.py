@@ -158,6 +158,8 @@ def rank(
     query = make_query(query) if isinstance(query, str) else query
     n = snapshot.n
     if n == 0 or not allowed.any() or not query.text:
+        if stats is not None:
+            stats.update(visible=0, scored=0, tightened=0)
         return []
     wanted = allowed[snapshot.classes[:n]]
     if rows_wanted is not None:

@@ -399,7 +399,7 @@ class Search:
                     floor_id=best.floor_id,
                 )
             )
-            self.stats["tightened"] += stats["tightened"]
+            self.stats["tightened"] += stats.pop("tightened", 0)  # not set when nothing ranked
             if budget.truncated:
                 break
 
