@@ -152,6 +152,39 @@ async def test_one_ranked_list_over_many_sessions_equals_brute_force(
     assert search.stats["tightened"] > 0  # the locality bound took part in the answers
 
 
+async def test_the_locality_tables_give_way_to_the_corpus(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tables of the targets searched lately count in the index budget, but as a
+    cache: when the corpus and its tables outgrow the budget, the tables go, not the
+    corpus (which would be dropped for good)."""
+    needs_kernel()
+    monkeypatch.setattr(ranking, "LOCALITY_MIN_ROWS", 16)
+    monkeypatch.setattr(locality, "TABLE_US", 0.0)
+    app = team.server.app
+    await seed(app, team.session_id, rows(2000, seed=4))
+    search = app.services.get(Search, needed_by="test")
+    corpus = await built(team.alice, search)
+    # long queries: tables of ~(length x vocabulary) bytes, far more than one message adds
+    longer = (
+        "replica backup shard failover and the rollback migration plan",
+        "websocket listener timeout while the deploy pipeline waits",
+        "dashboard alerts for the rate limiter and the token cache",
+    )
+    for query in (*QUERIES, *longer):
+        await team.alice.call("search_context", query=query)
+    tables = corpus.vocabulary.table_nbytes()
+    assert tables > 0 and search.stats["tightened"] > 0
+    everything = search.everything
+    everything.cache.max_bytes = corpus.nbytes() - tables // 2  # fits only without them
+    await team.alice.call("add_message", session_id=team.session_id, content="one more")
+    assert everything.corpus is corpus and not everything.too_big
+    assert corpus.vocabulary.table_nbytes() == 0
+    assert search.cache.reserved_bytes == corpus.nbytes() <= everything.cache.max_bytes
+    found = await team.alice.call("search_context", query="one more")
+    assert found["results"][0]["message"]["content"] == "one more"
+
+
 async def test_the_corpus_follows_events_the_feed_and_deletions(team: Team) -> None:
     app = team.server.app
     other = await team.bob.call("create_session", purpose="other")

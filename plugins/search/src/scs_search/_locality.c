@@ -85,6 +85,11 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
     long taken = lmax(lmin(suffix[m], cap), 0);
     long three = taken + (long)t->whole[r];
     if (three + cap < need) return lmax(matched, lmin(three + cap, w - 2));  /* loose will do */
+    {  /* the next token, then every character after it matched: no walk */
+        Py_ssize_t third = tok[p + 2];
+        long ahead = lmin(cap, (long)t->whole[third] + lmax(0, cap - (long)t->length[third] - 1));
+        if (three + ahead < need) return lmax(matched, lmin(three + ahead, w - 2));
+    }
     three = lmin(three + tail(t, tok, count, p + 2, cap), w - 2);
     if (three >= need) {  /* split at j only: the suffix's matches in T[:j], the rest's after */
         long rests[MAX_WINDOW];  /* rests[room]: ``tail`` from token p + 2 */

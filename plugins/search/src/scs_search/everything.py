@@ -203,6 +203,8 @@ class Everything:
         return True
 
     def _fits(self, corpus: Corpus) -> bool:
+        if corpus.nbytes() > self.cache.max_bytes:
+            corpus.vocabulary.drop_tables()  # a cache of the locality bound: the rows first
         return corpus.nbytes() <= self.cache.max_bytes and len(corpus) <= self.cache.max_messages
 
     def _give_up(self, corpus: Corpus) -> None:

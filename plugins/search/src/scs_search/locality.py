@@ -192,6 +192,11 @@ class Vocabulary:
         with self._lock:
             return sum(self._tables.get(target, (-1,))[0] != size for target in targets)
 
+    def drop_tables(self) -> None:
+        """Forget every cached table (they are built again when needed)."""
+        with self._lock:
+            self._tables.clear()
+
     def table_nbytes(self) -> int:
         """The cached tables of the targets searched lately (at most ``TABLE_BYTES``)."""
         return sum(_nbytes(tables) for _, tables in self._tables.values())
