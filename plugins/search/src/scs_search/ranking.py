@@ -16,7 +16,10 @@ ordered by score then newest id, cut at ``limit``. To get there cheaply:
    reaches the bar.
 
 Over many rows (a corpus) step 2 is split (``tiers``): a cheap bound (bigrams only)
-for every row, and the full one only for the tiers of rows the scan reaches.
+for every row, and the full one only for the tiers of rows the scan reaches. A corpus
+also keeps its rows' tokens: once a first batch set the bar, the rows of a tier still
+to score get the locality bound too (``locality``: where the characters are, not only
+which), the lower of the two kept.
 """
 
 from __future__ import annotations
@@ -47,9 +50,8 @@ FIRST_BATCH = 512
 MAX_BATCH = 16_384
 # below this many texts one thread scores them faster than several would
 PARALLEL_MIN_TEXTS = 4_096
-# rows of a tier still to score (after the first batch) from which the locality bound
-# is worth its tables (~10-20 ms a target at 16,000 tokens, cached) and its ~0.2 us a
-# row and target (scoring a row costs ~5 us)
+# the fewest rows of a tier still to score that get the locality bound (a corpus; and
+# only when its tables are worth it, ``locality.worth``)
 LOCALITY_MIN_ROWS = 4_096
 
 
