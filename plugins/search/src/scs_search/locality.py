@@ -382,12 +382,14 @@ def query_bounds(
     lengths: npt.NDArray[np.int32],
     bar: float,
     workers: int = 1,
+    known: tuple[F64, F64] | None = None,
 ) -> tuple[F64, F64] | None:
     """Upper bounds of each row's ``PR`` and ``0.99 x TS`` (as ``bounds.bounds`` gives
     them) from the rows' tokens, or None when this bound is not available (no kernel, a
     target too long or without letters). ``bar`` is the score that matters: values below
-    it may stay loose (see ``word_bounds``). Over ``PARALLEL_MIN_ROWS`` rows the kernel
-    runs on ``workers`` threads."""
+    it may stay loose (see ``word_bounds``). ``known`` (bounds of PR and 0.99 x TS the
+    caller has already) spares the work where they are under the bar: a row keeps 100
+    there. Over ``PARALLEL_MIN_ROWS`` rows the kernel runs on ``workers`` threads."""
     if _kernel is None or not usable(query):
         return None
     ends, stream = tokens.ends, tokens.stream
@@ -413,15 +415,25 @@ def query_bounds(
         return np.minimum(out, 100.0)
 
     every = np.arange(len(rows), dtype=np.int64)
+    partial_known, token_known = known if known is not None else (None, None)
     if not query.tokens:
-        return bound(query.text, bar, every), np.zeros(len(rows), dtype=np.float64)
+        partial = np.full(len(rows), 100.0)
+        some = (
+            every
+            if partial_known is None
+            else np.flatnonzero(partial_known >= bar).astype(np.int64)
+        )
+        if some.size:
+            partial[some] = bound(query.text, bar, some)
+        return partial, np.zeros(len(rows), dtype=np.float64)
     # The words first, heaviest first, each on the rows whose TS can still reach the bar
     # with the words not bounded yet at 100 (a row left out keeps 100 for them: its
     # bound is then already under the bar). A word's values below the least it must
     # score for that may stay loose (its floor).
     need = bar * query.total_weight / TOKEN_FACTOR  # the weighted sum TS needs
     total = np.zeros(len(rows), dtype=np.float64)
-    remaining, alive = query.total_weight, every
+    remaining = query.total_weight
+    alive = every if token_known is None else np.flatnonzero(token_known >= bar).astype(np.int64)
     for position in sorted(range(len(query.tokens)), key=lambda i: -query.weights[i]):
         weight = query.weights[position]
         remaining -= weight
@@ -432,9 +444,15 @@ def query_bounds(
         total += weight * values
         alive = alive[total[alive] + 100.0 * remaining >= need - 1e-6]
     token = total * (TOKEN_FACTOR / query.total_weight) + EPSILON
-    # the whole query only where TS cannot carry the row past the bar on its own
+    # the whole query only where TS cannot carry the row past the bar on its own (and
+    # where what the caller knows of PR does not already keep it under)
     partial = np.full(len(rows), 100.0)
-    weak = np.flatnonzero(token < bar)
+    cannot = token < bar
+    if token_known is not None:
+        cannot |= token_known < bar
+    if partial_known is not None:
+        cannot &= partial_known >= bar
+    weak = np.flatnonzero(cannot).astype(np.int64)
     if weak.size:
         partial[weak] = bound(query.text, bar, weak)
     return partial, token

@@ -299,7 +299,9 @@ def _tightened(
     workers: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The rows' bounds, each the lower of the given one and the locality bound."""
-    tight = locality.query_bounds(tokens, query, rows, snapshot.full_len[rows], bar, workers)
+    tight = locality.query_bounds(
+        tokens, query, rows, snapshot.full_len[rows], bar, workers, known=(partial, token)
+    )
     if tight is None:
         return partial, token
     return np.minimum(partial, tight[0]), np.minimum(token, tight[1])
