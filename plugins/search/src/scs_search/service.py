@@ -399,7 +399,7 @@ class Search:
                     floor_id=best.floor_id,
                 )
             )
-            self.stats["tightened"] += stats.pop("tightened", 0)  # not set when nothing ranked
+            self.stats["tightened"] += stats.pop("tightened", 0)
             if budget.truncated:
                 break
 
