@@ -38,12 +38,11 @@ def indexed(messages: list[dict[str, Any]], corpus: bool) -> SessionIndex:
     locality bound), the first half read, the rest by events out of id order."""
     half = len(messages) // 2
     if corpus:
-        index: SessionIndex = Corpus()
-        assert isinstance(index, Corpus)
-        index.add_session_rows("s", messages[:half])
+        every = Corpus()
+        every.add_session_rows("s", messages[:half])
         for message in reversed(messages[half:]):
-            index.add_session_event("s", message)
-        return index
+            every.add_session_event("s", message)
+        return every
     index = SessionIndex("s")
     index.add_synced(messages[:half])
     index.synced_to(messages[half - 1]["id"])
