@@ -21,8 +21,9 @@ per word, not per row):
   ``q``, so ``L <= max_j LCS(q[:j], suffix) + LCS(q[j:], prefix) <= m - 1``: this is
   what knows adjacency ("policy" against "xpol icyx" is 83.3 through "pol ic", while
   neither token alone reaches it);
-- three or more pieces (``t_i+1`` whole in the middle): ``L <= m - 2`` and
-  ``L <= LCS(q, suffix of t_i) + LCS(q, t_i+1) + (m - 3 - len(t_i+1))``;
+- three or more pieces (``t_i+1`` whole in the middle, then whatever fits from ``t_i+2``
+  on, walked token by token): ``L <= m - 2``, and the matches split twice along ``q``
+  (the suffix's in ``q[:j]``, the middle's in ``q[j:k]``, the rest's in ``q[k:]``);
 - the edges (the text's first or last ``k < m`` characters, ``200 L / (m + k)``): walking
   the end tokens outwards, the window ends right after a token's possible matches (its
   LCS with ``q``) and goes on only past a token that fits whole; separators count one
@@ -114,8 +115,8 @@ class WordTables:
 
 
 class Vocabulary:
-    """Every distinct token seen, its id (its bucket is the id modulo ``BUCKETS``), and
-    the per-word tables of the words searched lately."""
+    """Every distinct token seen, its id and bucket (``bucket``), and the tables of the
+    targets searched lately."""
 
     def __init__(self, buckets: int = BUCKETS, max_tokens: int = MAX_TOKENS) -> None:
         self.buckets = buckets  # fewer only in tests (collisions on purpose)
@@ -232,30 +233,27 @@ def _lcs(queries: list[str], choices: list[str]) -> npt.NDArray[np.int32]:
     return values
 
 
-def piece_tables(
-    letters: str, tokens: list[str], lengths: I64, w: int
-) -> tuple[
-    npt.NDArray[np.int16] | npt.NDArray[np.int32], npt.NDArray[np.int16] | npt.NDArray[np.int32]
-]:
+def piece_tables(letters: str, tokens: list[str], lengths: I64, w: int) -> tuple[I16, I16]:
     """``(m + 1, tokens)``: the LCS of ``letters[:j]`` with each token's last ``w - 1``
-    characters, and of ``letters[j:]`` with its first ``w - 1`` (the kernel's one DP
-    per token and side, else RapidFuzz once per ``j``)."""
+    characters, and of ``letters[j:]`` with its first ``w - 1`` (the kernel: one DP per
+    token and side)."""
     m = len(letters)
-    if _kernel is None:
-        suffixes = [token[-(w - 1) :] if w > 1 else "" for token in tokens]
-        prefixes = [token[: w - 1] for token in tokens]
-        return (
-            _lcs([letters[:j] for j in range(m + 1)], suffixes),
-            _lcs([letters[j:] for j in range(m + 1)], prefixes),
-        )
     offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     suffix = np.empty((m + 1, len(tokens)), dtype=np.int16)
     prefix = np.empty((m + 1, len(tokens)), dtype=np.int16)
-    _kernel.piece_tables(
+    kernel().piece_tables(
         _code_points(letters), _code_points("".join(tokens)), offsets, suffix, prefix, w
     )
     return suffix, prefix
+
+
+def kernel() -> ModuleType:
+    """The compiled kernel; without it (no C compiler at install) there are no tables
+    and no locality bound (``available``)."""
+    if _kernel is None:
+        raise RuntimeError("scs_search._locality was not built (no C compiler)")
+    return _kernel
 
 
 def _code_points(text: str) -> npt.NDArray[np.uint32]:
@@ -333,10 +331,8 @@ def word_bounds(
     split along the target); only where that reaches ``floor`` is it refined (a score
     the caller does not care about below ``floor`` stays loose, never too low).
     """
-    if _kernel is None:
-        raise RuntimeError("scs_search._locality was not built (no C compiler)")
     out = np.empty(len(starts), dtype=np.float64)
-    _kernel.word_bounds(
+    kernel().word_bounds(
         stream, starts, counts, tables.single, tables.suffix, tables.prefix, tables.whole,
         tables.length, out, tables.m, tables.window, tables.extra, floor,
     )  # fmt: skip
@@ -390,7 +386,7 @@ def query_bounds(
     it may stay loose (see ``word_bounds``). ``known`` (bounds of PR and 0.99 x TS the
     caller has already) spares the work where they are under the bar: a row keeps 100
     there. Over ``PARALLEL_MIN_ROWS`` rows the kernel runs on ``workers`` threads."""
-    if _kernel is None or not usable(query):
+    if not usable(query):
         return None
     ends, stream = tokens.ends, tokens.stream
     starts = np.where(rows > 0, ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
