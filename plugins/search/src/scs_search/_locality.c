@@ -1,8 +1,8 @@
 /* The locality bound of ``scs_search.locality.word_bounds``, one pass per row; and the
    per-token LCS tables it reads (``piece_tables``).
 
-Same values as the numpy version, bit for bit (tested); see locality.py for what the
-bound means. Tables are per bucket; the caller keeps them alive and unchanged. */
+See locality.py for what the bound means; its tests check it is never below RapidFuzz's
+score. Tables are per bucket; the caller keeps them alive (values only ever loosen). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -40,7 +40,8 @@ static long tail(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssiz
     return lmin(matched, room);
 }
 
-/* ``tail`` for every room ``0..cap`` at once (``out``): one walk. */
+/* ``tail`` for every room ``0..cap`` at once (``out``): one walk. The common path needs
+   one room only and ``tail`` stops early; this serves the refinement, which needs many. */
 static void tails(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p, long cap,
                   long *out) {
     const long m = t->m;
@@ -85,11 +86,11 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
     long taken = lmax(lmin(suffix[m], cap), 0);
     long three = taken + (long)t->whole[r];
     if (three + cap < need) return lmax(matched, lmin(three + cap, w - 2));  /* loose will do */
-    {  /* the next token, then every character after it matched: no walk */
-        Py_ssize_t third = tok[p + 2];
-        long ahead = lmin(cap, (long)t->whole[third] + lmax(0, cap - (long)t->length[third] - 1));
-        if (three + ahead < need) return lmax(matched, lmin(three + ahead, w - 2));
-    }
+    Py_ssize_t third = tok[p + 2];
+    long third_length = t->length[third];
+    /* the next token, then every character after it matched: no walk yet */
+    long ahead = lmin(cap, (long)t->whole[third] + lmax(0, cap - third_length - 1));
+    if (three + ahead < need) return lmax(matched, lmin(three + ahead, w - 2));
     three = lmin(three + tail(t, tok, count, p + 2, cap), w - 2);
     if (three >= need) {  /* split at j only: the suffix's matches in T[:j], the rest's after */
         long rests[MAX_WINDOW];  /* rests[room]: ``tail`` from token p + 2 */
@@ -108,9 +109,7 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
            rest's in T[k:]; the middle token is whole, so its last w - 1 characters are
            all of it and LCS(T[j:k], r) <= min(LCS(T[j:], r), LCS(T[:k], r), k - j) */
         const int8_t *middle_end = t->suffix + r * (m + 1);
-        Py_ssize_t third = tok[p + 2];
         const int8_t *third_start = t->prefix + third * (m + 1);
-        long third_length = t->length[third];
         long head = LOW;
         for (long j = 0; j <= m; j++) {
             /* the suffix piece is at least as long as its matches and one character */
