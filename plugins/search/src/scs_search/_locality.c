@@ -9,6 +9,7 @@ score. Tables are per bucket; the caller keeps them alive (values only ever loos
 
 #define LOW (-100) /* an empty bucket's LCS: no match at all (int8 tables) */
 #define MAX_WINDOW 128 /* the longest target (locality.LONGEST_TARGET is less) */
+#define PREFETCH 8 /* rows ahead whose first tokens are fetched */
 
 typedef struct {
     const double *single;
@@ -162,21 +163,37 @@ static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int b
     return best;
 }
 
-static double row_bound(const Tables *t, const uint16_t *tok, Py_ssize_t count, long need) {
+/* The row's bound: every pair of adjacent tokens through the cheap values ``pieces``
+   would return (the suffix's and the prefix's best matches, not split along the target;
+   three or more pieces up to the token after the middle one), computed without
+   branches; ``pieces`` itself only where those reach ``need``, which is rare. The
+   values are those ``pieces`` gives (it returns the same cheap ones below ``need``). */
+static double row_bound(const Tables *t, const int8_t *last, const int8_t *first,
+                        const uint16_t *tok, Py_ssize_t count, long need) {
     const long w = t->w, extra = t->extra;
     if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
-    const double scale = 100.0 / (double)w;
-    double best = -1.0 / 0.0;
-    for (Py_ssize_t p = 0; p < count; p++) {
-        double value = t->single[tok[p]];
-        if (p + 1 < count) {
-            long matched = pieces(t, need, tok, count, p);
-            value = dmax(value, (double)lmin(matched + extra, w) * scale);
-        }
-        best = dmax(best, value);
-        if (best >= 100.0) return best;  /* no score is higher: the rest cannot matter */
+    const double *single = t->single;
+    const int8_t *whole = t->whole;
+    const int16_t *length = t->length;
+    double best_single = single[tok[count - 1]];
+    long best = LOW;  /* the most target characters any window of two or more pieces holds */
+    for (Py_ssize_t p = 0; p + 1 < count; p++) {
+        Py_ssize_t l = tok[p], r = tok[p + 1], third = tok[p + 2 < count ? p + 2 : p + 1];
+        best_single = dmax(best_single, single[l]);
+        long two = lmin((long)last[l] + (long)first[r], w - 1);
+        long cap = w - 3 - (long)length[r];  /* as in ``pieces`` */
+        long three = lmax(lmin(last[l], cap), 0) + (long)whole[r];
+        long ahead = lmin(cap, (long)whole[third] + lmax(0, cap - (long)length[third] - 1));
+        int more = (cap >= 1) & (p + 2 < count);
+        long reach = three + cap < need ? three + cap : three + ahead;
+        long value = lmax(two, more ? lmin(reach, w - 2) : LOW);
+        if (__builtin_expect((two >= need) | (more & (three + ahead >= need)), 0))
+            value = pieces(t, need, tok, count, p);
+        best = lmax(best, value);
     }
-    return dmax(best, dmax(edge(t, tok, count, 0), edge(t, tok, count, 1)));
+    double bound = dmax(best_single, (double)lmin(best + extra, w) * (100.0 / (double)w));
+    if (bound >= 100.0) return bound;  /* no score is higher */
+    return dmax(bound, dmax(edge(t, tok, count, 0), edge(t, tok, count, 1)));
 }
 
 static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
@@ -218,13 +235,31 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
     double *values = out.buf;
     int outside = 0;
+    /* the values every pair reads, each bucket's in one byte: LCS(T, its last w - 1
+       characters) and LCS(T, its first w - 1) */
+    int8_t *last = PyMem_Malloc(2 * (size_t)B + 1);
+    if (last == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int8_t *first = last + B;
     Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t b = 0; b < B; b++) {
+        last[b] = t.suffix[b * (m + 1) + m];
+        first[b] = t.prefix[b * (m + 1)];
+    }
     for (Py_ssize_t i = 0; i < n && !outside; i++) {
         const uint16_t *row = tokens + row_start[i];
-        for (int64_t p = 0; p < row_count[i]; p++) outside |= row[p] >= B;
-        if (!outside) values[i] = row_bound(&t, row, row_count[i], need);
+        if (i + PREFETCH < n) {  /* rows are scattered over the stream */
+            __builtin_prefetch(tokens + row_start[i + PREFETCH]);
+            __builtin_prefetch(tokens + row_start[i + PREFETCH] + 32);
+        }
+        if (B <= UINT16_MAX)  /* (tables of 65,536 buckets hold every token) */
+            for (int64_t p = 0; p < row_count[i]; p++) outside |= row[p] >= B;
+        if (!outside) values[i] = row_bound(&t, last, first, row, row_count[i], need);
     }
     Py_END_ALLOW_THREADS
+    PyMem_Free(last);
     if (outside) {
         PyErr_SetString(PyExc_ValueError, "a token outside the tables");
         goto done;
