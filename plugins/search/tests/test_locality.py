@@ -7,6 +7,8 @@ import random
 import numpy as np
 import pytest
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
+from scs_search import locality
 from scs_search.locality import Vocabulary, split, word_bounds
 
 from .conftest import needs_kernel
@@ -101,3 +103,27 @@ def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
             assert bound + 1e-9 >= truth, (word, text, bound, truth)
             checked += 1
     assert checked > 20_000
+
+
+def test_the_tables_hold_each_tokens_lcs_values() -> None:
+    """``fill_tables`` (bit-parallel) against RapidFuzz's LCS, token by token (a bucket
+    each): prefixes and suffixes of the target against the token's ends and all of it,
+    with tokens longer than the window, empty, or not ASCII."""
+    rnd = random.Random(21)
+    letters = "authmiddlwaré"
+    w = len(letters) + 1  # a target with one separator (a whole query)
+    tokens = ["", "é", "middleware", "a" * 40, "wareauthmiddle" * 3]
+    tokens += [
+        "".join(rnd.choice("admiléwtu") for _ in range(rnd.randint(1, 20))) for _ in range(300)
+    ]
+    buckets = np.arange(1, len(tokens) + 1, dtype=np.int64)  # (0: the unknown token's)
+    tables = locality._empty("auth middlwaré", len(tokens) + 1)
+    locality._fill(tables, tokens, buckets, locality._concatenated(tokens))
+    piece = w - 1
+    for b, token in enumerate(tokens, start=1):
+        last, first = token[-piece:] if token else "", token[:piece]
+        for j in range(len(letters) + 1):
+            assert tables.suffix[b, j] == LCSseq.similarity(letters[:j], last), (token, j)
+            assert tables.prefix[b, j] == LCSseq.similarity(letters[j:], first), (token, j)
+        assert tables.whole[b] == LCSseq.similarity(letters, token)
+        assert tables.length[b] == len(token)

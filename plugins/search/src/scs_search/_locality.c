@@ -1,5 +1,5 @@
 /* The locality bound of ``scs_search.locality.word_bounds``, one pass per row; and the
-   per-token LCS tables it reads (``piece_tables``).
+   per-token LCS tables it reads (``fill_tables``).
 
 See locality.py for what the bound means; its tests check it is never below RapidFuzz's
 score. Tables are per bucket; the caller keeps them alive (values only ever loosen). */
@@ -273,84 +273,120 @@ done:
     return result;
 }
 
-/* LCS of every prefix ``T[:j]`` with ``s`` into ``out[j * stride]`` (j = 0..m): one DP
-   over the characters of ``T`` (rows) and ``s`` (columns). ``step`` -1 reads both
-   backwards: then ``out[j]`` is the LCS of the last ``j`` characters of T with ``s``. */
-static void lcs_by_prefix(const uint32_t *T, long m, const uint32_t *s, long n, int step,
-                          int16_t *out, Py_ssize_t stride, int16_t *row) {
-    for (long k = 0; k <= n; k++) row[k] = 0;
-    out[0] = 0;
-    for (long i = 1; i <= m; i++) {
-        uint32_t c = step > 0 ? T[i - 1] : T[m - i];
-        int16_t diagonal = 0;  /* row[k - 1] of the previous line */
-        for (long k = 1; k <= n; k++) {
-            uint32_t d = step > 0 ? s[k - 1] : s[n - k];
-            int16_t up = row[k];
-            int16_t value = c == d ? (int16_t)(diagonal + 1) : (up > row[k - 1] ? up : row[k - 1]);
-            diagonal = up;
-            row[k] = value;
-        }
-        out[i * stride] = row[n];
-    }
+/* Bit-parallel LCS (Allison-Dix, as Hyyro writes it): ``V`` starts with the low ``m``
+   bits set and takes ``s`` one character at a time; then LCS(P[:j], s) is ``j`` less
+   the bits set among V's low ``j``. ``match[c]``: the bits of P's characters equal to c. */
+typedef struct {
+    const uint32_t *P;
+    long m;
+    uint64_t ascii[128];
+} Pattern;
+
+static void pattern(Pattern *pat, const uint32_t *P, long m) {
+    pat->P = P;
+    pat->m = m;
+    for (int c = 0; c < 128; c++) pat->ascii[c] = 0;
+    for (long i = 0; i < m; i++)
+        if (P[i] < 128) pat->ascii[P[i]] |= (uint64_t)1 << i;
 }
 
-static PyObject *piece_tables(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer letters, chars, offsets, suffix, prefix;
+static inline uint64_t match(const Pattern *pat, uint32_t c) {
+    if (c < 128) return pat->ascii[c];
+    uint64_t bits = 0;
+    for (long i = 0; i < pat->m; i++)
+        if (pat->P[i] == c) bits |= (uint64_t)1 << i;
+    return bits;
+}
+
+/* ``s`` read forwards (``step`` 1) or backwards (-1) */
+static uint64_t lcs_bits(const Pattern *pat, const uint32_t *s, long n, int step) {
+    uint64_t v = pat->m == 64 ? ~(uint64_t)0 : (((uint64_t)1 << pat->m) - 1);
+    for (long k = 0; k < n; k++) {
+        uint64_t u = v & match(pat, step > 0 ? s[k] : s[n - 1 - k]);
+        v = (v + u) | (v - u);
+    }
+    return v;
+}
+
+/* LCS(P[:j], s) from ``lcs_bits``' result */
+static inline long lcs_of_prefix(uint64_t v, long j) {
+    uint64_t low = j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1);
+    return j - __builtin_popcountll(v & low);
+}
+
+/* Fold each token's values into its bucket's (the highest; the shortest length):
+   ``suffix[b, j]`` LCS(T[:j], its last w - 1 characters), ``prefix[b, j]`` LCS(T[j:],
+   its first w - 1), ``whole[b]`` LCS(T, token); and each token's LCS(T, token) into
+   ``whole_of`` (for the single-piece bound, which the caller computes). */
+static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer letters, chars, offsets, buckets, suffix, prefix, whole, length, whole_of;
     long window;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*l", &letters, &chars, &offsets, &suffix, &prefix,
-                          &window))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*lw*w*w*w*w*", &letters, &chars, &offsets, &buckets,
+                          &window, &suffix, &prefix, &whole, &length, &whole_of))
         return NULL;
     PyObject *result = NULL;
-    int16_t *row = NULL;
     Py_ssize_t m = letters.len / 4, count = offsets.len / 8 - 1, total = chars.len / 4;
-    const int64_t *at = offsets.buf;
-    if (m > 30000 || window < 1 || window > 30000 || count < 0 ||
-        !need_size(&suffix, (m + 1) * count, 2, "suffix") ||
-        !need_size(&prefix, (m + 1) * count, 2, "prefix")) {
+    Py_ssize_t B = whole.len;
+    const int64_t *at = offsets.buf, *bucket = buckets.buf;
+    if (m > 64 || window < 1 || window > MAX_WINDOW || count < 0 ||
+        !need_size(&buckets, count, 8, "buckets") || !need_size(&whole_of, count, 4, "whole_of") ||
+        !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
+        !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&length, B, 2, "length")) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad sizes");
         goto done;
     }
     for (Py_ssize_t t = 0; t < count; t++) {
-        if (at[t] < 0 || at[t] > at[t + 1] || at[t + 1] > total) {
-            PyErr_SetString(PyExc_ValueError, "a token lies outside the characters");
+        if (at[t] < 0 || at[t] > at[t + 1] || at[t + 1] > total || bucket[t] < 0 ||
+            bucket[t] >= B) {
+            PyErr_SetString(PyExc_ValueError, "a token lies outside the characters or tables");
             goto done;
         }
     }
-    row = PyMem_Malloc(sizeof(int16_t) * (size_t)window);
-    if (row == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
     const uint32_t *T = letters.buf, *c = chars.buf;
-    int16_t *suf = suffix.buf, *pre = prefix.buf;
+    int8_t *suf = suffix.buf, *pre = prefix.buf, *wh = whole.buf;
+    int16_t *len = length.buf;
+    int32_t *each = whole_of.buf;
+    uint32_t reversed[64];
+    for (Py_ssize_t i = 0; i < m; i++) reversed[i] = T[m - 1 - i];
+    Pattern forwards, backwards;
+    pattern(&forwards, T, m);
+    pattern(&backwards, reversed, m);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t t = 0; t < count; t++) {
-        long length = (long)(at[t + 1] - at[t]);
-        long piece = length < window - 1 ? length : window - 1;
-        /* the token's last ``window - 1`` characters against T[:j] */
-        lcs_by_prefix(T, m, c + at[t + 1] - piece, piece, 1, suf + t, count, row);
-        /* its first ``window - 1`` against T[j:]: backwards, T's last m - j characters */
-        int16_t *column = pre + t;
-        lcs_by_prefix(T, m, c + at[t], piece, -1, column, count, row);
-        for (long j = 0; j < m - j; j++) {  /* out[i] was for the last i: flip to T[j:] */
-            int16_t swap = column[j * count];
-            column[j * count] = column[(m - j) * count];
-            column[(m - j) * count] = swap;
+        long n = (long)(at[t + 1] - at[t]), piece = n < window - 1 ? n : window - 1;
+        const uint32_t *token = c + at[t];
+        int8_t *s = suf + bucket[t] * (m + 1), *p = pre + bucket[t] * (m + 1);
+        /* its last ``piece`` characters against T[:j] */
+        uint64_t v = lcs_bits(&forwards, token + n - piece, piece, 1);
+        for (long j = 0; j <= m; j++) {
+            long value = lcs_of_prefix(v, j);
+            if (value > s[j]) s[j] = (int8_t)value;
         }
+        /* its first ``piece`` against T[j:]: both backwards, T's last m - j characters */
+        v = lcs_bits(&backwards, token, piece, -1);
+        for (long j = 0; j <= m; j++) {
+            long value = lcs_of_prefix(v, m - j);
+            if (value > p[j]) p[j] = (int8_t)value;
+        }
+        v = piece == n ? v : lcs_bits(&backwards, token, n, -1);
+        each[t] = (int32_t)lcs_of_prefix(v, m);
+        if (each[t] > wh[bucket[t]]) wh[bucket[t]] = (int8_t)each[t];
+        int16_t shortest = n < 32767 ? (int16_t)n : 32767;
+        if (shortest < len[bucket[t]]) len[bucket[t]] = shortest;
     }
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyMem_Free(row);
     PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
-    PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
+    PyBuffer_Release(&buckets); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
+    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&whole_of);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"piece_tables", piece_tables, METH_VARARGS,
-     "LCS of T[:j] with each token's last window - 1 characters, and of T[j:] with its first."},
+    {"fill_tables", fill_tables, METH_VARARGS,
+     "Fold each token's LCS values with T into its bucket's (see locality.py)."},
     {"word_bounds", word_bounds, METH_VARARGS, "The locality bound of each row (see locality.py)."},
     {NULL, NULL, 0, NULL}};
 

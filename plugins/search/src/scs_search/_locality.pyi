@@ -19,14 +19,19 @@ def word_bounds(
 ) -> None:
     """Each row's locality bound into ``out`` (see ``locality.word_bounds``)."""
 
-def piece_tables(
+def fill_tables(
     letters: npt.NDArray[np.uint32],
     chars: npt.NDArray[np.uint32],
     offsets: npt.NDArray[np.int64],
-    suffix: npt.NDArray[np.int16],
-    prefix: npt.NDArray[np.int16],
+    buckets: npt.NDArray[np.int64],
     window: int,
+    suffix: npt.NDArray[np.int8],
+    prefix: npt.NDArray[np.int8],
+    whole: npt.NDArray[np.int8],
+    length: npt.NDArray[np.int16],
+    whole_of: npt.NDArray[np.int32],
     /,
 ) -> None:
-    """LCS of ``letters[:j]`` with each token's last ``window - 1`` characters, and of
-    ``letters[j:]`` with its first (see ``locality.piece_tables``)."""
+    """Fold each token's LCS values with ``letters`` into its bucket's: with its last
+    ``window - 1`` characters (``suffix``), its first (``prefix``), all of it (``whole``,
+    and ``whole_of`` per token); and its length into ``length`` (the shortest)."""

@@ -38,7 +38,6 @@ a collision only loosens the bound.
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 from collections import OrderedDict
@@ -48,7 +47,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import LCSseq
 
 from scs_search.bounds import EPSILON
 from scs_search.scoring import TOKEN_FACTOR
@@ -79,7 +77,7 @@ PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
 # the wall time (2 cores) a target's tables take a vocabulary token, and what the bound
 # saves a row it is given (scoring ~5 us of CPU a row on two threads; most rows are
 # pruned; the bound costs ~1.2 us for three targets)
-TABLE_US = 1.0
+TABLE_US = 0.25
 SAVED_US = 2.0
 
 F64 = npt.NDArray[np.float64]
@@ -87,6 +85,7 @@ I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
 I64 = npt.NDArray[np.int64]
 U16 = npt.NDArray[np.uint16]
+Characters = tuple[npt.NDArray[np.uint32], I64]  # code points, where each token starts
 
 
 def split(text: str, base: int) -> tuple[list[str], int]:
@@ -129,6 +128,9 @@ class Vocabulary:
         self.words: list[str] = [""]  # id 0 is UNKNOWN
         self._word_bytes = 0
         self._tables: OrderedDict[str, tuple[int, WordTables]] = OrderedDict()
+        # the first ``size`` tokens' code points as ``fill_tables`` reads them: every
+        # target's first tables need all of them
+        self._characters: tuple[int, Characters] | None = None
         self._lock = threading.Lock()
 
     def encode(self, tokens: list[str]) -> list[int]:
@@ -177,7 +179,14 @@ class Vocabulary:
                 tables, done = _empty(word, buckets), 0
             else:
                 tables, done = cached[1], cached[0]
-            _fill(tables, self.words[done:size], self.buckets_of(done, size))
+            tokens = self.words[done:size]
+            if done:
+                characters = _concatenated(tokens)
+            else:
+                if self._characters is None or self._characters[0] != size:
+                    self._characters = (size, _concatenated(tokens))
+                characters = self._characters[1]
+            _fill(tables, tokens, self.buckets_of(done, size), characters)
             self._tables[word] = (size, tables)
             self._tables.move_to_end(word)
             while len(self._tables) > 1 and (
@@ -188,7 +197,7 @@ class Vocabulary:
 
     def missing_tables(self, targets: list[str]) -> int:
         """How many of ``targets`` have no tables for the vocabulary as it is (each costs
-        ~1 us a token to build, ``tables``)."""
+        ``TABLE_US`` a token to build, ``tables``)."""
         size = len(self.words)
         with self._lock:
             return sum(self._tables.get(target, (-1,))[0] != size for target in targets)
@@ -197,10 +206,14 @@ class Vocabulary:
         """Forget every cached table (they are built again when needed)."""
         with self._lock:
             self._tables.clear()
+            self._characters = None
 
     def table_nbytes(self) -> int:
-        """The cached tables of the targets searched lately (at most ``TABLE_BYTES``)."""
-        return sum(_nbytes(tables) for _, tables in self._tables.values())
+        """The cached tables of the targets searched lately (at most ``TABLE_BYTES``), and
+        the code points they are built from."""
+        characters = self._characters
+        held = sum(array.nbytes for array in characters[1]) if characters else 0
+        return held + sum(_nbytes(tables) for _, tables in self._tables.values())
 
 
 def _nbytes(tables: WordTables) -> int:
@@ -226,28 +239,6 @@ def _empty(target: str, buckets: int) -> WordTables:
     )
 
 
-def _lcs(queries: list[str], choices: list[str]) -> npt.NDArray[np.int32]:
-    values: npt.NDArray[np.int32] = process.cdist(
-        queries, choices, scorer=LCSseq.similarity, processor=None, dtype=np.int32
-    )
-    return values
-
-
-def piece_tables(letters: str, tokens: list[str], lengths: I64, w: int) -> tuple[I16, I16]:
-    """``(m + 1, tokens)``: the LCS of ``letters[:j]`` with each token's last ``w - 1``
-    characters, and of ``letters[j:]`` with its first ``w - 1`` (the kernel: one DP per
-    token and side)."""
-    m = len(letters)
-    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    suffix = np.empty((m + 1, len(tokens)), dtype=np.int16)
-    prefix = np.empty((m + 1, len(tokens)), dtype=np.int16)
-    kernel().piece_tables(
-        _code_points(letters), _code_points("".join(tokens)), offsets, suffix, prefix, w
-    )
-    return suffix, prefix
-
-
 def kernel() -> ModuleType:
     """The compiled kernel; without it (no C compiler at install) there are no tables
     and no locality bound (``available``)."""
@@ -260,17 +251,32 @@ def _code_points(text: str) -> npt.NDArray[np.uint32]:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
-def _fill(tables: WordTables, tokens: list[str], buckets: I64) -> None:
-    """Fold the values of ``tokens`` into their buckets (one each)."""
+def _concatenated(tokens: list[str]) -> Characters:
+    """The code points of ``tokens`` one after the other, and where each starts (one
+    more: where the last ends). Tokens hold no NUL, which marks their ends here."""
+    points = _code_points("\0".join(tokens) + "\0")
+    ends = np.flatnonzero(points == 0)
+    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
+    offsets[1:] = ends - np.arange(len(tokens))
+    return points[points != 0], offsets
+
+
+def _fill(tables: WordTables, tokens: list[str], buckets: I64, characters: Characters) -> None:
+    """Fold the values of ``tokens`` (``characters``: theirs, ``_concatenated``) into
+    their buckets (one each)."""
     if not tokens:
         return
     letters, w, extra = tables.letters, tables.window, tables.extra
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    whole = _lcs([letters], tokens)[0].astype(np.int64)
+    chars, offsets = characters
+    whole = np.empty(len(tokens), dtype=np.int32)
+    kernel().fill_tables(
+        _code_points(letters), chars, offsets, buckets, w,
+        tables.suffix, tables.prefix, tables.whole, tables.length, whole,
+    )  # fmt: skip
     single = 100.0 * np.minimum(whole + extra, w) / w
     # a word: a token longer than it has its own windows, the text's; worth RapidFuzz
     # only where the LCS leaves a value a search cares about (60: the default threshold)
-    long = np.flatnonzero((lengths > w) & (single >= 60.0))
+    long = np.flatnonzero((np.diff(offsets) > w) & (single >= 60.0))
     if long.size and not extra:
         single[long] = process.cdist(
             [letters],
@@ -279,16 +285,9 @@ def _fill(tables: WordTables, tokens: list[str], buckets: I64) -> None:
             processor=None,
             dtype=np.float64,
         )[0]
-    suffix, prefix = piece_tables(letters, tokens, lengths, w)
     first_of = np.zeros(len(buckets), dtype=bool)  # each bucket's first token here
     first_of[np.unique(buckets, return_index=True)[1]] = True
-    fold = functools.partial(_fold, buckets=buckets, first_of=first_of)
-    fold(np.maximum, tables.single, single)
-    fold(np.maximum, tables.suffix, suffix.T.astype(np.int8))
-    fold(np.maximum, tables.prefix, prefix.T.astype(np.int8))
-    fold(np.maximum, tables.whole, whole.astype(np.int8))
-    # a bucket's length is its shortest token's: a shorter middle token leaves more room
-    fold(np.minimum, tables.length, np.minimum(lengths, LONGEST).astype(np.int16))
+    _fold(np.maximum, tables.single, single, buckets, first_of)
     if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
         _highest(tables, UNKNOWN)
 
