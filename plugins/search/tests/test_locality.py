@@ -9,7 +9,7 @@ import pytest
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 from scs_search import locality
-from scs_search.locality import Vocabulary, split, word_bounds
+from scs_search.locality import TokenStream, Vocabulary, split, word_bounds
 
 from .conftest import needs_kernel
 from .corpus import rows
@@ -25,17 +25,15 @@ def bounds_of(
 ) -> list[float]:
     """The bound of each text (encoded first, then the tables: as a snapshot would)."""
     stream: list[int] = []
-    starts, counts = [], []
+    ends = []
     for text in texts:
         tokens, _ = split(text, len(text))
-        starts.append(len(stream))
-        counts.append(len(tokens))
         stream.extend(vocabulary.encode(tokens))
+        ends.append(len(stream))
     values = word_bounds(
         vocabulary.tables(word),
-        np.array(stream, dtype=np.uint16),
-        np.array(starts, dtype=np.int64),
-        np.array(counts, dtype=np.int64),
+        TokenStream(vocabulary, np.array(stream, dtype=np.uint16), np.array(ends, dtype=np.uint32)),
+        np.arange(len(texts), dtype=np.int64),
         floor,
     )
     return [float(value) for value in values]

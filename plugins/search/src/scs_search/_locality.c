@@ -205,28 +205,30 @@ static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const 
 }
 
 static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer stream, starts, counts, single, suffix, prefix, whole, length, out;
+    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, out;
     long m, w, extra;
     double floor;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llld", &stream, &starts, &counts, &single,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llld", &stream, &ends, &rows, &single,
                           &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2;
+    Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2, N = ends.len / 4;
     if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW) {
         PyErr_SetString(PyExc_ValueError, "bad target sizes");
         goto done;
     }
-    if (!need_size(&out, n, 8, "out") || !need_size(&starts, n, 8, "starts") ||
-        !need_size(&counts, n, 8, "counts") || !need_size(&single, B, 8, "single") ||
+    if (!need_size(&out, n, 8, "out") || !need_size(&rows, n, 8, "rows") ||
+        !need_size(&ends, N, 4, "ends") || !need_size(&single, B, 8, "single") ||
         !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
         !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&whole, B, 1, "whole") ||
         !need_size(&length, B, 2, "length") || !need_size(&stream, total, 2, "stream"))
         goto done;
     const uint16_t *tokens = stream.buf;
-    const int64_t *row_start = starts.buf, *row_count = counts.buf;
+    const uint32_t *end_of = ends.buf;  /* row r's tokens: from end_of[r - 1] (0) to end_of[r] */
+    const int64_t *row = rows.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (row_start[i] < 0 || row_count[i] < 0 || row_start[i] > total - row_count[i]) {
+        int64_t r = row[i];
+        if (r < 0 || r >= N || end_of[r] > total || (r > 0 && end_of[r - 1] > end_of[r])) {
             PyErr_SetString(PyExc_ValueError, "a row lies outside the stream");
             goto done;
         }
@@ -249,14 +251,15 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
         first[b] = t.prefix[b * (m + 1)];
     }
     for (Py_ssize_t i = 0; i < n && !outside; i++) {
-        const uint16_t *row = tokens + row_start[i];
+        Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
         if (i + PREFETCH < n) {  /* rows are scattered over the stream */
-            __builtin_prefetch(tokens + row_start[i + PREFETCH]);
-            __builtin_prefetch(tokens + row_start[i + PREFETCH] + 32);
+            const uint16_t *ahead = tokens + (row[i + PREFETCH] ? end_of[row[i + PREFETCH] - 1] : 0);
+            __builtin_prefetch(ahead);
+            __builtin_prefetch(ahead + 32);
         }
         if (B <= UINT16_MAX)  /* (tables of 65,536 buckets hold every token) */
-            for (int64_t p = 0; p < row_count[i]; p++) outside |= row[p] >= B;
-        if (!outside) values[i] = row_bound(&t, last, first, row, row_count[i], need);
+            for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= B;
+        if (!outside) values[i] = row_bound(&t, last, first, tokens + start, count, need);
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(last);
@@ -267,7 +270,7 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&stream); PyBuffer_Release(&starts); PyBuffer_Release(&counts);
+    PyBuffer_Release(&stream); PyBuffer_Release(&ends); PyBuffer_Release(&rows);
     PyBuffer_Release(&single); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
     PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&out);
     return result;

@@ -3,8 +3,8 @@ import numpy.typing as npt
 
 def word_bounds(
     stream: npt.NDArray[np.uint16],
-    starts: npt.NDArray[np.int64],
-    counts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.uint32],
+    rows: npt.NDArray[np.int64],
     single: npt.NDArray[np.float64],
     suffix: npt.NDArray[np.int8],
     prefix: npt.NDArray[np.int8],

@@ -2,12 +2,14 @@
 
 ``bounds`` gives each row's bound of ``PR`` and of ``0.99 x TS`` (``scoring``); with
 ``bigrams_only`` a looser one at half the cost (the trigram lines are not read).
+``EveryRow`` counts the grams of every row once, for a ranking that asks for the
+bounds of many rows in several calls (a corpus's tiers).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,21 +25,51 @@ if TYPE_CHECKING:
 EPSILON = 1e-9
 
 
+class EveryRow:
+    """For one query over one snapshot: how many gram positions of each target (the
+    query, each word) every row has, bigrams and trigrams each counted on first use."""
+
+    def __init__(self, snapshot: Snapshot, query: Query) -> None:
+        self.snapshot = snapshot
+        self.targets = [query.text, *query.tokens]
+        self._present: dict[int, dict[str, npt.NDArray[np.uint8]]] = {}
+
+    def present(self, size: int, target: str) -> npt.NDArray[np.uint8]:
+        """``target``'s present bigram (``size`` 2) or trigram positions, per row."""
+        counted = self._present.get(size)
+        if counted is None:
+            signatures, n = self.snapshot.signatures, self.snapshot.n
+            lines = grams.bigram_lines(signatures) if size == 2 else grams.trigram_lines(signatures)
+            seen: dict[int, grams.U8] = {}  # the targets share most lines
+            counted = self._present[size] = {}
+            for word in self.targets:
+                shape = grams.query_grams(word)
+                hashes, repeats = (
+                    (shape.hashes2, shape.repeats2)
+                    if size == 2
+                    else (shape.hashes3, shape.repeats3)
+                )
+                counted[word] = grams.line_counts(lines, hashes, repeats, n, seen)
+        return counted[target]
+
+
 def bounds(
     snapshot: Snapshot,
     query: Query,
     rows: npt.NDArray[np.int64],
     with_metadata: bool,
     bigrams_only: bool = False,
+    every_row: EveryRow | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Upper bounds of each row's PR and ``0.99 * TS`` (see ``grams`` and ``scoring``).
 
     At most 100 (no score is higher); the token bound is 0 for a query without words.
     ``bigrams_only``: a looser bound at half the cost (trigrams taken as all present).
+    ``every_row``: the gram counts of every row, read for these rows (else counted here).
     """
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
     seen: tuple[dict[int, grams.U8], dict[int, grams.U8]] = ({}, {})
-    bounder = functools.partial(word_bounds, bigrams_only=bigrams_only)
+    bounder = functools.partial(word_bounds, bigrams_only=bigrams_only, every_row=every_row)
     # no score exceeds 100: a bound of 100 lets a row that can only tie 100 be skipped
     # when it is older than the k-th hit at 100 (many rows hold a common phrase)
     partial = np.minimum(bounder(snapshot, query.text, rows, lengths, seen), 100.0)
@@ -63,22 +95,32 @@ def word_bounds(
     lengths: npt.NDArray[np.int32],
     seen: tuple[dict[int, grams.U8], dict[int, grams.U8]],
     bigrams_only: bool = False,
+    every_row: EveryRow | None = None,
 ) -> npt.NDArray[np.float64]:
     """An upper bound of each row's ``partial_ratio`` with ``word`` (or the whole query)."""
     query = grams.query_grams(word)
     if query.positions2 == 0:
         return np.full(len(rows), np.inf)
-    absent2 = query.positions2 - grams.present_counts(
-        grams.bigram_lines(snapshot.signatures), query.hashes2, query.repeats2, rows, seen[0]
-    )
+
+    def present(size: int) -> npt.NDArray[np.integer[Any]]:
+        if every_row is not None:
+            return every_row.present(size, word)[rows]
+        lines = grams.bigram_lines if size == 2 else grams.trigram_lines
+        hashes, repeats = (
+            (query.hashes2, query.repeats2) if size == 2 else (query.hashes3, query.repeats3)
+        )
+        return grams.present_counts(
+            lines(snapshot.signatures), hashes, repeats, rows, seen[size - 2]
+        )
+
+    absent2 = query.positions2 - present(2).astype(np.int32, copy=False)
     table = grams.bound_table(len(word), query.positions2, query.positions3)
     if bigrams_only:  # the table only falls as more positions are absent
         bounds: npt.NDArray[np.float64] = table[:, 0][absent2] + EPSILON
     else:
-        absent3 = query.positions3 - grams.present_counts(
-            grams.trigram_lines(snapshot.signatures), query.hashes3, query.repeats3, rows, seen[1]
-        )
-        bounds = table[absent2, absent3] + EPSILON
+        absent3 = query.positions3 - present(3).astype(np.int32, copy=False)
+        # (one flat index: a fancy index of two arrays costs twice as much)
+        bounds = table.ravel()[absent2 * table.shape[1] + absent3] + EPSILON
     # texts not longer than the query: the roles swap inside partial_ratio, no bound
     bounds[lengths <= len(word)] = np.inf
     return bounds

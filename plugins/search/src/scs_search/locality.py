@@ -320,19 +320,19 @@ def _highest(tables: WordTables, bucket: int) -> None:
 
 
 def word_bounds(
-    tables: WordTables, stream: U16, starts: I64, counts: I64, floor: float = 0.0
+    tables: WordTables, tokens: TokenStream, rows: I64, floor: float = 0.0, out: F64 | None = None
 ) -> F64:
-    """An upper bound of the target's ``partial_ratio`` with each row whose tokens are
-    ``stream[starts[i] : starts[i] + counts[i]]`` (the compiled kernel, one pass per row;
-    see the module doc). The caller handles texts not longer than the target.
+    """An upper bound of the target's ``partial_ratio`` with each of the ``rows`` of
+    ``tokens`` (the compiled kernel, one pass per row; see the module doc), into ``out``
+    when given. The caller handles texts not longer than the target.
 
     Windows of several pieces get a looser value first (the pieces' best matches, not
     split along the target); only where that reaches ``floor`` is it refined (a score
     the caller does not care about below ``floor`` stays loose, never too low).
     """
-    out = np.empty(len(starts), dtype=np.float64)
+    out = np.empty(len(rows), dtype=np.float64) if out is None else out
     kernel().word_bounds(
-        stream, starts, counts, tables.single, tables.suffix, tables.prefix, tables.whole,
+        tokens.stream, tokens.ends, rows, tables.single, tables.suffix, tables.prefix, tables.whole,
         tables.length, out, tables.m, tables.window, tables.extra, floor,
     )  # fmt: skip
     return out
@@ -387,24 +387,24 @@ def query_bounds(
     there. Over ``PARALLEL_MIN_ROWS`` rows the kernel runs on ``workers`` threads."""
     if not usable(query):
         return None
-    ends, stream = tokens.ends, tokens.stream
-    starts = np.where(rows > 0, ends[np.maximum(rows - 1, 0)], 0).astype(np.int64)
-    counts = ends[rows].astype(np.int64) - starts
 
     def bound(target: str, floor: float, subset: I64) -> F64:
         """The target's bound of the rows ``rows[subset]``."""
         tables = tokens.vocabulary.tables(target)
-        some_starts, some_counts = starts[subset], counts[subset]
+        some = rows[subset]
         size = len(subset)
         step = size if workers <= 1 or size < PARALLEL_MIN_ROWS else -(-size // workers)
         parts = [slice(start, start + step) for start in range(0, size, step)]
+        out = np.empty(size, dtype=np.float64)
 
         def run(part: slice) -> F64:
-            return word_bounds(tables, stream, some_starts[part], some_counts[part], floor)
+            return word_bounds(tables, tokens, some[part], floor, out[part])
 
         futures = [pool(workers).submit(run, part) for part in parts[1:]]
-        first = [run(parts[0])] if parts else []
-        out: F64 = np.concatenate([*first, *(future.result() for future in futures)])
+        if parts:
+            run(parts[0])
+        for future in futures:
+            future.result()
         out += EPSILON
         out[lengths[subset] <= len(target)] = np.inf  # the roles swap inside partial_ratio
         return np.minimum(out, 100.0)

@@ -31,10 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search import locality
-from scs_search.bounds import bounds
+from scs_search.bounds import EveryRow, bounds
 from scs_search.budget import CHUNK_WORK, query_factor
 from scs_search.scoring import Query, make_query, score_texts
-from scs_search.tiers import tiers
+from scs_search.tiers import DENSE_MIN_ROWS, tiers
 from scs_search.workers import pool
 
 if TYPE_CHECKING:
@@ -171,7 +171,10 @@ def rank(
     tie_id = floor_id if floor > threshold else 0
     # a cheap bound first (bigrams only, every candidate row), the full one (bigrams and
     # trigrams) only for the rows of the tiers that get that far (``tiers``)
-    visible, waiting, candidates = tiers(snapshot, query, wanted, bar, with_metadata)
+    every_row = EveryRow(snapshot, query)
+    visible, waiting, candidates = tiers(snapshot, query, wanted, bar, with_metadata, every_row)
+    # many candidates (a corpus): every row's grams counted once for all the tiers
+    shared = every_row if visible >= DENSE_MIN_ROWS else None
     factor = row_factor(query)
     scored = 0
 
@@ -185,7 +188,9 @@ def rank(
         if top < bar:
             break  # every later tier is lower still
         waiting -= len(take_rows)  # the rows of later tiers
-        partial_bounds, token_bounds = bounds(snapshot, query, take_rows, with_metadata)
+        partial_bounds, token_bounds = bounds(
+            snapshot, query, take_rows, with_metadata, every_row=shared
+        )
         # a tier of many rows once a bar is known: the locality bound on the rows the
         # gram bounds leave (they cost ~30 ns a row and leave a third fewer for it)
         direct = False

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search import grams
-from scs_search.bounds import EPSILON, bounds
+from scs_search.bounds import EPSILON, EveryRow, bounds
 from scs_search.scoring import TOKEN_FACTOR
 
 if TYPE_CHECKING:
@@ -47,19 +47,23 @@ def tiers(
     wanted: npt.NDArray[np.bool_],
     bar: float,
     with_metadata: bool,
+    every_row: EveryRow,
 ) -> tuple[int, int, Iterator[Tier]]:
     """How many rows are candidates (``wanted``), how many of them the tiers hand out
-    (their cheap bound reaches ``bar``), and the tiers."""
+    (their cheap bound reaches ``bar``), and the tiers (over ``DENSE_MIN_ROWS``, the
+    bigrams of ``every_row`` give the cheap bounds)."""
     visible = int(np.count_nonzero(wanted))
     rows = np.flatnonzero(wanted).astype(np.int64)
     if visible < DENSE_MIN_ROWS:  # one session: one tier, full bounds and one sort
         return visible, visible, iter([(rows, 100.0)])
     table = cell_table(query)
     if table is not None:
-        cells = _cells(snapshot, query, wanted, with_metadata)
+        cells = _cells(snapshot, query, wanted, with_metadata, every_row)
         counts = np.bincount(cells, minlength=len(table))
         return visible, int(counts[table >= bar].sum()), _cell_tiers(counts, cells, table, bar)
-    cheap = np.maximum(*bounds(snapshot, query, rows, with_metadata, bigrams_only=True))
+    cheap = np.maximum(
+        *bounds(snapshot, query, rows, with_metadata, bigrams_only=True, every_row=every_row)
+    )
     keep = cheap >= bar
     return visible, int(np.count_nonzero(keep)), _sorted_tiers(rows[keep], cheap[keep])
 
@@ -110,17 +114,19 @@ def cell_table(query: Query) -> npt.NDArray[np.float64] | None:
 
 
 def _cells(
-    snapshot: Snapshot, query: Query, wanted: npt.NDArray[np.bool_], with_metadata: bool
+    snapshot: Snapshot,
+    query: Query,
+    wanted: npt.NDArray[np.bool_],
+    with_metadata: bool,
+    every_row: EveryRow,
 ) -> npt.NDArray[np.int32]:
     """Each row's cell of ``cell_table`` (the first ``snapshot.n`` rows)."""
     n = snapshot.n
-    lines = grams.bigram_lines(snapshot.signatures)
-    seen: dict[int, grams.U8] = {}
     cells = np.zeros(n, dtype=np.int32)
     count = 1
     for word in [query.text, *query.tokens]:
         shape = grams.query_grams(word)
-        present = grams.line_counts(lines, shape.hashes2, shape.repeats2, n, seen)
+        present = every_row.present(2, word)
         cells *= shape.positions2 + 1
         cells += shape.positions2
         cells -= present
