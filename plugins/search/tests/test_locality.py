@@ -106,22 +106,31 @@ def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
 def test_the_tables_hold_each_tokens_lcs_values() -> None:
     """``fill_tables`` (bit-parallel) against RapidFuzz's LCS, token by token (a bucket
     each): prefixes and suffixes of the target against the token's ends and all of it,
-    with tokens longer than the window, empty, or not ASCII."""
+    and the one-piece bound, with tokens longer than the window, empty, or not ASCII."""
     rnd = random.Random(21)
-    letters = "authmiddlwaré"
-    w = len(letters) + 1  # a target with one separator (a whole query)
-    tokens = ["", "é", "middleware", "a" * 40, "wareauthmiddle" * 3]
+    tokens = ["", "é", "middleware", "a" * 40, "wareauthmiddle" * 3, "xmiddlwarex"]
     tokens += [
         "".join(rnd.choice("admiléwtu") for _ in range(rnd.randint(1, 20))) for _ in range(300)
     ]
     buckets = np.arange(1, len(tokens) + 1, dtype=np.int64)  # (0: the unknown token's)
-    tables = locality._empty("auth middlwaré", len(tokens) + 1)
-    locality._fill(tables, tokens, buckets, locality._concatenated(tokens))
-    piece = w - 1
-    for b, token in enumerate(tokens, start=1):
-        last, first = token[-piece:] if token else "", token[:piece]
-        for j in range(len(letters) + 1):
-            assert tables.suffix[b, j] == LCSseq.similarity(letters[:j], last), (token, j)
-            assert tables.prefix[b, j] == LCSseq.similarity(letters[j:], first), (token, j)
-        assert tables.whole[b] == LCSseq.similarity(letters, token)
-        assert tables.length[b] == len(token)
+    for target in ["auth middlwaré", "middlwaré"]:  # a whole query (a separator), a word
+        letters = target.replace(" ", "")
+        w = len(target)
+        tables = locality._empty(target, len(tokens) + 1)
+        locality._fill(tables, buckets, locality._concatenated(tokens))
+        for b, token in enumerate(tokens, start=1):
+            last, first = token[-(w - 1) :] if token else "", token[: w - 1]
+            for j in range(len(letters) + 1):
+                assert tables.suffix[b, j] == LCSseq.similarity(letters[:j], last), (token, j)
+                assert tables.prefix[b, j] == LCSseq.similarity(letters[j:], first), (token, j)
+            whole = LCSseq.similarity(letters, token)
+            assert tables.whole[b] == whole
+            assert tables.length[b] == len(token)
+            if len(token) > w and letters == target:  # a word inside a longer token
+                windows = [token[i : i + w] for i in range(len(token) - w + 1)]
+                best = max(LCSseq.similarity(letters, window) for window in windows)
+                assert tables.single[b] == pytest.approx(100 * best / w)
+                assert tables.single[b] <= fuzz.partial_ratio(letters, token) + 1e-9
+            else:
+                extra = w - len(letters)
+                assert tables.single[b] == pytest.approx(100 * min(whole + extra, w) / w)

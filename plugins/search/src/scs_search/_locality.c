@@ -317,22 +317,34 @@ static inline long lcs_of_prefix(uint64_t v, long j) {
     return j - __builtin_popcountll(v & low);
 }
 
+/* The highest LCS of T with ``n`` characters read ``w`` at a time (every window) */
+static long best_window(const Pattern *pat, const uint32_t *s, long n, long w) {
+    long best = 0;
+    for (long start = 0; start + w <= n; start++) {
+        long value = lcs_of_prefix(lcs_bits(pat, s + start, w, 1), pat->m);
+        if (value > best) best = value;
+    }
+    return best;
+}
+
 /* Fold each token's values into its bucket's (the highest; the shortest length):
    ``suffix[b, j]`` LCS(T[:j], its last w - 1 characters), ``prefix[b, j]`` LCS(T[j:],
-   its first w - 1), ``whole[b]`` LCS(T, token); and each token's LCS(T, token) into
-   ``whole_of`` (for the single-piece bound, which the caller computes). */
+   its first w - 1), ``whole[b]`` LCS(T, token), ``single[b]`` the one-piece bound: a
+   window of the token and separators, ``100 min(LCS + extra, w) / w``; a word's window
+   inside a token longer than it, ``100 L / w`` at the best of the token's windows (any
+   shorter piece of it lies in one of them). */
 static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer letters, chars, offsets, buckets, suffix, prefix, whole, length, whole_of;
+    Py_buffer letters, chars, offsets, buckets, single, suffix, prefix, whole, length;
     long window;
     if (!PyArg_ParseTuple(args, "y*y*y*y*lw*w*w*w*w*", &letters, &chars, &offsets, &buckets,
-                          &window, &suffix, &prefix, &whole, &length, &whole_of))
+                          &window, &single, &suffix, &prefix, &whole, &length))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t m = letters.len / 4, count = offsets.len / 8 - 1, total = chars.len / 4;
     Py_ssize_t B = whole.len;
     const int64_t *at = offsets.buf, *bucket = buckets.buf;
-    if (m > 64 || window < 1 || window > MAX_WINDOW || count < 0 ||
-        !need_size(&buckets, count, 8, "buckets") || !need_size(&whole_of, count, 4, "whole_of") ||
+    if (m > 64 || window < 1 || window > MAX_WINDOW || m > window || count < 0 ||
+        !need_size(&buckets, count, 8, "buckets") || !need_size(&single, B, 8, "single") ||
         !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
         !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&length, B, 2, "length")) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad sizes");
@@ -348,7 +360,8 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
     const uint32_t *T = letters.buf, *c = chars.buf;
     int8_t *suf = suffix.buf, *pre = prefix.buf, *wh = whole.buf;
     int16_t *len = length.buf;
-    int32_t *each = whole_of.buf;
+    double *one = single.buf;
+    const long extra = window - (long)m;
     uint32_t reversed[64];
     for (Py_ssize_t i = 0; i < m; i++) reversed[i] = T[m - 1 - i];
     Pattern forwards, backwards;
@@ -372,8 +385,12 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
             if (value > p[j]) p[j] = (int8_t)value;
         }
         v = piece == n ? v : lcs_bits(&backwards, token, n, -1);
-        each[t] = (int32_t)lcs_of_prefix(v, m);
-        if (each[t] > wh[bucket[t]]) wh[bucket[t]] = (int8_t)each[t];
+        long all = lcs_of_prefix(v, m);
+        if (all > wh[bucket[t]]) wh[bucket[t]] = (int8_t)all;
+        double value = n > window && extra == 0
+                           ? 100.0 * (double)best_window(&forwards, token, n, window) / (double)window
+                           : 100.0 * (double)lmin(all + extra, window) / (double)window;
+        if (value > one[bucket[t]]) one[bucket[t]] = value;
         int16_t shortest = n < 32767 ? (int16_t)n : 32767;
         if (shortest < len[bucket[t]]) len[bucket[t]] = shortest;
     }
@@ -382,8 +399,8 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_INCREF(result);
 done:
     PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
-    PyBuffer_Release(&buckets); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
-    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&whole_of);
+    PyBuffer_Release(&buckets); PyBuffer_Release(&single); PyBuffer_Release(&suffix);
+    PyBuffer_Release(&prefix); PyBuffer_Release(&whole); PyBuffer_Release(&length);
     return result;
 }
 

@@ -25,13 +25,13 @@ def fill_tables(
     offsets: npt.NDArray[np.int64],
     buckets: npt.NDArray[np.int64],
     window: int,
+    single: npt.NDArray[np.float64],
     suffix: npt.NDArray[np.int8],
     prefix: npt.NDArray[np.int8],
     whole: npt.NDArray[np.int8],
     length: npt.NDArray[np.int16],
-    whole_of: npt.NDArray[np.int32],
     /,
 ) -> None:
-    """Fold each token's LCS values with ``letters`` into its bucket's: with its last
-    ``window - 1`` characters (``suffix``), its first (``prefix``), all of it (``whole``,
-    and ``whole_of`` per token); and its length into ``length`` (the shortest)."""
+    """Fold each token's values into its bucket's (see ``locality.WordTables``): the
+    one-piece bound, the LCS of ``letters`` with its last ``window - 1`` characters,
+    its first, all of it, and its length (the shortest)."""

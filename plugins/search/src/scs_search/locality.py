@@ -14,8 +14,8 @@ An interior window covers pieces of one or more consecutive tokens, one separato
 (at least) between two pieces. So, per token ``t`` of the vocabulary (computed once
 per word, not per row):
 
-- one piece: ``L <= LCS(q, t)`` (``partial_ratio(q, t)`` bounds it for a token longer
-  than ``m``, whose own windows are the text's);
+- one piece: ``L <= LCS(q, t)``; for a token longer than ``m``, the best LCS of its
+  windows of ``m`` characters (any shorter piece of it lies in one of them);
 - two pieces, a suffix of ``t_i`` then a prefix of ``t_i+1`` (at most ``m - 1``
   characters together): the matches of the suffix come before those of the prefix in
   ``q``, so ``L <= max_j LCS(q[:j], suffix) + LCS(q[j:], prefix) <= m - 1``: this is
@@ -42,16 +42,15 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz, process
 
 from scs_search.bounds import EPSILON
 from scs_search.scoring import TOKEN_FACTOR
 from scs_search.scoring import WORD as TOKEN  # the query words' alphabet
-from scs_search.workers import pool
+from scs_search.workers import spread
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -186,7 +185,7 @@ class Vocabulary:
                 if self._characters is None or self._characters[0] != size:
                     self._characters = (size, _concatenated(tokens))
                 characters = self._characters[1]
-            _fill(tables, tokens, self.buckets_of(done, size), characters)
+            _fill(tables, self.buckets_of(done, size), characters)
             self._tables[word] = (size, tables)
             self._tables.move_to_end(word)
             while len(self._tables) > 1 and (
@@ -261,52 +260,18 @@ def _concatenated(tokens: list[str]) -> Characters:
     return points[points != 0], offsets
 
 
-def _fill(tables: WordTables, tokens: list[str], buckets: I64, characters: Characters) -> None:
-    """Fold the values of ``tokens`` (``characters``: theirs, ``_concatenated``) into
-    their buckets (one each)."""
-    if not tokens:
+def _fill(tables: WordTables, buckets: I64, characters: Characters) -> None:
+    """Fold the values of the tokens whose code points are ``characters``
+    (``_concatenated``) into their ``buckets`` (one each)."""
+    if not len(buckets):
         return
-    letters, w, extra = tables.letters, tables.window, tables.extra
     chars, offsets = characters
-    whole = np.empty(len(tokens), dtype=np.int32)
     kernel().fill_tables(
-        _code_points(letters), chars, offsets, buckets, w,
-        tables.suffix, tables.prefix, tables.whole, tables.length, whole,
+        _code_points(tables.letters), chars, offsets, buckets, tables.window,
+        tables.single, tables.suffix, tables.prefix, tables.whole, tables.length,
     )  # fmt: skip
-    single = 100.0 * np.minimum(whole + extra, w) / w
-    # a word: a token longer than it has its own windows, the text's; worth RapidFuzz
-    # only where the LCS leaves a value a search cares about (60: the default threshold)
-    long = np.flatnonzero((np.diff(offsets) > w) & (single >= 60.0))
-    if long.size and not extra:
-        single[long] = process.cdist(
-            [letters],
-            [tokens[i] for i in long.tolist()],
-            scorer=fuzz.partial_ratio,
-            processor=None,
-            dtype=np.float64,
-        )[0]
-    first_of = np.zeros(len(buckets), dtype=bool)  # each bucket's first token here
-    first_of[np.unique(buckets, return_index=True)[1]] = True
-    _fold(np.maximum, tables.single, single, buckets, first_of)
     if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
         _highest(tables, UNKNOWN)
-
-
-def _fold(
-    ufunc: np.ufunc,
-    table: npt.NDArray[Any],
-    values: npt.NDArray[Any],
-    buckets: I64,
-    first_of: npt.NDArray[np.bool_],
-) -> None:
-    """``table[b] = ufunc(table[b], value)`` for every token (bucket ``b``, the first
-    axis): at once for each bucket's first token, one by one for the others (a shared
-    bucket)."""
-    head = buckets[first_of]
-    table[head] = ufunc(table[head], values[first_of])
-    rest = np.flatnonzero(~first_of)
-    if rest.size:
-        ufunc.at(table, buckets[rest], values[rest])
 
 
 def _highest(tables: WordTables, bucket: int) -> None:
@@ -393,18 +358,14 @@ def query_bounds(
         tables = tokens.vocabulary.tables(target)
         some = rows[subset]
         size = len(subset)
-        step = size if workers <= 1 or size < PARALLEL_MIN_ROWS else -(-size // workers)
-        parts = [slice(start, start + step) for start in range(0, size, step)]
+        many = workers > 1 and size >= PARALLEL_MIN_ROWS
+        step = max(PARALLEL_MIN_ROWS // 4, -(-size // (4 * workers))) if many else max(size, 1)
         out = np.empty(size, dtype=np.float64)
 
-        def run(part: slice) -> F64:
-            return word_bounds(tables, tokens, some[part], floor, out[part])
+        def run(part: slice) -> None:
+            word_bounds(tables, tokens, some[part], floor, out[part])
 
-        futures = [pool(workers).submit(run, part) for part in parts[1:]]
-        if parts:
-            run(parts[0])
-        for future in futures:
-            future.result()
+        spread(run, [slice(start, start + step) for start in range(0, size, step)], workers)
         out += EPSILON
         out[lengths[subset] <= len(target)] = np.inf  # the roles swap inside partial_ratio
         return np.minimum(out, 100.0)

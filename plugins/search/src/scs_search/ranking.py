@@ -35,7 +35,7 @@ from scs_search.bounds import EveryRow, bounds
 from scs_search.budget import CHUNK_WORK, query_factor
 from scs_search.scoring import Query, make_query, score_texts
 from scs_search.tiers import DENSE_MIN_ROWS, tiers
-from scs_search.workers import pool
+from scs_search.workers import spread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -66,15 +66,15 @@ def _score(
     """The score of ``query`` with each text (0 below ``cutoff``), on ``workers`` threads."""
     if workers <= 1 or len(texts) < PARALLEL_MIN_TEXTS:
         return score_texts(query, texts, cutoff, partial_rows, token_rows)
-    step = -(-len(texts) // workers)
-    parts = [slice(start, start + step) for start in range(0, len(texts), step)]
+    # a few parts a thread: one the OS runs less does less of them (``spread``)
+    step = -(-len(texts) // (4 * workers))
+    scores = np.empty(len(texts), dtype=np.float64)
 
-    def score(part: slice) -> npt.NDArray[np.float64]:
-        return score_texts(query, texts[part], cutoff, partial_rows[part], token_rows[part])
+    def score(part: slice) -> None:
+        scores[part] = score_texts(query, texts[part], cutoff, partial_rows[part], token_rows[part])
 
-    futures = [pool(workers).submit(score, part) for part in parts[1:]]
-    first = score(parts[0])
-    return np.concatenate([first, *(future.result() for future in futures)])
+    spread(score, [slice(start, start + step) for start in range(0, len(texts), step)], workers)
+    return scores
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 from scs_server.cpu import lower_priority
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+Part = TypeVar("Part")
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -26,3 +32,30 @@ def pool(workers: int) -> ThreadPoolExecutor:
             )
             _pools[workers] = found
         return found
+
+
+def spread(run: Callable[[Part], None], parts: Sequence[Part], workers: int) -> None:
+    """``run(part)`` for every part, on ``workers`` threads (the caller's among them), each
+    taking the next part when it is done: a thread the OS gives less time to does less
+    of the work (the pool's threads run at a lower priority)."""
+    if workers <= 1 or len(parts) <= 1:
+        for part in parts:
+            run(part)
+        return
+    following = iter(parts)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                part = next(following, None)
+            if part is None:
+                return
+            run(part)
+
+    futures = [pool(workers).submit(drain) for _ in range(min(workers, len(parts)) - 1)]
+    try:
+        drain()
+    finally:
+        for future in futures:
+            future.result()
