@@ -5,22 +5,78 @@ See locality.py for what the bound means; its tests check it is never below Rapi
 score. Tables are per bucket; the caller keeps them alive (values only ever loosen). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 
 #define LOW (-100) /* an empty bucket's LCS: no match at all (int8 tables) */
 #define MAX_WINDOW 128 /* the longest target (locality.LONGEST_TARGET is less) */
 #define PREFETCH 8 /* rows ahead whose first tokens are fetched */
 
+/* Bit-parallel LCS (Allison-Dix, as Hyyro writes it): ``V`` starts with the low ``m``
+   bits set and takes ``s`` one character at a time; then LCS(P[:j], s) is ``j`` less
+   the bits set among V's low ``j``. ``match[c]``: the bits of P's characters equal to c. */
+typedef struct {
+    const uint32_t *P;
+    long m;
+    uint64_t ascii[128];
+} Pattern;
+
+static void pattern(Pattern *pat, const uint32_t *P, long m) {
+    pat->P = P;
+    pat->m = m;
+    for (int c = 0; c < 128; c++) pat->ascii[c] = 0;
+    for (long i = 0; i < m; i++)
+        if (P[i] < 128) pat->ascii[P[i]] |= (uint64_t)1 << i;
+}
+
+static inline uint64_t match(const Pattern *pat, uint32_t c) {
+    if (c < 128) return pat->ascii[c];
+    uint64_t bits = 0;
+    for (long i = 0; i < pat->m; i++)
+        if (pat->P[i] == c) bits |= (uint64_t)1 << i;
+    return bits;
+}
+
+static inline uint64_t lcs_start(const Pattern *pat) {
+    return pat->m == 64 ? ~(uint64_t)0 : (((uint64_t)1 << pat->m) - 1);
+}
+
+/* ``V`` after ``s`` more characters, read forwards (``step`` 1) or backwards (-1) */
+static uint64_t lcs_more(const Pattern *pat, uint64_t v, const uint32_t *s, long n, int step) {
+    for (long k = 0; k < n; k++) {
+        uint64_t u = v & match(pat, step > 0 ? s[k] : s[n - 1 - k]);
+        v = (v + u) | (v - u);
+    }
+    return v;
+}
+
+static inline uint64_t lcs_bits(const Pattern *pat, const uint32_t *s, long n, int step) {
+    return lcs_more(pat, lcs_start(pat), s, n, step);
+}
+
+/* LCS(P[:j], s) from ``lcs_bits``' result */
+static inline long lcs_of_prefix(uint64_t v, long j) {
+    uint64_t low = j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1);
+    return j - __builtin_popcountll(v & low);
+}
+
 typedef struct {
     const double *single;
     const int8_t *suffix, *prefix, *whole;
     const int16_t *length;
     long m, w, extra;
+    /* buckets 1 .. known - 1 are one token each, whose characters are
+       ``chars[offsets[b] : offsets[b + 1]]`` (``exact``) */
+    const Pattern *target, *reversed;  /* T, and T read backwards */
+    const uint32_t *chars;
+    const int64_t *offsets;
+    Py_ssize_t known, total_chars;
 } Tables;
 
 static inline long lmin(long a, long b) { return a < b ? a : b; }
 static inline long lmax(long a, long b) { return a > b ? a : b; }
 static inline double dmax(double a, double b) { return a > b ? a : b; }
+static inline double dmin(double a, double b) { return a < b ? a : b; }
 
 /* The most target characters ``room`` characters of the text can match from token
    ``p`` on (no separator before it): whole tokens while they fit (a separator after
@@ -132,6 +188,39 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
     return lmax(matched, three);
 }
 
+/* The windows starting in token ``p`` (``a`` of its last characters, then the next
+   tokens' with one separator before each, ``w`` characters in all) from the tokens'
+   characters: the most of T any of them matches, or ``LONG_MAX`` when a token the
+   windows reach is not ``known``. Separators count one character (a longer one leaves
+   fewer letters in the window: only ever too high). Stops once ``enough`` is reached
+   (the caller keeps the lower of this and ``enough``). */
+static inline int is_known(const Tables *t, Py_ssize_t b) {
+    const int64_t *at = t->offsets;
+    return b > 0 && b < t->known && at[b] >= 0 && at[b] <= at[b + 1] && at[b + 1] <= t->total_chars;
+}
+
+static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p,
+                  long enough) {
+    const long w = t->w, m = t->m;
+    const int64_t *at = t->offsets;
+    Py_ssize_t l = tok[p];
+    if (!is_known(t, l)) return LONG_MAX;
+    long best = LOW;
+    for (long a = lmin((long)(at[l + 1] - at[l]), w - 1); a >= 1 && best < enough; a--) {
+        uint64_t v = lcs_more(t->target, lcs_start(t->target), t->chars + at[l + 1] - a, a, 1);
+        long room = w - a;
+        for (Py_ssize_t q = p + 1; q < count && room > 1; q++) {
+            Py_ssize_t b = tok[q];
+            if (!is_known(t, b)) return LONG_MAX;
+            long length = (long)(at[b + 1] - at[b]), take = lmin(length, room - 1);
+            v = lcs_more(t->target, v, t->chars + at[b], take, 1);
+            room -= take + 1;
+        }
+        best = lmax(best, lcs_of_prefix(v, m));
+    }
+    return best;
+}
+
 /* The text's first (``backwards``: last) characters, fewer than ``w``: a window of
    ``k`` characters scores ``200 L / (w + k)``. Walking the end tokens outwards, the
    window ends ``gain`` characters into a token (a match costs a character, so ending
@@ -163,13 +252,40 @@ static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int b
     return best;
 }
 
+/* ``edge`` from the tokens' characters (one separator between tokens, none before the
+   first: the most letters a window can hold), or -1 when a token the windows reach is
+   not ``known``. ``L`` counts the target's ``extra`` characters as matched by separators. */
+static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
+    const long w = t->w, m = t->m, extra = t->extra;
+    const Pattern *pat = backwards ? t->reversed : t->target;
+    const int64_t *at = t->offsets;
+    uint64_t v = lcs_start(pat);
+    long k = 0;
+    double best = 0.0;
+    for (Py_ssize_t i = 0; i < count && k < w - 1; i++) {
+        Py_ssize_t b = backwards ? tok[count - 1 - i] : tok[i];
+        if (!is_known(t, b)) return -1.0;
+        long n = (long)(at[b + 1] - at[b]);
+        for (long c = i > 0 ? -1 : 0; c < n && k < w - 1; c++) {  /* -1: the separator */
+            if (c >= 0) {
+                const uint32_t *ch = t->chars + (backwards ? at[b + 1] - 1 - c : at[b] + c);
+                v = lcs_more(pat, v, ch, 1, 1);
+            }
+            k++;
+            long L = lmin(lcs_of_prefix(v, m) + extra, k);
+            best = dmax(best, 200.0 * (double)L / (double)(w + k));
+        }
+    }
+    return best;
+}
+
 /* The row's bound: every pair of adjacent tokens through the cheap values ``pieces``
    would return (the suffix's and the prefix's best matches, not split along the target;
    three or more pieces up to the token after the middle one), computed without
    branches; ``pieces`` itself only where those reach ``need``, which is rare. The
    values are those ``pieces`` gives (it returns the same cheap ones below ``need``). */
 static double row_bound(const Tables *t, const int8_t *last, const int8_t *first,
-                        const uint16_t *tok, Py_ssize_t count, long need) {
+                        const uint16_t *tok, Py_ssize_t count, long need, double floor) {
     const long w = t->w, extra = t->extra;
     if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
     const double *single = t->single;
@@ -187,13 +303,23 @@ static double row_bound(const Tables *t, const int8_t *last, const int8_t *first
         int more = (cap >= 1) & (p + 2 < count);
         long reach = three + cap < need ? three + cap : three + ahead;
         long value = lmax(two, more ? lmin(reach, w - 2) : LOW);
-        if (__builtin_expect((two >= need) | (more & (three + ahead >= need)), 0))
+        if (__builtin_expect((two >= need) | (more & (three + ahead >= need)), 0)) {
             value = pieces(t, need, tok, count, p);
+            if (value >= need && t->known) value = lmin(value, exact(t, tok, count, p, value));
+        }
         best = lmax(best, value);
     }
     double bound = dmax(best_single, (double)lmin(best + extra, w) * (100.0 / (double)w));
     if (bound >= 100.0) return bound;  /* no score is higher */
-    return dmax(bound, dmax(edge(t, tok, count, 0), edge(t, tok, count, 1)));
+    for (int backwards = 0; backwards <= 1; backwards++) {
+        double value = edge(t, tok, count, backwards);
+        if (value > bound && value >= floor && t->known) {  /* it matters: is it so high? */
+            double exactly = exact_edge(t, tok, count, backwards);
+            if (exactly >= 0.0) value = dmin(value, exactly);
+        }
+        bound = dmax(bound, value);
+    }
+    return bound;
 }
 
 static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
@@ -205,15 +331,21 @@ static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const 
 }
 
 static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, out;
+    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, out, letters, chars,
+        offsets;
     long m, w, extra;
     double floor;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llld", &stream, &ends, &rows, &single,
-                          &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor))
+    Py_ssize_t known;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows, &single,
+                          &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor,
+                          &letters, &chars, &offsets, &known))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2, N = ends.len / 4;
-    if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW) {
+    const int64_t *at = offsets.buf;
+    Py_ssize_t tokens_known = offsets.len / 8 - 1, total_chars = chars.len / 4;
+    if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW || m > 64 ||
+        letters.len != 4 * m || known < 0 || known > tokens_known || known > B) {
         PyErr_SetString(PyExc_ValueError, "bad target sizes");
         goto done;
     }
@@ -233,7 +365,14 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
             goto done;
         }
     }
-    Tables t = {single.buf, suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra};
+    Pattern target, reversed;
+    uint32_t backwards[64];
+    const uint32_t *T = letters.buf;
+    for (long i = 0; i < m; i++) backwards[i] = T[m - 1 - i];
+    pattern(&target, T, m);
+    pattern(&reversed, backwards, m);
+    Tables t = {single.buf, suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra,
+                &target, &reversed, chars.buf, at, known, total_chars};
     long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
     double *values = out.buf;
     int outside = 0;
@@ -259,7 +398,7 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         if (B <= UINT16_MAX)  /* (tables of 65,536 buckets hold every token) */
             for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= B;
-        if (!outside) values[i] = row_bound(&t, last, first, tokens + start, count, need);
+        if (!outside) values[i] = row_bound(&t, last, first, tokens + start, count, need, floor);
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(last);
@@ -273,48 +412,8 @@ done:
     PyBuffer_Release(&stream); PyBuffer_Release(&ends); PyBuffer_Release(&rows);
     PyBuffer_Release(&single); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
     PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&out);
+    PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
     return result;
-}
-
-/* Bit-parallel LCS (Allison-Dix, as Hyyro writes it): ``V`` starts with the low ``m``
-   bits set and takes ``s`` one character at a time; then LCS(P[:j], s) is ``j`` less
-   the bits set among V's low ``j``. ``match[c]``: the bits of P's characters equal to c. */
-typedef struct {
-    const uint32_t *P;
-    long m;
-    uint64_t ascii[128];
-} Pattern;
-
-static void pattern(Pattern *pat, const uint32_t *P, long m) {
-    pat->P = P;
-    pat->m = m;
-    for (int c = 0; c < 128; c++) pat->ascii[c] = 0;
-    for (long i = 0; i < m; i++)
-        if (P[i] < 128) pat->ascii[P[i]] |= (uint64_t)1 << i;
-}
-
-static inline uint64_t match(const Pattern *pat, uint32_t c) {
-    if (c < 128) return pat->ascii[c];
-    uint64_t bits = 0;
-    for (long i = 0; i < pat->m; i++)
-        if (pat->P[i] == c) bits |= (uint64_t)1 << i;
-    return bits;
-}
-
-/* ``s`` read forwards (``step`` 1) or backwards (-1) */
-static uint64_t lcs_bits(const Pattern *pat, const uint32_t *s, long n, int step) {
-    uint64_t v = pat->m == 64 ? ~(uint64_t)0 : (((uint64_t)1 << pat->m) - 1);
-    for (long k = 0; k < n; k++) {
-        uint64_t u = v & match(pat, step > 0 ? s[k] : s[n - 1 - k]);
-        v = (v + u) | (v - u);
-    }
-    return v;
-}
-
-/* LCS(P[:j], s) from ``lcs_bits``' result */
-static inline long lcs_of_prefix(uint64_t v, long j) {
-    uint64_t low = j == 64 ? ~(uint64_t)0 : (((uint64_t)1 << j) - 1);
-    return j - __builtin_popcountll(v & low);
 }
 
 /* The highest LCS of T with ``n`` characters read ``w`` at a time (every window) */

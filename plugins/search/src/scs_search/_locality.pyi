@@ -15,9 +15,14 @@ def word_bounds(
     window: int,
     extra: int,
     floor: float,
+    letters: npt.NDArray[np.uint32],
+    chars: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.int64],
+    known: int,
     /,
 ) -> None:
-    """Each row's locality bound into ``out`` (see ``locality.word_bounds``)."""
+    """Each row's locality bound into ``out`` (see ``locality.word_bounds``); buckets
+    ``1 .. known - 1`` are the tokens whose characters ``chars`` and ``offsets`` hold."""
 
 def fill_tables(
     letters: npt.NDArray[np.uint32],

@@ -201,6 +201,15 @@ class Vocabulary:
         with self._lock:
             return sum(self._tables.get(target, (-1,))[0] != size for target in targets)
 
+    def characters(self) -> tuple[Characters, int]:
+        """The code points of the tokens kept since a target's first tables were built,
+        and the buckets ``1 .. known - 1`` they tell exactly (one token a bucket)."""
+        held = self._characters
+        if held is None:
+            return (np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)), 0
+        size, characters = held
+        return characters, min(self.unique, size)
+
     def drop_tables(self) -> None:
         """Forget every cached table (they are built again when needed)."""
         with self._lock:
@@ -293,12 +302,17 @@ def word_bounds(
 
     Windows of several pieces get a looser value first (the pieces' best matches, not
     split along the target); only where that reaches ``floor`` is it refined (a score
-    the caller does not care about below ``floor`` stays loose, never too low).
+    the caller does not care about below ``floor`` stays loose, never too low): through
+    the tables, then, where that still reaches it and the tokens are ones the
+    vocabulary keeps the characters of (``Vocabulary.characters``), from the characters
+    of the windows themselves.
     """
     out = np.empty(len(rows), dtype=np.float64) if out is None else out
+    (chars, offsets), known = tokens.vocabulary.characters()
     kernel().word_bounds(
         tokens.stream, tokens.ends, rows, tables.single, tables.suffix, tables.prefix, tables.whole,
         tables.length, out, tables.m, tables.window, tables.extra, floor,
+        _code_points(tables.letters), chars, offsets, known,
     )  # fmt: skip
     return out
 
@@ -400,15 +414,11 @@ def query_bounds(
         total += weight * values
         alive = alive[total[alive] + 100.0 * remaining >= need - 1e-6]
     token = total * (TOKEN_FACTOR / query.total_weight) + EPSILON
-    # the whole query only where TS cannot carry the row past the bar on its own (and
-    # where what the caller knows of PR does not already keep it under)
+    # the whole query wherever what the caller knows of PR does not already keep it under
+    # the bar: also where TS carries the row past this bar, for the bar rises while the
+    # caller scores (a row TS no longer carries must not keep an unbounded PR)
     partial = np.full(len(rows), 100.0)
-    cannot = token < bar
-    if token_known is not None:
-        cannot |= token_known < bar
-    if partial_known is not None:
-        cannot &= partial_known >= bar
-    weak = np.flatnonzero(cannot).astype(np.int64)
-    if weak.size:
-        partial[weak] = bound(query.text, bar, weak)
+    some = every if partial_known is None else np.flatnonzero(partial_known >= bar)
+    if some.size:
+        partial[some] = bound(query.text, bar, some.astype(np.int64))
     return partial, token
