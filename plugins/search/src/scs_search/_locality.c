@@ -311,6 +311,12 @@ static double row_bound(const Tables *t, const int8_t *last, const int8_t *first
     }
     double bound = dmax(best_single, (double)lmin(best + extra, w) * (100.0 / (double)w));
     if (bound >= 100.0) return bound;  /* no score is higher */
+    /* An edge window (k < w characters, L of them matched, k >= L) lies in the interior
+       window of w characters at the same end (the text is longer than w), which matches
+       no more: L <= w * bound / 100, so it scores 200 L / (w + k) <= 200 bound / (100 +
+       bound). Under the floor, that will do. */
+    double edges = 200.0 * bound / (100.0 + bound);
+    if (edges < floor) return edges;
     for (int backwards = 0; backwards <= 1; backwards++) {
         double value = edge(t, tok, count, backwards);
         if (value > bound && value >= floor && t->known) {  /* it matters: is it so high? */
