@@ -337,14 +337,14 @@ static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const 
 }
 
 static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, out, letters, chars,
-        offsets;
+    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, last_of, first_of, out,
+        letters, chars, offsets;
     long m, w, extra;
     double floor;
     Py_ssize_t known;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows, &single,
-                          &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor,
-                          &letters, &chars, &offsets, &known))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows,
+                          &single, &suffix, &prefix, &whole, &length, &last_of, &first_of, &out,
+                          &m, &w, &extra, &floor, &letters, &chars, &offsets, &known))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2, N = ends.len / 4;
@@ -359,7 +359,8 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
         !need_size(&ends, N, 4, "ends") || !need_size(&single, B, 8, "single") ||
         !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
         !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&whole, B, 1, "whole") ||
-        !need_size(&length, B, 2, "length") || !need_size(&stream, total, 2, "stream"))
+        !need_size(&length, B, 2, "length") || !need_size(&last_of, B, 1, "last") ||
+        !need_size(&first_of, B, 1, "first") || !need_size(&stream, total, 2, "stream"))
         goto done;
     const uint16_t *tokens = stream.buf;
     const uint32_t *end_of = ends.buf;  /* row r's tokens: from end_of[r - 1] (0) to end_of[r] */
@@ -382,19 +383,8 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
     double *values = out.buf;
     int outside = 0;
-    /* the values every pair reads, each bucket's in one byte: LCS(T, its last w - 1
-       characters) and LCS(T, its first w - 1) */
-    int8_t *last = PyMem_Malloc(2 * (size_t)B + 1);
-    if (last == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    int8_t *first = last + B;
+    const int8_t *last = last_of.buf, *first = first_of.buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t b = 0; b < B; b++) {
-        last[b] = t.suffix[b * (m + 1) + m];
-        first[b] = t.prefix[b * (m + 1)];
-    }
     for (Py_ssize_t i = 0; i < n && !outside; i++) {
         Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
         if (i + PREFETCH < n) {  /* rows are scattered over the stream */
@@ -407,7 +397,6 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
         if (!outside) values[i] = row_bound(&t, last, first, tokens + start, count, need, floor);
     }
     Py_END_ALLOW_THREADS
-    PyMem_Free(last);
     if (outside) {
         PyErr_SetString(PyExc_ValueError, "a token outside the tables");
         goto done;
@@ -417,8 +406,9 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
 done:
     PyBuffer_Release(&stream); PyBuffer_Release(&ends); PyBuffer_Release(&rows);
     PyBuffer_Release(&single); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
-    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&out);
-    PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
+    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&last_of);
+    PyBuffer_Release(&first_of); PyBuffer_Release(&out); PyBuffer_Release(&letters);
+    PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
     return result;
 }
 

@@ -10,6 +10,8 @@ def word_bounds(
     prefix: npt.NDArray[np.int8],
     whole: npt.NDArray[np.int8],
     length: npt.NDArray[np.int16],
+    last: npt.NDArray[np.int8],
+    first: npt.NDArray[np.int8],
     out: npt.NDArray[np.float64],
     m: int,
     window: int,

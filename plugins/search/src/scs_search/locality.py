@@ -42,7 +42,7 @@ import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,6 +110,8 @@ class WordTables:
     prefix: I8  # (buckets, m + 1): LCS(T[j:], the token's first window - 1 characters)
     whole: I8  # LCS(T, t)
     length: I16  # len(t) (at most 32,767)
+    last: I8  # suffix[:, m], and below prefix[:, 0], side by side (every pair reads them)
+    first: I8
 
 
 class Vocabulary:
@@ -225,7 +227,8 @@ class Vocabulary:
 
 
 def _nbytes(tables: WordTables) -> int:
-    arrays = (tables.single, tables.suffix, tables.prefix, tables.whole, tables.length)
+    arrays: tuple[npt.NDArray[Any], ...] = (tables.single, tables.suffix, tables.prefix)
+    arrays += (tables.whole, tables.length, tables.last, tables.first)
     return sum(array.nbytes for array in arrays)
 
 
@@ -244,6 +247,8 @@ def _empty(target: str, buckets: int) -> WordTables:
         prefix=np.full((buckets, m + 1), low, dtype=np.int8),
         whole=np.full(buckets, low, dtype=np.int8),
         length=np.full(buckets, LONGEST, dtype=np.int16),
+        last=np.full(buckets, low, dtype=np.int8),
+        first=np.full(buckets, low, dtype=np.int8),
     )
 
 
@@ -281,6 +286,8 @@ def _fill(tables: WordTables, buckets: I64, characters: Characters) -> None:
     )  # fmt: skip
     if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
         _highest(tables, UNKNOWN)
+    np.copyto(tables.last, tables.suffix[:, tables.m])
+    np.copyto(tables.first, tables.prefix[:, 0])
 
 
 def _highest(tables: WordTables, bucket: int) -> None:
@@ -311,7 +318,7 @@ def word_bounds(
     (chars, offsets), known = tokens.vocabulary.characters()
     kernel().word_bounds(
         tokens.stream, tokens.ends, rows, tables.single, tables.suffix, tables.prefix, tables.whole,
-        tables.length, out, tables.m, tables.window, tables.extra, floor,
+        tables.length, tables.last, tables.first, out, tables.m, tables.window, tables.extra, floor,
         _code_points(tables.letters), chars, offsets, known,
     )  # fmt: skip
     return out
