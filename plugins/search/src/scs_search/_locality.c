@@ -188,17 +188,18 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
     return lmax(matched, three);
 }
 
+/* Whether bucket ``b`` is one token whose characters the tables have */
+static inline int is_known(const Tables *t, Py_ssize_t b) {
+    const int64_t *at = t->offsets;
+    return b > 0 && b < t->known && at[b] >= 0 && at[b] <= at[b + 1] && at[b + 1] <= t->total_chars;
+}
+
 /* The windows starting in token ``p`` (``a`` of its last characters, then the next
    tokens' with one separator before each, ``w`` characters in all) from the tokens'
    characters: the most of T any of them matches, or ``LONG_MAX`` when a token the
    windows reach is not ``known``. Separators count one character (a longer one leaves
    fewer letters in the window: only ever too high). Stops once ``enough`` is reached
    (the caller keeps the lower of this and ``enough``). */
-static inline int is_known(const Tables *t, Py_ssize_t b) {
-    const int64_t *at = t->offsets;
-    return b > 0 && b < t->known && at[b] >= 0 && at[b] <= at[b + 1] && at[b + 1] <= t->total_chars;
-}
-
 static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p,
                   long enough) {
     const long w = t->w, m = t->m;
