@@ -39,16 +39,11 @@ class EveryRow:
         counted = self._present.get(size)
         if counted is None:
             signatures, n = self.snapshot.signatures, self.snapshot.n
-            lines = grams.bigram_lines(signatures) if size == 2 else grams.trigram_lines(signatures)
+            lines = grams.lines_of(signatures, size)
             seen: dict[int, grams.U8] = {}  # the targets share most lines
             counted = self._present[size] = {}
             for word in self.targets:
-                shape = grams.query_grams(word)
-                hashes, repeats = (
-                    (shape.hashes2, shape.repeats2)
-                    if size == 2
-                    else (shape.hashes3, shape.repeats3)
-                )
+                hashes, repeats = grams.query_grams(word).of_size(size)
                 counted[word] = grams.line_counts(lines, hashes, repeats, n, seen)
         return counted[target]
 
@@ -105,13 +100,9 @@ def word_bounds(
     def present(size: int) -> npt.NDArray[np.integer[Any]]:
         if every_row is not None:
             return every_row.present(size, word)[rows]
-        lines = grams.bigram_lines if size == 2 else grams.trigram_lines
-        hashes, repeats = (
-            (query.hashes2, query.repeats2) if size == 2 else (query.hashes3, query.repeats3)
-        )
-        return grams.present_counts(
-            lines(snapshot.signatures), hashes, repeats, rows, seen[size - 2]
-        )
+        lines = grams.lines_of(snapshot.signatures, size)
+        hashes, repeats = query.of_size(size)
+        return grams.present_counts(lines, hashes, repeats, rows, seen[size - 2])
 
     absent2 = query.positions2 - present(2).astype(np.int32, copy=False)
     table = grams.bound_table(len(word), query.positions2, query.positions3)

@@ -92,6 +92,10 @@ class QueryGrams:
     repeats3: tuple[int, ...]
     positions3: int
 
+    def of_size(self, size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The distinct hashes and their repeats of the bigrams (``size`` 2) or trigrams."""
+        return (self.hashes2, self.repeats2) if size == 2 else (self.hashes3, self.repeats3)
+
 
 @lru_cache(maxsize=1024)
 def query_grams(query: str) -> QueryGrams:
@@ -127,6 +131,11 @@ def bigram_lines(signatures: U8) -> U8:
 def trigram_lines(signatures: U8) -> U8:
     """The trigram lines of ``signatures`` (a view)."""
     return signatures[BITS2:]
+
+
+def lines_of(signatures: U8, size: int) -> U8:
+    """The bigram (``size`` 2) or trigram lines of ``signatures`` (a view)."""
+    return bigram_lines(signatures) if size == 2 else trigram_lines(signatures)
 
 
 def set_signatures(signatures: U8, texts: list[str], first_row: int) -> None:
