@@ -52,6 +52,21 @@ def test_a_window_across_a_separator_is_bounded_through_adjacency() -> None:
     assert bounds[2] < 500 / 6 - 1  # the same tokens in the other order cannot do it
 
 
+@pytest.mark.parametrize("floor", [0.0, 80.0])
+def test_a_long_row_is_bounded_across_the_chunks_it_is_read_in(floor: float) -> None:
+    # the kernel values a row's pairs 256 tokens at a time: a match whose two or three
+    # pieces straddle the end of a chunk must still be seen
+    vocabulary = Vocabulary()
+    for match in ["xpol icyx", "xpo l icyx", "xpoli cy"]:
+        texts = [" ".join(["zz"] * at + [match] + ["zz"] * 300) for at in range(251, 259)]
+        texts.append(" ".join(["zz"] * 510 + [match]))
+        bounds = bounds_of(vocabulary, "policy", texts, floor)
+        for text, bound in zip(texts, bounds, strict=True):
+            truth = fuzz.partial_ratio("policy", text)
+            assert truth >= 60.0  # (three pieces: 4 of 6 characters at most)
+            assert bound + 1e-9 >= truth, (match, text.index("x") // 3, bound, truth)
+
+
 def test_a_bucket_keeps_its_shortest_token() -> None:
     # With 5 buckets the 4 first ids (the unknown token's and 3 more) get one each and
     # every later token shares the last: "it" lands there in the same batch as longer
@@ -129,8 +144,13 @@ def test_the_tables_hold_each_tokens_lcs_values() -> None:
             if len(token) > w and letters == target:  # a word inside a longer token
                 windows = [token[i : i + w] for i in range(len(token) - w + 1)]
                 best = max(LCSseq.similarity(letters, window) for window in windows)
-                assert tables.single[b] == pytest.approx(100 * best / w)
-                assert tables.single[b] <= fuzz.partial_ratio(letters, token) + 1e-9
+                assert tables.units[b] == best
+                assert 100 * best / w <= fuzz.partial_ratio(letters, token) + 1e-9
             else:
                 extra = w - len(letters)
-                assert tables.single[b] == pytest.approx(100 * min(whole + extra, w) / w)
+                assert tables.units[b] == min(whole + extra, w)
+            # what the pass over a row's pairs reads of it, in one word
+            word, m = int(tables.packed[b]), len(letters)
+            fields = [word >> shift & locality.FIELD for shift in (0, 6, 12, 18)]
+            assert fields == [tables.suffix[b, m], tables.prefix[b, 0], whole, min(len(token), 63)]
+            assert word >> 24 == tables.units[b]

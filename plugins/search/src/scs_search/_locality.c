@@ -9,8 +9,19 @@ score. Tables are per bucket; the caller keeps them alive (values only ever loos
 #include <stdint.h>
 
 #define LOW (-100) /* an empty bucket's LCS: no match at all (int8 tables) */
-#define MAX_WINDOW 128 /* the longest target (locality.LONGEST_TARGET is less) */
+#define MAX_WINDOW 63 /* the longest target (locality.LONGEST_TARGET): packed fields of 6 bits */
+#define FIELD 63
 #define PREFETCH 8 /* rows ahead whose first tokens are fetched */
+#define CHUNK 256 /* a row's pairs are valued this many at a time */
+
+/* The row loop and what it calls are built twice, for AVX2 and for any x86-64, and the
+   loader picks one (GNU ifunc): the per-pair values are plain loops the compiler
+   vectorizes. (One build for both would mix AVX and SSE code, which is slow.) */
+#if defined(__x86_64__) && defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+#define VECTORIZED __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTORIZED
+#endif
 
 /* Bit-parallel LCS (Allison-Dix, as Hyyro writes it): ``V`` starts with the low ``m``
    bits set and takes ``s`` one character at a time; then LCS(P[:j], s) is ``j`` less
@@ -61,7 +72,6 @@ static inline long lcs_of_prefix(uint64_t v, long j) {
 }
 
 typedef struct {
-    const double *single;
     const int8_t *suffix, *prefix, *whole;
     const int16_t *length;
     long m, w, extra;
@@ -71,12 +81,17 @@ typedef struct {
     const uint32_t *chars;
     const int64_t *offsets;
     Py_ssize_t known, total_chars;
+    /* matching k of the window's characters: 100 k / w, and the most an edge window
+       of the text can then score, 200 b / (100 + b) (``row_bound``) */
+    double bound_of[MAX_WINDOW + 1], edges_of[MAX_WINDOW + 1];
 } Tables;
 
 static inline long lmin(long a, long b) { return a < b ? a : b; }
 static inline long lmax(long a, long b) { return a > b ? a : b; }
 static inline double dmax(double a, double b) { return a > b ? a : b; }
 static inline double dmin(double a, double b) { return a < b ? a : b; }
+static inline int32_t imin(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t imax(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* The most target characters ``room`` characters of the text can match from token
    ``p`` on (no separator before it): whole tokens while they fit (a separator after
@@ -119,9 +134,23 @@ static void tails(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssi
     for (long room = 1; room <= cap; room++) out[room] = lmin(out[room], room);
 }
 
+/* Three or more pieces: at most ``taken`` matches in the suffix piece, ``middle`` in the
+   middle token, ``rest`` after it. The suffix piece and what follows the middle token
+   share ``cap + 1`` characters (``a`` of the suffix leave ``cap + 1 - a``) and a match
+   takes a character, so together they hold ``cap + 1`` matches at most. */
+static inline int32_t beyond(int32_t taken, int32_t middle, int32_t cap, int32_t rest) {
+    return middle + imin(taken + rest, cap + 1);
+}
+
+/* The most ``cap`` characters from token ``third`` on can match, before any walk: the
+   token, then every character after it */
+static inline int32_t ahead_of(int32_t whole, int32_t length, int32_t cap) {
+    return imin(cap, whole + imax(0, cap - length - 1));
+}
+
 /* Interior windows starting in token ``p``: two pieces (a suffix of it, a prefix of the
    next), then three or more (the next one whole in the middle, then what follows) */
-static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p) {
+VECTORIZED static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p) {
     const long m = t->m, w = t->w;
     Py_ssize_t l = tok[p], r = tok[p + 1];
     const int8_t *suffix = t->suffix + l * (m + 1);
@@ -140,15 +169,14 @@ static long pieces(const Tables *t, long need, const uint16_t *tok, Py_ssize_t c
        characters from token p + 2 on: ``cap + 1 - a`` */
     long cap = w - 3 - (long)t->length[r];
     if (cap < 1) return matched;  /* the middle token leaves no room */
-    long taken = lmax(lmin(suffix[m], cap), 0);
-    long three = taken + (long)t->whole[r];
-    if (three + cap < need) return lmax(matched, lmin(three + cap, w - 2));  /* loose will do */
+    long taken = lmax(lmin(suffix[m], cap), 0), middle = t->whole[r];
+    long three = beyond(taken, middle, cap, cap);
+    if (three < need) return lmax(matched, lmin(three, w - 2));  /* loose will do */
     Py_ssize_t third = tok[p + 2];
     long third_length = t->length[third];
-    /* the next token, then every character after it matched: no walk yet */
-    long ahead = lmin(cap, (long)t->whole[third] + lmax(0, cap - third_length - 1));
-    if (three + ahead < need) return lmax(matched, lmin(three + ahead, w - 2));
-    three = lmin(three + tail(t, tok, count, p + 2, cap), w - 2);
+    long three_ahead = beyond(taken, middle, cap, ahead_of(t->whole[third], third_length, cap));
+    if (three_ahead < need) return lmax(matched, lmin(three_ahead, w - 2));
+    three = lmin(beyond(taken, middle, cap, tail(t, tok, count, p + 2, cap)), w - 2);
     if (three >= need) {  /* split at j only: the suffix's matches in T[:j], the rest's after */
         long rests[MAX_WINDOW];  /* rests[room]: ``tail`` from token p + 2 */
         tails(t, tok, count, p + 2, cap, rests);
@@ -200,7 +228,7 @@ static inline int is_known(const Tables *t, Py_ssize_t b) {
    windows reach is not ``known``. Separators count one character (a longer one leaves
    fewer letters in the window: only ever too high). Stops once ``enough`` is reached
    (the caller keeps the lower of this and ``enough``). */
-static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p,
+VECTORIZED static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssize_t p,
                   long enough) {
     const long w = t->w, m = t->m;
     const int64_t *at = t->offsets;
@@ -230,7 +258,7 @@ static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t count, Py_ssi
    for the end token its first or last ``w - 1`` characters) and every ``extra`` one as
    matched by separators; ``k`` counts the tokens' shortest lengths and one character a
    separator, and is at least ``L``: all only ever too high a score. */
-static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
+VECTORIZED static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
     const long w = t->w, m = t->m, extra = t->extra;
     long matched = 0, k = 0;
     double best = 0.0;
@@ -256,7 +284,7 @@ static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int b
 /* ``edge`` from the tokens' characters (one separator between tokens, none before the
    first: the most letters a window can hold), or -1 when a token the windows reach is
    not ``known``. ``L`` counts the target's ``extra`` characters as matched by separators. */
-static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
+VECTORIZED static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
     const long w = t->w, m = t->m, extra = t->extra;
     const Pattern *pat = backwards ? t->reversed : t->target;
     const int64_t *at = t->offsets;
@@ -280,43 +308,69 @@ static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssize_t count,
     return best;
 }
 
-/* The row's bound: every pair of adjacent tokens through the cheap values ``pieces``
-   would return (the suffix's and the prefix's best matches, not split along the target;
-   three or more pieces up to the token after the middle one), computed without
-   branches; ``pieces`` itself only where those reach ``need``, which is rare. The
-   values are those ``pieces`` gives (it returns the same cheap ones below ``need``). */
-static double row_bound(const Tables *t, const int8_t *last, const int8_t *first,
-                        const uint16_t *tok, Py_ssize_t count, long need, double floor) {
-    const long w = t->w, extra = t->extra;
+/* A bucket's values as the pass over pairs reads them, in one 32-bit word
+   (``locality.pack``): LCS(T, its last w - 1 characters), LCS(T, its first w - 1),
+   LCS(T, all of it), its length (63 at most: any longer leaves no room either) in 6 bits
+   each, and from bit 24 its one-piece bound in characters of the window (``units``). */
+#define LAST(x) ((int32_t)(x) & FIELD)
+#define FIRST(x) ((int32_t)((x) >> 6) & FIELD)
+#define WHOLE(x) ((int32_t)((x) >> 12) & FIELD)
+#define LENGTH(x) ((int32_t)((x) >> 18) & FIELD)
+#define UNITS(x) ((int32_t)((x) >> 24))
+
+/* The row's bound. Every pair of adjacent tokens gets the cheap values ``pieces``
+   starts from (two pieces: the suffix's and the prefix's best matches, not split along
+   the target; three or more: up to the token after the middle one) in a loop without
+   branches over a chunk of the row, which the compiler vectorizes; ``pieces`` refines
+   the pairs whose cheap value reaches ``need``, a few in a hundred. */
+static inline __attribute__((always_inline)) double row_bound(
+    const Tables *t, const uint32_t *packed, const uint16_t *tok, Py_ssize_t count, long need,
+    double floor) {
+    const long extra = t->extra;
+    const int32_t w = (int32_t)t->w;
     if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
-    const double *single = t->single;
-    const int8_t *whole = t->whole;
-    const int16_t *length = t->length;
-    double best_single = single[tok[count - 1]];
+    /* (a need beyond what a window holds acts as any other) */
+    const int32_t needed = (int32_t)lmax(lmin(need, MAX_WINDOW + 1), -MAX_WINDOW - 1);
+    uint32_t rec[CHUNK + 2];
+    int32_t hit[CHUNK];
     long best = LOW;  /* the most target characters any window of two or more pieces holds */
-    for (Py_ssize_t p = 0; p + 1 < count; p++) {
-        Py_ssize_t l = tok[p], r = tok[p + 1], third = tok[p + 2 < count ? p + 2 : p + 1];
-        best_single = dmax(best_single, single[l]);
-        long two = lmin((long)last[l] + (long)first[r], w - 1);
-        long cap = w - 3 - (long)length[r];  /* as in ``pieces`` */
-        long three = lmax(lmin(last[l], cap), 0) + (long)whole[r];
-        long ahead = lmin(cap, (long)whole[third] + lmax(0, cap - (long)length[third] - 1));
-        int more = (cap >= 1) & (p + 2 < count);
-        long reach = three + cap < need ? three + cap : three + ahead;
-        long value = lmax(two, more ? lmin(reach, w - 2) : LOW);
-        if (__builtin_expect((two >= need) | (more & (three + ahead >= need)), 0)) {
-            value = pieces(t, need, tok, count, p);
-            if (value >= need && t->known) value = lmin(value, exact(t, tok, count, p, value));
+    int32_t units = 0;
+    for (Py_ssize_t c = 0; c < count; c += CHUNK) {
+        int32_t n = (int32_t)lmin(CHUNK, count - c);  /* tokens c .. c + n - 1 */
+        int32_t have = (int32_t)lmin(n + 2, count - c);  /* and the two after them */
+        int32_t pairs = (int32_t)lmin(n, count - 1 - c), thirds = (int32_t)lmin(n, count - 2 - c);
+        for (int32_t i = 0; i < have; i++) rec[i] = packed[tok[c + i]];
+        for (int32_t i = have; i < n + 2; i++) rec[i] = 0;
+        for (int32_t i = 0; i < n; i++) units = imax(units, UNITS(rec[i]));
+        int32_t cheap = LOW, any = 0;
+        for (int32_t i = 0; i < pairs; i++) {
+            uint32_t l = rec[i], r = rec[i + 1], third = rec[i + 2];
+            int32_t two = imin(LAST(l) + FIRST(r), w - 1);
+            int32_t cap = w - 3 - LENGTH(r);  /* as in ``pieces`` */
+            int32_t taken = imax(imin(LAST(l), cap), 0);
+            int32_t three = beyond(taken, WHOLE(r), cap, ahead_of(WHOLE(third), LENGTH(third), cap));
+            int32_t more = (cap >= 1) & (i < thirds);
+            int32_t refine = (two >= needed) | (more & (three >= needed));
+            hit[i] = refine;
+            any |= refine;
+            cheap = imax(cheap, refine ? LOW : imax(two, more ? imin(three, w - 2) : LOW));
         }
-        best = lmax(best, value);
+        best = lmax(best, cheap);
+        for (int32_t i = 0; any && i < pairs; i++)
+            if (hit[i]) {
+                long value = pieces(t, need, tok, count, c + i);
+                if (value >= need && t->known) value = lmin(value, exact(t, tok, count, c + i, value));
+                best = lmax(best, value);
+            }
     }
-    double bound = dmax(best_single, (double)lmin(best + extra, w) * (100.0 / (double)w));
+    long matched = lmax(units, lmin(best + extra, w));  /* of the window's w characters */
+    double bound = t->bound_of[matched];
     if (bound >= 100.0) return bound;  /* no score is higher */
     /* An edge window (k < w characters, L of them matched, k >= L) lies in the interior
        window of w characters at the same end (the text is longer than w), which matches
        no more: L <= w * bound / 100, so it scores 200 L / (w + k) <= 200 bound / (100 +
        bound). Under the floor, that will do. */
-    double edges = 200.0 * bound / (100.0 + bound);
+    double edges = t->edges_of[matched];
     if (edges < floor) return edges;
     for (int backwards = 0; backwards <= 1; backwards++) {
         double value = edge(t, tok, count, backwards);
@@ -329,6 +383,27 @@ static double row_bound(const Tables *t, const int8_t *last, const int8_t *first
     return bound;
 }
 
+/* Each row's bound into ``values``: false (and no more) at a token outside the tables */
+VECTORIZED static int bound_rows(const Tables *t, const uint32_t *packed, Py_ssize_t buckets,
+                                 const uint16_t *tokens, const uint32_t *end_of, const int64_t *row,
+                                 Py_ssize_t n, long need, double floor, double *values) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
+        if (i + PREFETCH < n) {  /* rows are scattered over the stream */
+            const uint16_t *ahead = tokens + (row[i + PREFETCH] ? end_of[row[i + PREFETCH] - 1] : 0);
+            __builtin_prefetch(ahead);
+            __builtin_prefetch(ahead + 32);
+        }
+        if (buckets <= UINT16_MAX) {  /* (tables of 65,536 buckets hold every token) */
+            int outside = 0;
+            for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= buckets;
+            if (outside) return 0;
+        }
+        values[i] = row_bound(t, packed, tokens + start, count, need, floor);
+    }
+    return 1;
+}
+
 static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name) {
     if (b->len != items * itemsize) {
         PyErr_Format(PyExc_ValueError, "%s: %zd bytes, expected %zd", name, b->len, items * itemsize);
@@ -338,32 +413,29 @@ static int need_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const 
 }
 
 static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer stream, ends, rows, single, suffix, prefix, whole, length, last_of, first_of, out,
-        letters, chars, offsets;
+    Py_buffer stream, ends, rows, packed, suffix, prefix, whole, length, out, letters, chars, offsets;
     long m, w, extra;
     double floor;
     Py_ssize_t known;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows,
-                          &single, &suffix, &prefix, &whole, &length, &last_of, &first_of, &out,
-                          &m, &w, &extra, &floor, &letters, &chars, &offsets, &known))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows, &packed,
+                          &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor,
+                          &letters, &chars, &offsets, &known))
         return NULL;
     PyObject *result = NULL;
-    Py_ssize_t n = out.len / 8, B = single.len / 8, total = stream.len / 2, N = ends.len / 4;
+    Py_ssize_t n = out.len / 8, B = packed.len / 4, total = stream.len / 2, N = ends.len / 4;
     const int64_t *at = offsets.buf;
     Py_ssize_t tokens_known = offsets.len / 8 - 1, total_chars = chars.len / 4;
-    if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW || m > 64 ||
-        letters.len != 4 * m || known < 0 || known > tokens_known || known > B) {
+    if (m < 0 || w < 1 || extra < 0 || m + extra != w || w > MAX_WINDOW || letters.len != 4 * m ||
+        known < 0 || known > tokens_known || known > B) {
         PyErr_SetString(PyExc_ValueError, "bad target sizes");
         goto done;
     }
     if (!need_size(&out, n, 8, "out") || !need_size(&rows, n, 8, "rows") ||
-        !need_size(&ends, N, 4, "ends") || !need_size(&single, B, 8, "single") ||
+        !need_size(&ends, N, 4, "ends") || !need_size(&packed, B, 4, "packed") ||
         !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
         !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&whole, B, 1, "whole") ||
-        !need_size(&length, B, 2, "length") || !need_size(&last_of, B, 1, "last") ||
-        !need_size(&first_of, B, 1, "first") || !need_size(&stream, total, 2, "stream"))
+        !need_size(&length, B, 2, "length") || !need_size(&stream, total, 2, "stream"))
         goto done;
-    const uint16_t *tokens = stream.buf;
     const uint32_t *end_of = ends.buf;  /* row r's tokens: from end_of[r - 1] (0) to end_of[r] */
     const int64_t *row = rows.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -379,26 +451,18 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     for (long i = 0; i < m; i++) backwards[i] = T[m - 1 - i];
     pattern(&target, T, m);
     pattern(&reversed, backwards, m);
-    Tables t = {single.buf, suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra,
+    Tables t = {suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra,
                 &target, &reversed, chars.buf, at, known, total_chars};
-    long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
-    double *values = out.buf;
-    int outside = 0;
-    const int8_t *last = last_of.buf, *first = first_of.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n && !outside; i++) {
-        Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
-        if (i + PREFETCH < n) {  /* rows are scattered over the stream */
-            const uint16_t *ahead = tokens + (row[i + PREFETCH] ? end_of[row[i + PREFETCH] - 1] : 0);
-            __builtin_prefetch(ahead);
-            __builtin_prefetch(ahead + 32);
-        }
-        if (B <= UINT16_MAX)  /* (tables of 65,536 buckets hold every token) */
-            for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= B;
-        if (!outside) values[i] = row_bound(&t, last, first, tokens + start, count, need, floor);
+    for (long k = 0; k <= w; k++) {
+        t.bound_of[k] = 100.0 * (double)k / (double)w;
+        t.edges_of[k] = 200.0 * t.bound_of[k] / (100.0 + t.bound_of[k]);
     }
+    long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
+    int inside;
+    Py_BEGIN_ALLOW_THREADS
+    inside = bound_rows(&t, packed.buf, B, stream.buf, end_of, row, n, need, floor, out.buf);
     Py_END_ALLOW_THREADS
-    if (outside) {
+    if (!inside) {
         PyErr_SetString(PyExc_ValueError, "a token outside the tables");
         goto done;
     }
@@ -406,10 +470,9 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_INCREF(result);
 done:
     PyBuffer_Release(&stream); PyBuffer_Release(&ends); PyBuffer_Release(&rows);
-    PyBuffer_Release(&single); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
-    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&last_of);
-    PyBuffer_Release(&first_of); PyBuffer_Release(&out); PyBuffer_Release(&letters);
-    PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
+    PyBuffer_Release(&packed); PyBuffer_Release(&suffix); PyBuffer_Release(&prefix);
+    PyBuffer_Release(&whole); PyBuffer_Release(&length); PyBuffer_Release(&out);
+    PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
     return result;
 }
 
@@ -425,22 +488,22 @@ static long best_window(const Pattern *pat, const uint32_t *s, long n, long w) {
 
 /* Fold each token's values into its bucket's (the highest; the shortest length):
    ``suffix[b, j]`` LCS(T[:j], its last w - 1 characters), ``prefix[b, j]`` LCS(T[j:],
-   its first w - 1), ``whole[b]`` LCS(T, token), ``single[b]`` the one-piece bound: a
-   window of the token and separators, ``100 min(LCS + extra, w) / w``; a word's window
-   inside a token longer than it, ``100 L / w`` at the best of the token's windows (any
-   shorter piece of it lies in one of them). */
+   its first w - 1), ``whole[b]`` LCS(T, token), ``units[b]`` the one-piece bound in
+   characters of the window (it scores ``100 units / w``): a window of the token and
+   separators, ``min(LCS + extra, w)``; a word's window inside a token longer than it, the
+   best LCS of the token's windows (any shorter piece of it lies in one of them). */
 static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer letters, chars, offsets, buckets, single, suffix, prefix, whole, length;
+    Py_buffer letters, chars, offsets, buckets, units, suffix, prefix, whole, length;
     long window;
     if (!PyArg_ParseTuple(args, "y*y*y*y*lw*w*w*w*w*", &letters, &chars, &offsets, &buckets,
-                          &window, &single, &suffix, &prefix, &whole, &length))
+                          &window, &units, &suffix, &prefix, &whole, &length))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t m = letters.len / 4, count = offsets.len / 8 - 1, total = chars.len / 4;
     Py_ssize_t B = whole.len;
     const int64_t *at = offsets.buf, *bucket = buckets.buf;
     if (m > 64 || window < 1 || window > MAX_WINDOW || m > window || count < 0 ||
-        !need_size(&buckets, count, 8, "buckets") || !need_size(&single, B, 8, "single") ||
+        !need_size(&buckets, count, 8, "buckets") || !need_size(&units, B, 2, "units") ||
         !need_size(&suffix, (m + 1) * B, 1, "suffix") ||
         !need_size(&prefix, (m + 1) * B, 1, "prefix") || !need_size(&length, B, 2, "length")) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad sizes");
@@ -456,7 +519,7 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
     const uint32_t *T = letters.buf, *c = chars.buf;
     int8_t *suf = suffix.buf, *pre = prefix.buf, *wh = whole.buf;
     int16_t *len = length.buf;
-    double *one = single.buf;
+    int16_t *one = units.buf;
     const long extra = window - (long)m;
     uint32_t reversed[64];
     for (Py_ssize_t i = 0; i < m; i++) reversed[i] = T[m - 1 - i];
@@ -483,10 +546,9 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
         v = piece == n ? v : lcs_bits(&backwards, token, n, -1);
         long all = lcs_of_prefix(v, m);
         if (all > wh[bucket[t]]) wh[bucket[t]] = (int8_t)all;
-        double value = n > window && extra == 0
-                           ? 100.0 * (double)best_window(&forwards, token, n, window) / (double)window
-                           : 100.0 * (double)lmin(all + extra, window) / (double)window;
-        if (value > one[bucket[t]]) one[bucket[t]] = value;
+        long value = n > window && extra == 0 ? best_window(&forwards, token, n, window)
+                                              : lmin(all + extra, window);
+        if (value > one[bucket[t]]) one[bucket[t]] = (int16_t)value;
         int16_t shortest = n < 32767 ? (int16_t)n : 32767;
         if (shortest < len[bucket[t]]) len[bucket[t]] = shortest;
     }
@@ -495,7 +557,7 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_INCREF(result);
 done:
     PyBuffer_Release(&letters); PyBuffer_Release(&chars); PyBuffer_Release(&offsets);
-    PyBuffer_Release(&buckets); PyBuffer_Release(&single); PyBuffer_Release(&suffix);
+    PyBuffer_Release(&buckets); PyBuffer_Release(&units); PyBuffer_Release(&suffix);
     PyBuffer_Release(&prefix); PyBuffer_Release(&whole); PyBuffer_Release(&length);
     return result;
 }

@@ -70,7 +70,7 @@ LONGEST = 32_767  # token lengths are kept as int16 (a longer one counts as this
 # distinct tokens remembered (~100 bytes each); later new tokens are all ``UNKNOWN``
 MAX_TOKENS = 1 << 18
 UNKNOWN = 0  # the id of every token beyond ``MAX_TOKENS``: its values are the highest
-LONGEST_TARGET = 64  # longer targets (query or word) get no locality bound: tables of int8
+LONGEST_TARGET = 63  # longer targets (query or word) get no locality bound (``pack``)
 LOW = -100  # an empty bucket's LCS values (no match at all)
 PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
 # the time a target's tables take a vocabulary token (~0.16 us measured at 89,880, with
@@ -84,6 +84,7 @@ I8 = npt.NDArray[np.int8]
 I16 = npt.NDArray[np.int16]
 I64 = npt.NDArray[np.int64]
 U16 = npt.NDArray[np.uint16]
+U32 = npt.NDArray[np.uint32]
 Characters = tuple[npt.NDArray[np.uint32], I64]  # code points, where each token starts
 
 
@@ -105,13 +106,12 @@ class WordTables:
     m: int
     window: int
     extra: int
-    single: F64  # the one-piece bound, as a score
+    units: I16  # the one-piece bound in characters of the window (it scores 100 units / w)
     suffix: I8  # (buckets, m + 1): LCS(T[:j], the token's last window - 1 characters)
     prefix: I8  # (buckets, m + 1): LCS(T[j:], the token's first window - 1 characters)
     whole: I8  # LCS(T, t)
     length: I16  # len(t) (at most 32,767)
-    last: I8  # suffix[:, m], and below prefix[:, 0], side by side (every pair reads them)
-    first: I8
+    packed: U32  # what every pair of a row reads, one word a bucket (``pack``)
 
 
 class Vocabulary:
@@ -176,7 +176,7 @@ class Vocabulary:
                 self._tables.move_to_end(word)
                 return cached[1]
             buckets = min(self.buckets, max(size, 1))
-            if cached is None or len(cached[1].single) != buckets:
+            if cached is None or len(cached[1].units) != buckets:
                 tables, done = _empty(word, buckets), 0
             else:
                 tables, done = cached[1], cached[0]
@@ -227,13 +227,13 @@ class Vocabulary:
 
 
 def _nbytes(tables: WordTables) -> int:
-    arrays: tuple[npt.NDArray[Any], ...] = (tables.single, tables.suffix, tables.prefix)
-    arrays += (tables.whole, tables.length, tables.last, tables.first)
+    arrays: tuple[npt.NDArray[Any], ...] = (tables.units, tables.suffix, tables.prefix)
+    arrays += (tables.whole, tables.length, tables.packed)
     return sum(array.nbytes for array in arrays)
 
 
 def _empty(target: str, buckets: int) -> WordTables:
-    if len(target) > LONGEST_TARGET:  # its LCS values would not fit the int8 tables
+    if len(target) > LONGEST_TARGET:  # its values would not fit ``pack``'s fields
         raise ValueError(f"a target of {len(target)} characters (at most {LONGEST_TARGET})")
     letters = "".join(TOKEN.findall(target))
     m, low = len(letters), np.int8(LOW)
@@ -242,13 +242,12 @@ def _empty(target: str, buckets: int) -> WordTables:
         m=m,
         window=len(target),
         extra=len(target) - m,
-        single=np.zeros(buckets),
+        units=np.zeros(buckets, dtype=np.int16),
         suffix=np.full((buckets, m + 1), low, dtype=np.int8),
         prefix=np.full((buckets, m + 1), low, dtype=np.int8),
         whole=np.full(buckets, low, dtype=np.int8),
         length=np.full(buckets, LONGEST, dtype=np.int16),
-        last=np.full(buckets, low, dtype=np.int8),
-        first=np.full(buckets, low, dtype=np.int8),
+        packed=np.zeros(buckets, dtype=np.uint32),
     )
 
 
@@ -282,17 +281,36 @@ def _fill(tables: WordTables, buckets: I64, characters: Characters) -> None:
     chars, offsets = characters
     kernel().fill_tables(
         _code_points(tables.letters), chars, offsets, buckets, tables.window,
-        tables.single, tables.suffix, tables.prefix, tables.whole, tables.length,
+        tables.units, tables.suffix, tables.prefix, tables.whole, tables.length,
     )  # fmt: skip
     if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
         _highest(tables, UNKNOWN)
-    np.copyto(tables.last, tables.suffix[:, tables.m])
-    np.copyto(tables.first, tables.prefix[:, 0])
+    np.copyto(tables.packed, pack(tables))
+
+
+FIELD = 63  # the largest value a packed field holds (6 bits)
+
+
+def pack(tables: WordTables) -> U32:
+    """Per bucket, what the kernel's pass over a row's pairs reads, in one 32-bit word:
+    LCS(T, the token's last window - 1 characters), LCS(T, its first window - 1),
+    LCS(T, all of it), its length, 6 bits each from bit 0, and ``units`` from bit 24.
+    Every value of a target of at most 63 characters fits, but a length: a longer token
+    counts as 63, which leaves no room beside it either. An empty bucket's values count
+    as 0 (higher than ``LOW``: only ever looser)."""
+
+    def field(values: npt.NDArray[Any]) -> U32:
+        return np.clip(values, 0, FIELD).astype(np.uint32)
+
+    m = tables.m
+    packed = field(tables.suffix[:, m]) | field(tables.prefix[:, 0]) << 6
+    packed |= field(tables.whole) << 12 | field(tables.length) << 18
+    return packed | tables.units.astype(np.uint32) << 24
 
 
 def _highest(tables: WordTables, bucket: int) -> None:
     m, w = tables.m, tables.window
-    tables.single[bucket] = 100.0
+    tables.units[bucket] = w
     for j in range(m + 1):
         tables.suffix[bucket, j] = min(j, w - 1)
         tables.prefix[bucket, j] = min(m - j, w - 1)
@@ -317,8 +335,8 @@ def word_bounds(
     out = np.empty(len(rows), dtype=np.float64) if out is None else out
     (chars, offsets), known = tokens.vocabulary.characters()
     kernel().word_bounds(
-        tokens.stream, tokens.ends, rows, tables.single, tables.suffix, tables.prefix, tables.whole,
-        tables.length, tables.last, tables.first, out, tables.m, tables.window, tables.extra, floor,
+        tokens.stream, tokens.ends, rows, tables.packed, tables.suffix, tables.prefix, tables.whole,
+        tables.length, out, tables.m, tables.window, tables.extra, floor,
         _code_points(tables.letters), chars, offsets, known,
     )  # fmt: skip
     return out
