@@ -299,13 +299,13 @@ def pack(tables: WordTables) -> U32:
     counts as 63, which leaves no room beside it either. An empty bucket's values count
     as 0 (higher than ``LOW``: only ever looser)."""
 
-    def field(values: npt.NDArray[Any]) -> U32:
-        return np.clip(values, 0, FIELD).astype(np.uint32)
-
-    m = tables.m
-    packed = field(tables.suffix[:, m]) | field(tables.prefix[:, 0]) << 6
-    packed |= field(tables.whole) << 12 | field(tables.length) << 18
-    return packed | tables.units.astype(np.uint32) << 24
+    packed = np.zeros(len(tables.units), dtype=np.uint32)
+    fields: list[npt.NDArray[Any]] = [tables.suffix[:, tables.m], tables.prefix[:, 0]]
+    fields += [tables.whole, tables.length]
+    for shift, values in zip((0, 6, 12, 18), fields, strict=True):
+        packed |= np.clip(values, 0, FIELD).astype(np.uint32) << np.uint32(shift)
+    packed |= tables.units.astype(np.uint32) << np.uint32(24)
+    return packed
 
 
 def _highest(tables: WordTables, bucket: int) -> None:
