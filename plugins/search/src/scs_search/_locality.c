@@ -71,7 +71,18 @@ static inline long lcs_of_prefix(uint64_t v, long j) {
     return j - __builtin_popcountll(v & low);
 }
 
+/* A bucket's values as a row's pairs and edges read them, in one 32-bit word
+   (``locality.pack``): LCS(T, its last w - 1 characters), LCS(T, its first w - 1),
+   LCS(T, all of it), its length (63 at most: any longer leaves no room either) in 6 bits
+   each, and from bit 24 its one-piece bound in characters of the window (``units``). */
+#define LAST(x) ((int32_t)(x) & FIELD)
+#define FIRST(x) ((int32_t)((x) >> 6) & FIELD)
+#define WHOLE(x) ((int32_t)((x) >> 12) & FIELD)
+#define LENGTH(x) ((int32_t)((x) >> 18) & FIELD)
+#define UNITS(x) ((int32_t)((x) >> 24))
+
 typedef struct {
+    const uint32_t *packed;
     const int8_t *suffix, *prefix, *whole;
     const int16_t *length;
     long m, w, extra;
@@ -259,21 +270,20 @@ VECTORIZED static long exact(const Tables *t, const uint16_t *tok, Py_ssize_t co
    matched by separators; ``k`` counts the tokens' shortest lengths and one character a
    separator, and is at least ``L``: all only ever too high a score. */
 VECTORIZED static double edge(const Tables *t, const uint16_t *tok, Py_ssize_t count, int backwards) {
-    const long w = t->w, m = t->m, extra = t->extra;
+    const long w = t->w, extra = t->extra;
     long matched = 0, k = 0;
     double best = 0.0;
     for (Py_ssize_t i = 0; i < count; i++) {
-        Py_ssize_t b = backwards ? tok[count - 1 - i] : tok[i];
+        uint32_t b = t->packed[backwards ? tok[count - 1 - i] : tok[i]];
         long room = w - 1 - k;
         if (room <= 0) break;
-        long gain = i > 0 ? t->whole[b] : backwards ? t->suffix[b * (m + 1) + m] : t->prefix[b * (m + 1)];
-        gain = lmax(lmin(gain, room), 0);
+        long gain = lmin(i > 0 ? WHOLE(b) : backwards ? LAST(b) : FIRST(b), room);
         /* a window holds its matches: separators the stream does not show (the text's
            own first characters) may match the target's ``extra`` ones */
         long L = lmin(matched + gain + extra, w - 1);
         long window = lmax(lmax(k + gain, L), 1);
         best = dmax(best, 200.0 * (double)L / (double)(w + window));
-        long length = t->length[b];
+        long length = LENGTH(b);
         if (length > room) break;  /* no window of fewer than w characters gets past it */
         matched += gain;
         k += length + 1;
@@ -308,24 +318,14 @@ VECTORIZED static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssi
     return best;
 }
 
-/* A bucket's values as the pass over pairs reads them, in one 32-bit word
-   (``locality.pack``): LCS(T, its last w - 1 characters), LCS(T, its first w - 1),
-   LCS(T, all of it), its length (63 at most: any longer leaves no room either) in 6 bits
-   each, and from bit 24 its one-piece bound in characters of the window (``units``). */
-#define LAST(x) ((int32_t)(x) & FIELD)
-#define FIRST(x) ((int32_t)((x) >> 6) & FIELD)
-#define WHOLE(x) ((int32_t)((x) >> 12) & FIELD)
-#define LENGTH(x) ((int32_t)((x) >> 18) & FIELD)
-#define UNITS(x) ((int32_t)((x) >> 24))
-
 /* The row's bound. Every pair of adjacent tokens gets the cheap values ``pieces``
    starts from (two pieces: the suffix's and the prefix's best matches, not split along
    the target; three or more: up to the token after the middle one) in a loop without
    branches over a chunk of the row, which the compiler vectorizes; ``pieces`` refines
    the pairs whose cheap value reaches ``need``, a few in a hundred. */
 static inline __attribute__((always_inline)) double row_bound(
-    const Tables *t, const uint32_t *packed, const uint16_t *tok, Py_ssize_t count, long need,
-    double floor) {
+    const Tables *t, const uint16_t *tok, Py_ssize_t count, long need, double floor) {
+    const uint32_t *packed = t->packed;
     const long extra = t->extra;
     const int32_t w = (int32_t)t->w;
     if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
@@ -384,9 +384,9 @@ static inline __attribute__((always_inline)) double row_bound(
 }
 
 /* Each row's bound into ``values``: false (and no more) at a token outside the tables */
-VECTORIZED static int bound_rows(const Tables *t, const uint32_t *packed, Py_ssize_t buckets,
-                                 const uint16_t *tokens, const uint32_t *end_of, const int64_t *row,
-                                 Py_ssize_t n, long need, double floor, double *values) {
+VECTORIZED static int bound_rows(const Tables *t, Py_ssize_t buckets, const uint16_t *tokens,
+                                 const uint32_t *end_of, const int64_t *row, Py_ssize_t n,
+                                 long need, double floor, double *values) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
         if (i + PREFETCH < n) {  /* rows are scattered over the stream */
@@ -399,7 +399,7 @@ VECTORIZED static int bound_rows(const Tables *t, const uint32_t *packed, Py_ssi
             for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= buckets;
             if (outside) return 0;
         }
-        values[i] = row_bound(t, packed, tokens + start, count, need, floor);
+        values[i] = row_bound(t, tokens + start, count, need, floor);
     }
     return 1;
 }
@@ -451,7 +451,7 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     for (long i = 0; i < m; i++) backwards[i] = T[m - 1 - i];
     pattern(&target, T, m);
     pattern(&reversed, backwards, m);
-    Tables t = {suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra,
+    Tables t = {packed.buf, suffix.buf, prefix.buf, whole.buf, length.buf, m, w, extra,
                 &target, &reversed, chars.buf, at, known, total_chars};
     for (long k = 0; k <= w; k++) {
         t.bound_of[k] = 100.0 * (double)k / (double)w;
@@ -460,7 +460,7 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
     int inside;
     Py_BEGIN_ALLOW_THREADS
-    inside = bound_rows(&t, packed.buf, B, stream.buf, end_of, row, n, need, floor, out.buf);
+    inside = bound_rows(&t, B, stream.buf, end_of, row, n, need, floor, out.buf);
     Py_END_ALLOW_THREADS
     if (!inside) {
         PyErr_SetString(PyExc_ValueError, "a token outside the tables");
