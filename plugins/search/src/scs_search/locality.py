@@ -71,6 +71,7 @@ LONGEST = 32_767  # token lengths are kept as int16 (a longer one counts as this
 MAX_TOKENS = 1 << 18
 UNKNOWN = 0  # the id of every token beyond ``MAX_TOKENS``: its values are the highest
 LONGEST_TARGET = 63  # longer targets (query or word) get no locality bound (``pack``)
+FIELD = 63  # the largest value a packed field holds (6 bits)
 LOW = -100  # an empty bucket's LCS values (no match at all)
 PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
 # the time a target's tables take a vocabulary token (~0.16 us measured at 89,880, with
@@ -288,17 +289,13 @@ def _fill(tables: WordTables, buckets: I64, characters: Characters) -> None:
     np.copyto(tables.packed, pack(tables))
 
 
-FIELD = 63  # the largest value a packed field holds (6 bits)
-
-
 def pack(tables: WordTables) -> U32:
-    """Per bucket, what the kernel's pass over a row's pairs reads, in one 32-bit word:
+    """Per bucket, what the kernel's pass over a row's pairs and edges reads, one word:
     LCS(T, the token's last window - 1 characters), LCS(T, its first window - 1),
     LCS(T, all of it), its length, 6 bits each from bit 0, and ``units`` from bit 24.
     Every value of a target of at most 63 characters fits, but a length: a longer token
     counts as 63, which leaves no room beside it either. An empty bucket's values count
     as 0 (higher than ``LOW``: only ever looser)."""
-
     packed = np.zeros(len(tables.units), dtype=np.uint32)
     fields: list[npt.NDArray[Any]] = [tables.suffix[:, tables.m], tables.prefix[:, 0]]
     fields += [tables.whole, tables.length]
