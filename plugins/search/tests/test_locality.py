@@ -52,6 +52,28 @@ def test_a_window_across_a_separator_is_bounded_through_adjacency() -> None:
     assert bounds[2] < 500 / 6 - 1  # the same tokens in the other order cannot do it
 
 
+@pytest.mark.parametrize("buckets", [1 << 16, 64])
+def test_tables_built_on_two_threads_equal_those_built_on_one(
+    buckets: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the tokens are cut in two parts, one a thread, at the last token with a bucket of
+    # its own at the latest (64 buckets: the later tokens share the last 4)
+    monkeypatch.setattr(locality, "PARALLEL_MIN_TOKENS", 2)
+    rnd = random.Random(7)
+    tokens = [
+        "".join(rnd.choice("admiléwtu") for _ in range(rnd.randint(1, 12))) for _ in range(400)
+    ]
+    built = []
+    for workers in (1, 2):
+        vocabulary = Vocabulary(buckets)
+        vocabulary.encode(tokens)
+        built.append(vocabulary.tables("auth middlwaré", workers))
+    one, two = built
+    for name in ("units", "suffix", "prefix", "whole", "length", "packed"):
+        assert np.array_equal(getattr(one, name), getattr(two, name)), name
+    assert (one.whole > 0).mean() > 0.9  # (not equal for being empty)
+
+
 @pytest.mark.parametrize("floor", [0.0, 80.0])
 def test_a_long_row_is_bounded_across_the_chunks_it_is_read_in(floor: float) -> None:
     # the kernel values a row's pairs 256 tokens at a time: a match whose two or three

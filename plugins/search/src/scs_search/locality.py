@@ -74,6 +74,7 @@ LONGEST_TARGET = 63  # longer targets (query or word) get no locality bound (``p
 FIELD = 63  # the largest value a packed field holds (6 bits)
 LOW = -100  # an empty bucket's LCS values (no match at all)
 PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
+PARALLEL_MIN_TOKENS = 16_384  # fewer new tokens for a target's tables: one thread
 # the time a target's tables take a vocabulary token (~0.16 us measured at 89,880, with
 # room), and what the bound saves a row it is given (scoring ~5 us of CPU a row on two
 # threads; most rows are pruned; the bound costs ~0.3-0.6 us of CPU for the targets)
@@ -167,9 +168,10 @@ class Vocabulary:
         """The strings, the dict and list slots (~100 bytes a token), cached tables."""
         return self._word_bytes + 100 * len(self.words) + self.table_nbytes()
 
-    def tables(self, word: str) -> WordTables:
+    def tables(self, word: str, workers: int = 1) -> WordTables:
         """``word``'s tables over the vocabulary as it is now (extended, not recomputed,
-        when tokens were added since)."""
+        when tokens were added since); from ``PARALLEL_MIN_TOKENS`` new tokens on, built
+        on ``workers`` threads."""
         with self._lock:
             size = len(self.words)
             cached = self._tables.get(word)
@@ -188,7 +190,12 @@ class Vocabulary:
                 if self._characters is None or self._characters[0] != size:
                     self._characters = (size, _concatenated(tokens))
                 characters = self._characters[1]
-            _fill(tables, self.buckets_of(done, size), characters)
+            # two threads must not fold into one bucket: the tokens before ``unique`` have
+            # a bucket each, so the first part ends there at the latest
+            first = min((size - done) // 2, max(self.unique - done, 0))
+            if workers < 2 or size - done < PARALLEL_MIN_TOKENS:
+                first = 0
+            _fill(tables, self.buckets_of(done, size), characters, first, workers)
             self._tables[word] = (size, tables)
             self._tables.move_to_end(word)
             while len(self._tables) > 1 and (
@@ -274,16 +281,29 @@ def _concatenated(tokens: list[str]) -> Characters:
     return points[points != 0], offsets
 
 
-def _fill(tables: WordTables, buckets: I64, characters: Characters) -> None:
+def _fill(
+    tables: WordTables, buckets: I64, characters: Characters, first: int = 0, workers: int = 1
+) -> None:
     """Fold the values of the tokens whose code points are ``characters``
-    (``_concatenated``) into their ``buckets`` (one each)."""
+    (``_concatenated``) into their ``buckets`` (one each); when ``first`` is not 0, the
+    first ``first`` tokens and the others on two threads (their buckets must differ)."""
     if not len(buckets):
         return
     chars, offsets = characters
-    kernel().fill_tables(
-        _code_points(tables.letters), chars, offsets, buckets, tables.window,
-        tables.units, tables.suffix, tables.prefix, tables.whole, tables.length,
-    )  # fmt: skip
+    letters = _code_points(tables.letters)
+
+    def run(part: slice) -> None:
+        kernel().fill_tables(
+            letters, chars, offsets[part.start : part.stop + 1], buckets[part], tables.window,
+            tables.units, tables.suffix, tables.prefix, tables.whole, tables.length,
+        )  # fmt: skip
+
+    count = len(buckets)
+    spread(
+        run,
+        [slice(0, first), slice(first, count)] if 0 < first < count else [slice(0, count)],
+        workers,
+    )
     if buckets[0] == UNKNOWN:  # (bucket 0 is id 0's alone) any token: every value highest
         _highest(tables, UNKNOWN)
     np.copyto(tables.packed, pack(tables))
@@ -391,7 +411,7 @@ def query_bounds(
 
     def bound(target: str, floor: float, subset: I64) -> F64:
         """The target's bound of the rows ``rows[subset]``."""
-        tables = tokens.vocabulary.tables(target)
+        tables = tokens.vocabulary.tables(target, workers)
         some = rows[subset]
         size = len(subset)
         many = workers > 1 and size >= PARALLEL_MIN_ROWS
