@@ -1,11 +1,12 @@
-"""``workers.spread``: every part runs once, on the caller's thread and the pool's."""
+"""``workers.spread``: every part runs once, on the caller's thread and the pool's;
+``workers.slices`` cuts a range into them."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-from scs_search.workers import spread
+from scs_search.workers import slices, spread
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -37,3 +38,9 @@ def test_an_error_in_a_part_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="part 7"):
         spread(run, list(range(20)), 2)
+
+
+def test_slices_cover_a_range_once() -> None:
+    assert slices(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 12)]
+    assert slices(8, 4) == [slice(0, 4), slice(4, 8)]
+    assert slices(0, 4) == []

@@ -50,7 +50,7 @@ import numpy.typing as npt
 from scs_search.bounds import EPSILON
 from scs_search.scoring import TOKEN_FACTOR
 from scs_search.scoring import WORD as TOKEN  # the query words' alphabet
-from scs_search.workers import spread
+from scs_search.workers import slices, spread
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -421,20 +421,22 @@ def query_bounds(
         def run(part: slice) -> None:
             word_bounds(tables, tokens, some[part], floor, out[part])
 
-        spread(run, [slice(start, start + step) for start in range(0, size, step)], workers)
+        spread(run, slices(size, step), workers)
         out += EPSILON
         out[lengths[subset] <= len(target)] = np.inf  # the roles swap inside partial_ratio
         return np.minimum(out, 100.0)
 
-    every = np.arange(len(rows), dtype=np.int64)
+    def reaching(bounds: F64 | None) -> I64:
+        """The rows whose bound the caller knows (``bounds``) reaches the bar: all when
+        it knows none."""
+        if bounds is None:
+            return np.arange(len(rows), dtype=np.int64)
+        return np.flatnonzero(bounds >= bar).astype(np.int64, copy=False)
+
     partial_known, token_known = known if known is not None else (None, None)
     if not query.tokens:
         partial = np.full(len(rows), 100.0)
-        some = (
-            every
-            if partial_known is None
-            else np.flatnonzero(partial_known >= bar).astype(np.int64)
-        )
+        some = reaching(partial_known)
         if some.size:
             partial[some] = bound(query.text, bar, some)
         return partial, np.zeros(len(rows), dtype=np.float64)
@@ -445,7 +447,7 @@ def query_bounds(
     need = bar * query.total_weight / TOKEN_FACTOR  # the weighted sum TS needs
     total = np.zeros(len(rows), dtype=np.float64)
     remaining = query.total_weight
-    alive = every if token_known is None else np.flatnonzero(token_known >= bar).astype(np.int64)
+    alive = reaching(token_known)
     for position in sorted(range(len(query.tokens)), key=lambda i: -query.weights[i]):
         weight = query.weights[position]
         remaining -= weight
@@ -460,7 +462,7 @@ def query_bounds(
     # the bar: also where TS carries the row past this bar, for the bar rises while the
     # caller scores (a row TS no longer carries must not keep an unbounded PR)
     partial = np.full(len(rows), 100.0)
-    some = every if partial_known is None else np.flatnonzero(partial_known >= bar)
+    some = reaching(partial_known)
     if some.size:
-        partial[some] = bound(query.text, bar, some.astype(np.int64))
+        partial[some] = bound(query.text, bar, some)
     return partial, token

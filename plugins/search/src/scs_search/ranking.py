@@ -35,7 +35,7 @@ from scs_search.bounds import EveryRow, bounds
 from scs_search.budget import CHUNK_WORK, query_factor
 from scs_search.scoring import Query, make_query, score_texts
 from scs_search.tiers import DENSE_MIN_ROWS, tiers
-from scs_search.workers import spread
+from scs_search.workers import slices, spread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -73,7 +73,7 @@ def _score(
     def score(part: slice) -> None:
         scores[part] = score_texts(query, texts[part], cutoff, partial_rows[part], token_rows[part])
 
-    spread(score, [slice(start, start + step) for start in range(0, len(texts), step)], workers)
+    spread(score, slices(len(texts), step), workers)
     return scores
 
 

@@ -34,6 +34,11 @@ def pool(workers: int) -> ThreadPoolExecutor:
         return found
 
 
+def slices(count: int, step: int) -> list[slice]:
+    """``0 .. count`` cut every ``step`` items, for ``spread``."""
+    return [slice(start, start + step) for start in range(0, count, step)]
+
+
 def spread(run: Callable[[Part], None], parts: Sequence[Part], workers: int) -> None:
     """``run(part)`` for every part, on ``workers`` threads (the caller's among them), each
     taking the next part when it is done: a thread the OS gives less time to does less
