@@ -7,6 +7,7 @@ score. Tables are per bucket; the caller keeps them alive (values only ever loos
 #include <Python.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 
 #define LOW (-100) /* an empty bucket's LCS: no match at all (int8 tables) */
 #define MAX_WINDOW 63 /* the longest target (locality.LONGEST_TARGET): packed fields of 6 bits */
@@ -562,13 +563,138 @@ done:
     return result;
 }
 
+/* Bit i of a byte as byte i of a word (rows 8j .. 8j+7 of a gram line, one count each) */
+static uint64_t spread_bits[256];
+
+static void fill_spread_bits(void) {
+    for (int b = 0; b < 256; b++) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            if (b >> i & 1) v |= (uint64_t)1 << (8 * i);
+        spread_bits[b] = v;
+    }
+}
+
+/* Row counts as bit planes: plane q holds bit q of 64 rows' counts a word (BLOCK words) */
+#define BLOCK 64
+#define PLANES 8
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LITTLE_ENDIAN_WORDS 1 /* a word's byte i is rows 8i .. 8i+7: memcpy moves eight */
+#else
+#define LITTLE_ENDIAN_WORDS 0
+#endif
+
+/* Rows 64j .. 64j+63 of a line (a byte holds 8 rows, low bit first); 0 past its end */
+static inline uint64_t load_word(const uint8_t *line, Py_ssize_t width, Py_ssize_t j) {
+    uint64_t word = 0;
+    Py_ssize_t from = 8 * j, bytes = width - from < 8 ? width - from : 8;
+    if (LITTLE_ENDIAN_WORDS && bytes == 8) {
+        memcpy(&word, line + from, 8);
+        return word;
+    }
+    for (Py_ssize_t i = 0; i < bytes; i++) word |= (uint64_t)line[from + i] << (8 * i);
+    return word;
+}
+
+/* Eight rows' counts (byte i: row i) at ``counts``, of which ``rows`` are wanted */
+static inline void store_eight(uint8_t *counts, uint64_t eight, Py_ssize_t rows) {
+    if (LITTLE_ENDIAN_WORDS && rows == 8) {
+        memcpy(counts, &eight, 8);
+        return;
+    }
+    for (Py_ssize_t i = 0; i < rows; i++) counts[i] = (uint8_t)(eight >> (8 * i));
+}
+
+/* For each of the first n rows, the sum of repeats[k] over the lines hashes[k] whose bit
+ * for that row is set (grams.line_counts). Each line is added 64 rows a word into bit
+ * planes (a ripple-carry adder: bitwise, so it vectorizes), then the planes become one
+ * byte a row. */
+VECTORIZED static void count_lines(const uint8_t *bits, Py_ssize_t width, const int64_t *line,
+                        const uint8_t *repeat, Py_ssize_t count, int planes, uint8_t *counts,
+                        Py_ssize_t n) {
+    uint64_t plane[PLANES][BLOCK], carry[BLOCK], low[BLOCK];
+    Py_ssize_t words = (n + 63) / 64;
+    for (Py_ssize_t first = 0; first < words; first += BLOCK) {
+        Py_ssize_t size = words - first < BLOCK ? words - first : BLOCK;
+        for (int q = 0; q < planes; q++)
+            for (Py_ssize_t j = 0; j < BLOCK; j++) plane[q][j] = 0;
+        for (Py_ssize_t k = 0; k < count; k++) {
+            const uint8_t *source = bits + line[k] * width;
+            for (Py_ssize_t j = 0; j < size; j++) low[j] = load_word(source, width, first + j);
+            for (Py_ssize_t j = size; j < BLOCK; j++) low[j] = 0;
+            for (int from = 0; from < planes; from++) {
+                if (!(repeat[k] >> from & 1)) continue;
+                for (Py_ssize_t j = 0; j < BLOCK; j++) carry[j] = low[j];
+                for (int q = from; q < planes; q++)
+                    for (Py_ssize_t j = 0; j < BLOCK; j++) {
+                        uint64_t both = plane[q][j] & carry[j];
+                        plane[q][j] ^= carry[j];
+                        carry[j] = both;
+                    }
+            }
+        }
+        for (Py_ssize_t j = 0; j < size; j++)
+            for (int b = 0; b < 8; b++) {
+                Py_ssize_t row = 64 * (first + j) + 8 * b;
+                if (row >= n) break;
+                uint64_t eight = 0;
+                for (int q = 0; q < planes; q++) eight |= spread_bits[plane[q][j] >> (8 * b) & 255] << q;
+                store_eight(counts + row, eight, n - row < 8 ? n - row : 8);
+            }
+    }
+}
+
+static PyObject *line_counts(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer lines, hashes, repeats, out;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "y*ny*y*w*", &lines, &width, &hashes, &repeats, &out)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count = hashes.len / 8, n = out.len, height = width > 0 ? lines.len / width : 0;
+    const int64_t *line = hashes.buf;
+    const uint8_t *repeat = repeats.buf;
+    unsigned total = 0;
+    if (width <= 0 || lines.len != height * width || n > 8 * width ||
+        !need_size(&repeats, count, 1, "repeats")) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad line sizes");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        total += repeat[k];
+        if (line[k] < 0 || line[k] >= height) {
+            PyErr_SetString(PyExc_ValueError, "a line outside the signatures");
+            goto done;
+        }
+    }
+    if (total > 255) { /* a row's count is one byte */
+        PyErr_SetString(PyExc_ValueError, "more than 255 positions");
+        goto done;
+    }
+    int planes = 1;
+    while ((1u << planes) <= total) planes++;
+    Py_BEGIN_ALLOW_THREADS
+    count_lines(lines.buf, width, line, repeat, count, planes, out.buf, n);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&lines); PyBuffer_Release(&hashes); PyBuffer_Release(&repeats);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill_tables", fill_tables, METH_VARARGS,
      "Fold each token's LCS values with T into its bucket's (see locality.py)."},
     {"word_bounds", word_bounds, METH_VARARGS, "The locality bound of each row (see locality.py)."},
+    {"line_counts", line_counts, METH_VARARGS,
+     "Each row's count of the gram lines set for it (see grams.line_counts)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_locality", "The locality bound, compiled.", -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__locality(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__locality(void) {
+    fill_spread_bits();
+    return PyModule_Create(&module);
+}

@@ -40,3 +40,15 @@ def fill_tables(
     """Fold each token's values into its bucket's (see ``locality.WordTables``): the
     one-piece bound, the LCS of ``letters`` with its last ``window - 1`` characters,
     its first, all of it, and its length (the shortest)."""
+
+def line_counts(
+    lines: npt.NDArray[np.uint8],
+    width: int,
+    hashes: npt.NDArray[np.int64],
+    repeats: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.uint8],
+    /,
+) -> None:
+    """For each row ``r < len(out)``, the sum of ``repeats[k]`` over the lines
+    ``hashes[k]`` (of ``lines``: ``width`` bytes each, bit ``r`` for row ``r``) whose bit
+    for ``r`` is set (see ``grams.line_counts``)."""

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from scs_search.compiled import kernel
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -205,7 +207,24 @@ def line_counts(
     seen: dict[int, U8] | None = None,
 ) -> U8:
     """``present_counts`` for each of the first ``n`` rows (a byte each: at most
-    ``MAX_QUERY_POSITIONS``); ``seen`` caches whole lines."""
+    ``MAX_QUERY_POSITIONS``). The compiled kernel reads the lines packed, eight rows a
+    word; without it (``counted_in_numpy``) ``seen`` caches whole lines unpacked."""
+    if kernel is None or not lines.flags.c_contiguous:
+        return counted_in_numpy(lines, hashes, repeats, n, seen)
+    counts = np.empty(n, dtype=np.uint8)
+    which = np.asarray(hashes, dtype=np.int64)
+    kernel.line_counts(lines, lines.shape[1], which, np.asarray(repeats, dtype=np.uint8), counts)
+    return counts
+
+
+def counted_in_numpy(
+    lines: U8,
+    hashes: Sequence[int],
+    repeats: Sequence[int],
+    n: int,
+    seen: dict[int, U8] | None = None,
+) -> U8:
+    """``line_counts`` without the kernel: each line unpacked (1 byte a row), then added."""
     counts = np.zeros(n, dtype=np.uint8)
     for line, repeat in zip(hashes, repeats, strict=True):
         bits = _line_bits(lines, line, None, seen)[:n]

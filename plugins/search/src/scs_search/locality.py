@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search.bounds import EPSILON
+from scs_search.compiled import kernel as _kernel
 from scs_search.scoring import TOKEN_FACTOR
 from scs_search.scoring import WORD as TOKEN  # the query words' alphabet
 from scs_search.workers import slices, spread
@@ -57,11 +58,6 @@ if TYPE_CHECKING:
 
     from scs_search.scoring import Query
 
-_kernel: ModuleType | None
-try:  # the compiled ``word_bounds`` (built with the plugin when a C compiler is there)
-    from scs_search import _locality as _kernel
-except ImportError:  # pragma: no cover - depends on the build
-    _kernel = None
 
 BUCKETS = 1 << 16
 CACHED_WORDS = 64
