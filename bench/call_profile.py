@@ -193,13 +193,15 @@ def start(folder: Path, name: str, command: list[str], env: dict[str, str]) -> S
     return Server(child, out)
 
 
-async def clients(url: str, token: str | None, count: int) -> list[Client[Any]]:
+async def clients(url: str, tokens: list[str | None]) -> list[Client[Any]]:
+    """One client per token (each agent its own caller, as in load.py: the server caps
+    the requests one caller has in flight)."""
     from fastmcp import Client
     from fastmcp.client.transports import StreamableHttpTransport
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     opened = []
-    for _ in range(count):
+    for token in tokens:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         client: Client[Any] = Client(StreamableHttpTransport(url, headers=headers))
         await client.__aenter__()
         opened.append(client)
@@ -266,7 +268,7 @@ async def measure(
 
 
 async def seed(url: str, token: str, session_id: str, count: int) -> None:
-    (agent,) = await clients(url, token, 1)
+    (agent,) = await clients(url, [token])
     rng = random.Random(13)
     try:
         for n in range(count):
@@ -282,7 +284,7 @@ async def run_noop(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """The floor: the no-op server's add_message, the same way."""
     noop = start(folder, "noop", [str(BENCH_DIR / "noop_server.py")], dict(os.environ))
     try:
-        agents = await clients(noop.url, None, args.agents)
+        agents = await clients(noop.url, [None] * args.agents)
         add = {"session_id": "s", "content": "noop " + " ".join(WORDS[:12])}
         result = await measure(noop, agents, "add_message", lambda _n: add, args.calls)
         for agent in agents:
@@ -309,8 +311,10 @@ async def run(
         folder, "scs", ["-m", "scs_server.cli", "serve", "--host", "127.0.0.1", "--port", "0"], env
     )
     try:
-        token = (await mint(scs.url, [("profiler", "claude")]))["profiler"]
-        agents = await clients(scs.url, token, args.agents)
+        names = [f"profiler-{n}" for n in range(args.agents)]
+        tokens = await mint(scs.url, [(name, "claude") for name in names])
+        token = tokens[names[0]]
+        agents = await clients(scs.url, [tokens[name] for name in names])
         created = await agents[0].call_tool("create_session", {"purpose": "profile"})
         session = tool_json(created)["session_id"]
         searched = tool_json(await agents[0].call_tool("create_session", {"purpose": "search"}))
