@@ -1,5 +1,6 @@
-/* The locality bound of ``scs_search.locality.word_bounds``, one pass per row; and the
-   per-token LCS tables it reads (``fill_tables``).
+/* The locality bound of ``scs_search.locality.word_bounds``, one pass per row; the
+   per-token LCS tables it reads (``fill_tables``); and the rows' gram counts of
+   ``scs_search.grams.line_counts`` (``line_counts``).
 
 See locality.py for what the bound means; its tests check it is never below RapidFuzz's
 score. Tables are per bucket; the caller keeps them alive (values only ever loosen). */
@@ -611,8 +612,8 @@ static inline void store_eight(uint8_t *counts, uint64_t eight, Py_ssize_t rows)
  * planes (a ripple-carry adder: bitwise, so it vectorizes), then the planes become one
  * byte a row. */
 VECTORIZED static void count_lines(const uint8_t *bits, Py_ssize_t width, const int64_t *line,
-                        const uint8_t *repeat, Py_ssize_t count, int planes, uint8_t *counts,
-                        Py_ssize_t n) {
+                                   const uint8_t *repeat, Py_ssize_t count, int planes,
+                                   uint8_t *counts, Py_ssize_t n) {
     uint64_t plane[PLANES][BLOCK], carry[BLOCK], low[BLOCK];
     Py_ssize_t words = (n + 63) / 64;
     for (Py_ssize_t first = 0; first < words; first += BLOCK) {
@@ -639,7 +640,8 @@ VECTORIZED static void count_lines(const uint8_t *bits, Py_ssize_t width, const 
                 Py_ssize_t row = 64 * (first + j) + 8 * b;
                 if (row >= n) break;
                 uint64_t eight = 0;
-                for (int q = 0; q < planes; q++) eight |= spread_bits[plane[q][j] >> (8 * b) & 255] << q;
+                for (int q = 0; q < planes; q++)
+                    eight |= spread_bits[plane[q][j] >> (8 * b) & 255] << q;
                 store_eight(counts + row, eight, n - row < 8 ? n - row : 8);
             }
     }
