@@ -207,8 +207,9 @@ def line_counts(
     seen: dict[int, U8] | None = None,
 ) -> U8:
     """``present_counts`` for each of the first ``n`` rows (a byte each: at most
-    ``MAX_QUERY_POSITIONS``). The compiled kernel reads the lines packed, eight rows a
-    word; without it (``counted_in_numpy``) ``seen`` caches whole lines unpacked."""
+    ``MAX_QUERY_POSITIONS``). The compiled kernel reads the lines packed, 64 rows a
+    word, and needs no cache; without it (``counted_in_numpy``) ``seen`` caches whole
+    lines unpacked."""
     if kernel is None or not lines.flags.c_contiguous:
         return counted_in_numpy(lines, hashes, repeats, n, seen)
     counts = np.empty(n, dtype=np.uint8)
