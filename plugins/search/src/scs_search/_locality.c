@@ -15,6 +15,7 @@ score. Tables are per bucket; the caller keeps them alive (values only ever loos
 #define FIELD 63
 #define PREFETCH 8 /* rows ahead whose first tokens are fetched */
 #define CHUNK 256 /* a row's pairs are valued this many at a time */
+#define LANES 8 /* int32 lanes of an AVX2 vector; CHUNK is a multiple */
 
 /* The row loop and what it calls are built twice, for AVX2 and for any x86-64, and the
    loader picks one (GNU ifunc): the per-pair values are plain loops the compiler
@@ -333,29 +334,33 @@ static inline __attribute__((always_inline)) double row_bound(
     if (count == 0) return extra ? 200.0 * (double)extra / (double)(w + extra) : 0.0;
     /* (a need beyond what a window holds acts as any other) */
     const int32_t needed = (int32_t)lmax(lmin(need, MAX_WINDOW + 1), -MAX_WINDOW - 1);
-    uint32_t rec[CHUNK + 2];
-    int32_t hit[CHUNK];
+    /* lanes past a chunk's tokens are valued too (zeros, masked out): the loops below
+       then run whole vectors, without a scalar tail */
+    uint32_t rec[CHUNK + 2 + LANES];
+    int32_t hit[CHUNK + LANES];
     long best = LOW;  /* the most target characters any window of two or more pieces holds */
     int32_t units = 0;
     for (Py_ssize_t c = 0; c < count; c += CHUNK) {
         int32_t n = (int32_t)lmin(CHUNK, count - c);  /* tokens c .. c + n - 1 */
         int32_t have = (int32_t)lmin(n + 2, count - c);  /* and the two after them */
         int32_t pairs = (int32_t)lmin(n, count - 1 - c), thirds = (int32_t)lmin(n, count - 2 - c);
+        int32_t lanes = (n + LANES - 1) & -LANES;
         for (int32_t i = 0; i < have; i++) rec[i] = packed[tok[c + i]];
-        for (int32_t i = have; i < n + 2; i++) rec[i] = 0;
-        for (int32_t i = 0; i < n; i++) units = imax(units, UNITS(rec[i]));
+        for (int32_t i = have; i < lanes + 2; i++) rec[i] = 0;
+        for (int32_t i = 0; i < lanes; i++) units = imax(units, UNITS(rec[i]));
         int32_t cheap = LOW, any = 0;
-        for (int32_t i = 0; i < pairs; i++) {
+        for (int32_t i = 0; i < lanes; i++) {
             uint32_t l = rec[i], r = rec[i + 1], third = rec[i + 2];
             int32_t two = imin(LAST(l) + FIRST(r), w - 1);
             int32_t cap = w - 3 - LENGTH(r);  /* as in ``pieces`` */
             int32_t taken = imax(imin(LAST(l), cap), 0);
             int32_t three = beyond(taken, WHOLE(r), cap, ahead_of(WHOLE(third), LENGTH(third), cap));
             int32_t more = (cap >= 1) & (i < thirds);
-            int32_t refine = (two >= needed) | (more & (three >= needed));
+            int32_t pair = i < pairs;
+            int32_t refine = pair & ((two >= needed) | (more & (three >= needed)));
             hit[i] = refine;
             any |= refine;
-            cheap = imax(cheap, refine ? LOW : imax(two, more ? imin(three, w - 2) : LOW));
+            cheap = imax(cheap, refine | !pair ? LOW : imax(two, more ? imin(three, w - 2) : LOW));
         }
         best = lmax(best, cheap);
         for (int32_t i = 0; any && i < pairs; i++)
@@ -685,12 +690,173 @@ done:
     return result;
 }
 
+/* The gram bounds of many rows at once (``bounds.bounds`` over ``EveryRow``'s counts) */
+#define MAX_TARGETS 32
+
+typedef struct {
+    const uint8_t *two, *three;  /* per row: the target's present bigram, trigram positions */
+    const double *table;  /* grams.bound_table: (positions2 + 1) x (positions3 + 1) */
+    long positions2, positions3, length;
+    double weight;
+} GramTarget;
+
+/* Reads ``targets`` (a tuple of (bigram counts, trigram counts or b"", table, positions2,
+   positions3, the target's length, its weight)) into ``into``, holding 3 buffers each in
+   ``held``; false with an exception set when one does not fit ``rows_total`` rows. */
+static int gram_targets(PyObject *targets, Py_ssize_t rows_total, GramTarget *into,
+                        Py_buffer *held, Py_ssize_t *count) {
+    Py_ssize_t k = PyTuple_GET_SIZE(targets);
+    *count = 0;
+    if (k < 1 || k > MAX_TARGETS) {
+        PyErr_SetString(PyExc_ValueError, "1 to 32 targets");
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        GramTarget *t = into + i;
+        Py_buffer *b = held + 3 * i;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(targets, i), "y*y*y*llld", b, b + 1, b + 2,
+                              &t->positions2, &t->positions3, &t->length, &t->weight))
+            return 0;
+        *count = i + 1;
+        if (t->positions2 < 0 || t->positions3 < 0 || b[0].len != rows_total ||
+            (b[1].len != rows_total && b[1].len != 0) ||
+            b[2].len != (t->positions2 + 1) * (t->positions3 + 1) * 8) {
+            PyErr_SetString(PyExc_ValueError, "a target's counts or table do not fit");
+            return 0;
+        }
+        t->two = b[0].buf;
+        t->three = b[1].len ? b[1].buf : NULL;
+        t->table = b[2].buf;
+    }
+    return 1;
+}
+
+static void release_targets(Py_buffer *held, Py_ssize_t count) {
+    for (Py_ssize_t i = 0; i < 3 * count; i++) PyBuffer_Release(held + i);
+}
+
+/* Each row's bound of PR (target 0, the whole query) and of 0.99 x TS (the weighted
+   words: ``factor`` is 0.99 over their total weight, ``full`` the total at 100 each),
+   as ``bounds.bounds`` computes them in numpy, to the bit. (A count above its target's
+   positions, which the counts never hold, counts as all of them: only ever looser.) */
+static void bound_grams(const GramTarget *targets, Py_ssize_t k, const int64_t *row, Py_ssize_t n,
+                       const int32_t *lengths, double factor, double full, double epsilon,
+                       double *partial, double *token) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = row[i];
+        double total = 0.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const GramTarget *t = targets + j;
+            double b = 100.0;  /* no bound: a text not longer than the target, no bigram */
+            if (t->positions2 > 0 && lengths[r] > t->length) {
+                long absent2 = t->positions2 - lmin(t->two[r], t->positions2);
+                long absent3 = t->three ? t->positions3 - lmin(t->three[r], t->positions3) : 0;
+                b = dmin(t->table[absent2 * (t->positions3 + 1) + absent3] + epsilon, 100.0);
+            }
+            if (j == 0)
+                partial[i] = b;
+            else
+                total += t->weight * b;
+        }
+        token[i] = k > 1 ? total * factor + (total < full ? epsilon : 0.0) : 0.0;
+    }
+}
+
+static PyObject *gram_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer rows, lengths, partial, token;
+    PyObject *targets;
+    double factor, full, epsilon;
+    if (!PyArg_ParseTuple(args, "y*y*O!w*w*ddd", &rows, &lengths, &PyTuple_Type, &targets,
+                          &partial, &token, &factor, &full, &epsilon))
+        return NULL;
+    PyObject *result = NULL;
+    GramTarget target[MAX_TARGETS];
+    Py_buffer held[3 * MAX_TARGETS];
+    Py_ssize_t k = 0, n = rows.len / 8, total = lengths.len / 4;
+    if (!gram_targets(targets, total, target, held, &k)) goto done;
+    if (!need_size(&rows, n, 8, "rows") || !need_size(&partial, n, 8, "partial") ||
+        !need_size(&token, n, 8, "token"))
+        goto done;
+    const int64_t *row = rows.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (row[i] < 0 || row[i] >= total) {
+            PyErr_SetString(PyExc_ValueError, "a row outside the counts");
+            goto done;
+        }
+    Py_BEGIN_ALLOW_THREADS
+    bound_grams(target, k, row, n, lengths.buf, factor, full, epsilon, partial.buf, token.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_targets(held, k);
+    PyBuffer_Release(&rows); PyBuffer_Release(&lengths); PyBuffer_Release(&partial);
+    PyBuffer_Release(&token);
+    return result;
+}
+
+/* Each row's cell of ``tiers.cell_table`` (the targets' absent bigram positions in C
+   order; ``cells`` for a text not longer than the query, ``cells + 1`` for a row not
+   wanted) into ``cell``, and how many rows each cell holds into ``counts`` (a count
+   above its target's positions counts as all of them, as in ``bound_grams``). */
+static void cell_rows(const GramTarget *targets, Py_ssize_t k, Py_ssize_t n, const int32_t *lengths,
+                     long length, const uint8_t *wanted, int32_t cells, int32_t *cell,
+                     int64_t *counts) {
+    for (Py_ssize_t r = 0; r < n; r++) {
+        int32_t c = 0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const GramTarget *t = targets + j;
+            c = c * (int32_t)(t->positions2 + 1) + (int32_t)(t->positions2 - lmin(t->two[r], t->positions2));
+        }
+        if (lengths[r] <= length) c = cells;
+        if (!wanted[r]) c = cells + 1;
+        cell[r] = c;
+        counts[c]++;
+    }
+}
+
+static PyObject *cell_counts(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer lengths, wanted, cell, counts;
+    PyObject *targets;
+    long length;
+    if (!PyArg_ParseTuple(args, "O!y*ly*w*w*", &PyTuple_Type, &targets, &lengths, &length, &wanted,
+                          &cell, &counts))
+        return NULL;
+    PyObject *result = NULL;
+    GramTarget target[MAX_TARGETS];
+    Py_buffer held[3 * MAX_TARGETS];
+    Py_ssize_t k = 0, n = cell.len / 4;
+    if (!gram_targets(targets, n, target, held, &k)) goto done;
+    int64_t cells = 1;  /* (stops growing past INT32_MAX: that is too many already) */
+    for (Py_ssize_t j = 0; j < k && cells < INT32_MAX; j++) cells *= target[j].positions2 + 1;
+    if (cells > INT32_MAX - 2) {
+        PyErr_SetString(PyExc_ValueError, "too many cells");
+        goto done;
+    }
+    if (!need_size(&lengths, n, 4, "lengths") || !need_size(&wanted, n, 1, "wanted") ||
+        !need_size(&counts, cells + 2, 8, "counts"))
+        goto done;
+    memset(counts.buf, 0, counts.len);
+    Py_BEGIN_ALLOW_THREADS
+    cell_rows(target, k, n, lengths.buf, length, wanted.buf, (int32_t)cells, cell.buf, counts.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release_targets(held, k);
+    PyBuffer_Release(&lengths); PyBuffer_Release(&wanted); PyBuffer_Release(&cell);
+    PyBuffer_Release(&counts);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fill_tables", fill_tables, METH_VARARGS,
      "Fold each token's LCS values with T into its bucket's (see locality.py)."},
     {"word_bounds", word_bounds, METH_VARARGS, "The locality bound of each row (see locality.py)."},
     {"line_counts", line_counts, METH_VARARGS,
      "Each row's count of the gram lines set for it (see grams.line_counts)."},
+    {"gram_bounds", gram_bounds, METH_VARARGS, "Rows' gram bounds of PR and TS (see bounds.py)."},
+    {"cell_counts", cell_counts, METH_VARARGS, "Rows' cells of the tiers' table (see tiers.py)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {
@@ -698,5 +864,10 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__locality(void) {
     fill_spread_bits();
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "MAX_TARGETS", MAX_TARGETS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search import grams
+from scs_search.compiled import kernel
 from scs_search.scoring import TOKEN_FACTOR
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 # bounds get a hair of room so float rounding never prunes a row that ties
 EPSILON = 1e-9
+_NONE = np.zeros(0, dtype=np.uint8)  # no trigram counts: the kernel reads bigrams only
 
 
 class EveryRow:
@@ -31,7 +33,10 @@ class EveryRow:
 
     def __init__(self, snapshot: Snapshot, query: Query) -> None:
         self.snapshot = snapshot
+        self.query = query
         self.targets = [query.text, *query.tokens]
+        # whether ``bounds`` runs in the compiled kernel (it takes so many targets at most)
+        self.compiled = kernel is not None and len(self.targets) <= kernel.MAX_TARGETS
         self._present: dict[int, dict[str, npt.NDArray[np.uint8]]] = {}
 
     def present(self, size: int, target: str) -> npt.NDArray[np.uint8]:
@@ -46,6 +51,49 @@ class EveryRow:
                 hashes, repeats = grams.query_grams(word).of_size(size)
                 counted[word] = grams.line_counts(lines, hashes, repeats, n, seen)
         return counted[target]
+
+    def grams(self, bigrams_only: bool = False) -> tuple[tuple[Any, ...], ...]:
+        """Per target (the query, then each word), what the compiled kernel reads: its
+        counts of every row, its bound table, its gram positions, length and weight."""
+        weights = [0.0, *self.query.weights]
+        shaped = []
+        for target, weight in zip(self.targets, weights, strict=True):
+            shape = grams.query_grams(target)
+            three = _NONE if bigrams_only else self.present(3, target)
+            table = np.ascontiguousarray(
+                grams.bound_table(len(target), shape.positions2, shape.positions3)
+            )
+            shaped.append(
+                (self.present(2, target), three, table, shape.positions2, shape.positions3)
+                + (len(target), weight)
+            )
+        return tuple(shaped)
+
+    def bounds(
+        self, rows: npt.NDArray[np.int64], with_metadata: bool, bigrams_only: bool
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``bounds`` of ``rows`` by the compiled kernel, in one pass (same values)."""
+        assert kernel is not None
+        snapshot, query = self.snapshot, self.query
+        lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[: snapshot.n]
+        partial = np.empty(len(rows), dtype=np.float64)
+        token = np.empty(len(rows), dtype=np.float64)
+        full = every_word_exact(query)
+        factor = TOKEN_FACTOR / query.total_weight if query.tokens else 0.0
+        kernel.gram_bounds(
+            np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(lengths, np.int32),
+            self.grams(bigrams_only), partial, token, factor, full, EPSILON,
+        )  # fmt: skip
+        return partial, token
+
+
+def every_word_exact(query: Query) -> float:
+    """The weighted total of the word scores when every word scores 100, summed in the
+    order ``bounds`` sums the word bounds (a bound below it gets ``EPSILON`` of room)."""
+    full = 0.0
+    for weight in query.weights:
+        full += weight * 100.0
+    return full
 
 
 def bounds(
@@ -62,6 +110,8 @@ def bounds(
     ``bigrams_only``: a looser bound at half the cost (trigrams taken as all present).
     ``every_row``: the gram counts of every row, read for these rows (else counted here).
     """
+    if every_row is not None and every_row.compiled:
+        return every_row.bounds(rows, with_metadata, bigrams_only)
     lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[rows]
     seen: tuple[dict[int, grams.U8], dict[int, grams.U8]] = ({}, {})
     bounder = functools.partial(word_bounds, bigrams_only=bigrams_only, every_row=every_row)
@@ -76,10 +126,7 @@ def bounds(
     tokens = total * (TOKEN_FACTOR / query.total_weight)
     # every word bound at 100: the bound is the score of every word exact, computed as
     # ``scoring.combine`` computes it, so no room is needed (and ties stay ties)
-    full = 0.0
-    for weight in query.weights:
-        full += weight * 100.0
-    tokens[total < full] += EPSILON
+    tokens[total < every_word_exact(query)] += EPSILON
     return partial, tokens
 
 

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scs_search import grams
-from scs_search.bounds import EPSILON, EveryRow, bounds
+from scs_search.bounds import EPSILON, EveryRow, bounds, every_word_exact
+from scs_search.compiled import kernel
 from scs_search.scoring import TOKEN_FACTOR
 
 if TYPE_CHECKING:
@@ -58,8 +59,7 @@ def tiers(
         return visible, visible, iter([(rows, 100.0)])
     table = cell_table(query)
     if table is not None:
-        cells = _cells(snapshot, query, wanted, with_metadata, every_row)
-        counts = np.bincount(cells, minlength=len(table))
+        cells, counts = _cells(snapshot, query, wanted, with_metadata, every_row, len(table))
         return visible, int(counts[table >= bar].sum()), _cell_tiers(counts, cells, table, bar)
     cheap = np.maximum(
         *bounds(snapshot, query, rows, with_metadata, bigrams_only=True, every_row=every_row)
@@ -105,10 +105,7 @@ def cell_table(query: Query) -> npt.NDArray[np.float64] | None:
             shape[axis] = -1
             total = total + weight * np.minimum(axis_values, 100.0).reshape(shape)
         token = total * (TOKEN_FACTOR / query.total_weight)
-        full = 0.0
-        for weight in query.weights:
-            full += weight * 100.0
-        token = np.where(total < full, token + EPSILON, token)
+        token = np.where(total < every_word_exact(query), token + EPSILON, token)
         table = np.maximum(table.reshape(-1, *[1] * len(query.tokens)), token[None, ...])
     return np.concatenate([table.ravel(), [100.0, -np.inf]])
 
@@ -119,9 +116,20 @@ def _cells(
     wanted: npt.NDArray[np.bool_],
     with_metadata: bool,
     every_row: EveryRow,
-) -> npt.NDArray[np.int32]:
-    """Each row's cell of ``cell_table`` (the first ``snapshot.n`` rows)."""
+    places: int,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """Each row's cell of ``cell_table`` (the first ``snapshot.n`` rows; ``places``
+    cells), and how many rows each cell holds (the compiled kernel: in one pass)."""
     n = snapshot.n
+    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[:n]
+    if kernel is not None:
+        cells = np.empty(n, dtype=np.int32)
+        counts = np.empty(places, dtype=np.int64)
+        kernel.cell_counts(
+            every_row.grams(bigrams_only=True), lengths, len(query.text),
+            wanted.view(np.uint8), cells, counts,
+        )  # fmt: skip
+        return cells, counts
     cells = np.zeros(n, dtype=np.int32)
     count = 1
     for word in [query.text, *query.tokens]:
@@ -131,10 +139,9 @@ def _cells(
         cells += shape.positions2
         cells -= present
         count *= shape.positions2 + 1
-    lengths = (snapshot.full_len if with_metadata else snapshot.base_len)[:n]
     cells[lengths <= len(query.text)] = count  # no bound: 100
     cells[~wanted] = count + 1  # -inf
-    return cells
+    return cells, np.bincount(cells, minlength=places)
 
 
 def _cell_tiers(
