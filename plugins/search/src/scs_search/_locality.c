@@ -538,18 +538,15 @@ static PyObject *fill_tables(PyObject *Py_UNUSED(self), PyObject *args) {
         long n = (long)(at[t + 1] - at[t]), piece = n < window - 1 ? n : window - 1;
         const uint32_t *token = c + at[t];
         int8_t *s = suf + bucket[t] * (m + 1), *p = pre + bucket[t] * (m + 1);
-        /* its last ``piece`` characters against T[:j] */
+        /* its last ``piece`` characters against T[:j] (``lcs_of_prefix`` for every j: the
+           zero bits of v below j, counted as j grows) */
         uint64_t v = lcs_bits(&forwards, token + n - piece, piece, 1);
-        for (long j = 0; j <= m; j++) {
-            long value = lcs_of_prefix(v, j);
+        for (long j = 0, value = 0; j <= m; value += !(v >> j & 1), j++)
             if (value > s[j]) s[j] = (int8_t)value;
-        }
         /* its first ``piece`` against T[j:]: both backwards, T's last m - j characters */
         v = lcs_bits(&backwards, token, piece, -1);
-        for (long j = 0; j <= m; j++) {
-            long value = lcs_of_prefix(v, m - j);
+        for (long j = m, value = 0; j >= 0; value += !(v >> (m - j) & 1), j--)
             if (value > p[j]) p[j] = (int8_t)value;
-        }
         v = piece == n ? v : lcs_bits(&backwards, token, n, -1);
         long all = lcs_of_prefix(v, m);
         if (all > wh[bucket[t]]) wh[bucket[t]] = (int8_t)all;
