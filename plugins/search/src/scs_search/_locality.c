@@ -690,6 +690,17 @@ done:
 /* The gram bounds of many rows at once (``bounds.bounds`` over ``EveryRow``'s counts) */
 #define MAX_TARGETS 32
 
+/* numpy rounds a product before it adds it: so must ``bound_grams``, to give its values
+   to the bit (no fused multiply-add, which some targets have in their base set) */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define SEPARATE_ROUNDING
+#elif defined(__GNUC__)
+#define SEPARATE_ROUNDING __attribute__((optimize("fp-contract=off")))
+#else
+#define SEPARATE_ROUNDING
+#endif
+
 typedef struct {
     const uint8_t *two, *three;  /* per row: the target's present bigram, trigram positions */
     const double *table;  /* grams.bound_table: (positions2 + 1) x (positions3 + 1) */
@@ -736,7 +747,7 @@ static void release_targets(Py_buffer *held, Py_ssize_t count) {
    words: ``factor`` is 0.99 over their total weight, ``full`` the total at 100 each),
    as ``bounds.bounds`` computes them in numpy, to the bit. (A count above its target's
    positions, which the counts never hold, counts as all of them: only ever looser.) */
-static void bound_grams(const GramTarget *targets, Py_ssize_t k, const int64_t *row, Py_ssize_t n,
+SEPARATE_ROUNDING static void bound_grams(const GramTarget *targets, Py_ssize_t k, const int64_t *row, Py_ssize_t n,
                        const int32_t *lengths, double factor, double full, double epsilon,
                        double *partial, double *token) {
     for (Py_ssize_t i = 0; i < n; i++) {
