@@ -4,6 +4,7 @@ to the bit (the ranking's results rest on both; ``test_ranking`` checks them end
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -11,12 +12,14 @@ from scs_search import bounds, tiers
 from scs_search.bounds import EveryRow
 from scs_search.compiled import kernel
 from scs_search.corpus import Corpus
-from scs_search.index import Snapshot
 from scs_search.scoring import Query, make_query
 from scs_search.text import prepare_query
 
 from .conftest import needs_kernel
 from .corpus import rows
+
+if TYPE_CHECKING:
+    from scs_search.index import Snapshot
 
 QUERIES = [
     "connection pool",
@@ -116,7 +119,9 @@ def test_a_query_of_more_words_than_the_kernel_takes_is_bounded_in_numpy(
     assert not every_row.compiled
     every = np.arange(snapshot.n, dtype=np.int64)
     got = bounds.bounds(snapshot, query, every, True, False, every_row)
-    want = bounds.bounds(snapshot, query, every, True, False, in_numpy(snapshot, query, monkeypatch))
+    want = bounds.bounds(
+        snapshot, query, every, True, False, in_numpy(snapshot, query, monkeypatch)
+    )
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
