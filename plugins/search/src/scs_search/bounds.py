@@ -38,6 +38,7 @@ class EveryRow:
         # whether ``bounds`` runs in the compiled kernel (it takes so many targets at most)
         self.compiled = kernel is not None and len(self.targets) <= kernel.MAX_TARGETS
         self._present: dict[int, dict[str, npt.NDArray[np.uint8]]] = {}
+        self._grams: dict[bool, tuple[tuple[Any, ...], ...]] = {}
 
     def present(self, size: int, target: str) -> npt.NDArray[np.uint8]:
         """``target``'s present bigram (``size`` 2) or trigram positions, per row."""
@@ -54,20 +55,23 @@ class EveryRow:
 
     def grams(self, bigrams_only: bool = False) -> tuple[tuple[Any, ...], ...]:
         """Per target (the query, then each word), what the compiled kernel reads: its
-        counts of every row, its bound table, its gram positions, length and weight."""
+        counts of every row, its bound table, its gram positions, length and weight
+        (made once, read by every tier)."""
+        made = self._grams.get(bigrams_only)
+        if made is not None:
+            return made
         weights = [0.0, *self.query.weights]
         shaped = []
         for target, weight in zip(self.targets, weights, strict=True):
             shape = grams.query_grams(target)
             three = _NONE if bigrams_only else self.present(3, target)
-            table = np.ascontiguousarray(
-                grams.bound_table(len(target), shape.positions2, shape.positions3)
-            )
+            table = grams.bound_table(len(target), shape.positions2, shape.positions3)
             shaped.append(
                 (self.present(2, target), three, table, shape.positions2, shape.positions3)
                 + (len(target), weight)
             )
-        return tuple(shaped)
+        made = self._grams[bigrams_only] = tuple(shaped)
+        return made
 
     def bounds(
         self, rows: npt.NDArray[np.int64], with_metadata: bool, bigrams_only: bool
@@ -81,8 +85,8 @@ class EveryRow:
         full = every_word_exact(query)
         factor = TOKEN_FACTOR / query.total_weight if query.tokens else 0.0
         kernel.gram_bounds(
-            np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(lengths, np.int32),
-            self.grams(bigrams_only), partial, token, factor, full, EPSILON,
+            np.ascontiguousarray(rows, dtype=np.int64), lengths, self.grams(bigrams_only),
+            partial, token, factor, full, EPSILON,
         )  # fmt: skip
         return partial, token
 

@@ -263,5 +263,6 @@ def bound_table(m: int, positions2: int, positions3: int) -> npt.NDArray[np.floa
     # a pair allowed for (need2, need3) is allowed for every smaller D2 and D3
     table = np.maximum.accumulate(table[::-1, :], axis=0)[::-1, :]
     table = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
+    table = np.ascontiguousarray(table)  # (read flat, by numpy and the kernel)
     table.setflags(write=False)
     return table

@@ -72,8 +72,9 @@ LOW = -100  # an empty bucket's LCS values (no match at all)
 PARALLEL_MIN_ROWS = 16_384  # fewer rows: one thread
 PARALLEL_MIN_TOKENS = 16_384  # fewer new tokens for a target's tables: one thread
 # the time a target's tables take a vocabulary token (~0.12 us measured at 89,880 on one
-# thread, with room), and what the bound saves a row it is given (scoring ~5 us of CPU a row on two
-# threads; most rows are pruned; the bound costs ~0.3-0.6 us of CPU for the targets)
+# thread, with room), and what the bound saves a row it is given (scoring ~5 us of CPU a
+# row on two threads; most rows are pruned; the bound costs ~0.3-0.6 us of CPU for the
+# targets)
 TABLE_US = 0.18
 SAVED_US = 2.0
 
