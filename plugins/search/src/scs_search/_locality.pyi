@@ -52,3 +52,32 @@ def line_counts(
     """For each row ``r < len(out)``, the sum of ``repeats[k]`` over the lines
     ``hashes[k]`` (of ``lines``: ``width`` bytes each, bit ``r`` for row ``r``) whose bit
     for ``r`` is set (see ``grams.line_counts``)."""
+
+MAX_TARGETS: int
+
+def gram_bounds(
+    rows: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int32],
+    targets: tuple[tuple[object, ...], ...],
+    partial: npt.NDArray[np.float64],
+    token: npt.NDArray[np.float64],
+    factor: float,
+    full: float,
+    epsilon: float,
+    /,
+) -> None:
+    """Each of ``rows``' gram bounds of PR and 0.99 x TS into ``partial`` and ``token``
+    (see ``bounds.EveryRow.bounds``; ``targets`` as ``EveryRow.grams`` makes them, at most
+    ``MAX_TARGETS``); ``lengths`` and the targets' counts hold every row."""
+
+def cell_counts(
+    targets: tuple[tuple[object, ...], ...],
+    lengths: npt.NDArray[np.int32],
+    length: int,
+    wanted: npt.NDArray[np.uint8],
+    cells: npt.NDArray[np.int32],
+    counts: npt.NDArray[np.int64],
+    /,
+) -> None:
+    """Each row's cell of ``tiers.cell_table`` into ``cells`` and how many rows each cell
+    holds into ``counts`` (see ``tiers._cells``)."""
