@@ -54,6 +54,21 @@ async def two_agents_in_a_session(
     return server, alice, bob, sid, first
 
 
+async def post(server: ScsServer, agent: Agent, body: str) -> dict[str, Any]:
+    """POST a raw JSON-RPC ``body`` to ``/mcp`` as ``agent``; the JSON answer."""
+    assert server.url
+    headers = {
+        "authorization": f"Bearer {agent.token}",
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+    }
+    async with httpx2.AsyncClient(timeout=30) as http:
+        answer = await http.post(server.url, headers=headers, content=body)
+    assert answer.status_code == 200
+    parsed: dict[str, Any] = answer.json()
+    return parsed
+
+
 def in_flight(server: ScsServer) -> InFlight:
     assert server.app.in_flight is not None
     return server.app.in_flight
@@ -95,26 +110,8 @@ async def test_resource_reads_are_counted_housekeeping_is_not(scs_factory: Serve
     )
     wait = await hold(alice, sid, first)
     await until_in_flight(server, 1)
-    assert server.url
-    headers = {
-        "authorization": f"Bearer {alice.token}",
-        "accept": "application/json, text/event-stream",
-        "content-type": "application/json",
-    }
-
-    async def post(method: str, params: dict[str, Any]) -> dict[str, Any]:
-        async with httpx2.AsyncClient(timeout=30) as http:
-            answer = await http.post(
-                server.url or "",
-                headers=headers,
-                content=json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}),
-            )
-        assert answer.status_code == 200
-        body: dict[str, Any] = answer.json()
-        assert body["id"] == 7
-        return body
-
-    read = await post("resources/read", {"uri": f"session://{sid}"})
+    request = {"jsonrpc": "2.0", "id": 7, "method": "resources/read"}
+    read = await post(server, alice, json.dumps({**request, "params": {"uri": f"session://{sid}"}}))
     assert read["error"]["data"]["code"] == "RATE_LIMITED"
     assert read["error"]["data"]["retryable"] is True
     # listing tools is housekeeping: never refused by the cap
@@ -123,6 +120,33 @@ async def test_resource_reads_are_counted_housekeeping_is_not(scs_factory: Serve
     assert in_flight(server).refused == 1
     await bob.call("add_message", session_id=sid, content="release")
     assert [m["content"] for m in (await wait)["messages"]] == ["release"]
+
+
+async def test_a_call_dressed_as_housekeeping_is_still_counted(scs_factory: ServerFactory) -> None:
+    """The method is read without parsing only when nothing else in the body could be a
+    ``method`` key: a ``tools/call`` behind a leading ``"method": "ping"`` (JSON keeps
+    the last of a repeated key, also one written with escapes) is counted and refused."""
+    server, alice, bob, sid, first = await two_agents_in_a_session(
+        scs_factory, "sessions,messaging", 1
+    )
+    wait = await hold(alice, sid, first)
+    await until_in_flight(server, 1)
+    call = {"name": "add_message", "arguments": {"session_id": sid, "content": "sneaked in"}}
+    params = json.dumps(call)
+    for number, second_key in enumerate(('"method"', '"\\u006dethod"')):
+        body = (
+            f'{{"jsonrpc": "2.0", "id": {number}, "method": "ping", '
+            f'{second_key}: "tools/call", "params": {params}}}'
+        )
+        assert json.loads(body)["method"] == "tools/call"
+        answer = await post(server, alice, body)
+        assert answer["result"]["isError"] is True
+        assert json.loads(answer["result"]["content"][0]["text"])["code"] == "RATE_LIMITED"
+    assert in_flight(server).refused == 2
+    await bob.call("add_message", session_id=sid, content="release")
+    assert [m["content"] for m in (await wait)["messages"]] == ["release"]
+    seen = await bob.call("get_messages", session_id=sid)
+    assert [m["content"] for m in seen["messages"]] == ["first", "release"]
 
 
 async def test_agents_sharing_a_connection_are_counted_by_their_token(

@@ -28,6 +28,7 @@ from scs_server.inflight import InFlight, InFlightLimitMiddleware
 from scs_server.middleware import AuthMiddleware, ErrorMiddleware, order_of, typed_errors
 from scs_server.plugins import CORE, PluginError, PluginHost, discover, select
 from scs_server.request import current_call
+from scs_server.server import ScsFastMCP
 from scs_server.services import Services
 from scs_server.settings import ConfigError, ScsSettings, Settings, load_settings
 from scs_server.startup import StartupError, check_exposure
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fastmcp.resources import ResourceTemplate
+    from fastmcp.server.middleware import Middleware
     from pydantic import BaseModel
     from starlette.applications import Starlette
     from starlette.routing import Route
@@ -393,7 +395,7 @@ async def create_app(
     try:
         for name in host.enabled:
             await db.migrate(name, host.migrations(name))
-        server: FastMCP[Any] = FastMCP(
+        server: FastMCP[Any] = ScsFastMCP(
             name="scs",
             instructions=INSTRUCTIONS,
             version=scs_server.__version__,
@@ -408,7 +410,7 @@ async def create_app(
         app.subscriptions.install()
         _advertise_fixed_lists(server)
 
-        middleware = [CallMiddleware(app), ErrorMiddleware(), AuthMiddleware(app)]
+        middleware: list[Middleware] = [CallMiddleware(app), ErrorMiddleware(), AuthMiddleware(app)]
         middleware.extend(host.middleware(app))
         for item in sorted(middleware, key=order_of):
             server.add_middleware(item)

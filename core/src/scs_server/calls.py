@@ -15,11 +15,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastmcp.server.middleware import Middleware
-
 from scs_server.errors import ScsError
 from scs_server.identity import acting_as
-from scs_server.middleware import error_code, internal_error, on_the_wire
+from scs_server.middleware import DirectMiddleware, error_code, internal_error, on_the_wire
 from scs_server.request import bearer_token, begin_call, current_call, end_call, presented_token
 
 if TYPE_CHECKING:
@@ -114,7 +112,7 @@ class CallHooks:
             end_call(context)
 
 
-class CallMiddleware(Middleware):
+class CallMiddleware(DirectMiddleware):
     """Outermost: starts each request's record (``scs_server.request.Call``) and runs the call
     hooks around tool calls, resource reads and prompts; hands a typed error to FastMCP
     in the form it sends as it is (``on_the_wire``)."""

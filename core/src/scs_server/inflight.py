@@ -122,8 +122,14 @@ class InFlightLimitMiddleware:
         body = await _read_body(receive)
         if body is None:  # the client went away before its request was in
             return
-        message = _parsed(body) if len(body) <= PARSED_BODY_BYTES else None
-        if isinstance(message, dict) and message.get("method") not in COUNTED_METHODS:
+        message: Any = None
+        method = leading_method(body)
+        if method is None and len(body) <= PARSED_BODY_BYTES:
+            message = _parsed(body)
+            if isinstance(message, dict):
+                named = message.get("method")
+                method = named if isinstance(named, str) else ""
+        if method is not None and method not in COUNTED_METHODS:
             await self.app(scope, _replay(body, receive), send)
             return
         key = caller_key(scope, body)
@@ -157,6 +163,25 @@ class InFlightLimitMiddleware:
         )
         await response(scope, receive, send)
         return True
+
+
+# "method" after at most the two scalar members clients write before it: ``jsonrpc``
+# and ``id`` (a number or a string without escapes), so it is a top-level key
+_LEADING_METHOD = re.compile(
+    rb'\s*\{\s*(?:(?:"jsonrpc"\s*:\s*"2\.0"|"id"\s*:\s*(?:-?[0-9]{1,20}|"[^"\\]{0,200}"))\s*,\s*){0,2}'
+    rb'"method"\s*:\s*"([^"\\]{1,100})"'
+)
+
+
+def leading_method(body: bytes) -> str | None:
+    """The request's method, read without parsing the body, when it comes first (after
+    ``jsonrpc`` and ``id``, as the MCP SDKs write requests) and nothing else in the body
+    could be a ``method`` key too (JSON takes the last of a repeated key, and a key may
+    be written with escapes). None when that is not certain: the body is then parsed."""
+    found = _LEADING_METHOD.match(body)
+    if found is None or body.count(b'"method"') != 1 or b"\\u" in body:
+        return None
+    return found.group(1).decode("latin-1")
 
 
 def _parsed(body: bytes) -> Any:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fastmcp.resources.base import ResourceResult
-from fastmcp.server.middleware import Middleware
 from fastmcp.tools.base import ToolResult
 from scs_server import current_identity
-from scs_server.middleware import INNER_ORDER
+from scs_server.middleware import INNER_ORDER, DirectMiddleware
 
 from scs_cache.entries import caller_class, canonical
 from scs_cache.scopes import resource_scope, tool_scope
@@ -35,7 +34,7 @@ def resource_result_size(result: ResourceResult) -> int:
     return ENTRY_OVERHEAD + sum(len(item.content) for item in result.contents)
 
 
-class CacheMiddleware(Middleware):
+class CacheMiddleware(DirectMiddleware):
     """Answers the configured read tools (and session resources) from the cache when fresh."""
 
     order = CACHE_ORDER

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from fastmcp.server.middleware import Middleware
 from fastmcp.tools.base import ToolResult
 from mcp.types import TextContent
 from scs_server import current_identity
-from scs_server.middleware import INNER_ORDER
+from scs_server.middleware import INNER_ORDER, DirectMiddleware
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -73,7 +72,7 @@ class PendingCounts:
         return count
 
 
-class PendingNotice(Middleware):
+class PendingNotice(DirectMiddleware):
     """Adds the pending notice to successful tool results of agents with unread items."""
 
     order = PENDING_ORDER
