@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from scs_server.events import EVENT_NAMES, Event
 from scs_server.request import Call
 
 if TYPE_CHECKING:
+    import pytest
     from fastmcp import FastMCP
     from scs_server.app import App
     from scs_server.testing import ServerFactory
@@ -92,6 +94,19 @@ class LateListener:
             self.delivered.append(event.data["row"])
 
 
+@dataclass
+class FailingListener:
+    """Takes both arguments (``LateListener`` takes one) and fails on every write."""
+
+    calls: list[str] = field(default_factory=list)
+
+    @hookimpl
+    def scs_event(self, app: App, event: Event) -> None:
+        if event.name == WRITTEN:
+            self.calls.append(type(app).__name__)
+            raise RuntimeError("the listener broke")
+
+
 async def poll(condition: Any, seconds: float = 10.0) -> None:
     """Wait until ``condition()`` holds, checking every few ms, at most ``seconds``."""
     async with asyncio.timeout(seconds):
@@ -145,6 +160,23 @@ async def test_a_call_returns_after_its_events_and_a_rollback_announces_nothing(
     assert failure.code == "VALIDATION_001"
     assert await count_rows(server.app) == 1
     assert late.delivered == [written["row"]]
+
+
+async def test_a_failing_listener_is_logged_and_the_next_one_still_gets_the_event(
+    scs_factory: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing, late = FailingListener(), LateListener()
+    server = await scs_factory(
+        "sessions,writer,failing,late",
+        extra_plugins={"writer": Writer(), "failing": failing, "late": late},
+    )
+    alice = await server.agent("alice")
+    with caplog.at_level(logging.ERROR, logger="scs.plugins"):
+        written = await alice.call("probe_write", note="one")
+    assert failing.calls == ["App"]
+    assert late.delivered == [written["row"]]
+    assert "plugin 'failing' failed in scs_event; the others still run" in caplog.text
+    assert "the listener broke" in caplog.text
 
 
 async def test_every_documented_event_is_emitted(scs_factory: ServerFactory) -> None:

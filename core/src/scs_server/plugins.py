@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("scs.plugins")
 
+_Direct = tuple[str, "Callable[..., Any]", tuple[str, ...]]
+"""A hook implementation called directly: its plugin, function and argument names."""
+
 ENTRY_POINT_GROUP = "scs"
 BUILTINS: tuple[str, ...] = (
     "sessions",
@@ -188,6 +191,9 @@ class PluginHost:
     needs: dict[str, list[str]] = field(default_factory=dict)
     pm: pluggy.PluginManager = field(init=False)
     _alone_callers: dict[tuple[str, str], HookCaller] = field(init=False, default_factory=dict)
+    _direct: dict[str, tuple[tuple[object, ...], list[_Direct]]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -486,9 +492,26 @@ class PluginHost:
 
     async def event(self, app: App, event: Event) -> None:
         """Deliver ``event`` to every plugin; one plugin's failure does not stop the others
-        (a committed write must not look failed)."""
-        hook = self.pm.hook.scs_event
-        await self._each_logged(hook, self._in_call_order(hook), app=app, event=event)
+        (a committed write must not look failed). It runs after every write, so the
+        implementations are called directly (``_direct_calls``), not through pluggy."""
+        given = {"app": app, "event": event}
+        for plugin, function, argnames in self._direct_calls(self.pm.hook.scs_event):
+            try:
+                await await_me_maybe(function(*[given[name] for name in argnames]))
+            except Exception:
+                log.exception("plugin %r failed in scs_event; the others still run", plugin)
+
+    def _direct_calls(self, hook: HookCaller) -> list[_Direct]:
+        """``hook``'s implementations in call order, each as (plugin, function, the
+        arguments it takes): what pluggy would call for each plugin alone, for a hook
+        that refuses wrappers. Rebuilt when the implementations change."""
+        impls = hook.get_hookimpls()
+        key = tuple(impls)
+        cached = self._direct.get(hook.name)
+        if cached is None or cached[0] != key:
+            calls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(impls)]
+            cached = self._direct[hook.name] = (key, calls)
+        return cached[1]
 
     # -- export, import and retention (the archive plugin drives them) ------
     def export_records(
