@@ -62,7 +62,8 @@ class CallHooks:
                 raise internal_error(error, "a call_started hook") from None
             result = await proceed()
             if call.deliveries:  # the events of this call's writes, delivered before it returns
-                await asyncio.shield(asyncio.gather(*call.deliveries, return_exceptions=True))
+                # (``wait`` neither raises their errors nor cancels them if this call is)
+                await asyncio.wait(call.deliveries)
         except BaseException as error:
             call.error = error_code(error)
             raise
