@@ -191,7 +191,7 @@ class PluginHost:
     needs: dict[str, list[str]] = field(default_factory=dict)
     pm: pluggy.PluginManager = field(init=False)
     _alone_callers: dict[tuple[str, str], HookCaller] = field(init=False, default_factory=dict)
-    _direct: dict[str, tuple[tuple[object, ...], list[_Direct]]] = field(
+    _direct: dict[str, tuple[tuple[object, ...], list[_Direct] | None]] = field(
         init=False, default_factory=dict
     )
 
@@ -471,13 +471,24 @@ class PluginHost:
         return merged
 
     def call_started(self, app: App, call: Call) -> None:
-        self.pm.hook.scs_call_started(app=app, call=call)
+        self._call_hook(self.pm.hook.scs_call_started, app, call)
 
     def call_admitted(self, app: App, call: Call) -> None:
-        self.pm.hook.scs_call_admitted(app=app, call=call)
+        self._call_hook(self.pm.hook.scs_call_admitted, app, call)
 
     def call_finished(self, app: App, call: Call) -> None:
-        self.pm.hook.scs_call_finished(app=app, call=call)
+        self._call_hook(self.pm.hook.scs_call_finished, app, call)
+
+    def _call_hook(self, hook: HookCaller, app: App, call: Call) -> None:
+        """One of the hooks every call runs: the implementations are called directly, as
+        pluggy would in turn (an exception stops the rest), unless one is a wrapper."""
+        direct = self._direct_calls(hook)
+        if direct is None:
+            hook(app=app, call=call)
+            return
+        given = {"app": app, "call": call}
+        for _plugin, function, argnames in direct:
+            function(*[given[name] for name in argnames])
 
     async def startup(self, app: App) -> None:
         """Every plugin's start-up in order; the first failure stops it (PluginError)."""
@@ -494,23 +505,26 @@ class PluginHost:
         """Deliver ``event`` to every plugin; one plugin's failure does not stop the others
         (a committed write must not look failed). It runs after every write, so the
         implementations are called directly (``_direct_calls``), not through pluggy."""
+        direct = self._direct_calls(self.pm.hook.scs_event)
+        assert direct is not None  # scs_event refuses wrappers at load
         given = {"app": app, "event": event}
-        for plugin, function, argnames in self._direct_calls(self.pm.hook.scs_event):
+        for plugin, function, argnames in direct:
             try:
                 await await_me_maybe(function(*[given[name] for name in argnames]))
             except Exception:
                 log.exception("plugin %r failed in scs_event; the others still run", plugin)
 
-    def _direct_calls(self, hook: HookCaller) -> list[_Direct]:
+    def _direct_calls(self, hook: HookCaller) -> list[_Direct] | None:
         """``hook``'s implementations in call order, each as (plugin, function, the
-        arguments it takes): what pluggy would call for each plugin alone, for a hook
-        that refuses wrappers. Rebuilt when the implementations change."""
+        arguments it takes): what pluggy would call for each plugin alone. None when one
+        is a wrapper (pluggy must run them). Rebuilt when the implementations change."""
         impls = hook.get_hookimpls()
         key = tuple(impls)
         cached = self._direct.get(hook.name)
         if cached is None or cached[0] != key:
+            wrapped = any(i.wrapper or i.hookwrapper for i in impls)
             calls = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(impls)]
-            cached = self._direct[hook.name] = (key, calls)
+            cached = self._direct[hook.name] = (key, None if wrapped else calls)
         return cached[1]
 
     # -- export, import and retention (the archive plugin drives them) ------
