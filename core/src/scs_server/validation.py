@@ -48,6 +48,8 @@ def check_session_id(session_id: str) -> str:
     if not session_id or len(session_id) > MAX_SESSION_ID_CHARS:
         shown = session_id[:40] + ("..." if len(session_id) > 40 else "")
         raise not_found("session", shown or "''")
+    if session_id.isascii() and session_id.isprintable() and " " not in session_id:
+        return session_id  # the usual id: no control character, no space (fast path)
     if any(
         char.isspace() or unicodedata.category(char) in _ID_FORBIDDEN_CATEGORIES
         for char in session_id

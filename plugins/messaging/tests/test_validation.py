@@ -40,6 +40,25 @@ async def test_unknown_session(team: Team, stored_messages: StoredCount) -> None
     await refused(team, stored_messages, "RESOURCE_001", session_id="")
 
 
+@pytest.mark.parametrize(
+    "session_id",
+    ["session 1", "session\t1", "session\x7f1", "session\x001", "session\u00a01", "s\u20281"],
+)
+async def test_an_id_that_cannot_exist_is_refused_without_a_query(
+    team: Team, stored_messages: StoredCount, session_id: str
+) -> None:
+    """Spaces (ASCII or not), control and line-separator characters: an invalid id."""
+    message = await refused(team, stored_messages, "RESOURCE_001", session_id=session_id)
+    assert "(invalid id)" in message
+
+
+async def test_an_unknown_id_of_letters_beyond_ascii_is_looked_up(
+    team: Team, stored_messages: StoredCount
+) -> None:
+    message = await refused(team, stored_messages, "RESOURCE_001", session_id="séssion_ñ1")
+    assert "séssion_ñ1" in message
+
+
 async def test_get_messages_of_an_unknown_session(team: Team) -> None:
     """Refused with a typed error and a hint, whether the page is read with the count
     (one statement) or through a metadata filter; an empty session is no such case."""
