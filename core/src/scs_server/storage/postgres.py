@@ -27,6 +27,7 @@ import psycopg.errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from scs_server.storage import pg_direct
 from scs_server.storage.api import Change, P, Row, RowChange, T, column_index, make_rows
 from scs_server.storage.engine import Emitting, Engine
 from scs_server.storage.errors import IntegrityError, busy_error, constraint_kind, unavailable_error
@@ -47,12 +48,14 @@ if TYPE_CHECKING:
 
     from scs_server.migrations import Migration
     from scs_server.storage.api import Executor, Params
+    from scs_server.storage.pg_direct import Result
 
 log = logging.getLogger("scs.storage.postgres")
 
 CHANNEL = "scs_changes"
 MIGRATION_LOCK = 0x5C5_0001  # pg_advisory_xact_lock keys: one for migrations,
 CHANGES_LOCK = 0x5C5_0002  # one that orders the change feed's commits
+EMIT_SQL = "SELECT scs_emit(?, ?, ?)"
 CHECK_IDLE_S = 1.0  # a pooled connection idle this long is health-checked on borrow
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes and more
 OPEN_TIMEOUT_S = 30.0  # the first connection at start-up (see PostgresDatabase.open)
@@ -115,19 +118,20 @@ def _names(cursor: psycopg.AsyncCursor[Any]) -> tuple[str, ...]:
 
 
 class PgExecutor:
-    """Statements on one borrowed connection; ``?`` placeholders translated."""
+    """Statements on one borrowed connection, sent through libpq (``pg_direct``)."""
 
     __slots__ = ("conn",)
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
 
-    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
-        return await self.conn.execute(to_pyformat(sql), params)
+    async def _query(self, sql: str, params: Params, limit: int | None = None) -> Result:
+        """``sql``'s outcome, its rows loaded up to ``limit``."""
+        return await pg_direct.run(self.conn, sql, params, limit)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         with translated():
-            return (await self._run(sql, params)).rowcount
+            return (await self._query(sql, params, 0)).rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         with translated():
@@ -137,25 +141,23 @@ class PgExecutor:
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         with translated():
-            cursor = await self._run(sql, params)
-            values = await cursor.fetchone()
-            return None if values is None else Row(values, column_index(_names(cursor)))
+            result = await self._query(sql, params, 1)
+            return Row(result.values[0], column_index(result.names)) if result.values else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         with translated():
-            cursor = await self._run(sql, params)
-            return make_rows(_names(cursor), await cursor.fetchall())
+            result = await self._query(sql, params)
+            return make_rows(result.names, result.values)
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         with translated():
-            cursor = await self._run(sql, params)
-            values = await cursor.fetchone()
-            return None if values is None else values[0]
+            result = await self._query(sql, params, 1)
+            return result.values[0][0] if result.values else None
 
 
 class PgTransaction(Emitting, PgExecutor):
-    """A write transaction whose ``BEGIN`` travels with its first statement (pipeline
-    mode: one round trip for both); one that runs no statement and emits nothing sends
+    """A write transaction whose ``BEGIN`` travels with its first statement (one round
+    trip for both); one that runs no statement and emits nothing sends
     nothing at all."""
 
     __slots__ = ("begun", "committed", "pending")
@@ -166,14 +168,11 @@ class PgTransaction(Emitting, PgExecutor):
         self.committed = []
         self.begun = False
 
-    async def _run(self, sql: str, params: Params) -> psycopg.AsyncCursor[Any]:
+    async def _query(self, sql: str, params: Params, limit: int | None = None) -> Result:
         if self.begun:
-            return await self.conn.execute(to_pyformat(sql), params)
+            return await super()._query(sql, params, limit)
         self.begun = True  # even if the statement fails: the transaction must be rolled back
-        async with self.conn.pipeline():
-            await self.conn.execute("BEGIN")
-            # the pipeline's exit (after this return) sends both and fills the cursor
-            return await self.conn.execute(to_pyformat(sql), params)
+        return (await pg_direct.run_all(self.conn, (("BEGIN", ()), (sql, params)), limit))[1]
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         if not self.begun:
@@ -322,7 +321,8 @@ class PostgresDatabase(Engine):
             open=False,
             timeout=acquire_timeout_s,
             check=self._check,
-            kwargs={"autocommit": True},
+            # prepared statements are pg_direct's (see there why not psycopg's too)
+            kwargs={"autocommit": True, "prepare_threshold": None},
             name="scs",
         )
         self._opened = False
@@ -491,25 +491,18 @@ class PostgresDatabase(Engine):
         conn, pending = tx.conn, tx.pending
         if not pending:
             if tx.begun:
-                await conn.execute("COMMIT")
+                await pg_direct.run(conn, "COMMIT")
             return []
-        async with conn.pipeline():
-            if not tx.begun:  # emits only: BEGIN goes in the same round trip
-                tx.begun = True
-                await conn.execute("BEGIN")
-            cursors = [
-                await conn.execute(
-                    "SELECT scs_emit(%s, %s, %s)", (change.topic, change.encoded, self.origin)
-                )
-                for change in pending
-            ]
-            await conn.execute("COMMIT")
-        changes = []
-        for change, cursor in zip(pending, cursors, strict=True):
-            row = await cursor.fetchone()
-            assert row is not None
-            changes.append(Change(row[0], change.topic, change.payload))
-        return changes
+        statements: list[tuple[str, Params]] = [] if tx.begun else [("BEGIN", ())]
+        tx.begun = True  # emits only: BEGIN goes in the same round trip
+        statements += [(EMIT_SQL, (c.topic, c.encoded, self.origin)) for c in pending]
+        statements.append(("COMMIT", ()))
+        results = await pg_direct.run_all(conn, statements)
+        emitted = results[len(results) - len(pending) - 1 : -1]
+        return [
+            Change(result.values[0][0], change.topic, change.payload)
+            for change, result in zip(pending, emitted, strict=True)
+        ]
 
     async def _statement(
         self, sql: str, params: Params, change: RowChange | None, rows: bool
@@ -527,17 +520,18 @@ class PostgresDatabase(Engine):
                     found = await executor.fetch_all(sql, params)
                     return found, len(found)
                 try:
-                    cursor = await conn.execute(
+                    result = await pg_direct.run(
+                        conn,
                         _emitting(sql, change.columns),
                         (*params, change.topic, encode_payload(change.fields), self.origin),
                     )
-                    values = await cursor.fetchall()
                 except BaseException as error:
                     self._maybe_lost(error)
                     raise
-                index = column_index(_names(cursor)[:-1])
         finally:
             await self._give_back(conn)
+        values = result.values
+        index = column_index(result.names[:-1])
         found = [Row(value[:-1], index) for value in values]
         changes = [
             Change(value[-1], change.topic, change.payload(row))
@@ -612,7 +606,7 @@ def _emitting(sql: str, columns: tuple[str, ...]) -> str:
     parameters are followed by the topic, the payload's constant fields (JSON) and the
     origin. ``columns`` are plain lower-case names (``RowChange`` checks them)."""
     pairs = ", ".join(f"'{column}', scs_w.\"{column}\"" for column in columns)
-    return to_pyformat(
+    return (
         f"WITH scs_w AS ({sql}) SELECT scs_w.*, scs_emit(?, "
         f"(CAST(? AS jsonb) || jsonb_build_object({pairs}))::text, ?) AS scs_seq FROM scs_w"
     )
