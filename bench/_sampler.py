@@ -69,7 +69,8 @@ def _stop_and_write(out: Path) -> Any:
 
 
 def _count_pg_waits() -> None:
-    """Count psycopg's network waits (~ round trips) while sampling, if psycopg is used."""
+    """Count the round trips to PostgreSQL while sampling, if psycopg is used: psycopg's
+    network waits and ``pg_direct``'s answers."""
     try:
         from psycopg import AsyncConnection
     except ImportError:
@@ -83,6 +84,17 @@ def _count_pg_waits() -> None:
         return await original(self, gen, *args, **kwargs)
 
     AsyncConnection.wait = wait  # type: ignore[method-assign]
+
+    from scs_server.storage import pg_direct  # statements sent through libpq directly
+
+    received = pg_direct._received
+
+    async def counted(conn: Any, receive: Any) -> Any:
+        if state["on"]:  # one statement's or one pipeline's answer: one round trip
+            waits[f"{receive.__name__} <- {_caller()}"] += 1
+        return await received(conn, receive)
+
+    pg_direct._received = counted
 
 
 def _goes_out(conn: Any, name: str) -> bool:

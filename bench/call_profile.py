@@ -14,7 +14,7 @@ CPU per call (``/proc``: all threads); a second phase with the sampler on
 filed under the innermost frame of our code (core or a plugin) unless framework code
 (FastMCP, the MCP SDK, Starlette, uvicorn, anyio) runs below it; the shares are then
 scaled to the unprofiled CPU per call. On PostgreSQL the round trips per call are
-counted too (psycopg's network waits).
+counted too (psycopg's network waits and pg_direct's answers).
 """
 
 from __future__ import annotations

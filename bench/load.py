@@ -61,6 +61,7 @@ from _common import (
     tool_json,
 )
 from _loadgen import WORDS, AgentSpec, Scenario, worker_main
+from _machine import CpuSampler
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -116,6 +117,7 @@ class Row:
     database_cpu: float = 0.0  # PostgreSQL's backends (0 on SQLite: in the server process)
     server_rss_mib: float = 0.0  # after the scenario
     server_ms_per_call: float = 0.0  # server CPU per call of the scenario (all its tools)
+    steal_pct: float | None = None  # the machine's CPU the hypervisor took meanwhile (%)
     floor: str | None = None
     ratio_p50: float | None = None
     ratio_p99: float | None = None
@@ -143,6 +145,18 @@ class Outcome:
 # -- the worker pool ------------------------------------------------------------------
 
 
+@dataclass
+class Use:
+    """What a scenario used: cores of the server, the load generator and PostgreSQL (0 on
+    SQLite), and the share of the machine's CPU the hypervisor took (steal, %; None
+    without ``/proc/stat``)."""
+
+    server: float
+    loadgen: float
+    database: float
+    steal_pct: float | None
+
+
 class Workers:
     """Load-generator processes (spawned, so they share nothing with this one)."""
 
@@ -152,6 +166,7 @@ class Workers:
         self.pipes = []
         self.processes = []
         self.database_pid: int | None = None  # PostgreSQL's postmaster: its backends' CPU
+        self.machine = CpuSampler().start()  # steal time, per scenario and per second
         for index in range(count):
             parent, child = ctx.Pipe()
             process = ctx.Process(target=worker_main, args=(child, self.queue, index), daemon=True)
@@ -164,6 +179,7 @@ class Workers:
         return [p.pid for p in self.processes if p.pid is not None]
 
     def close(self) -> None:
+        self.machine.stop()
         for pipe in self.pipes:
             with contextlib.suppress(OSError):
                 pipe.send(None)
@@ -174,9 +190,8 @@ class Workers:
 
     def run(
         self, scenario: Scenario, server_pids: list[int], progress: Progress
-    ) -> tuple[list[Any], list[Any], float, tuple[float, float, float]]:
-        """Run a scenario split over the workers; samples, acks, wall, and the cores used by
-        the server, the load generator and PostgreSQL (0 on SQLite)."""
+    ) -> tuple[list[Any], list[Any], float, Use]:
+        """Run a scenario split over the workers; samples, acks, wall, and what it used."""
         shares: list[list[AgentSpec]] = [[] for _ in self.pipes]
         for index, agent in enumerate(scenario.agents):
             shares[index % len(shares)].append(agent)
@@ -224,7 +239,9 @@ class Workers:
             raise RuntimeError(f"scenario {scenario.name} did not finish in time")
         samples = [s for r in results.values() for s in r[1]]
         acks = [a for r in results.values() for a in r[2]]
-        return samples, acks, wall, (cores_server, cores_load, cores_database)
+        machine = self.machine.over(start_at, start_at + wall)
+        steal = machine["steal_pct"] if machine else None
+        return samples, acks, wall, Use(cores_server, cores_load, cores_database, steal)
 
 
 def rows_from(
@@ -232,11 +249,11 @@ def rows_from(
     scenario: Scenario,
     samples: list[Any],
     wall: float,
-    cores: tuple[float, float, float],
+    use: Use,
 ) -> list[Row]:
     """One row per tool of the scenario."""
     rows = []
-    per_call = cores[0] / (len(samples) / wall) * 1000 if samples and wall > 0 else 0.0
+    per_call = use.server / (len(samples) / wall) * 1000 if samples and wall > 0 else 0.0
     for tool in dict.fromkeys(s[0] for s in samples):
         mine = [s for s in samples if s[0] == tool]
         latencies = [s[2] * 1000 for s in mine]
@@ -254,10 +271,11 @@ def rows_from(
                 p99_ms=percentile(latencies, 99),
                 throughput=len(mine) / wall if wall > 0 else 0.0,
                 wall_s=wall,
-                server_cpu=cores[0],
-                loadgen_cpu=cores[1],
-                database_cpu=cores[2],
+                server_cpu=use.server,
+                loadgen_cpu=use.loadgen,
+                database_cpu=use.database,
                 server_ms_per_call=per_call,
+                steal_pct=use.steal_pct,
             )
         )
     return rows
@@ -600,9 +618,10 @@ def search_scenarios(
     ]
 
 
-def timeline(samples: list[Any], started: float) -> list[dict[str, Any]]:
+def timeline(samples: list[Any], started: float, machine: CpuSampler) -> list[dict[str, Any]]:
     """Per second of the scenario (by each call's scheduled start): calls, p50, p99, max
-    and errors over all its tools, so a tail shows *when* it happened (one stall, or all along)."""
+    and errors over all its tools, so a tail shows *when* it happened (one stall, or all
+    along), and the machine's steal and busy shares then (None without ``/proc/stat``)."""
     seconds: dict[int, list[float]] = {}
     errors: Counter[int] = Counter()
     for _tool, start, latency, code in samples:
@@ -618,9 +637,13 @@ def timeline(samples: list[Any], started: float) -> list[dict[str, Any]]:
             "p99_ms": round(percentile(values, 99), 2),
             "max_ms": round(max(values), 2),
             "errors": errors[second],
+            **(machine.over(started + second, started + second + 1) or NO_SHARES),
         }
         for second, values in sorted(seconds.items())
     ]
+
+
+NO_SHARES: dict[str, float | None] = {"steal_pct": None, "busy_pct": None}
 
 
 def run_plan(
@@ -644,16 +667,16 @@ def run_plan(
         for scenario in plan:
             console.print(f"[dim]  {scenario.name} {'/'.join(dict.fromkeys(scenario.mix))}[/]")
             started = time.monotonic()
-            samples, scenario_acks, wall, cores = workers.run(scenario, server.pids, progress)
+            samples, scenario_acks, wall, use = workers.run(scenario, server.pids, progress)
             acks.extend(scenario_acks)
-            rows = rows_from(target, scenario, samples, wall, cores)
+            rows = rows_from(target, scenario, samples, wall, use)
             for row in rows:
                 row.server_rss_mib = round(server.rss_kib() / 1024, 1)
             outcome.rows.extend(rows)
             if samples:
                 started = min(sample[1] for sample in samples)
                 if scenario.open_interval_s is not None:
-                    outcome.timelines[scenario.name] = timeline(samples, started)
+                    outcome.timelines[scenario.name] = timeline(samples, started, workers.machine)
             server.check_alive()
             if after is not None:
                 after(scenario, started)
@@ -677,7 +700,7 @@ def paired_rounds(
     with Progress(*columns, console=console, transient=True) as progress:
         for number in range(times.rounds):
             order = ["noop", "scs"] if number % 2 == 0 else ["scs", "noop"]
-            figures: dict[str, dict[str, float]] = {}
+            figures: dict[str, dict[str, Any]] = {}
             for target in order:
                 group, tokens, sessions = servers[target]
                 single = Scenario(
@@ -696,8 +719,8 @@ def paired_rounds(
                     ["add_message"],
                     times.closed_s,
                 )
-                one, one_acks, _, _ = workers.run(single, group.pids, progress)
-                many, many_acks, wall, _ = workers.run(closed, group.pids, progress)
+                one, one_acks, _, one_use = workers.run(single, group.pids, progress)
+                many, many_acks, wall, many_use = workers.run(closed, group.pids, progress)
                 if target == "scs":
                     acks.extend(one_acks)
                     acks.extend(many_acks)
@@ -708,6 +731,8 @@ def paired_rounds(
                     "closed100_per_s": len(many) / wall if wall > 0 else 0.0,
                     "closed100_p99_ms": percentile(many_ms, 99),
                     "closed100_errors": sum(1 for sample in many if sample[3] is not None),
+                    "single_steal_pct": one_use.steal_pct,
+                    "closed100_steal_pct": many_use.steal_pct,
                 }
             noop, scs = figures["noop"], figures["scs"]
             outcome.paired.append(
@@ -859,12 +884,27 @@ def judge(outcome: Outcome, engine: str = "sqlite") -> None:
                 " p99 <= 50 ms and <= 3x the no-op's",
                 "measured": f"{row.p99_ms:.1f} ms"
                 + (f", {ratio:.2f}x" if ratio is not None else "")
-                + f", {errors} errors",
+                + f", {errors} errors"
+                + _stolen(outcome, row),
                 "result": verdict(
                     row.p99_ms <= 50 and errors == 0 and (ratio is not None and ratio <= 3)
                 ),
             }
         )
+
+
+def _stolen(outcome: Outcome, row: Row) -> str:
+    """The steal during an open loop, scs's and the no-op's, and its worst second."""
+    if row.steal_pct is None:
+        return ""
+    floor = outcome.row("noop", "noop.open100", row.tool)
+    worst = max(
+        (s["steal_pct"] for s in outcome.timelines.get(row.scenario, []) if s["steal_pct"]),
+        default=0.0,
+    )
+    return f"; steal {row.steal_pct:.0f} % (worst second {worst:.0f} %)" + (
+        f", no-op's {floor.steal_pct:.0f} %" if floor and floor.steal_pct is not None else ""
+    )
 
 
 def show(outcome: Outcome) -> None:
@@ -888,6 +928,7 @@ def show(outcome: Outcome) -> None:
         "cpu db",
         "ms cpu/call",
         "rss MiB",
+        "steal %",
     ):
         table.add_column(name, justify="left" if name in ("scenario", "tool") else "right")
     for r in outcome.rows:
@@ -909,6 +950,7 @@ def show(outcome: Outcome) -> None:
             f"{r.database_cpu:.2f}" if r.database_cpu else "",
             f"{r.server_ms_per_call:.2f}" if r.target != "sqlite" else "",
             f"{r.server_rss_mib:.0f}" if r.target != "sqlite" else "",
+            f"{r.steal_pct:.0f}" if r.steal_pct is not None else "",
         )
     out.print(table)
     errors = {f"{r.scenario}/{r.tool}": r.errors for r in outcome.rows if r.errors}
@@ -926,6 +968,7 @@ def show(outcome: Outcome) -> None:
             "calls/s scs",
             "x",
             "p99 x",
+            "steal % noop/scs",
         ):
             pairs.add_column(name, justify="right")
         for r in outcome.paired:
@@ -939,11 +982,17 @@ def show(outcome: Outcome) -> None:
                 f"{r['scs']['closed100_per_s']:.0f}",
                 f"{r['closed100_throughput_x']:.2f}",
                 f"{r['closed100_p99_x']:.2f}",
+                "/".join(
+                    "-"
+                    if r[t]["closed100_steal_pct"] is None
+                    else f"{r[t]['closed100_steal_pct']:.0f}"
+                    for t in ("noop", "scs")
+                ),
             )
         out.print(pairs)
     for name, seconds in outcome.timelines.items():
         line = Table(title=f"{name}: per second (calls by scheduled start; ms)")
-        for column in ("s", "calls", "p50", "p99", "max", "err"):
+        for column in ("s", "calls", "p50", "p99", "max", "err", "steal %", "busy %"):
             line.add_column(column, justify="right")
         for second in seconds:
             line.add_row(
@@ -953,6 +1002,10 @@ def show(outcome: Outcome) -> None:
                 f"{second['p99_ms']:.1f}",
                 f"{second['max_ms']:.1f}",
                 str(second["errors"]),
+                *(
+                    "" if second[k] is None else f"{second[k]:.0f}"
+                    for k in ("steal_pct", "busy_pct")
+                ),
             )
         out.print(line)
     for name, views in outcome.server_side.items():
@@ -1029,6 +1082,7 @@ def run(args: argparse.Namespace) -> Outcome:
     load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="scs-bench-"))
     workers = Workers(args.workers)
+    run_started = time.monotonic()
     noop: Servers | None = None
     scs: Servers | None = None
     cluster: PostgresCluster | None = None
@@ -1131,6 +1185,14 @@ def run(args: argparse.Namespace) -> Outcome:
             f"load average (1 min) before/after the run: {load_before:.2f}/{os.getloadavg()[0]:.2f}"
             " (above ~1.5 on 2 cores, other processes competed with the bench)"
         )
+        shares = workers.machine.over(run_started, time.monotonic())
+        if shares is not None:
+            worst = workers.machine.worst_second(run_started, time.monotonic())
+            outcome.notes.append(
+                f"steal time over the run: {shares['steal_pct']:.0f} % of the machine's CPU"
+                f" (worst second {worst or 0:.0f} %): the hypervisor ran other guests then;"
+                " a second with much steal is slow for any server, the no-op's too"
+            )
         outcome.notes.append(
             f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"{args.workers} load-generator process(es); rate limits raised via env "
