@@ -1189,9 +1189,9 @@ def run(args: argparse.Namespace) -> Outcome:
         if shares is not None:
             worst = workers.machine.worst_second(run_started, time.monotonic())
             outcome.notes.append(
-                f"steal time over the run: {shares['steal_pct']:.0f} % of the machine's CPU"
-                f" (worst second {worst or 0:.0f} %): the hypervisor ran other guests then;"
-                " a second with much steal is slow for any server, the no-op's too"
+                "steal time (the hypervisor running other guests on this VM's CPUs) over"
+                f" the run: {shares['steal_pct']:.0f} % of the machine's CPU, worst second"
+                f" {worst or 0:.0f} %; a second with much steal is slow for any server"
             )
         outcome.notes.append(
             f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
