@@ -17,7 +17,8 @@ once more, unprepared.
 Only for a connection used by one task at a time outside psycopg's pipeline mode (a
 pooled connection, in or out of a transaction): psycopg's connection lock is still
 taken, so two statements of one executor run one after the other. A statement cut off
-(cancelled) leaves its connection busy, and the pool drops it.
+(cancelled) is cancelled on the server and read to its end, as psycopg does; should that
+fail, the connection is closed and the pool drops it.
 """
 
 from __future__ import annotations

@@ -113,10 +113,6 @@ def translated() -> Iterator[None]:
         raise unavailable_error(error) from error
 
 
-def _names(cursor: psycopg.AsyncCursor[Any]) -> tuple[str, ...]:
-    return tuple(column.name for column in cursor.description or ())
-
-
 class PgExecutor:
     """Statements on one borrowed connection, sent through libpq (``pg_direct``)."""
 
