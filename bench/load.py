@@ -134,6 +134,7 @@ class Outcome:
     paired: list[dict[str, Any]] = field(default_factory=list)  # one entry per round
     timelines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # open loops
     server_side: dict[str, Any] = field(default_factory=dict)  # what scs measured itself
+    calm: dict[str, dict[str, Any]] = field(default_factory=dict)  # open loops, low steal
 
     def row(self, target: str, scenario: str, tool: str) -> Row | None:
         for row in self.rows:
@@ -644,6 +645,26 @@ def timeline(samples: list[Any], started: float, machine: CpuSampler) -> list[di
 
 
 NO_SHARES: dict[str, float | None] = {"steal_pct": None, "busy_pct": None}
+CALM_STEAL_PCT = 5.0  # a second with less steal than this is a calm one
+
+
+def calm_p99(samples: list[Any], started: float, seconds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each tool's p99 over the calls of the calm seconds (steal under CALM_STEAL_PCT):
+    for reading a run, not for its verdict (the targets take every second)."""
+    calm = {
+        s["second"]
+        for s in seconds
+        if s["steal_pct"] is not None and s["steal_pct"] < CALM_STEAL_PCT
+    }
+    latencies: dict[str, list[float]] = {}
+    for tool, start, latency, _code in samples:
+        if int(start - started) in calm:
+            latencies.setdefault(tool, []).append(latency * 1000)
+    return {
+        "seconds": len(calm),
+        "of": len(seconds),
+        "p99_ms": {tool: round(percentile(values, 99), 1) for tool, values in latencies.items()},
+    }
 
 
 def run_plan(
@@ -676,7 +697,9 @@ def run_plan(
             if samples:
                 started = min(sample[1] for sample in samples)
                 if scenario.open_interval_s is not None:
-                    outcome.timelines[scenario.name] = timeline(samples, started, workers.machine)
+                    seconds = timeline(samples, started, workers.machine)
+                    outcome.timelines[scenario.name] = seconds
+                    outcome.calm[scenario.name] = calm_p99(samples, started, seconds)
             server.check_alive()
             if after is not None:
                 after(scenario, started)
@@ -902,8 +925,17 @@ def _stolen(outcome: Outcome, row: Row) -> str:
         (s["steal_pct"] for s in outcome.timelines.get(row.scenario, []) if s["steal_pct"]),
         default=0.0,
     )
-    return f"; steal {row.steal_pct:.0f} % (worst second {worst:.0f} %)" + (
-        f", no-op's {floor.steal_pct:.0f} %" if floor and floor.steal_pct is not None else ""
+    calm = outcome.calm.get(row.scenario, {})
+    quiet = calm.get("p99_ms", {}).get(row.tool)
+    return (
+        f"; steal {row.steal_pct:.0f} % (worst second {worst:.0f} %)"
+        + (f", no-op's {floor.steal_pct:.0f} %" if floor and floor.steal_pct is not None else "")
+        + (
+            f"; p99 {quiet:.1f} ms in the {calm['seconds']} of {calm['of']} seconds"
+            f" under {CALM_STEAL_PCT:.0f} % steal (for reading only)"
+            if quiet is not None
+            else ""
+        )
     )
 
 
@@ -1282,6 +1314,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": outcome.notes,
         "paired": outcome.paired,
         "timelines": outcome.timelines,
+        "calm": outcome.calm,
         "server_side": outcome.server_side,
     }
     if args.out:
