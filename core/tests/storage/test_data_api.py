@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from scs_server.errors import ScsError
 from scs_server.storage import IntegrityError, Row
-from scs_server.storage.sql import to_numbered, to_pyformat
+from scs_server.storage.sql import to_numbered
 
 if TYPE_CHECKING:
     from scs_server.storage import Database, Executor, Transaction
@@ -73,13 +73,10 @@ async def test_placeholders_skip_string_literals_and_keep_percent(notes_db: Data
 
 
 def test_translation_rules() -> None:
-    assert to_pyformat("SELECT 1") == "SELECT 1"
-    assert (
-        to_pyformat("a = ? AND b LIKE '%?''?' AND c = ?") == "a = %s AND b LIKE '%%?''?' AND c = %s"
-    )
-    assert to_pyformat('SELECT "we?ird" /* ? */ , ?') == 'SELECT "we?ird" /* ? */ , %s'
-    assert to_pyformat("x $$ ? $$ ?") == "x $$ ? $$ %s"
     assert to_numbered("SELECT 1") == b"SELECT 1"
+    assert (
+        to_numbered("a = ? AND b LIKE '%?''?' AND c = ?") == b"a = $1 AND b LIKE '%?''?' AND c = $2"
+    )
     assert to_numbered("a = ? AND b LIKE '%?' AND c = ?") == b"a = $1 AND b LIKE '%?' AND c = $2"
     assert to_numbered('SELECT "?" /* ? */ , ? -- ?\n, ?') == b'SELECT "?" /* ? */ , $1 -- ?\n, $2'
     assert to_numbered("x $tag$ ? $tag$ ? % ?") == b"x $tag$ ? $tag$ $1 % $2"

@@ -180,3 +180,22 @@ async def test_statements_past_the_cap_run_unprepared(
         assert [await db.fetch_value(sql, ("a",)) for _ in range(3)] == [1 + k] * 3
     assert await _prepared(db, "%capped%") == 2
     assert await _prepared(db, "%") - already == 2
+
+
+async def test_execute_many_sends_its_rows_in_one_pipeline(one_connection: Database) -> None:
+    """20,000 rows of ~300 bytes (6 MB, more than the socket buffers hold) in one round
+    trip, the statement prepared once; a failing row writes nothing."""
+    db = one_connection
+    insert = "INSERT INTO notes (body, n) VALUES (?, ?) /* many */"
+    rows = [(f"row {i} " + "x" * 300, i) for i in range(20_000)]
+    async with db.transaction() as tx:
+        assert await tx.execute_many(insert, rows) == 20_000
+    assert await db.fetch_value("SELECT count(*) FROM notes WHERE n >= ?", (0,)) == 20_000
+    assert await _prepared(db, "%many%") == 1
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as tx:
+            await tx.execute_many(insert, [("new one", -1), (rows[7][0], -2), ("new two", -3)])
+    assert await db.fetch_value("SELECT count(*) FROM notes WHERE n < ?", (0,)) == 0
+    async with db.transaction() as tx:
+        assert await tx.execute_many(insert, [("new one", -1), ("new two", -3)]) == 2
+    assert await db.fetch_value("SELECT count(*) FROM notes WHERE n < ?", (0,)) == 2

@@ -163,6 +163,9 @@ async def _run(
             _send(pgconn, command)
         pgconn.pipeline_sync()
         sets = await _received(conn, _pipeline_results)
+    except BaseException:
+        _unprepared(state, commands)  # whether the server has them is unknown
+        raise
     finally:
         try:
             pgconn.exit_pipeline_mode()
@@ -173,8 +176,8 @@ async def _run(
     for command in commands:  # a prepare's result set, then its statement's
         if command.prepare:
             prepared = sets.pop(0)
-            if _failed(prepared) is None and command.name is not None:
-                state.names[(command.query, command.types)] = command.name
+            if _failed(prepared) is not None:
+                _unprepared(state, [command])
             failure = failure or _failed(prepared)
         results = sets.pop(0)
         failure = failure or _failed(results)
@@ -183,6 +186,13 @@ async def _run(
     if failure is not None:
         raise psycopg.errors.error_from_result(failure, encoding=conn.info.encoding)
     return [_loaded(conn, state, result, limit) for result in outcomes]
+
+
+def _unprepared(state: _Prepared, commands: Sequence[_Command]) -> None:
+    """Forget the names of the statements these commands were to prepare."""
+    for command in commands:
+        if command.prepare:
+            state.names.pop((command.query, command.types), None)
 
 
 def _command(state: _Prepared, sql: str, params: Params) -> _Command:
@@ -201,7 +211,8 @@ def _command(state: _Prepared, sql: str, params: Params) -> _Command:
         return _Command(query, values, types, tx.formats, name, prepare=False)
     if key in state.seen and len(state.names) < PREPARED_MAX:
         state.seen.discard(key)
-        return _Command(query, values, types, tx.formats, next(_names), prepare=True)
+        name = state.names[key] = next(_names)  # the next uses of this round trip take it
+        return _Command(query, values, types, tx.formats, name, prepare=True)
     if len(state.seen) >= SEEN_MAX:
         state.seen.clear()
     state.seen.add(key)
@@ -277,8 +288,7 @@ async def _results(pgconn: PGconn) -> list[PGresult]:
     """Send what is queued, then gather one statement's results as the socket has them."""
     loop = asyncio.get_running_loop()
     fd = pgconn.socket
-    while pgconn.flush():  # 1: more to send (a large statement), once the socket takes it
-        await _ready(loop, fd, write=True)
+    await _flushed(loop, pgconn)
     results: list[PGresult] = []
     while True:
         pgconn.consume_input()  # a broken connection raises OperationalError
@@ -287,7 +297,7 @@ async def _results(pgconn: PGconn) -> list[PGresult]:
             if result is None:
                 return results
             results.append(result)
-        await _ready(loop, fd, write=False)
+        await _readable(loop, fd)
 
 
 async def _pipeline_results(pgconn: PGconn) -> list[list[PGresult]]:
@@ -296,8 +306,7 @@ async def _pipeline_results(pgconn: PGconn) -> list[list[PGresult]]:
     say so)."""
     loop = asyncio.get_running_loop()
     fd = pgconn.socket
-    while pgconn.flush():
-        await _ready(loop, fd, write=True)
+    await _flushed(loop, pgconn)
     sets: list[list[PGresult]] = []
     current: list[PGresult] = []
     while True:
@@ -313,24 +322,36 @@ async def _pipeline_results(pgconn: PGconn) -> list[list[PGresult]]:
                 return sets
             else:
                 current.append(result)
-        await _ready(loop, fd, write=False)
+        await _readable(loop, fd)
 
 
-async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
-    ready = loop.create_future()
-    if write:
-        loop.add_writer(fd, _wake, ready)
-    else:
-        loop.add_reader(fd, _wake, ready)
+async def _flushed(loop: asyncio.AbstractEventLoop, pgconn: PGconn) -> None:
+    """Send what libpq has queued. While the socket takes no more, read what the server
+    sends meanwhile (libpq's advice for non-blocking sends): a long pipeline's results
+    would otherwise fill the buffers both ways and stall both sides."""
+    fd = pgconn.socket
+    while pgconn.flush():  # 1: more to send
+        ready: asyncio.Future[bool] = loop.create_future()
+        loop.add_writer(fd, _wake, ready, False)
+        loop.add_reader(fd, _wake, ready, True)
+        try:
+            readable = await ready
+        finally:
+            loop.remove_writer(fd)
+            loop.remove_reader(fd)
+        if readable:
+            pgconn.consume_input()
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready: asyncio.Future[bool] = loop.create_future()
+    loop.add_reader(fd, _wake, ready, True)
     try:
         await ready
     finally:
-        if write:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
+        loop.remove_reader(fd)
 
 
-def _wake(ready: asyncio.Future[None]) -> None:
+def _wake(ready: asyncio.Future[bool], readable: bool) -> None:
     if not ready.done():
-        ready.set_result(None)
+        ready.set_result(readable)

@@ -41,7 +41,6 @@ from scs_server.storage.feed import (
     encode_payload,
 )
 from scs_server.storage.migrate import apply_migrations
-from scs_server.storage.sql import to_pyformat
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -131,9 +130,11 @@ class PgExecutor:
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
         with translated():
-            async with self.conn.cursor() as cursor:
-                await cursor.executemany(to_pyformat(sql), rows)  # pipelined by psycopg
-                return cursor.rowcount
+            return await self._many([(sql, row) for row in rows])
+
+    async def _many(self, statements: list[tuple[str, Params]]) -> int:
+        """Run ``statements`` in one round trip; the rows they affected."""
+        return sum(result.rowcount for result in await pg_direct.run_all(self.conn, statements))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         with translated():
@@ -170,12 +171,11 @@ class PgTransaction(Emitting, PgExecutor):
         self.begun = True  # even if the statement fails: the transaction must be rolled back
         return (await pg_direct.run_all(self.conn, (("BEGIN", ()), (sql, params)), limit))[1]
 
-    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
-        if not self.begun:
-            self.begun = True
-            with translated():
-                await self.conn.execute("BEGIN")
-        return await super().execute_many(sql, rows)
+    async def _many(self, statements: list[tuple[str, Params]]) -> int:
+        if self.begun:
+            return await super()._many(statements)
+        self.begun = True  # BEGIN in the same round trip
+        return await super()._many([("BEGIN", ()), *statements])
 
     async def begin(self) -> None:
         """Send ``BEGIN`` now if no statement has (for work on ``conn`` itself)."""
