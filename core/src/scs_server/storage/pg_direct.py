@@ -173,13 +173,14 @@ async def _run(
             pgconn.finish()
     outcomes: list[PGresult] = []
     failure: PGresult | None = None
+    in_order = iter(sets)
     for command in commands:  # a prepare's result set, then its statement's
         if command.prepare:
-            prepared = sets.pop(0)
+            prepared = next(in_order)
             if _failed(prepared) is not None:
                 _unprepared(state, [command])
             failure = failure or _failed(prepared)
-        results = sets.pop(0)
+        results = next(in_order)
         failure = failure or _failed(results)
         if results:
             outcomes.append(results[0])
