@@ -120,21 +120,26 @@ class PgExecutor:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self.conn = conn
 
+    def _with_begin(self, statements: list[tuple[str, Params]]) -> list[tuple[str, Params]]:
+        """``statements`` with whatever must travel ahead of them (nothing here)."""
+        return statements
+
     async def _query(self, sql: str, params: Params, limit: int | None = None) -> Result:
         """``sql``'s outcome, its rows loaded up to ``limit``."""
-        return await pg_direct.run(self.conn, sql, params, limit)
+        statements = self._with_begin([(sql, params)])
+        if len(statements) == 1:
+            return await pg_direct.run(self.conn, sql, params, limit)
+        return (await pg_direct.run_all(self.conn, statements, limit))[-1]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         with translated():
             return (await self._query(sql, params, 0)).rowcount
 
     async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """The rows in one round trip; the rows they affected."""
         with translated():
-            return await self._many([(sql, row) for row in rows])
-
-    async def _many(self, statements: list[tuple[str, Params]]) -> int:
-        """Run ``statements`` in one round trip; the rows they affected."""
-        return sum(result.rowcount for result in await pg_direct.run_all(self.conn, statements))
+            statements = self._with_begin([(sql, row) for row in rows])
+            return sum(r.rowcount for r in await pg_direct.run_all(self.conn, statements))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         with translated():
@@ -165,24 +170,18 @@ class PgTransaction(Emitting, PgExecutor):
         self.committed = []
         self.begun = False
 
-    async def _query(self, sql: str, params: Params, limit: int | None = None) -> Result:
+    def _with_begin(self, statements: list[tuple[str, Params]]) -> list[tuple[str, Params]]:
+        """``BEGIN`` ahead of the transaction's first statements, in their round trip."""
         if self.begun:
-            return await super()._query(sql, params, limit)
-        self.begun = True  # even if the statement fails: the transaction must be rolled back
-        return (await pg_direct.run_all(self.conn, (("BEGIN", ()), (sql, params)), limit))[1]
-
-    async def _many(self, statements: list[tuple[str, Params]]) -> int:
-        if self.begun:
-            return await super()._many(statements)
-        self.begun = True  # BEGIN in the same round trip
-        return await super()._many([("BEGIN", ()), *statements])
+            return statements
+        self.begun = True  # even if they fail: the transaction must be rolled back
+        return [("BEGIN", ()), *statements]
 
     async def begin(self) -> None:
         """Send ``BEGIN`` now if no statement has (for work on ``conn`` itself)."""
         if not self.begun:
-            self.begun = True
             with translated():
-                await self.conn.execute("BEGIN")
+                await pg_direct.run_all(self.conn, self._with_begin([]))
 
 
 class PgListener:
@@ -489,11 +488,11 @@ class PostgresDatabase(Engine):
             if tx.begun:
                 await pg_direct.run(conn, "COMMIT")
             return []
-        statements: list[tuple[str, Params]] = [] if tx.begun else [("BEGIN", ())]
-        tx.begun = True  # emits only: BEGIN goes in the same round trip
-        statements += [(EMIT_SQL, (c.topic, c.encoded, self.origin)) for c in pending]
-        statements.append(("COMMIT", ()))
-        results = await pg_direct.run_all(conn, statements)
+        emits: list[tuple[str, Params]] = [
+            (EMIT_SQL, (c.topic, c.encoded, self.origin)) for c in pending
+        ]
+        # emits only: BEGIN goes in the same round trip
+        results = await pg_direct.run_all(conn, tx._with_begin([*emits, ("COMMIT", ())]))
         emitted = results[len(results) - len(pending) - 1 : -1]
         return [
             Change(result.values[0][0], change.topic, change.payload)
