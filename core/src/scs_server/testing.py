@@ -496,6 +496,24 @@ def engine_settings(tmp_path: Path, database_url: str | None, **overrides: Any) 
     return make_settings(tmp_path, **overrides)
 
 
+async def until_a_backend_waits_for_a_lock(db: Database, what: str = "the statement") -> None:
+    """PostgreSQL only: poll (every 10 ms, 30 s at most) until exactly one backend of
+    ``db``'s database waits for a lock, e.g. a statement under test blocked behind a
+    holder; fail, naming ``what``, if none ever does."""
+    deadline = time.monotonic() + 30
+    for _ in range(3000):
+        waiting = await db.fetch_value(
+            "SELECT COUNT(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting == 1:
+            return
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{what} never waited for the lock")
+
+
 @pytest.fixture
 async def storage_db(tmp_path: Path, database_url: str | None) -> AsyncIterator[Database]:
     """An open data-API database of the engine under test, closed afterwards."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from scs_server.errors import ScsError
 from scs_server.storage import Change, IntegrityError, one_statement_in, open_database
-from scs_server.testing import engine_settings
+from scs_server.testing import engine_settings, until_a_backend_waits_for_a_lock
 
 from .conftest import create_notes, eventually
 
@@ -199,17 +199,6 @@ async def test_a_store_function_reused_inside_a_larger_transaction(
     assert committed == [True]
 
 
-async def _until_a_backend_waits_for_a_lock(db: Database) -> None:
-    for _ in range(2000):  # bounded: ~20 s
-        if await db.fetch_value(
-            "SELECT COUNT(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the write never waited for the lock")
-
-
 @pytest.mark.parametrize("db_engine", ["postgresql"])  # SQLite commits on the loop: no await
 @pytest.mark.parametrize("form", ["write_one", "transaction"])
 async def test_a_write_cut_off_midway_gives_subscribers_a_gap(
@@ -239,7 +228,7 @@ async def test_a_write_cut_off_midway_gives_subscribers_a_gap(
         else:  # the change feed's commit-order lock (storage.postgres.CHANGES_LOCK)
             await holder.execute("SELECT pg_advisory_xact_lock(?)", (0x5C5_0002,))
             write = asyncio.ensure_future(bump_in_a_transaction())
-        await _until_a_backend_waits_for_a_lock(db)
+        await until_a_backend_waits_for_a_lock(db, "the write")
         write.cancel()
         with pytest.raises(asyncio.CancelledError):
             await write

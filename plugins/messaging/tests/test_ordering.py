@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 from scs_messaging import store
 from scs_server.storage import one_statement_in
+from scs_server.testing import until_a_backend_waits_for_a_lock
 
 if TYPE_CHECKING:
-    from scs_server.storage import Database
     from scs_server.testing import Agent, ServerFactory
 
     from .conftest import TeamFactory
@@ -90,7 +90,7 @@ async def test_postgresql_second_writer_waits_for_the_first(make_team: TeamFacto
             parent_visible=("1 = 1", []),
         )
         second = asyncio.create_task(team.bob.call("add_message", session_id=sid, content="2nd"))
-        await wait_until_a_backend_waits_for_a_lock(team.server.app.db)
+        await until_a_backend_waits_for_a_lock(team.server.app.db, "the second writer")
         page = await team.carol.call("get_messages", session_id=sid, after_id=0)
         assert page["messages"] == []  # neither is committed
         assert not second.done()
@@ -99,17 +99,3 @@ async def test_postgresql_second_writer_waits_for_the_first(make_team: TeamFacto
     assert added["message_id"] > first
     page = await team.carol.call("get_messages", session_id=sid, after_id=0)
     assert [m["id"] for m in page["messages"]] == [first, added["message_id"]]
-
-
-async def wait_until_a_backend_waits_for_a_lock(db: Database) -> None:
-    deadline = time.monotonic() + 30
-    for _ in range(3000):
-        waiting = await db.fetch_value(
-            "SELECT COUNT(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        if waiting == 1:
-            return
-        assert time.monotonic() < deadline, "the second writer never waited for the first"
-        await asyncio.sleep(0.01)
-    raise AssertionError("the second writer never waited for the first")
