@@ -9,7 +9,8 @@ import pytest
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 from scs_search import locality
-from scs_search.locality import TokenStream, Vocabulary, split, word_bounds
+from scs_search.locality import TokenStream, Vocabulary, interior_of, split, word_bounds
+from scs_search.scoring import make_query
 
 from .conftest import needs_kernel
 from .corpus import rows
@@ -21,9 +22,15 @@ def kernel() -> None:
 
 
 def bounds_of(
-    vocabulary: Vocabulary, word: str, texts: list[str], floor: float = 0.0
+    vocabulary: Vocabulary,
+    word: str,
+    texts: list[str],
+    floor: float = 0.0,
+    interior: np.ndarray | None = None,
 ) -> list[float]:
-    """The bound of each text (encoded first, then the tables: as a snapshot would)."""
+    """The bound of each text (encoded first, then the tables: as a snapshot would);
+    with ``interior``, the texts' bounds of their windows of the word's length, only the
+    ends are added to them."""
     stream: list[int] = []
     ends = []
     for text in texts:
@@ -35,6 +42,8 @@ def bounds_of(
         TokenStream(vocabulary, np.array(stream, dtype=np.uint16), np.array(ends, dtype=np.uint32)),
         np.arange(len(texts), dtype=np.int64),
         floor,
+        None if interior is None else interior.astype(np.float64),
+        interior_known=interior is not None,
     )
     return [float(value) for value in values]
 
@@ -101,13 +110,8 @@ def test_a_bucket_keeps_its_shortest_token() -> None:
     assert bound + 1e-9 >= fuzz.partial_ratio("itiswi", text) == pytest.approx(800 / 11)
 
 
-@pytest.mark.parametrize("buckets", [1 << 16, 7, 5])
-def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
-    """Random texts full of separators, edges and repeats; words and whole queries (with
-    separators) cut from them, with typos; few buckets force collisions (they may only
-    loosen the bound); a floor leaves the values under it loose, never too low."""
-    rnd = random.Random(buckets)
-    alphabet = "abcde"
+def random_texts(rnd: random.Random, alphabet: str = "abcde") -> list[str]:
+    """Texts full of separators, edges and repeats, then some of the test corpus's."""
     separators = " -_./"
     texts = []
     for _ in range(400):
@@ -117,7 +121,28 @@ def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
             pieces.append("".join(rnd.choice(separators) for _ in range(rnd.randint(1, 2))))
         start = rnd.choice(["", " ", "-"])
         texts.append(start + "".join(pieces[: rnd.choice([-1, len(pieces)])]))
-    texts += [text for text in (row["content"].lower() for row in rows(200, seed=3)) if text]
+    return texts + [text for text in (row["content"].lower() for row in rows(200, seed=3)) if text]
+
+
+def a_query(rnd: random.Random, texts: list[str], alphabet: str = "abcde") -> str:
+    """Some words and separators cut from a text, maybe with a typo."""
+    source = rnd.choice(texts)
+    start = rnd.randrange(len(source))
+    query = source[start : start + rnd.randint(3, 16)].strip(" -_./") or "ab cd"
+    if rnd.random() < 0.5:
+        spot = rnd.randrange(len(query))
+        query = query[:spot] + rnd.choice(alphabet) + query[spot + 1 :]
+    return query
+
+
+@pytest.mark.parametrize("buckets", [1 << 16, 7, 5])
+def test_bound_is_never_below_partial_ratio(buckets: int) -> None:
+    """Random texts full of separators, edges and repeats; words and whole queries (with
+    separators) cut from them, with typos; few buckets force collisions (they may only
+    loosen the bound); a floor leaves the values under it loose, never too low."""
+    rnd = random.Random(buckets)
+    alphabet = "abcde"
+    texts = random_texts(rnd, alphabet)
     checked = 0
     for _ in range(120):
         source = rnd.choice(texts)
@@ -176,3 +201,65 @@ def test_the_tables_hold_each_tokens_lcs_values() -> None:
             fields = [word >> shift & locality.FIELD for shift in (0, 6, 12, 18)]
             assert fields == [tables.suffix[b, m], tables.prefix[b, 0], whole, min(len(token), 63)]
             assert word >> 24 == tables.units[b]
+
+
+def interior_score(query: str, text: str) -> float:
+    """The best ``ratio`` of ``query`` with a window of ``text`` of its own length."""
+    n = len(query)
+    return max(fuzz.ratio(query, text[i : i + n]) for i in range(len(text) - n + 1))
+
+
+def test_each_word_bounds_the_query_windows_of_the_query_length() -> None:
+    """``interior_of``: from a word's true ``partial_ratio`` (the tightest bound the
+    kernel could give), never below the best window of the query's length."""
+    rnd = random.Random(5)
+    texts = random_texts(rnd)
+    checked = exact = useful = 0
+    for _ in range(60):
+        query = a_query(rnd, texts)
+        words = make_query(query).tokens
+        if not words:
+            continue
+        for text in texts:
+            if len(text) <= len(query):
+                continue  # the roles swap inside partial_ratio: no bound is given
+            truth = interior_score(query, text)
+            for word in words:
+                word_score = np.array([fuzz.partial_ratio(word, text)])
+                bound = float(interior_of(query, word, word_score)[0])
+                assert bound >= truth, (query, word, text, bound, truth)
+                checked += 1
+                exact += bound - truth < 1e-6
+                useful += bound < 100.0 - 1e-6
+    assert checked > 10_000
+    # (100 everywhere would pass the first assertion): most bounds say something, and
+    # some are the best window's score exactly
+    assert useful > checked // 2
+    assert exact > 100
+
+
+@pytest.mark.parametrize("buckets", [1 << 16, 5])
+def test_the_ends_alone_added_to_a_known_interior_bound_the_query(buckets: int) -> None:
+    """``word_bounds(..., interior_known=True)``: given each row's best window of the
+    query's length, the pass adds the text's shorter windows at its ends, so the result
+    is never below ``partial_ratio``. Texts whose best window is such an end ("auth
+    middl" scores 83.3 at the start of "auth middl zzz ...", 71.4 inside) would fail
+    if the ends were left out."""
+    rnd = random.Random(buckets)
+    texts = random_texts(rnd)
+    texts += ["auth middl zzz zzz zzz zzz", "zzz zzz zzz zzz h middlwar", "xx auth middl zz zz zz"]
+    assert fuzz.partial_ratio("auth middlware", texts[-3]) == pytest.approx(2000 / 24)
+    queries = ["auth middlware"] + [a_query(rnd, texts) for _ in range(40)]
+    checked = 0
+    for query in queries:
+        long_enough = [text for text in texts if len(text) > len(query)]
+        interior = np.array([interior_score(query, text) for text in long_enough])
+        vocabulary = Vocabulary(buckets)
+        floor = rnd.choice([0.0, 60.0, 80.0])
+        bounds = bounds_of(vocabulary, query, long_enough, floor, interior)
+        for text, inside, bound in zip(long_enough, interior, bounds, strict=True):
+            truth = fuzz.partial_ratio(query, text)
+            assert bound + 1e-9 >= truth, (query, text, inside, bound, truth)
+            assert bound >= inside
+            checked += 1
+    assert checked > 10_000

@@ -321,6 +321,23 @@ VECTORIZED static double exact_edge(const Tables *t, const uint16_t *tok, Py_ssi
     return best;
 }
 
+/* ``bound`` (of the windows of ``w`` characters) with the text's edge windows: an edge
+   window lies in the window of ``w`` characters at the same end, which matches no more,
+   so ``edges``, the most an edge window can then score, will do under the floor. */
+static inline __attribute__((always_inline)) double with_edges(
+    const Tables *t, const uint16_t *tok, Py_ssize_t count, double bound, double edges, double floor) {
+    if (edges < floor) return edges;
+    for (int backwards = 0; backwards <= 1; backwards++) {
+        double value = edge(t, tok, count, backwards);
+        if (value > bound && value >= floor && t->known) {  /* it matters: is it so high? */
+            double exactly = exact_edge(t, tok, count, backwards);
+            if (exactly >= 0.0) value = dmin(value, exactly);
+        }
+        bound = dmax(bound, value);
+    }
+    return bound;
+}
+
 /* The row's bound. Every pair of adjacent tokens gets the cheap values ``pieces``
    starts from (two pieces: the suffix's and the prefix's best matches, not split along
    the target; three or more: up to the token after the middle one) in a loop without
@@ -377,23 +394,15 @@ static inline __attribute__((always_inline)) double row_bound(
        window of w characters at the same end (the text is longer than w), which matches
        no more: L <= w * bound / 100, so it scores 200 L / (w + k) <= 200 bound / (100 +
        bound). Under the floor, that will do. */
-    double edges = t->edges_of[matched];
-    if (edges < floor) return edges;
-    for (int backwards = 0; backwards <= 1; backwards++) {
-        double value = edge(t, tok, count, backwards);
-        if (value > bound && value >= floor && t->known) {  /* it matters: is it so high? */
-            double exactly = exact_edge(t, tok, count, backwards);
-            if (exactly >= 0.0) value = dmin(value, exactly);
-        }
-        bound = dmax(bound, value);
-    }
-    return bound;
+    return with_edges(t, tok, count, bound, t->edges_of[matched], floor);
 }
 
-/* Each row's bound into ``values``: false (and no more) at a token outside the tables */
+/* Each row's bound into ``values``: false (and no more) at a token outside the tables.
+   ``interior_known``: ``values`` hold a bound of the windows of ``w`` characters already
+   (``locality.query_bounds`` has one from the words), and only the edges are added. */
 VECTORIZED static int bound_rows(const Tables *t, Py_ssize_t buckets, const uint16_t *tokens,
                                  const uint32_t *end_of, const int64_t *row, Py_ssize_t n,
-                                 long need, double floor, double *values) {
+                                 long need, double floor, double *values, int interior_known) {
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_ssize_t start = row[i] ? end_of[row[i] - 1] : 0, count = end_of[row[i]] - start;
         if (i + PREFETCH < n) {  /* rows are scattered over the stream */
@@ -406,7 +415,12 @@ VECTORIZED static int bound_rows(const Tables *t, Py_ssize_t buckets, const uint
             for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= buckets;
             if (outside) return 0;
         }
-        values[i] = row_bound(t, tokens + start, count, need, floor);
+        if (!interior_known || count == 0)  /* (no tokens: windows of separators alone) */
+            values[i] = interior_known ? dmax(values[i], row_bound(t, tokens + start, count, need, floor))
+                                       : row_bound(t, tokens + start, count, need, floor);
+        else if (values[i] < 100.0)
+            values[i] = with_edges(t, tokens + start, count, values[i],
+                                   200.0 * values[i] / (100.0 + values[i]), floor);
     }
     return 1;
 }
@@ -424,9 +438,10 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     long m, w, extra;
     double floor;
     Py_ssize_t known;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llldy*y*y*n", &stream, &ends, &rows, &packed,
+    int interior_known = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*w*llldy*y*y*n|p", &stream, &ends, &rows, &packed,
                           &suffix, &prefix, &whole, &length, &out, &m, &w, &extra, &floor,
-                          &letters, &chars, &offsets, &known))
+                          &letters, &chars, &offsets, &known, &interior_known))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n = out.len / 8, B = packed.len / 4, total = stream.len / 2, N = ends.len / 4;
@@ -467,7 +482,7 @@ static PyObject *word_bounds(PyObject *Py_UNUSED(self), PyObject *args) {
     long need = (long)ceil(floor * (double)w / 100.0 - 1e-9) - extra;
     int inside;
     Py_BEGIN_ALLOW_THREADS
-    inside = bound_rows(&t, B, stream.buf, end_of, row, n, need, floor, out.buf);
+    inside = bound_rows(&t, B, stream.buf, end_of, row, n, need, floor, out.buf, interior_known);
     Py_END_ALLOW_THREADS
     if (!inside) {
         PyErr_SetString(PyExc_ValueError, "a token outside the tables");

@@ -19,10 +19,13 @@ def word_bounds(
     chars: npt.NDArray[np.uint32],
     offsets: npt.NDArray[np.int64],
     known: int,
+    interior_known: bool = False,
     /,
 ) -> None:
     """Each row's locality bound into ``out`` (see ``locality.word_bounds``); buckets
-    ``1 .. known - 1`` are the tokens whose characters ``chars`` and ``offsets`` hold."""
+    ``1 .. known - 1`` are the tokens whose characters ``chars`` and ``offsets`` hold.
+    ``interior_known``: ``out`` holds the rows' bounds of their windows of the target's
+    length, and only the text's ends are added."""
 
 def fill_tables(
     letters: npt.NDArray[np.uint32],
