@@ -415,12 +415,14 @@ VECTORIZED static int bound_rows(const Tables *t, Py_ssize_t buckets, const uint
             for (Py_ssize_t p = 0; p < count; p++) outside |= tokens[start + p] >= buckets;
             if (outside) return 0;
         }
-        if (!interior_known || count == 0)  /* (no tokens: windows of separators alone) */
-            values[i] = interior_known ? dmax(values[i], row_bound(t, tokens + start, count, need, floor))
-                                       : row_bound(t, tokens + start, count, need, floor);
-        else if (values[i] < 100.0)
-            values[i] = with_edges(t, tokens + start, count, values[i],
-                                   200.0 * values[i] / (100.0 + values[i]), floor);
+        if (interior_known && count > 0) {
+            if (values[i] < 100.0)  /* (an edge window scores as ``row_bound`` says) */
+                values[i] = with_edges(t, tokens + start, count, values[i],
+                                       200.0 * values[i] / (100.0 + values[i]), floor);
+        } else {  /* (no tokens: the windows of separators alone, which row_bound knows) */
+            double value = row_bound(t, tokens + start, count, need, floor);
+            values[i] = interior_known ? dmax(values[i], value) : value;
+        }
     }
     return 1;
 }
