@@ -419,13 +419,13 @@ def query_bounds(
 
     def bound(target: str, floor: float, subset: I64, interior: F64 | None = None) -> F64:
         """The target's bound of the rows ``rows[subset]`` (``interior``: of their windows
-        of the target's length, known already; see ``word_bounds``)."""
+        of the target's length, known already, see ``word_bounds``; written over)."""
         tables = tokens.vocabulary.tables(target, workers)
         some = rows[subset]
         size = len(subset)
         many = workers > 1 and size >= PARALLEL_MIN_ROWS
         step = max(PARALLEL_MIN_ROWS // 4, -(-size // (4 * workers))) if many else max(size, 1)
-        out = np.empty(size, dtype=np.float64) if interior is None else interior.copy()
+        out = np.empty(size, dtype=np.float64) if interior is None else interior
 
         def run(part: slice) -> None:
             word_bounds(tables, tokens, some[part], floor, out[part], interior is not None)
@@ -465,8 +465,9 @@ def query_bounds(
         if alive.size:
             floor = max(0.0, (need - 100.0 * (query.total_weight - weight)) / weight)
             word = query.tokens[position]
-            values[alive] = bound(word, floor, alive)
-            np.minimum(interior, interior_of(query.text, word, values), out=interior)
+            found = bound(word, floor, alive)
+            values[alive] = found
+            interior[alive] = np.minimum(interior[alive], interior_of(query.text, word, found))
         total += weight * values
         alive = alive[total[alive] + 100.0 * remaining >= need - 1e-6]
     token = total * (TOKEN_FACTOR / query.total_weight) + EPSILON
