@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from scs_server.storage import Transaction
+    from scs_server.storage import OneStatement, Transaction
 
 
 @pytest.fixture
@@ -76,6 +76,57 @@ async def test_a_point_read_during_a_write_does_not_see_its_uncommitted_rows(
     release.set()
     await asyncio.wait_for(writing, 10)
     assert await db.fetch_value("SELECT count(*) FROM notes") == 1
+
+
+async def _note(one: OneStatement, body: str) -> int:
+    row = await one.fetch_one("INSERT INTO notes (body) VALUES (?) RETURNING id", (body,))
+    assert row is not None
+    return int(row["id"])
+
+
+async def test_write_one_statements_of_one_loop_turn_share_a_commit(db: SqliteDatabase) -> None:
+    before = db.stats()
+    ids = await asyncio.gather(*(db.write_one(_note, f"n{i}") for i in range(5)))
+    after = db.stats()
+    assert after["writes_on_loop"] - before["writes_on_loop"] == 1  # one BEGIN ... COMMIT
+    assert after["grouped_writes"] - before["grouped_writes"] == 4
+    rows = await db.fetch_all("SELECT id, body FROM notes ORDER BY id")
+    assert [(r["id"], r["body"]) for r in rows] == [(id_, f"n{i}") for i, id_ in enumerate(ids)]
+    await db.write_one(_note, "alone")  # nothing else ready: committed at once, alone
+    assert db.stats()["writes_on_loop"] == after["writes_on_loop"] + 1
+    assert db.stats()["grouped_writes"] == after["grouped_writes"]
+
+
+async def test_a_read_while_writes_wait_for_their_commit_sees_only_committed_rows(
+    db: SqliteDatabase,
+) -> None:
+    async def count() -> int:
+        return int(await db.fetch_value("SELECT count(*) FROM notes"))
+
+    writing = asyncio.gather(db.write_one(_note, "a"), db.write_one(_note, "b"))
+    reading = asyncio.ensure_future(count())  # runs in the same turn, before the commit
+    assert await reading == 0
+    await writing
+    assert await count() == 2
+
+
+async def test_a_statement_that_ends_the_shared_transaction_fails_the_writes_in_it(
+    db: SqliteDatabase,
+) -> None:
+    async def rollback(one: OneStatement) -> int:
+        return await one.execute("ROLLBACK")
+
+    first, rogue, later = await asyncio.gather(
+        db.write_one(_note, "lost"),
+        db.write_one(rollback),
+        db.write_one(_note, "kept"),
+        return_exceptions=True,
+    )
+    assert isinstance(first, sqlite3.Error) and isinstance(rogue, sqlite3.Error)
+    assert isinstance(later, int)  # it began a transaction of its own
+    rows = await db.fetch_all("SELECT body FROM notes")
+    assert [r["body"] for r in rows] == ["kept"]  # nothing answered as written was lost
+    assert not db.stats()["writer_waiting"]
 
 
 async def test_another_process_holding_the_lock_sends_the_wait_to_a_thread(

@@ -109,6 +109,37 @@ async def test_after_commit_runs_once_committed_and_never_after_a_failure(
     assert await db.fetch_value("SELECT count(*) FROM notes") == 1
 
 
+async def test_concurrent_writes_each_stand_alone(
+    dbs: tuple[Database, Database, list[Change], list[Change]],
+) -> None:
+    """Writes started together (on SQLite: one commit for the loop's turn) each get their
+    own answer: a duplicate fails alone, the others commit, every change in id order."""
+    db, _, here, there = dbs
+    await db.write_one(_add, "taken")
+    committed: list[str] = []
+
+    async def add_noting(one: OneStatement, body: str) -> int:
+        one.after_commit(lambda: committed.append(body))
+        row = await _add(one, body)
+        assert row is not None
+        return int(row["id"])
+
+    bodies = ["w0", "w1", "taken", "w3", "w4", "w5"]
+    results = await asyncio.gather(
+        *(db.write_one(add_noting, body) for body in bodies), return_exceptions=True
+    )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and isinstance(failed[0], IntegrityError)
+    assert isinstance(results[2], IntegrityError)
+    ids = {body: r for body, r in zip(bodies, results, strict=True) if isinstance(r, int)}
+    assert sorted(committed) == sorted(ids) == ["w0", "w1", "w3", "w4", "w5"]
+    rows = await db.fetch_all("SELECT id, body FROM notes WHERE body != 'taken'")
+    assert {r["body"]: r["id"] for r in rows} == ids
+    assert sorted(c.payload["id"] for c in here[1:]) == sorted(ids.values())  # none for the failure
+    await eventually(lambda: len(there) == 6)
+    assert [c.payload for c in there] == [c.payload for c in sorted(here, key=lambda c: c.seq)]
+
+
 async def test_a_failure_after_the_statement_leaves_the_write_committed(
     dbs: tuple[Database, Database, list[Change], list[Change]],
 ) -> None:

@@ -93,7 +93,7 @@ class Engine:
         """Run and commit ``write_one``'s statement, emitting ``change`` per row; its rows
         (when ``rows``) and the number of rows it changed."""
         async with self.transaction() as tx:
-            return await _run_in(tx, sql, params, change, rows)
+            return await run_statement_in(tx, sql, params, change, rows)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One statement in its own write transaction."""
@@ -110,7 +110,7 @@ class Engine:
             run_after_commit(committed)
 
 
-async def _run_in(
+async def run_statement_in(
     tx: Transaction, sql: str, params: Params, change: RowChange | None, rows: bool
 ) -> tuple[list[Row], int]:
     """``_statement``'s work inside the open transaction ``tx``."""
@@ -126,7 +126,7 @@ async def _run_in(
 def one_statement_in(tx: Transaction) -> OneStatement:
     """A ``OneStatement`` whose statement runs inside ``tx`` and commits with it: a store
     function written for ``write_one`` reused in a larger transaction."""
-    return SingleStatement(functools.partial(_run_in, tx), tx)
+    return SingleStatement(functools.partial(run_statement_in, tx), tx)
 
 
 class SingleStatement:
