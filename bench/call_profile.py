@@ -67,6 +67,7 @@ ENTRY = ("scs_server/cli.py", "scs_server/runner.py", "scs_server/clikit.py")
 COMMIT_FRAMES = {
     ("sqlite.py", "__aexit__"),
     ("sqlite.py", "__aenter__"),
+    ("sqlite.py", "finish"),  # a group's commit runs in a loop callback, outside the calls
     ("postgres.py", "_commit"),
     ("postgres.py", "transaction"),
 }
