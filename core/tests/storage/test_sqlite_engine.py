@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from scs_server.storage import OneStatement, Transaction
+    from scs_server.storage import Change, OneStatement, Transaction
 
 
 @pytest.fixture
@@ -108,6 +108,29 @@ async def test_a_read_while_writes_wait_for_their_commit_sees_only_committed_row
     assert await reading == 0
     await writing
     assert await count() == 2
+
+
+async def test_a_caller_cancelled_while_its_group_commits_leaves_its_row_written(
+    db: SqliteDatabase,
+) -> None:
+    seen: list[Change] = []
+    await db.changes.subscribe(seen.append, topics={"notes"})
+
+    async def note_emitting(one: OneStatement, body: str) -> int:
+        one.emit_rows("notes", {}, ("id",))
+        return await _note(one, body)
+
+    first = asyncio.create_task(db.write_one(note_emitting, "kept"))
+    second = asyncio.create_task(db.write_one(note_emitting, "cancelled"))
+    await asyncio.sleep(0)  # both ran their statement; the commit is the next turn's
+    assert db.stats()["writer_waiting"]
+    second.cancel()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    rows = await db.fetch_all("SELECT body FROM notes ORDER BY id")
+    assert [r["body"] for r in rows] == ["kept", "cancelled"]
+    assert len(seen) == 2  # its change was delivered with the group's
 
 
 async def test_a_statement_that_ends_the_shared_transaction_fails_the_writes_in_it(

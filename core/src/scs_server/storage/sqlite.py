@@ -405,7 +405,10 @@ class SqliteDatabase(Engine):
         IMMEDIATE``) and its commit is due at the loop's next turn; statements that run
         before then join it. Each statement is atomic on its own (SQLite backs out a
         failed statement, not the transaction), every caller waits for the commit, and a
-        lone statement commits at once when nothing else is ready to run.
+        lone statement commits at once when nothing else is ready to run. A caller
+        cancelled while it waits is not answered, but its statement commits with the
+        others and its changes are delivered (its own ``after_commit`` callbacks do not
+        run), as a cancelled statement on PostgreSQL may have committed.
         """
         loop = asyncio.get_running_loop()
         group = self._group
