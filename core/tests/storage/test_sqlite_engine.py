@@ -97,6 +97,35 @@ async def test_write_one_statements_of_one_loop_turn_share_a_commit(db: SqliteDa
     assert db.stats()["grouped_writes"] == after["grouped_writes"]
 
 
+async def test_writes_that_wait_for_the_lock_wait_together_and_share_a_commit(
+    db: SqliteDatabase,
+) -> None:
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("first",))
+            inside.set()
+            await release.wait()
+
+    holding = asyncio.create_task(hold())
+    await asyncio.wait_for(inside.wait(), 10)
+    before = db.stats()
+    waiting = [asyncio.create_task(db.write_one(_note, f"w{i}")) for i in range(5)]
+    for _ in range(3):  # each is queued now: behind the lock, or behind the first of them
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in waiting)
+    release.set()
+    await holding
+    ids = await asyncio.gather(*waiting)
+    after = db.stats()
+    assert after["writes_on_loop"] - before["writes_on_loop"] == 1  # one transaction for five
+    assert after["grouped_writes"] - before["grouped_writes"] == 4
+    rows = await db.fetch_all("SELECT id, body FROM notes ORDER BY id")
+    assert [r["body"] for r in rows] == ["first", "w0", "w1", "w2", "w3", "w4"]
+    assert [r["id"] for r in rows[1:]] == ids
+
+
 async def test_a_read_while_writes_wait_for_their_commit_sees_only_committed_rows(
     db: SqliteDatabase,
 ) -> None:
@@ -198,6 +227,11 @@ async def test_past_the_busy_timeout_a_write_is_a_typed_busy_error(tmp_path: Pat
         with pytest.raises(ScsError) as caught:
             await impatient.execute("INSERT INTO notes (body) VALUES (?)", ("x",))
         assert caught.value.code == "DATABASE_BUSY" and caught.value.details["retryable"]
+        # write_one callers waiting together behind the first one's wait get its answer
+        answers = await asyncio.gather(
+            *(impatient.write_one(_note, f"w{i}") for i in range(3)), return_exceptions=True
+        )
+        assert [getattr(a, "code", a) for a in answers] == ["DATABASE_BUSY"] * 3
     finally:
         other.execute("ROLLBACK")
         other.close()

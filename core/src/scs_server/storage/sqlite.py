@@ -141,12 +141,15 @@ class _LoopWrite:
 
 class _Group:
     """``write_one`` statements that share one write transaction and its commit: those
-    that run while it is open, in the event loop's turn that began it (``_statement``)."""
+    that run while it is open, in the event loop's turn that began it, and those that
+    arrived while its first writer waited for the write lock (``_statement``)."""
 
-    __slots__ = ("commit", "waiters", "write")
+    __slots__ = ("commit", "failed", "opened", "waiters", "write")
 
-    def __init__(self, write: _LoopWrite) -> None:
-        self.write = write
+    def __init__(self) -> None:
+        self.write: _LoopWrite | None = None  # None until the transaction is open
+        self.opened = asyncio.Event()  # each waiter its own future: cancelling one is safe
+        self.failed: BaseException | None = None  # why it could not open
         self.waiters: list[asyncio.Future[None]] = []
         self.commit: asyncio.Handle | None = None
 
@@ -402,7 +405,7 @@ class SqliteDatabase(Engine):
         """``write_one``'s statement, committed with the others of the loop's turn.
 
         The first opens a write transaction (``_LoopWrite``: the lock, ``BEGIN
-        IMMEDIATE``) and its commit is due at the loop's next turn; statements that run
+        IMMEDIATE``) and commits it at the loop's next turn; statements that run
         before then join it. Each statement is atomic on its own (SQLite backs out a
         failed statement, not the transaction), every caller waits for the commit, and a
         lone statement commits at once when nothing else is ready to run. A caller
@@ -411,33 +414,67 @@ class SqliteDatabase(Engine):
         run), as a cancelled statement on PostgreSQL may have committed.
         """
         loop = asyncio.get_running_loop()
-        group = self._group
-        if group is None:
-            write = _LoopWrite(self)
-            await write.__aenter__()
-            group = self._group = _Group(write)
-        else:
-            self.grouped_writes += 1
+        group, leader = await self._join_group()
+        write = group.write
+        assert write is not None
         done = loop.create_future()
         group.waiters.append(done)
         try:
-            result = await run_statement_in(group.write.tx, sql, params, change, rows)
+            result = await run_statement_in(write.tx, sql, params, change, rows)
         except BaseException as error:
             group.waiters.remove(done)
-            if not group.write.tx.conn.in_transaction:  # the error ended the transaction
+            if not write.tx.conn.in_transaction:  # the error ended the transaction
                 self._commit_group(group, error)
+            elif leader and group.commit is None:  # the others of this turn still commit
+                group.commit = loop.call_soon(self._commit_group, group)
             raise
-        finally:
-            if self._group is group:
-                # at once when nothing else is ready to run (CPython's queue of ready
-                # callbacks), or when the statement ended the transaction (a ROLLBACK:
-                # the COMMIT then fails for every caller, and nobody joins it after)
-                if not getattr(loop, "_ready", True) or not group.write.tx.conn.in_transaction:
+        if self._group is group:
+            # at once when nothing else is ready to run (CPython's queue of ready
+            # callbacks), or when the statement ended the transaction (a ROLLBACK: the
+            # COMMIT then fails for every caller, and nobody joins it after)
+            if not getattr(loop, "_ready", True) or not write.tx.conn.in_transaction:
+                self._commit_group(group)
+            elif leader:
+                # let this turn's statements join, then commit here: the leader goes on
+                # at once (a commit callback would cost it one more turn of the loop)
+                try:
+                    await asyncio.sleep(0)
+                finally:
                     self._commit_group(group)
-                elif group.commit is None:
-                    group.commit = loop.call_soon(self._commit_group, group)
         await done
         return result
+
+    async def _join_group(self) -> tuple[_Group, bool]:
+        """The open group to run a statement in, and whether this caller leads it.
+
+        Writers that arrive while the first one waits for the write lock wait for its
+        transaction together, so each hand-over of the lock serves them all: queued
+        one by one, every writer would wait for every one before it, one turn each.
+        """
+        while True:
+            group = self._group
+            if group is None:
+                group = self._group = _Group()
+                write = _LoopWrite(self)
+                try:
+                    await write.__aenter__()
+                except BaseException as error:
+                    self._group = None
+                    if not isinstance(error, asyncio.CancelledError):
+                        group.failed = error  # the others waiting get the same answer
+                    group.opened.set()
+                    raise
+                group.write = write
+                group.opened.set()
+                return group, True
+            if group.write is None:  # its first writer waits for the lock
+                await group.opened.wait()
+                if group.failed is not None:
+                    raise group.failed
+                if self._group is not group:
+                    continue  # it closed before this caller ran, or never opened
+            self.grouped_writes += 1
+            return group, False
 
     def _commit_group(self, group: _Group, error: BaseException | None = None) -> None:
         """Commit a group (or, after ``error`` ended its transaction, release it) and
@@ -448,6 +485,7 @@ class SqliteDatabase(Engine):
         if group.commit is not None:
             group.commit.cancel()
         try:
+            assert group.write is not None
             group.write.finish(failed=error is not None)
         except BaseException as failure:
             error = failure
