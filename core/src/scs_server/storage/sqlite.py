@@ -7,7 +7,8 @@
   WAL mode nothing after it waits. One asyncio lock orders this process's writers.
 - ``db.write_one``: the same writer; the statements that run in one turn of the loop
   share a transaction and its commit (under load, tens of writes pay for one commit's
-  WAL frames), each still atomic alone, every caller answered after the commit.
+  WAL frames), each still atomic alone, every caller answered after the commit; those
+  that arrive while the first waits for the lock wait with it (no queue on the lock).
 - ``db.read()`` and ``db.transaction(heavy=True)``: connections used in worker threads,
   one hop per statement, for scans and long batches.
 - The loop-side writer never checkpoints inside a commit (an fsync would stall the loop);
