@@ -72,6 +72,10 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
             values[("scs_db_writes_in_thread_total", engine)]
             == server.app.db.stats()["writes_in_thread"]
         )
+        assert (
+            values[("scs_db_grouped_writes_total", engine)]
+            == server.app.db.stats()["grouped_writes"]
+        )
     else:  # PostgreSQL reports no loop-side writes nor checkpoints: no such series
         assert not any(name.startswith("scs_db_writes") for name, _ in values)
         assert not any(name.startswith("scs_db_checkpoints") for name, _ in values)

@@ -270,6 +270,12 @@ DB_SERIES = (
         "Write transactions run in a thread (heavy ones, or another process held the lock)",
         True,
     ),
+    (
+        "grouped_writes",
+        "scs_db_grouped_writes",
+        "One-statement writes that shared an earlier one's commit (group commit)",
+        True,
+    ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
     ("changes_delivered", "scs_db_changes_delivered", "Change-feed changes delivered", True),
     (
