@@ -56,19 +56,26 @@ async def test_point_reads_between_writes_use_the_idle_writer(db: SqliteDatabase
     assert db.reads_on_writer == before + 2
 
 
-async def test_a_point_read_during_a_write_does_not_see_its_uncommitted_rows(
-    db: SqliteDatabase,
-) -> None:
+async def open_write(db: SqliteDatabase, body: str) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A write transaction that inserted ``body`` and stays open (holding the write lock)
+    until the returned event is set."""
     inserted, release = asyncio.Event(), asyncio.Event()
 
     async def write() -> None:
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("uncommitted",))
+            await tx.execute("INSERT INTO notes (body) VALUES (?)", (body,))
             inserted.set()
             await release.wait()  # the transaction stays open across this await
 
     writing = asyncio.create_task(write())
     await asyncio.wait_for(inserted.wait(), 10)
+    return writing, release
+
+
+async def test_a_point_read_during_a_write_does_not_see_its_uncommitted_rows(
+    db: SqliteDatabase,
+) -> None:
+    writing, release = await open_write(db, "uncommitted")
     before = db.reads_on_writer
     assert await db.fetch_value("SELECT count(*) FROM notes") == 0
     assert await db.fetch_one("SELECT body FROM notes") is None
@@ -100,16 +107,7 @@ async def test_write_one_statements_of_one_loop_turn_share_a_commit(db: SqliteDa
 async def test_writes_that_wait_for_the_lock_wait_together_and_share_a_commit(
     db: SqliteDatabase,
 ) -> None:
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with db.transaction() as tx:
-            await tx.execute("INSERT INTO notes (body) VALUES (?)", ("first",))
-            inside.set()
-            await release.wait()
-
-    holding = asyncio.create_task(hold())
-    await asyncio.wait_for(inside.wait(), 10)
+    holding, release = await open_write(db, "first")
     before = db.stats()
     waiting = [asyncio.create_task(db.write_one(_note, f"w{i}")) for i in range(5)]
     for _ in range(3):  # each is queued now: behind the lock, or behind the first of them
