@@ -418,17 +418,16 @@ class SqliteDatabase(Engine):
         group, leader = await self._join_group()
         write = group.write
         assert write is not None
-        done = loop.create_future()
-        group.waiters.append(done)
         try:
             result = await run_statement_in(write.tx, sql, params, change, rows)
         except BaseException as error:
-            group.waiters.remove(done)
             if not write.tx.conn.in_transaction:  # the error ended the transaction
                 self._commit_group(group, error)
             elif leader and group.commit is None:  # the others of this turn still commit
                 group.commit = loop.call_soon(self._commit_group, group)
             raise
+        done = loop.create_future()  # answered by the group's commit
+        group.waiters.append(done)
         if self._group is group:
             # at once when nothing else is ready to run (CPython's queue of ready
             # callbacks), or when the statement ended the transaction (a ROLLBACK: the
