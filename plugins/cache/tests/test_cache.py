@@ -104,6 +104,46 @@ async def test_a_change_drops_only_what_it_can_affect(scs_factory: ServerFactory
     assert contents(await alice.call("get_messages", session_id=first)) == ["one", "two"]
 
 
+async def test_a_change_looks_only_at_what_it_can_affect(scs_factory: ServerFactory) -> None:
+    server = await scs_factory()
+    alice = await server.agent("alice")
+    sessions = [await session_with(alice, f"message {n}") for n in range(12)]
+    for session_id in sessions:
+        await alice.call("get_messages", session_id=session_id)
+    await alice.call("list_sessions")
+    before = stats(server)
+    assert before["entries"] == 13
+    await alice.call("add_message", session_id=sessions[3], content="news")
+    after = stats(server)
+    # its session's page and the listing of every session, not the eleven other pages
+    assert after["checked"] - before["checked"] == 2
+    assert after["invalidations"] - before["invalidations"] == 2
+    assert after["entries"] == 11
+    assert contents(await alice.call("get_messages", session_id=sessions[3]))[-1] == "news"
+    assert stats(server)["misses"] == after["misses"] + 1
+    await alice.call("get_messages", session_id=sessions[4])
+    assert stats(server)["hits"] == after["hits"] + 1
+
+
+async def test_evicted_entries_leave_the_index(scs_factory: ServerFactory) -> None:
+    server = await scs_factory(env={"SCS_CACHE_MAX_BYTES": "8192"})
+    alice = await server.agent("alice")
+    session_id = await session_with(alice, "one")
+    for limit in range(1, 101):  # 100 answers, a few of which fit: the rest are evicted
+        await alice.call("get_messages", session_id=session_id, limit=limit)
+    before = stats(server)
+    assert before["stores"] == 100
+    assert 0 < before["entries"] < 30
+    await alice.call("add_message", session_id=session_id, content="two")
+    after = stats(server)
+    # the live entries and at most the keys filed since the last rebuild (2 x entries + 64)
+    assert after["checked"] - before["checked"] <= 3 * before["entries"] + 64
+    assert after["checked"] - before["checked"] < 100
+    assert after["entries"] == 0
+    page = await alice.call("get_messages", session_id=session_id, limit=100)
+    assert contents(page) == ["one", "two"]
+
+
 async def test_admin_answers_never_reach_non_admins(scs_factory: ServerFactory) -> None:
     server = await scs_factory()
     admin = await server.agent("root", agent_type="admin")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
+from scs_cache.scopes import ScopeIndex
+
 if TYPE_CHECKING:
     from scs_server import Identity
     from scs_server.storage import Change, ChangeFeed, Subscription
@@ -75,11 +77,13 @@ class ResponseCache:
         self.entries: TTLCache[Key, Entry] = TTLCache(
             maxsize=max_bytes, ttl=ttl_seconds, getsizeof=_size
         )
+        self.index: ScopeIndex[Key] = ScopeIndex()  # what each change may affect
         self.epoch = 0
         self.hits = 0
         self.misses = 0
         self.stores = 0
         self.invalidations = 0
+        self.checked = 0  # entries that changes looked at
         self.not_stored = 0
 
     def on_change(self, change: Change) -> None:
@@ -89,10 +93,13 @@ class ResponseCache:
             self.invalidate()
             return
         self.epoch += 1
-        for key in list(self.entries):
-            entry = self.entries.get(key)  # None: it expired meanwhile
+        candidates = self.index.candidates(change)
+        self.checked += len(candidates)
+        for key in candidates:
+            entry = self.entries.get(key)  # None: it expired or was evicted meanwhile
             if entry is not None and entry.scope.affected_by(change):
                 del self.entries[key]
+                self.index.discard(key, entry.scope)
                 self.invalidations += 1
 
     def invalidate(self) -> None:
@@ -100,6 +107,7 @@ class ResponseCache:
         self.epoch += 1
         self.invalidations += len(self.entries)
         self.entries.clear()
+        self.index.rebuild(())
 
     def refresh(self) -> bool:
         """Take in other processes' changes; False when that failed (the cache is emptied)."""
@@ -131,6 +139,9 @@ class ResponseCache:
             self.not_stored += 1
             return False
         self.entries[key] = Entry(value, size, scope)
+        self.index.add(key, scope)
+        if self.index.filed > 2 * len(self.entries) + 64:  # drop expired and evicted keys
+            self.index.rebuild((key, entry.scope) for key, entry in self.entries.items())
         self.stores += 1
         return True
 
@@ -144,6 +155,7 @@ class ResponseCache:
             "stores": self.stores,
             "not_stored": self.not_stored,
             "invalidations": self.invalidations,
+            "checked": self.checked,
             "entries": len(self.entries),
             "bytes": int(self.entries.currsize),
             "max_bytes": int(self.entries.maxsize),

@@ -9,10 +9,10 @@ emit ``{"session_id": id}``, messaging ``{"session_id": sid, "id": message_id}``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Iterable
 
     from scs_server import Identity
     from scs_server.storage import Change
@@ -37,6 +37,8 @@ CONVERSATION_TOOLS = frozenset(
 )
 MEMORY_TOOLS = frozenset({"get_memory", "list_memory"})
 
+K = TypeVar("K")
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -46,19 +48,77 @@ class Scope:
     session_id: str | None = None  # None: the answer may span sessions
     agent_id: str | None = None  # None: the answer may span agents
 
+    def narrowed(self, topic: str) -> str | None:
+        """The one session / agent this answer follows on ``topic``; None: all of them."""
+        if topic in CONVERSATION:
+            return self.session_id
+        if topic in ("memory", INBOX):
+            return self.agent_id
+        return None  # another plugin's topic: no finer contract to go by
+
     def affected_by(self, change: Change) -> bool:
         if change.topic not in self.topics:
             return False
-        payload = change.payload if isinstance(change.payload, dict) else {}
-        if change.topic in ("memory", INBOX):
-            return _overlaps(self.agent_id, payload.get("agent_id"))
-        if change.topic in CONVERSATION:
-            return _overlaps(self.session_id, payload.get("session_id"))
-        return True  # another plugin's topic: no finer contract to go by
+        mine, changed = self.narrowed(change.topic), changed_value(change)
+        return mine is None or changed is None or mine == changed
 
 
-def _overlaps(mine: str | None, changed: Any) -> bool:
-    return mine is None or not isinstance(changed, str) or mine == changed
+def changed_value(change: Change) -> str | None:
+    """The session (conversation topics) or agent (memory, inbox) a change is about;
+    None when it names none (any may be affected) or its topic has no such contract."""
+    payload = change.payload if isinstance(change.payload, dict) else {}
+    if change.topic in CONVERSATION:
+        value = payload.get("session_id")
+    elif change.topic in ("memory", INBOX):
+        value = payload.get("agent_id")
+    else:
+        return None
+    return value if isinstance(value, str) else None
+
+
+class ScopeIndex(Generic[K]):
+    """Keys filed by topic and by the session / agent their scope follows there, so that
+    a change visits only the keys it may affect instead of every cached answer.
+
+    A key leaves it only through ``discard`` or ``rebuild``: one whose entry left the
+    cache some other way (expiry, eviction) stays until then, so ``candidates`` is a
+    superset (the caller checks each against its entry).
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, dict[str | None, set[K]]] = {}
+        self.filed = 0  # additions since the last rebuild (an upper bound of its size)
+
+    def add(self, key: K, scope: Scope) -> None:
+        for topic in scope.topics:
+            self._keys.setdefault(topic, {}).setdefault(scope.narrowed(topic), set()).add(key)
+        self.filed += 1
+
+    def discard(self, key: K, scope: Scope) -> None:
+        for topic in scope.topics:
+            by_value, value = self._keys.get(topic, {}), scope.narrowed(topic)
+            keys = by_value.get(value)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_value[value]
+
+    def candidates(self, change: Change) -> set[K]:
+        """Every key whose scope ``change`` may affect (and perhaps a few stale ones)."""
+        by_value = self._keys.get(change.topic)
+        if not by_value:
+            return set()
+        changed = changed_value(change)
+        if changed is None:
+            return set().union(*by_value.values())
+        return by_value.get(None, set()) | by_value.get(changed, set())
+
+    def rebuild(self, entries: Iterable[tuple[K, Scope]]) -> None:
+        """File exactly ``entries`` (drops keys whose entries left the cache)."""
+        self._keys.clear()
+        self.filed = 0
+        for key, scope in entries:
+            self.add(key, scope)
 
 
 def tool_scope(

@@ -322,7 +322,10 @@ def _cache_families(stats: dict[str, Any]) -> Iterable[Metric]:
     yield CounterMetricFamily("scs_cache_hits", "Reads answered from the cache", stats["hits"])
     yield CounterMetricFamily("scs_cache_misses", "Cacheable reads that ran", stats["misses"])
     yield CounterMetricFamily(
-        "scs_cache_invalidations", "Times the cache was emptied by a write", stats["invalidations"]
+        "scs_cache_invalidations", "Entries dropped by committed changes", stats["invalidations"]
+    )
+    yield CounterMetricFamily(
+        "scs_cache_checked", "Entries that changes looked at", stats["checked"]
     )
     yield GaugeMetricFamily("scs_cache_entries", "Entries in the cache", stats["entries"])
     yield GaugeMetricFamily("scs_cache_bytes", "Approximate size of the entries", stats["bytes"])
