@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from scs_server.auth import store
 from scs_server.auth.revocations import RevocationChecks
-from scs_server.testing import until_a_backend_waits_for_a_lock
+from scs_server.testing import parse_error, parse_result, until_a_backend_waits_for_a_lock
 
 from . import probe_plugin
 
@@ -92,3 +92,45 @@ async def test_concurrent_calls_over_http_each_get_their_own_verdict(scs_factory
     verdicts = await asyncio.gather(*(verdict(i) for i in range(20)))
     assert verdicts == ["alice", "bob", "AUTH_004", "dave"] * 5
     assert revocations.checks - before == 20
+
+
+async def test_a_bearer_call_starts_its_check_as_it_arrives(scs_factory: Any) -> None:
+    server: ScsServer = await scs_factory("probe", http=True, extra_plugins={"probe": probe_plugin})
+    alice = await server.agent("alice")
+    revocations = server.app.auth.revocations
+    client = await server.open_client(alice.token)  # the token only as a Bearer header
+
+    async def whoami() -> Any:
+        return await client.call_tool("whoami", {}, raise_on_error=False)
+
+    assert parse_result(await whoami())["agent_id"] == "alice"  # the token is known now
+    started, checks = revocations.started_early, revocations.checks
+    for _ in range(3):
+        assert parse_result(await whoami())["agent_id"] == "alice"
+    # on PostgreSQL (a read is a round trip) each check began as its request arrived
+    early = 3 if server.app.db.dialect == "postgresql" else 0
+    assert (revocations.started_early - started, revocations.checks - checks) == (early, 3)
+    identity = server.app.auth.tokens.known(alice.token)
+    assert identity is not None and identity.token_id is not None
+    await revoke(server.app.db, identity.token_id)  # committed before the next request
+    refused = await whoami()
+    assert refused.is_error and parse_error(refused).code == "AUTH_004"
+    assert revocations.started_early - started == (4 if early else 0)
+    # a call presenting another token than its header's is checked for that token
+    bob = await server.agent("bob")
+    answer = await client.call_tool("whoami", {"auth_token": bob.token}, raise_on_error=False)
+    assert parse_result(answer)["agent_id"] == "bob"
+
+
+async def test_a_legacy_session_starts_its_checks_early_too(scs_factory: Any) -> None:
+    server: ScsServer = await scs_factory("probe", http=True, extra_plugins={"probe": probe_plugin})
+    alice = await server.agent("alice")
+    revocations = server.app.auth.revocations
+    # a handshake-era protocol: no Mcp-Method header, an Mcp-Session-Id instead
+    client = await server.open_client(alice.token, mode="legacy")
+    assert parse_result(await client.call_tool("whoami", {}))["agent_id"] == "alice"
+    started = revocations.started_early
+    for _ in range(2):
+        assert parse_result(await client.call_tool("whoami", {}))["agent_id"] == "alice"
+    early = 2 if server.app.db.dialect == "postgresql" else 0
+    assert revocations.started_early - started == early

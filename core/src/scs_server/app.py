@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import scs_server
+from scs_server.auth.early_check import EarlyRevocationCheck
 from scs_server.auth.secrets import ensure_secrets, new_secret
 from scs_server.auth.service import AuthService
 from scs_server.calls import CallHooks, CallMiddleware
@@ -188,6 +189,15 @@ class App:
         ]
         if self.in_flight is not None:
             middleware.append(AsgiMiddleware(InFlightLimitMiddleware, counts=self.in_flight))
+        if self.db.dialect == "postgresql":  # a read is a round trip there (early_check.py)
+            middleware.append(
+                AsgiMiddleware(
+                    EarlyRevocationCheck,
+                    tokens=self.auth.tokens,
+                    revocations=self.auth.revocations,
+                    path="/mcp",
+                )
+            )
         if self.settings.cors_origins:
             middleware.insert(
                 0,

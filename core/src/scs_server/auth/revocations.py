@@ -7,6 +7,9 @@ starting their own, and that read answers all of them (up to REVOKED_AMONG_MAX a
 Nothing is cached: every answer comes from a read sent after the call asked, so a
 revocation committed anywhere (another replica included) before a call arrives is
 seen by that call, exactly as with one read per call. A lone call reads at once.
+
+On PostgreSQL an HTTP request's check may start as the request arrives, before the MCP
+layers parse it (``scs_server.auth.early_check``): its round trip then overlaps them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class RevocationChecks:
         self.db = db
         self.reads = 0  # statements sent
         self.checks = 0  # calls answered by them
+        self.started_early = 0  # checks begun as their HTTP request arrived
         self._reading = False
         self._waiting: list[tuple[str, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -43,6 +47,13 @@ class RevocationChecks:
             return jti in await self._read([jti])
         finally:
             self._next()
+
+    def start(self, jti: str) -> asyncio.Task[bool]:
+        """Begin the check of ``jti`` now (``is_revoked`` in a task); await it later."""
+        self.started_early += 1
+        task = asyncio.get_running_loop().create_task(self.is_revoked(jti))
+        task.add_done_callback(_retrieved)  # nobody may await it (not a tool call)
+        return task
 
     async def _read(self, jtis: list[str]) -> set[str]:
         self.reads += 1
@@ -77,3 +88,9 @@ class RevocationChecks:
                     answer.set_result(jti in revoked)
         finally:
             self._next()
+
+
+def _retrieved(task: asyncio.Task[bool]) -> None:
+    """Mark an early check's outcome as seen, so an unclaimed failure is not logged."""
+    if not task.cancelled():
+        task.exception()

@@ -8,7 +8,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from scs_server.auth import named_store, store
+from scs_server.auth import early_check, named_store, store
 from scs_server.auth.registry import AgentRegistry
 from scs_server.auth.revocations import RevocationChecks
 from scs_server.auth.throttle import FailureThrottle
@@ -287,7 +287,7 @@ class AuthService:
             identity = self.tokens.verify(token)
         except ScsError as error:
             raise await self.failed("token", client or client_address(), token, error) from None
-        if identity.token_id and await self.revocations.is_revoked(identity.token_id):
+        if identity.token_id and await self._revoked(identity.token_id):
             raise await self.failed(
                 "token",
                 client or client_address(),
@@ -301,6 +301,11 @@ class AuthService:
         if identity.token_name is not None:
             await self._touch(identity)
         return identity
+
+    async def _revoked(self, jti: str) -> bool:
+        """The revocation check: the one its HTTP request started on arrival, if any."""
+        early = early_check.take(jti)
+        return await (early if early is not None else self.revocations.is_revoked(jti))
 
     async def refresh(self, token: str, grace_s: int = 0) -> Minted:
         """Trade a token for a new one, once: of concurrent refreshes of one token only

@@ -150,16 +150,25 @@ class TokenService:
         # a JWT is base64url and dots: anything else (e.g. a lone surrogate) is malformed
         if not isinstance(token, str) or not token or len(token) > 8192 or not token.isascii():
             raise self._invalid("the token is missing or malformed")
-        known = self._verified.get(token)
+        known = self.known(token)
         if known is not None:
-            if known.expires_at is not None and time.time() < known.expires_at:
-                return known
-            del self._verified[token]
+            return known
         identity = self._decode(token)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # oldest first
         self._verified[token] = identity
         return identity
+
+    def known(self, token: str) -> Identity | None:
+        """The identity of a token that verified before and has not expired, else None
+        (nothing is decoded: a token seen for the first time gets None)."""
+        known = self._verified.get(token)
+        if known is None:
+            return None
+        if known.expires_at is not None and time.time() < known.expires_at:
+            return known
+        del self._verified[token]
+        return None
 
     def _decode(self, token: str) -> Identity:
         import jwt
