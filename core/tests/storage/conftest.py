@@ -35,6 +35,16 @@ async def create_notes(db: Database) -> None:
 
 
 @pytest.fixture
+def grouping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's ``write_one`` groups wait a turn whenever anything else is ready to run,
+    as under load (by default a loop with few callbacks ready commits at once), so that
+    a few statements started together share a commit."""
+    import scs_server.storage.sqlite
+
+    monkeypatch.setattr(scs_server.storage.sqlite, "GROUP_MIN_READY", 1)
+
+
+@pytest.fixture
 async def notes_db(storage_db: Database) -> AsyncIterator[Database]:
     """The engine under test with a ``notes`` table."""
     await create_notes(storage_db)

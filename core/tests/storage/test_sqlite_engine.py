@@ -91,6 +91,7 @@ async def _note(one: OneStatement, body: str) -> int:
     return int(row["id"])
 
 
+@pytest.mark.usefixtures("grouping")
 async def test_write_one_statements_of_one_loop_turn_share_a_commit(db: SqliteDatabase) -> None:
     before = db.stats()
     ids = await asyncio.gather(*(db.write_one(_note, f"n{i}") for i in range(5)))
@@ -102,6 +103,23 @@ async def test_write_one_statements_of_one_loop_turn_share_a_commit(db: SqliteDa
     await db.write_one(_note, "alone")  # nothing else ready: committed at once, alone
     assert db.stats()["writes_on_loop"] == after["writes_on_loop"] + 1
     assert db.stats()["grouped_writes"] == after["grouped_writes"]
+
+
+async def test_with_few_callbacks_ready_each_write_commits_at_once(db: SqliteDatabase) -> None:
+    few = scs_server.storage.sqlite.GROUP_MIN_READY - 2
+    before = db.stats()
+    await asyncio.gather(*(db.write_one(_note, f"few{i}") for i in range(few)))
+    after = db.stats()
+    assert after["writes_on_loop"] - before["writes_on_loop"] == few  # none waited a turn
+    assert after["grouped_writes"] == before["grouped_writes"]
+    many = scs_server.storage.sqlite.GROUP_MIN_READY + 2  # the first sees the others ready
+    await asyncio.gather(*(db.write_one(_note, f"many{i}") for i in range(many)))
+    assert db.stats()["writes_on_loop"] - after["writes_on_loop"] == 1
+    assert db.stats()["grouped_writes"] - after["grouped_writes"] == many - 1
+    batched = db.stats()  # the last group was not alone: two started together share one
+    await asyncio.gather(db.write_one(_note, "then0"), db.write_one(_note, "then1"))
+    assert db.stats()["writes_on_loop"] - batched["writes_on_loop"] == 1
+    assert await db.fetch_value("SELECT count(*) FROM notes") == few + many + 2
 
 
 async def test_writes_that_wait_for_the_lock_wait_together_and_share_a_commit(
@@ -124,6 +142,7 @@ async def test_writes_that_wait_for_the_lock_wait_together_and_share_a_commit(
     assert [r["id"] for r in rows[1:]] == ids
 
 
+@pytest.mark.usefixtures("grouping")
 async def test_a_read_while_writes_wait_for_their_commit_sees_only_committed_rows(
     db: SqliteDatabase,
 ) -> None:
@@ -137,6 +156,7 @@ async def test_a_read_while_writes_wait_for_their_commit_sees_only_committed_row
     assert await count() == 2
 
 
+@pytest.mark.usefixtures("grouping")
 async def test_a_caller_cancelled_while_its_group_commits_leaves_its_row_written(
     db: SqliteDatabase,
 ) -> None:
@@ -160,6 +180,7 @@ async def test_a_caller_cancelled_while_its_group_commits_leaves_its_row_written
     assert len(seen) == 2  # its change was delivered with the group's
 
 
+@pytest.mark.usefixtures("grouping")
 async def test_a_statement_that_ends_the_shared_transaction_fails_the_writes_in_it(
     db: SqliteDatabase,
 ) -> None:

@@ -109,6 +109,7 @@ async def test_after_commit_runs_once_committed_and_never_after_a_failure(
     assert await db.fetch_value("SELECT count(*) FROM notes") == 1
 
 
+@pytest.mark.usefixtures("grouping")  # on SQLite: they share a commit
 async def test_concurrent_writes_each_stand_alone(
     dbs: tuple[Database, Database, list[Change], list[Change]],
 ) -> None:
