@@ -103,3 +103,30 @@ async def test_an_unreachable_server_is_retryable_and_service_resumes(
     finally:
         await db.close()
         await other.close()
+
+
+def test_a_first_start_on_a_taken_port_moves_to_another() -> None:
+    """The free port a cluster picked may be taken before PostgreSQL binds it (another
+    worker's cluster, a client's ephemeral port): its first start then tries another."""
+    import socket
+
+    import psycopg
+    from scs_server.storage.cluster import PostgresCluster, find_binaries
+    from scs_server.testing import no_postgres
+
+    binaries = find_binaries()
+    if binaries is None:
+        no_postgres("no PostgreSQL binaries (initdb): install Debian's postgresql package")
+        return
+    cluster = PostgresCluster(binaries)
+    taken = cluster.port
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", taken))
+            squatter.listen()
+            cluster.start()
+            assert cluster.port != taken
+            with psycopg.connect(cluster.url(), connect_timeout=10) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        cluster.destroy()

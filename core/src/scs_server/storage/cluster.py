@@ -36,6 +36,9 @@ def _version(path: Path) -> int:
     return int(part) if part.isdigit() else 0
 
 
+FIRST_START_ATTEMPTS = 3  # a first start that fails is tried again on another port
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -67,18 +70,30 @@ class PostgresCluster:
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 
     def start(self) -> None:
-        if not self._initialised:
+        first = not self._initialised
+        if first:
             self._run(
                 "initdb", "-N", "-D", str(self.data), "-A", "trust", "-U", self.user, "-E", "UTF8"
             )
             self._initialised = True
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
-                  "-o", options, "start")  # fmt: skip
+        attempts = FIRST_START_ATTEMPTS if first else 1
+        for attempt in range(attempts):
+            options = (
+                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                " -c max_connections=200"
+            )
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w",
+                          "-o", options, "start")  # fmt: skip
+            except subprocess.CalledProcessError:
+                if attempt + 1 >= attempts:
+                    raise
+                # another process may have taken the free port since it was picked (no
+                # URL was handed out yet, so another port is fine)
+                self.port = _free_port()
+            else:
+                return
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``: clean; ``immediate``: a crash, loses unflushed commits)."""
