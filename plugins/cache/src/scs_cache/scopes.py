@@ -37,6 +37,13 @@ CONVERSATION_TOOLS = frozenset(
 )
 MEMORY_TOOLS = frozenset({"get_memory", "list_memory"})
 
+# per topic, the payload key (and the Scope field) naming the one session / agent a
+# change is about, as the topics' contract (module docstring) says
+NARROWED_BY = {
+    **dict.fromkeys(CONVERSATION, "session_id"),
+    **dict.fromkeys(MEMORY, "agent_id"),
+    INBOX: "agent_id",
+}
 K = TypeVar("K")
 
 
@@ -50,11 +57,8 @@ class Scope:
 
     def narrowed(self, topic: str) -> str | None:
         """The one session / agent this answer follows on ``topic``; None: all of them."""
-        if topic in CONVERSATION:
-            return self.session_id
-        if topic in ("memory", INBOX):
-            return self.agent_id
-        return None  # another plugin's topic: no finer contract to go by
+        field = NARROWED_BY.get(topic)  # None: another plugin's topic, no finer contract
+        return None if field is None else getattr(self, field)
 
     def affected_by(self, change: Change) -> bool:
         if change.topic not in self.topics:
@@ -66,13 +70,9 @@ class Scope:
 def changed_value(change: Change) -> str | None:
     """The session (conversation topics) or agent (memory, inbox) a change is about;
     None when it names none (any may be affected) or its topic has no such contract."""
+    field = NARROWED_BY.get(change.topic)
     payload = change.payload if isinstance(change.payload, dict) else {}
-    if change.topic in CONVERSATION:
-        value = payload.get("session_id")
-    elif change.topic in ("memory", INBOX):
-        value = payload.get("agent_id")
-    else:
-        return None
+    value = payload.get(field) if field is not None else None
     return value if isinstance(value, str) else None
 
 
