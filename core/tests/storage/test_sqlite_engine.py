@@ -56,6 +56,73 @@ async def test_point_reads_between_writes_use_the_idle_writer(db: SqliteDatabase
     assert db.reads_on_writer == before + 2
 
 
+async def test_short_queries_of_a_read_block_run_on_the_loop(db: SqliteDatabase) -> None:
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("x",))
+    before = db.stats()
+    async with db.read() as reader:
+        assert await reader.fetch_value("SELECT body FROM notes") == "x"
+        assert [r["body"] for r in await reader.fetch_all("SELECT body FROM notes")] == ["x"]
+        row = await reader.fetch_one("SELECT count(*) AS n FROM notes")
+        assert row is not None and row["n"] == 1
+    after = db.stats()
+    assert after["reads_on_loop"] - before["reads_on_loop"] == 3
+    assert after["reads_over_budget"] == before["reads_over_budget"]
+    assert after["reads_on_writer"] - before["reads_on_writer"] == 3  # its warm cache
+
+
+LONG_QUERY = (  # runs for a good part of a second: always past the loop's budget
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+    " SELECT count(*) FROM n"
+)
+
+
+async def test_a_long_query_of_a_read_block_moves_to_a_thread_and_answers_whole(
+    db: SqliteDatabase,
+) -> None:
+    def counts() -> tuple[int, int]:
+        stats = db.stats()
+        return stats["reads_on_loop"], stats["reads_over_budget"]
+
+    on_loop, over = counts()
+    async with db.read() as reader:
+        assert await reader.fetch_value(LONG_QUERY) == 3_000_000  # interrupted, run again
+        assert counts() == (on_loop, over + 1)
+        assert await reader.fetch_value(LONG_QUERY) == 3_000_000  # straight to the thread
+        assert counts() == (on_loop, over + 1)
+        assert await reader.fetch_value(LONG_QUERY) == 3_000_000  # tried on the loop again
+        assert counts() == (on_loop, over + 2)
+        for _ in range(2):  # now skipped twice
+            assert await reader.fetch_value(LONG_QUERY) == 3_000_000
+        assert counts() == (on_loop, over + 2)
+        assert await reader.fetch_value("SELECT count(*) FROM notes") == 0  # others: the loop
+        assert counts() == (on_loop + 1, over + 2)
+    # the budget left the loop-side connection with the query: a point read is not cut short
+    assert await db.fetch_value(LONG_QUERY) == 3_000_000
+
+
+async def test_a_read_block_that_began_a_transaction_reads_in_it(db: SqliteDatabase) -> None:
+    async with db.read() as reader:
+        await reader.execute("BEGIN")
+        assert await reader.fetch_value("SELECT count(*) FROM notes") == 0  # the snapshot
+        await db.execute("INSERT INTO notes (body) VALUES (?)", ("later",))
+        on_loop = db.stats()["reads_on_loop"]
+        assert await reader.fetch_value("SELECT count(*) FROM notes") == 0
+        assert db.stats()["reads_on_loop"] == on_loop  # the block's connection answered
+        await reader.execute("COMMIT")
+        assert await reader.fetch_value("SELECT count(*) FROM notes") == 1
+
+
+async def test_a_failing_query_of_a_read_block_raises_from_the_loop(db: SqliteDatabase) -> None:
+    before = db.stats()
+    async with db.read() as reader:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await reader.fetch_all("SELECT * FROM no_such_table")
+        assert await reader.fetch_value("SELECT 1") == 1  # the block goes on
+    after = db.stats()
+    assert after["reads_over_budget"] == before["reads_over_budget"]
+    assert after["reads_on_loop"] - before["reads_on_loop"] == 1
+
+
 async def open_write(db: SqliteDatabase, body: str) -> tuple[asyncio.Task[None], asyncio.Event]:
     """A write transaction that inserted ``body`` and stays open (holding the write lock)
     until the returned event is set."""
@@ -267,7 +334,8 @@ async def test_the_loop_writer_leaves_checkpoints_to_a_thread(
     for n in range(2):
         await db.execute("INSERT INTO notes (body) VALUES (?)", (f"x{n}",))
     assert db.checkpoints == 0
-    async with db.read() as reader:  # the other connections keep the default
+    # a pooled reader keeps the default (a snapshot read runs on the block's connection)
+    async with db.read(snapshot=True) as reader:
         assert await reader.fetch_value("PRAGMA wal_autocheckpoint") > 0
     await db.execute("INSERT INTO notes (body) VALUES (?)", ("x2",))
     await eventually(lambda: db.checkpoints == 1)
@@ -315,7 +383,7 @@ async def test_every_connection_has_the_pragmas(tmp_path: Path) -> None:
     expected = ("wal", 1, 1, -8000, 2, 1 << 20, 1 << 22)
 
     async def through_a_reader() -> tuple[object, ...]:
-        async with db.read() as reader:
+        async with db.read(snapshot=True) as reader:  # on the pooled connection itself
             values = [await reader.fetch_value(f"PRAGMA {name}") for name in PRAGMAS]
             busy = await reader.fetch_value("PRAGMA busy_timeout")
             await asyncio.sleep(0.01)  # hold the connection so that others are opened

@@ -46,6 +46,7 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     await alice.fails("probe_fail", code="CONFLICT")
     session = await alice.call("create_session", purpose="metrics")
     await alice.call("add_message", session_id=session["session_id"], content="counted")
+    await alice.call("get_messages", session_id=session["session_id"])
 
     gc.collect(1)  # at least one pause of generation 1 to report
     response = await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})
@@ -67,6 +68,11 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     assert values[("scs_db_changes_delivered_total", engine)] >= 2  # the session, the message
     if dialect == "sqlite":
         assert values[("scs_db_writes_on_loop_total", engine)] >= 2  # create_session, add_message
+        assert values[("scs_db_reads_on_loop_total", engine)] >= 1  # get_messages' page
+        assert (
+            values[("scs_db_reads_over_budget_total", engine)]
+            == server.app.db.stats()["reads_over_budget"]
+        )
         # heavy transactions (start-up, migrations) run in a thread; tool writes do not
         assert (
             values[("scs_db_writes_in_thread_total", engine)]
@@ -77,7 +83,7 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
             == server.app.db.stats()["grouped_writes"]
         )
     else:  # PostgreSQL reports no loop-side writes nor checkpoints: no such series
-        assert not any(name.startswith("scs_db_writes") for name, _ in values)
+        assert not any(name.startswith(("scs_db_writes", "scs_db_reads")) for name, _ in values)
         assert not any(name.startswith("scs_db_checkpoints") for name, _ in values)
     assert not any(
         name.startswith("scs_db_") and labels != engine for name, labels in values

@@ -9,8 +9,11 @@
   share a transaction and its commit (under load, tens of writes pay for one commit's
   WAL frames), each still atomic alone, every caller answered after the commit; those
   that arrive while the first waits for the lock wait with it (no queue on the lock).
-- ``db.read()`` and ``db.transaction(heavy=True)``: connections used in worker threads,
-  one hop per statement, for scans and long batches.
+- ``db.read()``: each query first runs on the loop (a loop-side connection); one that
+  runs past ``LOOP_READ_BUDGET_S`` is interrupted and runs in a worker thread, on the
+  block's pooled connection (``LoopFirstExecutor``). ``db.read(snapshot=True)`` and
+  ``db.transaction(heavy=True)``: connections used in worker threads, one hop per
+  statement, for scans and long batches.
 - The loop-side writer never checkpoints inside a commit (an fsync would stall the loop);
   a PASSIVE checkpoint runs in a thread every CHECKPOINT_COMMITS commits or sooner when
   the WAL grew by CHECKPOINT_WAL_GROWTH.
@@ -40,6 +43,8 @@ from scs_server.storage.feed import (
 from scs_server.storage.migrate import apply_migrations
 from scs_server.storage.sqlite_conn import (
     LoopExecutor,
+    LoopFirstExecutor,
+    LoopReads,
     LoopTransaction,
     ReaderPool,
     ThreadExecutor,
@@ -257,6 +262,7 @@ class SqliteDatabase(Engine):
         self.opened = 0
         self.writes_on_loop = 0
         self.reads_on_writer = 0  # point reads served by the idle writer (its warm cache)
+        self.loop_reads = LoopReads()  # db.read() queries tried on the loop first
         self.writes_in_thread = 0
         self.grouped_writes = 0  # write_one statements that shared an earlier one's commit
         self.checkpoints = 0
@@ -368,17 +374,18 @@ class SqliteDatabase(Engine):
 
     @asynccontextmanager
     async def read(self, *, snapshot: bool = False) -> AsyncIterator[ThreadExecutor]:
-        """A reader connection used in a worker thread (autocommit; no transaction held).
+        """A reader connection (autocommit; no transaction held): each query runs on the
+        loop while it is short, else in a worker thread (``LoopFirstExecutor``).
 
         ``snapshot``: one read transaction for the whole block (WAL: every statement sees
-        the database as it was on entry, whatever commits meanwhile).
+        the database as it was on entry, whatever commits meanwhile), in a worker thread.
         """
         readers = self._open_readers()
         async with readers.connection() as conn:
-            executor = ThreadExecutor(conn, readers.threads)
             if not snapshot:
-                yield executor
+                yield LoopFirstExecutor(conn, readers.threads, self._point_reader, self.loop_reads)
                 return
+            executor = ThreadExecutor(conn, readers.threads)
             await executor.execute("BEGIN")
             try:
                 # a deferred BEGIN takes its snapshot at the first read: take it now
@@ -650,6 +657,8 @@ class SqliteDatabase(Engine):
             "writer_waiting": self._write_lock.locked(),
             "writes_on_loop": self.writes_on_loop,
             "reads_on_writer": self.reads_on_writer,
+            "reads_on_loop": self.loop_reads.on_loop,
+            "reads_over_budget": self.loop_reads.over_budget,
             "writes_in_thread": self.writes_in_thread,
             "grouped_writes": self.grouped_writes,
             "checkpoints": self.checkpoints,

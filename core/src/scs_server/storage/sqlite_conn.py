@@ -1,8 +1,9 @@
 """SQLite connections through the data API: statement runners, executors, reader pool.
 
 The runners are plain functions of a ``sqlite3.Connection``, shared by the executor
-that runs them on the event loop (``LoopExecutor``, short work) and the one that runs
-them in a worker thread (``ThreadExecutor``, one hop per statement). The engine itself
+that runs them on the event loop (``LoopExecutor``, short work), the one that runs
+them in a worker thread (``ThreadExecutor``, one hop per statement) and ``db.read()``'s,
+which tries each query on the loop first (``LoopFirstExecutor``). The engine itself
 is ``scs_server.storage.sqlite``.
 """
 
@@ -27,11 +28,18 @@ if TYPE_CHECKING:
     from scs_server.storage.feed import Pending
 
 INSERT_CHANGE = "INSERT INTO scs_changes (topic, payload, origin, at) VALUES (?, ?, ?, ?)"
+LOOP_READ_BUDGET_S = 0.0005  # a db.read() query runs on the loop while it takes less
+BUDGET_CHECK_STEPS = 1000  # SQLite VM instructions between two looks at the clock
+MAX_SKIPS = 64  # runs an over-budget query text goes straight to a thread, at most
 
 
 def is_busy(error: BaseException) -> bool:
     text = str(error).lower()
     return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def is_interrupted(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and str(error) == "interrupted"
 
 
 def raise_typed(error: sqlite3.Error) -> NoReturn:
@@ -158,6 +166,99 @@ class ThreadExecutor:
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         return await self._run(run_fetch_value, sql, params)
+
+
+class LoopReads:
+    """What ``LoopFirstExecutor`` learned: queries answered on the loop, queries that ran
+    over the budget there, and the query texts that did so lately. Such a text goes
+    straight to a thread for its next 1, 2, 4 ... ``MAX_SKIPS`` runs (doubling while it
+    keeps running over), then is tried on the loop again: a query's cost depends on its
+    parameters (a small session's page, a large one's)."""
+
+    __slots__ = ("_skips", "on_loop", "over_budget")
+
+    def __init__(self) -> None:
+        self.on_loop = 0
+        self.over_budget = 0
+        self._skips: dict[str, list[int]] = {}  # sql -> [runs left to skip, last skip length]
+
+    def worth_trying(self, sql: str) -> bool:
+        skip = self._skips.get(sql)
+        if skip is None or skip[0] == 0:
+            return True
+        skip[0] -= 1
+        return False
+
+    def fitted(self, sql: str) -> None:
+        self.on_loop += 1
+        if self._skips:
+            self._skips.pop(sql, None)
+
+    def overran(self, sql: str) -> None:
+        self.over_budget += 1
+        last = self._skips.get(sql)
+        length = min(MAX_SKIPS, last[1] * 2) if last else 1
+        if last is None and len(self._skips) >= 1024:  # texts built per call: stay bounded
+            self._skips.clear()
+        self._skips[sql] = [length, length]
+
+
+class LoopFirstExecutor(ThreadExecutor):
+    """``db.read()``'s executor: each query runs on the event loop first, on a loop-side
+    connection, and in the worker thread if it runs past ``LOOP_READ_BUDGET_S`` there
+    (SQLite interrupts it; a read leaves nothing to undo) or meets a lock.
+
+    A hop costs a short query more than the query itself: under load its answer waits
+    for a thread, for the interpreter lock at every row (``sqlite3`` lets go of it around
+    each step, and a busy loop keeps it up to a switch interval) and for the loop's next
+    turn. A query inside a transaction the block began stays on the block's connection,
+    as do ``execute`` and ``execute_many``."""
+
+    __slots__ = ("loop_connection", "reads")
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        pool: ThreadPoolExecutor,
+        loop_connection: Callable[[], sqlite3.Connection],
+        reads: LoopReads,
+    ) -> None:
+        super().__init__(conn, pool)
+        self.loop_connection = loop_connection
+        self.reads = reads
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        result: Row | None = await self._query(run_fetch_one, sql, params)
+        return result
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        result: list[Row] = await self._query(run_fetch_all, sql, params)
+        return result
+
+    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
+        return await self._query(run_fetch_value, sql, params)
+
+    async def _query(
+        self, runner: Callable[[sqlite3.Connection, str, Params], Any], sql: str, params: Params
+    ) -> Any:
+        reads = self.reads
+        if not self.conn.in_transaction and reads.worth_trying(sql):
+            conn = self.loop_connection()
+            deadline = time.perf_counter() + LOOP_READ_BUDGET_S
+            conn.set_progress_handler(lambda: time.perf_counter() > deadline, BUDGET_CHECK_STEPS)
+            try:
+                result = runner(conn, sql, params)
+            except sqlite3.Error as error:
+                if is_interrupted(error):
+                    reads.overran(sql)
+                elif not is_busy(error):  # busy: the thread waits for the lock instead
+                    raise_typed(error)
+            else:
+                reads.fitted(sql)
+                return result
+            finally:
+                conn.set_progress_handler(None, 0)
+        return await self._run(runner, sql, params)
 
 
 class LoopTransaction(Emitting, LoopExecutor):

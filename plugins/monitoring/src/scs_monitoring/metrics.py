@@ -276,6 +276,18 @@ DB_SERIES = (
         "One-statement writes that shared an earlier one's commit (group commit)",
         True,
     ),
+    (
+        "reads_on_loop",
+        "scs_db_reads_on_loop",
+        "Queries of read blocks answered on the event loop (SQLite)",
+        True,
+    ),
+    (
+        "reads_over_budget",
+        "scs_db_reads_over_budget",
+        "Queries of read blocks that ran past the loop's budget and moved to a thread",
+        True,
+    ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
     ("changes_delivered", "scs_db_changes_delivered", "Change-feed changes delivered", True),
     (
