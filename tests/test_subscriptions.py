@@ -112,6 +112,20 @@ async def test_unsubscribe_stops_notifications(server: ScsServer) -> None:
     await feed.unsubscribe("agent://never-subscribed/memory")  # not an error
 
 
+async def test_without_subscribers_writes_wake_no_relay(server: ScsServer) -> None:
+    alice = await server.agent("alice")
+    session_id = await session_of(alice)
+    relayed = server.app.subscriptions.relayed
+    for n in range(3):
+        await alice.call("add_message", session_id=session_id, content=f"unwatched {n}")
+    assert server.app.subscriptions.relayed == relayed
+    feed = await subscriber(server, alice.token)
+    await feed.subscribe(f"session://{session_id}")
+    await alice.call("add_message", session_id=session_id, content="watched")
+    assert await feed.wait_for(1) == [f"session://{session_id}"]
+    assert server.app.subscriptions.relayed > relayed
+
+
 async def test_session_close_and_memory_changes_notify(server: ScsServer) -> None:
     alice = await server.agent("alice")
     admin = await server.agent("root", agent_type="admin")

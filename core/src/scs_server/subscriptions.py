@@ -83,6 +83,7 @@ class Subscriptions:
         self._listeners: set[_Listener] = set()
         self._followers: list[tuple[frozenset[str], Callable[[Change], Awaitable[None]]]] = []
         self._changes = ChangeQueue()
+        self.relayed = 0  # changes handed to the relay (only while anyone subscribes)
         self._feed: Subscription | None = None
         self._relay: asyncio.Task[None] | None = None
 
@@ -97,8 +98,15 @@ class Subscriptions:
         topics = frozenset().union(*(t for t, _ in self._followers))
         if not topics:
             return
-        self._feed = await self.app.db.changes.subscribe(self._changes.put, topics)
+        self._feed = await self.app.db.changes.subscribe(self._offer, topics)
         self._relay = asyncio.get_running_loop().create_task(self._relay_changes())
+
+    def _offer(self, change: Change) -> None:
+        """Queue a change for the relay while any connection or stream subscribes: with
+        nobody to tell, a write wakes no task (the relay checks ``count`` again)."""
+        if self._connections or self._listeners:
+            self.relayed += 1
+            self._changes.put(change)
 
     async def _relay_changes(self) -> None:
         while True:
