@@ -95,6 +95,24 @@ class LateListener:
 
 
 @dataclass
+class YieldingListener:
+    """Takes many turns of the event loop to deliver (far from done in its first step);
+    notes whether the task serving the writing call had ended by then."""
+
+    writer: Writer
+    delivered: list[int] = field(default_factory=list)
+    call_ended_first: list[bool] = field(default_factory=list)
+
+    @hookimpl
+    async def scs_event(self, event: Event) -> None:
+        if event.name == WRITTEN:
+            for _ in range(50):
+                await asyncio.sleep(0)
+            self.call_ended_first.append(self.writer.serving[-1].done())
+            self.delivered.append(event.data["row"])
+
+
+@dataclass
 class FailingListener:
     """Takes both arguments (``LateListener`` takes one) and fails on every write."""
 
@@ -160,6 +178,21 @@ async def test_a_call_returns_after_its_events_and_a_rollback_announces_nothing(
     assert failure.code == "VALIDATION_001"
     assert await count_rows(server.app) == 1
     assert late.delivered == [written["row"]]
+
+
+async def test_a_call_returns_after_a_delivery_that_takes_several_turns(
+    scs_factory: ServerFactory,
+) -> None:
+    writer = Writer()
+    yielding = YieldingListener(writer)
+    server = await scs_factory(
+        "sessions,writer,yielding", extra_plugins={"writer": writer, "yielding": yielding}
+    )
+    alice = await server.agent("alice")
+    for n in range(3):
+        written = await alice.call("probe_write", note=f"n{n}")
+        assert yielding.delivered[-1] == written["row"]  # delivered before the call returned
+    assert yielding.call_ended_first == [False, False, False]
 
 
 async def test_a_failing_listener_is_logged_and_the_next_one_still_gets_the_event(

@@ -37,6 +37,25 @@ T = TypeVar("T")
 CALL_ORDER = -100
 
 
+async def delivered(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait until ``tasks`` are done, neither raising their errors nor cancelling them if
+    the caller is, and without a needless turn of the event loop.
+
+    ``asyncio.wait`` takes two turns for a task still to run and one for a task done
+    already: each behind every callback ready to run, which under load is milliseconds
+    (an ``add_message`` in load.py's open loop waited 11 ms at p99 here). A delivery
+    started by a commit that answered this caller ran before the caller resumed; one
+    started in the caller's own step runs its first step, usually its last, in the
+    turn a ``sleep(0)`` yields.
+    """
+    pending = [task for task in tasks if not task.done()]
+    if pending:
+        await asyncio.sleep(0)
+        pending = [task for task in pending if not task.done()]
+        if pending:
+            await asyncio.wait(pending)
+
+
 class CallHooks:
     """Runs the enabled plugins' call hooks (through the plugin host) and counts calls
     in flight by kind."""
@@ -62,8 +81,7 @@ class CallHooks:
                 raise internal_error(error, "a call_started hook") from None
             result = await proceed()
             if call.deliveries:  # the events of this call's writes, delivered before it returns
-                # (``wait`` neither raises their errors nor cancels them if this call is)
-                await asyncio.wait(call.deliveries)
+                await delivered(call.deliveries)
         except BaseException as error:
             call.error = error_code(error)
             raise
