@@ -83,9 +83,12 @@ async def test_a_long_query_of_a_read_block_moves_to_a_thread_and_answers_whole(
         stats = db.stats()
         return stats["reads_on_loop"], stats["reads_over_budget"]
 
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("first",))  # the loop's writer
+    on_writer = db.stats()["reads_on_writer"]
     on_loop, over = counts()
     async with db.read() as reader:
         assert await reader.fetch_value(LONG_QUERY) == 3_000_000  # interrupted, run again
+        assert db.stats()["reads_on_writer"] == on_writer + 1  # it was tried on the writer
         assert counts() == (on_loop, over + 1)
         assert await reader.fetch_value(LONG_QUERY) == 3_000_000  # straight to the thread
         assert counts() == (on_loop, over + 1)
@@ -94,10 +97,13 @@ async def test_a_long_query_of_a_read_block_moves_to_a_thread_and_answers_whole(
         for _ in range(2):  # now skipped twice
             assert await reader.fetch_value(LONG_QUERY) == 3_000_000
         assert counts() == (on_loop, over + 2)
-        assert await reader.fetch_value("SELECT count(*) FROM notes") == 0  # others: the loop
+        assert await reader.fetch_value("SELECT count(*) FROM notes") == 1  # others: the loop
         assert counts() == (on_loop + 1, over + 2)
     # the budget left the loop-side connection with the query: a point read is not cut short
     assert await db.fetch_value(LONG_QUERY) == 3_000_000
+    # and the interrupted query left no read open on the writer: it still writes
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
+    assert await db.fetch_value("SELECT body FROM notes ORDER BY id DESC") == "after"
 
 
 async def test_a_read_block_that_began_a_transaction_reads_in_it(db: SqliteDatabase) -> None:
