@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     from scs_server.storage.feed import Pending
 
 INSERT_CHANGE = "INSERT INTO scs_changes (topic, payload, origin, at) VALUES (?, ?, ?, ?)"
-LOOP_READ_BUDGET_S = 0.0005  # a db.read() query runs on the loop while it takes less
+# A db.read() query runs on the loop while it takes less: a page of get_messages with its
+# count is ~0.3 ms on a session of 3,000 messages, ~1.5 ms at 20,000 (at 0.5 ms, noise
+# sent many to the thread: load.py's open loop had p99 29-39 ms inside the server, 2-25
+# at 2 ms; bench/README.md)
+LOOP_READ_BUDGET_S = 0.002
 BUDGET_CHECK_STEPS = 1000  # SQLite VM instructions between two looks at the clock
 MAX_SKIPS = 64  # runs an over-budget query text goes straight to a thread, at most
 
