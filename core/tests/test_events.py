@@ -180,7 +180,7 @@ async def test_a_call_returns_after_its_events_and_a_rollback_announces_nothing(
     assert late.delivered == [written["row"]]
 
 
-async def test_a_call_returns_after_a_delivery_that_takes_several_turns(
+async def test_a_call_returns_after_a_delivery_that_takes_many_turns(
     scs_factory: ServerFactory,
 ) -> None:
     writer = Writer()
