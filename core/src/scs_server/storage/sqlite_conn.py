@@ -161,15 +161,21 @@ class ThreadExecutor:
         return result
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        result: Row | None = await self._run(run_fetch_one, sql, params)
+        result: Row | None = await self._query(run_fetch_one, sql, params)
         return result
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        result: list[Row] = await self._run(run_fetch_all, sql, params)
+        result: list[Row] = await self._query(run_fetch_all, sql, params)
         return result
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        return await self._run(run_fetch_value, sql, params)
+        return await self._query(run_fetch_value, sql, params)
+
+    async def _query(
+        self, runner: Callable[[sqlite3.Connection, str, Params], Any], sql: str, params: Params
+    ) -> Any:
+        """Where the fetches run: in the thread (``LoopFirstExecutor`` tries the loop first)."""
+        return await self._run(runner, sql, params)
 
 
 class LoopReads:
@@ -230,17 +236,6 @@ class LoopFirstExecutor(ThreadExecutor):
         super().__init__(conn, pool)
         self.loop_connection = loop_connection
         self.reads = reads
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        result: Row | None = await self._query(run_fetch_one, sql, params)
-        return result
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        result: list[Row] = await self._query(run_fetch_all, sql, params)
-        return result
-
-    async def fetch_value(self, sql: str, params: Params = ()) -> Any:
-        return await self._query(run_fetch_value, sql, params)
 
     async def _query(
         self, runner: Callable[[sqlite3.Connection, str, Params], Any], sql: str, params: Params
