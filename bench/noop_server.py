@@ -2,8 +2,9 @@
 """The floor: a bare FastMCP server whose tools do nothing, served like ``scs serve``.
 
 Same FastMCP version, same streamable-HTTP app (``http_app(path="/mcp")``), same
-uvicorn settings and garbage-collector tuning (``scs_server.runner.tune_gc``) as ``scs serve``; tools with the same names and
-arguments as scs's, returning a constant. No middleware, no database, no auth.
+uvicorn settings, HTTP parser (``scs_server.http_parser``) and garbage-collector tuning
+(``scs_server.runner.tune_gc``) as ``scs serve``; tools with the same names and arguments
+as scs's, returning a constant. No middleware, no database, no auth.
 
     python bench/noop_server.py   # prints "noop: listening on http://127.0.0.1:PORT/mcp"
 
@@ -23,6 +24,7 @@ from typing import Any
 import uvicorn
 from fastmcp import FastMCP
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from scs_server.http_parser import BoundedHttpToolsProtocol
 from scs_server.runner import tune_gc
 
 mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
@@ -128,6 +130,7 @@ async def main() -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
         access_log=False,
+        http=BoundedHttpToolsProtocol,  # scs serve's parser
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -1,4 +1,5 @@
-"""HTTP safety: security headers, Host/Origin protection, CORS, body limit, malformed bodies."""
+"""HTTP safety: security headers, Host/Origin protection, CORS, body and head limits,
+malformed bodies."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 import pytest
+from scs_server.http_parser import HEAD_LIMIT
+from scs_server.testing import raw_http
 
 if TYPE_CHECKING:
     from scs_server.testing import ScsServer
@@ -94,3 +97,35 @@ async def test_malformed_json_rpc_gets_a_clean_client_error(server: ScsServer, b
         assert "Traceback" not in response.text
         health = await http.get(root(server) + "/health")
     assert health.status_code == 200
+
+
+def endless_head() -> bytes:
+    """A request head past the limit that never ends."""
+    return b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"x" * (HEAD_LIMIT + 8192)
+
+
+def _health(header_bytes: int, *, close: bool = False) -> bytes:
+    pad = b"x" * header_bytes
+    connection = b"close" if close else b"keep-alive"
+    return b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: %s\r\nconnection: %s\r\n\r\n" % (
+        pad,
+        connection,
+    )
+
+
+async def test_oversized_request_head_is_refused_with_431(server: ScsServer) -> None:
+    # a head that never ends: refused once past 16 KiB, the connection closed (read() ends)
+    answer = await raw_http(server.url or "", endless_head())
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.endswith(b"over 16 KiB in all")
+    async with httpx2.AsyncClient(timeout=10) as http:  # the server goes on serving
+        assert (await http.get(root(server) + "/health")).status_code == 200
+
+
+async def test_request_heads_under_the_limit_pass_on_a_kept_alive_connection(
+    server: ScsServer,
+) -> None:
+    # two heads of 12 KiB on one connection: 24 KiB in all, each under the limit
+    answer = await raw_http(server.url or "", _health(12 * 1024), _health(12 * 1024, close=True))
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+    assert b" 431 " not in answer

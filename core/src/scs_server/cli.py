@@ -173,6 +173,8 @@ def _serve_reload(
 ) -> None:
     import uvicorn
 
+    from scs_server.http_parser import BoundedHttpToolsProtocol
+
     for name, value in (
         ("SCS_PLUGINS", plugins),
         ("SCS_HOST", host),
@@ -189,6 +191,7 @@ def _serve_reload(
         port=settings.port,
         log_level=settings.log_level.lower(),
         proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
+        http=BoundedHttpToolsProtocol,
     )
 
 

@@ -17,6 +17,7 @@ import uvicorn
 from scs_server.app import create_app
 from scs_server.cpu import prefer_event_loop
 from scs_server.envcheck import env_warnings
+from scs_server.http_parser import BoundedHttpToolsProtocol
 from scs_server.request import use_process_token
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ async def serve_http(app: App) -> None:
         server_header=False,
         access_log=False,
         proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
+        http=BoundedHttpToolsProtocol,
     )
     server = _Server(config, app)
     announcer = asyncio.create_task(_announce(server, app))

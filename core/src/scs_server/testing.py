@@ -27,6 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
@@ -34,6 +35,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from scs_server.app import App, create_app
+from scs_server.http_parser import BoundedHttpToolsProtocol
 from scs_server.plugins import PluginInfo, discover
 from scs_server.runner import KEEPALIVE_S
 from scs_server.settings import Settings
@@ -220,6 +222,7 @@ async def serve_http(app: App) -> AsyncIterator[str]:
         log_level="warning",
         proxy_headers=False,  # as scs serve: forwarded headers only from trusted proxies
         timeout_keep_alive=KEEPALIVE_S,  # as scs serve
+        http=BoundedHttpToolsProtocol,  # as scs serve
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -235,6 +238,20 @@ async def serve_http(app: App) -> AsyncIterator[str]:
         app.begin_stopping()  # as scs serve: open event streams end first
         server.should_exit = True
         await asyncio.wait_for(task, timeout=20)
+
+
+async def raw_http(url: str, *requests: bytes, timeout_s: float = 10) -> bytes:
+    """Send raw HTTP/1.1 ``requests`` on one connection to ``url``'s host and port; return
+    everything the server sent until it closed the connection."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        for request in requests:
+            writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=timeout_s)  # read(): to EOF
+    finally:
+        writer.close()
 
 
 ServerFactory = Callable[..., Awaitable[ScsServer]]
