@@ -117,6 +117,12 @@ async def main() -> None:
     parser.add_argument(
         "--no-gc-tuning", action="store_true", help="leave the garbage collector as Python sets it"
     )
+    parser.add_argument(
+        "--http",
+        choices=["httptools", "h11"],
+        default="httptools",
+        help="HTTP parser: scs serve's (bounded httptools) or uvicorn's pure-Python h11",
+    )
     args = parser.parse_args()
     server = build(args.middleware, args.mounted)
     if not args.no_gc_tuning:
@@ -130,7 +136,7 @@ async def main() -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
         access_log=False,
-        http=BoundedHttpToolsProtocol,  # scs serve's parser
+        http=BoundedHttpToolsProtocol if args.http == "httptools" else "h11",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
