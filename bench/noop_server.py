@@ -2,7 +2,7 @@
 """The floor: a bare FastMCP server whose tools do nothing, served like ``scs serve``.
 
 Same FastMCP version, same streamable-HTTP app (``http_app(path="/mcp")``), same
-uvicorn settings, HTTP parser (``scs_server.http_parser``) and garbage-collector tuning
+uvicorn settings and HTTP parser (``scs_server.http_options``), garbage-collector tuning
 (``scs_server.runner.tune_gc``) as ``scs serve``; tools with the same names and arguments
 as scs's, returning a constant. No middleware, no database, no auth.
 
@@ -24,7 +24,7 @@ from typing import Any
 import uvicorn
 from fastmcp import FastMCP
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from scs_server.http_parser import BoundedHttpToolsProtocol
+from scs_server.http_options import uvicorn_options
 from scs_server.runner import tune_gc
 
 mcp: FastMCP[Any] = FastMCP(name="noop", mask_error_details=True)
@@ -133,10 +133,7 @@ async def main() -> None:
         port=0,
         log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        access_log=False,
-        http=BoundedHttpToolsProtocol if args.http == "httptools" else "h11",
+        **(uvicorn_options() | ({"http": "h11"} if args.http == "h11" else {})),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -12,8 +12,7 @@ import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
-from scs_server.http_parser import HEAD_LIMIT
-from scs_server.testing import API_KEY, raw_http, server_env
+from scs_server.testing import API_KEY, endless_head, raw_http, server_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,8 +34,7 @@ async def test_http_health_tools_and_auth(scs_process: Any, tmp_path: Path) -> N
     assert "sessions" in body["plugins"]
     assert health.headers["x-content-type-options"] == "nosniff"
     # scs serve's HTTP parser bounds a request head (scs_server.http_parser)
-    endless = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"x" * (HEAD_LIMIT + 1)
-    assert (await raw_http(server.url, endless)).startswith(b"HTTP/1.1 431 ")
+    assert (await raw_http(server.url, endless_head())).startswith(b"HTTP/1.1 431 ")
 
     transport = StreamableHttpTransport(server.url, headers={"X-API-Key": API_KEY})
     async with Client(transport) as client:

@@ -173,7 +173,7 @@ def _serve_reload(
 ) -> None:
     import uvicorn
 
-    from scs_server.http_parser import BoundedHttpToolsProtocol
+    from scs_server.http_options import uvicorn_options
 
     for name, value in (
         ("SCS_PLUGINS", plugins),
@@ -190,8 +190,7 @@ def _serve_reload(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
-        http=BoundedHttpToolsProtocol,
+        **uvicorn_options(),
     )
 
 

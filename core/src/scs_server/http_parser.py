@@ -22,7 +22,7 @@ HEAD_LIMIT = 16 * 1024
 """Bytes of a request line and headers that may arrive before the head ends: h11's
 limit as uvicorn sets it. A token is well under 1 KiB."""
 
-_MESSAGE = b"request line and headers over 16 KiB in all"
+_MESSAGE = b"request line and headers over %d KiB in all" % (HEAD_LIMIT // 1024)
 _REFUSAL = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"

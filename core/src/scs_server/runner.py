@@ -17,7 +17,7 @@ import uvicorn
 from scs_server.app import create_app
 from scs_server.cpu import prefer_event_loop
 from scs_server.envcheck import env_warnings
-from scs_server.http_parser import BoundedHttpToolsProtocol
+from scs_server.http_options import uvicorn_options
 from scs_server.request import use_process_token
 
 if TYPE_CHECKING:
@@ -38,13 +38,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-
-
-KEEPALIVE_S = 75
-"""How long an idle HTTP connection stays open. Longer than a client pool's idle expiry
-(httpx: 5 s) and a load balancer's idle timeout (commonly 60 s): with uvicorn's default
-of 5 s the server closes connections a client is about to reuse, and a request sent at
-that moment fails ("Connection closed"), which overloaded CI runs hit."""
+    # `scs serve --reload`: watchfiles logs every change it sees at INFO, a line each time
+    # the database or a log file in the watched directory is written
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 class _Server(uvicorn.Server):
@@ -77,12 +73,7 @@ async def serve_http(app: App) -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         lifespan="on",
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=KEEPALIVE_S,
-        server_header=False,
-        access_log=False,
-        proxy_headers=False,  # forwarded headers: only from SCS_TRUSTED_PROXIES (App.http_app)
-        http=BoundedHttpToolsProtocol,
+        **uvicorn_options(),
     )
     server = _Server(config, app)
     announcer = asyncio.create_task(_announce(server, app))

@@ -35,9 +35,9 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from scs_server.app import App, create_app
-from scs_server.http_parser import BoundedHttpToolsProtocol
+from scs_server.http_options import uvicorn_options
+from scs_server.http_parser import HEAD_LIMIT
 from scs_server.plugins import PluginInfo, discover
-from scs_server.runner import KEEPALIVE_S
 from scs_server.settings import Settings
 from scs_server.storage import Database, open_database
 from scs_server.storage.cluster import PostgresCluster, find_binaries
@@ -220,9 +220,7 @@ async def serve_http(app: App) -> AsyncIterator[str]:
         port=0,
         lifespan="on",
         log_level="warning",
-        proxy_headers=False,  # as scs serve: forwarded headers only from trusted proxies
-        timeout_keep_alive=KEEPALIVE_S,  # as scs serve
-        http=BoundedHttpToolsProtocol,  # as scs serve
+        **uvicorn_options(),  # as scs serve
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -252,6 +250,12 @@ async def raw_http(url: str, *requests: bytes, timeout_s: float = 10) -> bytes:
         return await asyncio.wait_for(reader.read(), timeout=timeout_s)  # read(): to EOF
     finally:
         writer.close()
+
+
+def endless_head() -> bytes:
+    """The start of a request head past ``HEAD_LIMIT`` that never ends (for ``raw_http``):
+    scs serve answers it with 431 and closes the connection."""
+    return b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-pad: " + b"x" * (HEAD_LIMIT + 8192)
 
 
 ServerFactory = Callable[..., Awaitable[ScsServer]]
