@@ -307,6 +307,7 @@ async def run(
         results.append(await run_noop(args, folder))
 
     extra = {"SCS_DATABASE_URL": database_url} if database_url else {}
+    extra.update(setting.split("=", 1) for setting in args.env)
     env = server_env(folder, SCS_LOG_LEVEL="WARNING", **GENEROUS_LIMITS, **extra)
     scs = start(
         folder, "scs", ["-m", "scs_server.cli", "serve", "--host", "127.0.0.1", "--port", "0"], env
@@ -437,6 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         "--tools",
         default="noop,add_message,get_messages,search_context",
         help="what to profile, comma-separated ('noop': the floor's add_message)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="SCS_X=VALUE",
+        help="a setting for scs serve (repeatable), e.g. SCS_REVOCATION_LEASE_S=0",
     )
     parser.add_argument("--top", type=int, default=16, help="rows shown per tool")
     parser.add_argument("--json", type=Path, help="write the results here (with the stacks)")

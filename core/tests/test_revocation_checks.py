@@ -1,5 +1,7 @@
 """The per-call revocation check: concurrent calls share a read, each gets its own answer,
-and a revocation committed before a call asks is always seen (never a stale answer)."""
+and a revocation committed before a call asks is always seen (never a stale answer).
+These are the reads; PostgreSQL replicas answer from memory under a lease instead
+(test_revocation_lease.py), and read like this when the lease does not hold."""
 
 from __future__ import annotations
 
@@ -17,6 +19,14 @@ from . import probe_plugin
 if TYPE_CHECKING:
     from scs_server.storage import Database
     from scs_server.testing import ScsServer
+
+
+async def read_path_server(scs_factory: Any) -> ScsServer:
+    """A server whose checks read (no revocation lease: test_revocation_lease.py)."""
+    server: ScsServer = await scs_factory(
+        "probe", http=True, extra_plugins={"probe": probe_plugin}, revocation_lease_s=0
+    )
+    return server
 
 
 @pytest.fixture
@@ -77,7 +87,7 @@ async def test_a_failed_read_fails_every_call_that_shared_it(auth_db: Database) 
 
 
 async def test_concurrent_calls_over_http_each_get_their_own_verdict(scs_factory: Any) -> None:
-    server: ScsServer = await scs_factory("probe", http=True, extra_plugins={"probe": probe_plugin})
+    server: ScsServer = await read_path_server(scs_factory)
     agents = [await server.agent(name) for name in ("alice", "bob", "carol", "dave")]
     assert (await agents[2].call("revoke_token", token=agents[2].token))["revoked"] is True
     revocations = server.app.auth.revocations
@@ -95,7 +105,7 @@ async def test_concurrent_calls_over_http_each_get_their_own_verdict(scs_factory
 
 
 async def test_a_bearer_call_starts_its_check_as_it_arrives(scs_factory: Any) -> None:
-    server: ScsServer = await scs_factory("probe", http=True, extra_plugins={"probe": probe_plugin})
+    server: ScsServer = await read_path_server(scs_factory)
     alice = await server.agent("alice")
     revocations = server.app.auth.revocations
     client = await server.open_client(alice.token)  # the token only as a Bearer header
@@ -123,7 +133,7 @@ async def test_a_bearer_call_starts_its_check_as_it_arrives(scs_factory: Any) ->
 
 
 async def test_a_legacy_session_starts_its_checks_early_too(scs_factory: Any) -> None:
-    server: ScsServer = await scs_factory("probe", http=True, extra_plugins={"probe": probe_plugin})
+    server: ScsServer = await read_path_server(scs_factory)
     alice = await server.agent("alice")
     revocations = server.app.auth.revocations
     # a handshake-era protocol: no Mcp-Method header, an Mcp-Session-Id instead

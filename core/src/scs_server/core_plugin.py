@@ -158,6 +158,7 @@ class AuditPrune(Periodic):
 @hookimpl
 async def scs_startup(app: App) -> None:
     await store.purge_expired_revocations(app.db)
+    await app.auth.start_revocation_lease()
     days = app.settings.audit_retention_days
     if days:
 
@@ -173,6 +174,7 @@ async def scs_startup(app: App) -> None:
 
 @hookimpl
 async def scs_shutdown(app: App) -> None:
+    await app.auth.stop_revocation_lease()
     pruner = app.services.remove(AuditPrune)
     if pruner is not None:
         await pruner.stop()

@@ -127,6 +127,14 @@ class Settings(ScsSettings):
     db_pool_min_size: int = Field(1, ge=0, le=200, description="PostgreSQL: connections kept open")
     changes_retention_s: int = Field(3600, ge=60, description="Change-feed rows kept this long")
     changes_poll_ms: int = Field(50, ge=5, le=5000, description="SQLite: change watcher poll")
+    revocation_lease_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="PostgreSQL: a replica answers revocation checks from memory under a lease"
+        " this long (a revocation waits at most 1.25x for a replica that stopped keeping up);"
+        " 0: one read per call",
+    )
 
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None

@@ -5,7 +5,8 @@ and dispatch the request: about a millisecond of CPU. On PostgreSQL the revocati
 is a round trip, so ``EarlyRevocationCheck`` sends it first (for a Bearer token that
 verified before: nothing is decoded here) and the auth service awaits that answer
 (``take``) instead of starting its read after the parsing. The read is still sent after
-the call asked, so a revocation committed before the request arrived is seen.
+the call asked, so a revocation committed before the request arrived is seen. While
+the replica's revocation lease holds (``revocation_lease``) there is no read to start.
 
 Only tool calls, resource reads and prompts start one (their ``Mcp-Method`` header;
 with older protocols, which send none, any request of an MCP session); a request whose
@@ -64,6 +65,9 @@ class EarlyRevocationCheck:
         # or any request of a session (older protocols, which send no such header)
         if method not in CHECKED_METHODS and (method is not None or session is None):
             return
+        lease = self.revocations.lease
+        if lease is not None and lease.trusted():
+            return  # answered from memory, no read to start
         token = parse_bearer(authorization.decode("latin-1")) if authorization else None
         identity = self.tokens.known(token) if token else None
         if identity is not None and identity.token_id:

@@ -8,8 +8,10 @@ Nothing is cached: every answer comes from a read sent after the call asked, so 
 revocation committed anywhere (another replica included) before a call arrives is
 seen by that call, exactly as with one read per call. A lone call reads at once.
 
-On PostgreSQL an HTTP request's check may start as the request arrives, before the MCP
-layers parse it (``scs_server.auth.early_check``): its round trip then overlaps them.
+On PostgreSQL a replica holding a revocation lease answers from memory instead
+(``scs_server.auth.revocation_lease``: no read at all); without one, an HTTP request's
+check may start as the request arrives, before the MCP layers parse it
+(``scs_server.auth.early_check``): its round trip then overlaps them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 from scs_server.auth import store
 
 if TYPE_CHECKING:
+    from scs_server.auth.revocation_lease import RevocationLease
     from scs_server.storage import Database
 
 
@@ -34,9 +37,13 @@ class RevocationChecks:
         self._reading = False
         self._waiting: list[tuple[str, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.lease: RevocationLease | None = None  # PostgreSQL, once started
 
     async def is_revoked(self, jti: str) -> bool:
-        """Whether ``jti`` is refused, read after this call asked."""
+        """Whether ``jti`` is refused: from the lease's memory while it holds, else read
+        after this call asked."""
+        if self.lease is not None and (known := self.lease.answer(jti)) is not None:
+            return known
         if self._reading:  # a read is on its way: join the next one
             answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._waiting.append((jti, answer))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from scs_server.auth import early_check, named_store, store
 from scs_server.auth.registry import AgentRegistry
+from scs_server.auth.revocation_lease import RevocationLease, wait_until_applied
 from scs_server.auth.revocations import RevocationChecks
 from scs_server.auth.throttle import FailureThrottle
 from scs_server.auth.tokens import AGENT_ID_RE, TokenService
@@ -262,7 +263,7 @@ class AuthService:
         named = await named_store.find(self.db, name_or_jti)
         if named is None:
             return None
-        await store.revoke(self.db, named.jti, named.agent_id, named.expires_at, "revoke")
+        await self._record_revocation(named.jti, named.agent_id, named.expires_at, "revoke")
         return await named_store.find(self.db, named.jti)
 
     async def _touch(self, identity: Identity) -> None:
@@ -343,13 +344,8 @@ class AuthService:
         return await self._revoke_identity(await self.identify(token), action, grace_s)
 
     async def _revoke_identity(self, identity: Identity, action: str, grace_s: int = 0) -> Identity:
-        won = await store.revoke(
-            self.db,
-            identity.token_id or "",
-            identity.agent_id,
-            identity.expires_at or 0,
-            action,
-            grace_s,
+        won = await self._record_revocation(
+            identity.token_id or "", identity.agent_id, identity.expires_at or 0, action, grace_s
         )
         if not won:  # another call revoked (or refreshed) this token first
             raise ScsError(
@@ -358,6 +354,30 @@ class AuthService:
                 "it was refreshed or revoked by another call; authenticate_agent again",
             )
         return identity
+
+    async def _record_revocation(
+        self, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int = 0
+    ) -> bool:
+        """``store.revoke``; once it lands, wait until every replica answering revocation
+        checks from memory has it (``revocation_lease``)."""
+        won = await store.revoke(self.db, jti, agent_id, expires_at, action, grace_s)
+        if won:
+            await wait_until_applied(self.db, self.settings.revocation_lease_s)
+        return won
+
+    async def start_revocation_lease(self) -> None:
+        """PostgreSQL: answer revocation checks from memory under a lease (unless
+        ``SCS_REVOCATION_LEASE_S=0``). Elsewhere nothing changes."""
+        if self.db.dialect != "postgresql" or self.settings.revocation_lease_s <= 0:
+            return
+        lease = RevocationLease(self.db, self.settings.revocation_lease_s)
+        await lease.start()
+        self.revocations.lease = lease
+
+    async def stop_revocation_lease(self) -> None:
+        lease, self.revocations.lease = self.revocations.lease, None
+        if lease is not None:
+            await lease.stop()
 
     async def deny(self, identity: Identity, tool: str, needed: str) -> ScsError:
         await store.audit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from scs_server.auth import agents_store, named_store
+from scs_server.auth import agents_store, lease_store, named_store
 from scs_server.migrations import Migration
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ MIGRATIONS = [
     ),
     agents_store.MIGRATION,
     named_store.MIGRATION,
+    lease_store.MIGRATION,
 ]
 
 
@@ -118,11 +119,15 @@ def _audit_params(
 async def _revoke_once(
     tx: Transaction, jti: str, agent_id: str, expires_at: int, action: str, grace_s: int
 ) -> bool:
-    """Insert the revocation; only the caller whose insert lands audits and wins."""
+    """Insert the revocation; only the caller whose insert lands audits and wins. Every
+    process learns of it from the change feed (``lease_store.REVOKED_TOPIC``)."""
     sql = _REVOKE_NOW_SQL if action == "revoke" else _REVOKE_SQL
-    if await tx.execute(sql, (jti, agent_id, expires_at, int(time.time()) + grace_s)) != 1:
+    revoked_at = int(time.time()) + grace_s
+    if await tx.execute(sql, (jti, agent_id, expires_at, revoked_at)) != 1:
         return False
     await tx.execute(_AUDIT_SQL, _audit_params(agent_id, action, "success", None, None))
+    payload = {"jti": jti, "revoked_at": revoked_at, "expires_at": expires_at}
+    tx.emit(lease_store.REVOKED_TOPIC, payload)
     return True
 
 

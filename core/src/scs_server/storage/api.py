@@ -242,6 +242,13 @@ class ChangeFeed(Protocol):
         A reader that resumes later from this seq with ``since`` misses nothing."""
         ...
 
+    @property
+    def live(self) -> bool:
+        """Whether the watcher is watching now: started and, on PostgreSQL, connected and
+        caught up (False from the moment its connection fails until it has read what it
+        missed). While False, ``position`` may lag every other process without bound."""
+        ...
+
     async def since(
         self, seq: int, topics: Collection[str], limit: int
     ) -> tuple[list[Change], bool]:
@@ -276,6 +283,10 @@ class Database(Protocol):
     def dialect(self) -> Dialect: ...
     @property
     def changes(self) -> ChangeFeed: ...
+    @property
+    def origin(self) -> str:
+        """This open database's id in the change feed (unique per process and open)."""
+        ...
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

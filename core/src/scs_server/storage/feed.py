@@ -89,6 +89,9 @@ def decode_change(seq: int, topic: str, payload: str | None) -> Change:
 class Watcher(Protocol):
     """An engine's source of other processes' changes."""
 
+    live: bool
+    """Watching now (``ChangeFeed.live``)."""
+
     async def start(self) -> None:
         """Begin watching; changes committed after this returns are delivered."""
         ...
@@ -164,6 +167,11 @@ class Feed:
         (in commit order, no gaps; 0 before the first ``subscribe``). Call ``poll`` first
         for the freshest figure on SQLite."""
         return self.last_seq
+
+    @property
+    def live(self) -> bool:
+        """Whether the watcher is watching now (``ChangeFeed.live``)."""
+        return self._watcher is not None and self._watcher.live
 
     async def since(
         self, seq: int, topics: Collection[str], limit: int

@@ -192,7 +192,8 @@ class PgListener:
         self.feed = feed
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.reconnects = 0
-        self._listening = False  # caught up on the current connection
+        self._listening = False  # caught up on the current connection (until it is closed)
+        self.live = False  # caught up on a connection not known to have failed
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -245,7 +246,7 @@ class PgListener:
         loop.add_reader(fd, readable.set)
         try:
             await self.catch_up()  # whatever was committed while we were away
-            self._listening = True
+            self._listening = self.live = True
             self._ready.set()
             while True:
                 pgconn.consume_input()  # a broken connection raises OperationalError
@@ -254,6 +255,7 @@ class PgListener:
                 await readable.wait()
                 readable.clear()
         finally:
+            self.live = False
             loop.remove_reader(fd)
 
     async def _on_notify(self, note: str) -> None:
@@ -280,6 +282,7 @@ class PgListener:
         """Nothing to do: NOTIFY pushes other replicas' changes (~1-2 ms p50 after commit)."""
 
     async def stop(self) -> None:
+        self.live = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

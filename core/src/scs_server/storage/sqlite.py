@@ -175,12 +175,14 @@ class SqliteWatcher:
         self.interval_s = interval_s
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self.live = False
 
     async def start(self) -> None:
         self._conn = self.db.connect_now()
         self._version = self._data_version()
         self.feed.last_seq = int(run_fetch_value(self._conn, LAST_SEQ_SQL, ()))
         self._task = asyncio.get_running_loop().create_task(self._watch())
+        self.live = True
 
     def _data_version(self) -> int:
         assert self._conn is not None
@@ -215,6 +217,7 @@ class SqliteWatcher:
             pass
 
     async def stop(self) -> None:
+        self.live = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
