@@ -7,11 +7,13 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from scs_cache.entries import ResponseCache
 
 from . import probe
 
 if TYPE_CHECKING:
+    from scs_server.storage.cluster import PostgresCluster
     from scs_server.testing import Agent, ScsServer, ServerFactory
 
 
@@ -81,6 +83,33 @@ async def test_write_by_another_process_is_seen(scs_factory: ServerFactory) -> N
     while contents(await alice.call("get_messages", session_id=session_id)) != expected:
         assert time.monotonic() < deadline, "the other replica's write never showed"
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("db_engine", ["postgresql"])
+async def test_a_replica_whose_feed_is_reconnecting_serves_no_cached_answer(
+    scs_factory: ServerFactory, postgres_cluster: PostgresCluster
+) -> None:
+    server = await scs_factory()
+    other = await scs_factory(same_database_as=server)
+    alice = await server.agent("alice")
+    elsewhere = await other.agent("elsewhere")
+    session_id = await session_with(alice, "one")
+    for _ in range(2):
+        assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
+    assert stats(server)["hits"] >= 1
+    url = server.app.settings.database_url
+    assert url is not None
+    with postgres_cluster.connections_refused(url.get_secret_value()):
+        # both replicas' listeners cut off, and kept off: they cannot reconnect
+        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
+        deadline = time.monotonic() + 10
+        while server.app.db.changes.live:
+            assert time.monotonic() < deadline, "the listener never noticed"
+            await asyncio.sleep(0.01)
+        await elsewhere.call("add_message", session_id=session_id, content="unannounced")
+        # this replica never heard of that write: its cache must not answer
+        page = await alice.call("get_messages", session_id=session_id)
+        assert contents(page) == ["one", "unannounced"]
 
 
 async def test_a_change_drops_only_what_it_can_affect(scs_factory: ServerFactory) -> None:

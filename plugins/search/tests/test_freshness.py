@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from scs_search.service import Search
 
 from .conftest import PLUGINS, seed
 from .corpus import rows
 
 if TYPE_CHECKING:
+    from scs_server.storage.cluster import PostgresCluster
     from scs_server.testing import Agent, ServerFactory
 
     from .conftest import Team, TeamFactory
@@ -195,3 +197,42 @@ async def test_with_every_default_plugin_new_messages_still_show(
     await alice.call("add_message", session_id=sid, content="databse pool, again")
     second = await alice.call("search_context", session_id=sid, query="databse pool")
     assert (first["count"], second["count"]) == (1, 2)
+
+
+@pytest.mark.parametrize("db_engine", ["postgresql"])
+async def test_a_replica_whose_feed_is_reconnecting_checks_the_database(
+    make_team: TeamFactory, scs_factory: ServerFactory, postgres_cluster: PostgresCluster
+) -> None:
+    team = await make_team()
+    await seed(team.server.app, team.session_id, rows(200))
+    other = await scs_factory(plugins=PLUGINS, same_database_as=team.server)
+    dave = await other.agent("dave", "claude")
+    queries = [
+        {"session_id": team.session_id, "query": "zebracorn", "fuzzy_threshold": 90},
+        {"query": "zebracorn", "fuzzy_threshold": 90},  # every session: the corpus
+    ]
+    search = team.server.app.services.get(Search, needed_by="test")
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 60
+    for query in queries:  # both indexes built (the corpus in the background) and checked
+        assert (await team.bob.call("search_context", **query))["results"] == []
+    while search.everything.corpus is None:
+        assert loop.time() < until, "the corpus was never built"
+        await asyncio.sleep(0.02)
+    assert (await team.bob.call("search_context", **queries[1]))["results"] == []
+    url = team.server.app.settings.database_url
+    assert url is not None
+    with postgres_cluster.connections_refused(url.get_secret_value()):
+        # both replicas' listeners cut off, and kept off: they cannot reconnect
+        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
+        until = loop.time() + 10
+        while team.server.app.db.changes.live:
+            assert loop.time() < until, "the listener never noticed"
+            await asyncio.sleep(0.01)
+        added = await dave.call(
+            "add_message", session_id=team.session_id, content="zebracorn sighted in the logs"
+        )
+        # this replica never heard of that write: each index checks the database
+        for query in queries:
+            found = await team.bob.call("search_context", **query)
+            assert ids_of(found) == [added["message_id"]]

@@ -18,8 +18,12 @@ import tempfile
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def find_binaries() -> Path | None:
@@ -149,6 +153,18 @@ class PostgresCluster:
             )
             row = cursor.fetchone()
             return int(row[0]) if row else 0
+
+    @contextlib.contextmanager
+    def connections_refused(self, url: str) -> Iterator[None]:
+        """While inside: ``url``'s database takes no new connection (open ones go on), so
+        a change listener cut off with ``terminate`` cannot reconnect."""
+        database = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            try:
+                yield
+            finally:
+                conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped

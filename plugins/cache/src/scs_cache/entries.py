@@ -110,10 +110,15 @@ class ResponseCache:
         self.index.rebuild(())
 
     def refresh(self) -> bool:
-        """Take in other processes' changes; False when that failed (the cache is emptied)."""
+        """Take in other processes' changes; False when that failed or the feed's watcher
+        is not watching (PostgreSQL: reconnecting, so changes may be unseen): the cache is
+        then emptied, and nothing is stored until it watches again."""
         try:
             self.feed.poll()
         except Exception:
+            self.invalidate()
+            return False
+        if not self.feed.live:
             self.invalidate()
             return False
         return True

@@ -148,6 +148,9 @@ class IndexCache:
             self.stats["poll_failures"] += 1
             self.changes.everything()
             return False
+        if not self.db.changes.live:  # reconnecting (PostgreSQL): changes may be unseen
+            self.changes.everything()
+            return False
         return self.changes.settled(index.session_id, index.holds)
 
     def __contains__(self, session_id: object) -> bool:

@@ -118,8 +118,8 @@ class Everything:
             return None
         async with self._lock:
             try:
-                if self._subscription is None:
-                    self.named.everything = True
+                if self._subscription is None or not self.db.changes.live:
+                    self.named.everything = True  # changes may be unseen: check them all
                 else:
                     self.db.changes.poll()  # other processes' commits, delivered now
             except ScsError:
