@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import statistics
@@ -11,10 +12,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from scs_server.storage.cluster import PostgresCluster, find_binaries
 from scs_server.testing import ServerProcess, launch, parse_error, parse_result
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent
@@ -93,6 +95,23 @@ def on_throwaway_postgres(
         load = os.getloadavg()[0]
         url = cluster.create_database()
         return asyncio.run(measure(url, cluster.postmaster_pid())), load
+    finally:
+        cluster.destroy()
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[PostgresCluster | None]:
+    """A started PostgreSQL cluster of this machine's binaries, destroyed afterwards;
+    None (said on stdout) when there are no binaries."""
+    binaries = find_binaries()
+    if binaries is None:
+        print("PostgreSQL: no binaries (initdb) found; skipped")
+        yield None
+        return
+    cluster = PostgresCluster(binaries)
+    cluster.start()
+    try:
+        yield cluster
     finally:
         cluster.destroy()
 

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _common import percentile
-from scs_server.storage.cluster import PostgresCluster, find_binaries
+from _common import percentile, throwaway_cluster
 from scs_server.storage.postgres import PostgresDatabase
 from scs_server.storage.sqlite import SqliteDatabase
 
@@ -73,13 +72,9 @@ async def one_by_one(writer: SqliteDatabase | PostgresDatabase, listener_db: obj
 
 
 async def postgres() -> None:
-    binaries = find_binaries()
-    if binaries is None:
-        print("PostgreSQL: no binaries (initdb) found; skipped")
-        return
-    cluster = PostgresCluster(binaries)
-    cluster.start()
-    try:
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            return
         url = cluster.create_database()
         first, second = PostgresDatabase(url), PostgresDatabase(url)
         await first.open()
@@ -88,8 +83,6 @@ async def postgres() -> None:
         report("PostgreSQL: in-process", await one_by_one(first, first))
         await first.close()
         await second.close()
-    finally:
-        cluster.destroy()
 
 
 async def sqlite() -> None:

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from _common import throwaway_cluster
 from scs_messaging import store
 from scs_messaging.export import GLOBAL_PURGE, purge_statement
 from scs_messaging.schema import MIGRATIONS as MESSAGING
 from scs_server.migrations import Migration
-from scs_server.storage.cluster import PostgresCluster, find_binaries
 from scs_server.storage.postgres import PostgresDatabase
 from scs_server.storage.sqlite import SqliteDatabase
 from scs_sessions.schema import MIGRATIONS as SESSIONS
@@ -171,18 +171,12 @@ async def main() -> None:
         SqliteDatabase(folder / "partial.db"),
         args,
     )
-    binaries = find_binaries()
-    if binaries is None:
-        print("PostgreSQL: no binaries (initdb) found; skipped")
-        return
-    cluster = PostgresCluster(binaries)
-    cluster.start()
-    try:
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            return
         full = PostgresDatabase(cluster.create_database(), pool_size=4)
         partial = PostgresDatabase(cluster.create_database(), pool_size=4)
         await compare("PostgreSQL", full, partial, args)
-    finally:
-        cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+from _common import throwaway_cluster
 from scs_server.migrations import Migration
-from scs_server.storage.cluster import PostgresCluster, find_binaries
 from scs_server.storage.postgres import PostgresDatabase
 from scs_server.storage.sqlite import SqliteDatabase
 
@@ -166,13 +166,9 @@ async def main() -> None:
 
 async def postgres() -> None:
     """The same point read and write on PostgreSQL: the data API against one raw connection."""
-    binaries = find_binaries()
-    if binaries is None:
-        print("PostgreSQL: no binaries (initdb) found; skipped")
-        return
-    cluster = PostgresCluster(binaries)
-    cluster.start()
-    try:
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            return
         url = cluster.create_database()
         db = PostgresDatabase(url, pool_size=4)
         await db.open()
@@ -214,8 +210,6 @@ async def postgres() -> None:
             print(f"{name:44s} {value:7.1f} us  x{value / floor:4.2f} of the floor")
         await raw.close()
         await db.close()
-    finally:
-        cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from . import probe_plugin
 if TYPE_CHECKING:
     from scs_server.auth.revocation_lease import RevocationLease
     from scs_server.storage.cluster import PostgresCluster
-    from scs_server.testing import ScsServer, ServerFactory
+    from scs_server.testing import Agent, ScsServer, ServerFactory
 
 pytestmark = pytest.mark.parametrize("db_engine", ["postgresql"])
 
@@ -30,6 +30,13 @@ def lease_of(server: ScsServer) -> RevocationLease:
     return lease
 
 
+async def pair(scs_factory: ServerFactory) -> tuple[ScsServer, ScsServer, Agent, Agent]:
+    """Two replicas, alice (her token minted on the first) and a probe calling the second."""
+    a = await replica(scs_factory)
+    b = await replica(scs_factory, same_database_as=a)
+    return a, b, await a.agent("alice"), await b.agent("probe")
+
+
 async def until_trusted(server: ScsServer) -> RevocationLease:
     lease = lease_of(server)
     deadline = time.monotonic() + 20
@@ -42,10 +49,7 @@ async def until_trusted(server: ScsServer) -> RevocationLease:
 async def test_replicas_answer_from_memory_and_a_revocation_on_one_is_refused_on_the_other(
     scs_factory: ServerFactory,
 ) -> None:
-    a = await replica(scs_factory)
-    b = await replica(scs_factory, same_database_as=a)
-    alice = await a.agent("alice")
-    probe_on_b = await b.agent("probe")
+    _, b, alice, probe_on_b = await pair(scs_factory)
     lease = await until_trusted(b)
     checks = b.app.auth.revocations
     reads, answered = checks.reads, lease.answered
@@ -64,7 +68,8 @@ async def test_replicas_answer_from_memory_and_a_revocation_on_one_is_refused_on
 async def test_a_revocation_waits_for_a_replica_that_has_not_applied_it(
     scs_factory: ServerFactory,
 ) -> None:
-    a = await replica(scs_factory)
+    # the revoking replica holds no lease itself: other replicas' settings may differ
+    a = await replica(scs_factory, revocation_lease_s=0)
     alice = await a.agent("alice")
     db = a.app.db
     # a replica that holds a lease and never acknowledges (stalled, or cut off)
@@ -97,10 +102,7 @@ async def test_a_revocation_does_not_wait_for_a_replica_that_stopped(
 async def test_a_replica_whose_listener_is_cut_off_still_refuses_a_revoked_token(
     scs_factory: ServerFactory, postgres_cluster: PostgresCluster
 ) -> None:
-    a = await replica(scs_factory)
-    b = await replica(scs_factory, same_database_as=a)
-    alice = await a.agent("alice")
-    probe_on_b = await b.agent("probe")
+    a, b, alice, probe_on_b = await pair(scs_factory)
     await until_trusted(b)
     url = a.app.settings.database_url
     assert url is not None
@@ -117,10 +119,7 @@ async def test_a_replica_whose_listener_is_cut_off_still_refuses_a_revoked_token
 async def test_a_replica_whose_listener_stalls_loses_its_lease_and_reads(
     scs_factory: ServerFactory,
 ) -> None:
-    a = await replica(scs_factory)
-    b = await replica(scs_factory, same_database_as=a)
-    alice = await a.agent("alice")
-    probe_on_b = await b.agent("probe")
+    a, b, alice, probe_on_b = await pair(scs_factory)
     lease = await until_trusted(b)
     # the listener's connection stays up but nothing it receives is read any more
     listener: Any = b.app.db.changes

@@ -46,7 +46,9 @@ MAX_CACHED = 100_000
 FORGET_LAPSED_S = 3600.0  # rows of replicas gone this long are deleted
 FORGET_EVERY = 120  # renewals between two clean-ups (expired revocations, gone replicas)
 WAIT_POLL_S = 0.01  # how often a revocation looks for the replicas' acknowledgements
-WAIT_LIMIT_FACTOR = 10  # lease lengths after which a revocation stops waiting (a fault)
+WAIT_LIMIT_S = 150.0
+"""A revocation stops waiting after this (a fault): every lease ends within 1.25 x its
+length, at most 60 s (``SCS_REVOCATION_LEASE_S``), whatever this replica's own setting."""
 
 
 class RevocationLease:
@@ -229,16 +231,17 @@ class RevocationLease:
                 return
 
 
-async def wait_until_applied(db: Database, lease_s: float) -> None:
+async def wait_until_applied(db: Database) -> None:
     """After a revocation committed through ``db``: return once every other replica
     holding a live lease has applied the newest revocation, or its lease has run out
-    (PostgreSQL; nothing to wait for elsewhere). This process applied its own at commit."""
-    if db.dialect != "postgresql" or lease_s <= 0:
+    (PostgreSQL; nothing to wait for elsewhere). This process applied its own at commit.
+    Waited for whatever this process's own lease setting: other replicas' may differ."""
+    if db.dialect != "postgresql":
         return
     seq = await lease_store.last_revocation_seq(db)
-    deadline = time.monotonic() + lease_s * WAIT_LIMIT_FACTOR
+    deadline = time.monotonic() + WAIT_LIMIT_S
     while await lease_store.leases_behind(db, seq, db.origin):
-        if time.monotonic() > deadline:  # the lease's bound is lease_s * 1.25
+        if time.monotonic() > deadline:
             log.error("replicas still hold leases without revocation %d; not waiting longer", seq)
             return
         await asyncio.sleep(WAIT_POLL_S)

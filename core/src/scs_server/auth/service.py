@@ -362,7 +362,7 @@ class AuthService:
         checks from memory has it (``revocation_lease``)."""
         won = await store.revoke(self.db, jti, agent_id, expires_at, action, grace_s)
         if won:
-            await wait_until_applied(self.db, self.settings.revocation_lease_s)
+            await wait_until_applied(self.db)
         return won
 
     async def start_revocation_lease(self) -> None:
