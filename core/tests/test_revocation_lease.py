@@ -86,7 +86,7 @@ async def test_a_revocation_waits_for_a_replica_that_has_not_applied_it(
     assert lapsed is True
 
 
-async def test_a_revocation_does_not_wait_for_a_replica_that_stopped(
+async def test_a_stopped_replica_gives_its_lease_back(
     scs_factory: ServerFactory,
 ) -> None:
     a = await replica(scs_factory)
@@ -137,6 +137,27 @@ async def test_a_replica_whose_listener_stalls_loses_its_lease_and_reads(
     reads = b.app.auth.revocations.reads
     assert (await probe_on_b.fails("whoami", auth_token=alice.token)).code == "AUTH_004"
     assert b.app.auth.revocations.reads > reads  # refused by a read
+
+
+async def test_a_replica_renewing_a_lapsed_lease_trusts_memory_only_once_caught_up(
+    scs_factory: ServerFactory,
+) -> None:
+    _, b, alice, probe_on_b = await pair(scs_factory)
+    lease = await until_trusted(b)
+    # b is paused: it neither renews nor reads its listener's socket
+    assert lease._renewing is not None
+    lease._renewing.cancel()
+    listener: Any = b.app.db.changes
+    asyncio.get_running_loop().remove_reader(listener._watcher.conn.pgconn.socket)
+    assert (await alice.call("revoke_token", token=alice.token))["revoked"] is True
+    assert not lease.trusted()  # the revocation returned once b's lease had lapsed
+    # b wakes up and renews, its memory still without the revocation: the feed's head,
+    # read after the renewal, is past what b has applied, so memory does not answer
+    await lease._renew()
+    assert not lease.trusted()
+    reads = b.app.auth.revocations.reads
+    assert (await probe_on_b.fails("whoami", auth_token=alice.token)).code == "AUTH_004"
+    assert b.app.auth.revocations.reads > reads
 
 
 async def test_a_gap_in_the_feed_makes_a_replica_reload_what_is_revoked(
