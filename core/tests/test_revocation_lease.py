@@ -99,21 +99,30 @@ async def test_a_stopped_replica_gives_its_lease_back(
     assert await a.app.db.fetch_value(count, (origin,)) == 0  # its lease was given back
 
 
-async def test_a_replica_whose_listener_is_cut_off_still_refuses_a_revoked_token(
+async def test_a_replica_whose_listener_is_cut_off_reads_until_it_caught_up_again(
     scs_factory: ServerFactory, postgres_cluster: PostgresCluster
 ) -> None:
     a, b, alice, probe_on_b = await pair(scs_factory)
-    await until_trusted(b)
+    lease = await until_trusted(b)
     url = a.app.settings.database_url
     assert url is not None
-    assert (
-        postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
-    )  # both replicas' listeners
-    assert (await alice.call("revoke_token", token=alice.token))["revoked"] is True
-    refused = await probe_on_b.fails("whoami", auth_token=alice.token)
-    assert refused.code == "AUTH_004"
+    with postgres_cluster.connections_refused(url.get_secret_value()):
+        # both replicas' listeners cut off, and kept from reconnecting
+        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
+        deadline = time.monotonic() + 10
+        while b.app.db.changes.live:
+            assert time.monotonic() < deadline, "the listener never noticed"
+            await asyncio.sleep(0.01)
+        assert not lease.trusted()  # from the moment its listener failed
+        assert (await alice.call("revoke_token", token=alice.token))["revoked"] is True
+        reads = b.app.auth.revocations.reads
+        refused = await probe_on_b.fails("whoami", auth_token=alice.token)
+        assert refused.code == "AUTH_004"
+        assert b.app.auth.revocations.reads > reads  # by a read
     await until_trusted(b)  # its listener reconnected and caught up: memory answers again
+    reads = b.app.auth.revocations.reads
     assert (await probe_on_b.fails("whoami", auth_token=alice.token)).code == "AUTH_004"
+    assert b.app.auth.revocations.reads == reads
 
 
 async def test_a_replica_whose_listener_stalls_loses_its_lease_and_reads(
