@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -41,6 +43,11 @@ async def http_server(scs_factory: ServerFactory, **options: Any) -> ScsServer:
 async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) -> None:
     server = await http_server(scs_factory)
     alice = await server.agent("alice")
+    lease = server.app.auth.revocations.lease
+    deadline = time.monotonic() + 20
+    while lease is not None and not lease.trusted():  # PostgreSQL: until the lease holds
+        assert time.monotonic() < deadline, "the revocation lease was never trusted"
+        await asyncio.sleep(0.01)
     for _ in range(3):
         await alice.call("probe_ok")
     await alice.fails("probe_fail", code="CONFLICT")
@@ -91,6 +98,15 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
     assert values[("scs_uptime_seconds", ())] > 0
     assert values[("scs_ratelimit_refused_total", (("reason", "credential"),))] == 0
     assert values[("scs_auth_throttled_total", ())] == 0
+    # every call's token is checked: by a read, or on PostgreSQL from the lease's memory
+    checks = values[("scs_revocation_checks_total", ())]
+    reads = values[("scs_revocation_reads_total", ())]
+    from_memory = values[("scs_revocation_answered_from_memory_total", ())]
+    assert checks >= 7 and checks == reads + from_memory  # the calls above, one by one
+    if dialect == "sqlite":
+        assert (from_memory, values[("scs_revocation_lease_trusted", ())]) == (0, 0)
+    else:  # the lease was trusted before the calls (a read only in a renewal's instant)
+        assert from_memory >= 1 and ("scs_revocation_lease_trusted", ()) in values
 
 
 async def test_metrics_refused_without_or_with_wrong_credentials(

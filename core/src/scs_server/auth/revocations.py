@@ -55,6 +55,16 @@ class RevocationChecks:
         finally:
             self._next()
 
+    def stats(self) -> dict[str, object]:
+        """Checks, reads and the lease (for get_performance_metrics and /metrics)."""
+        lease = self.lease
+        return {
+            "revocation_checks": self.checks + (lease.answered if lease else 0),
+            "revocation_reads": self.reads,
+            "revocation_answered_from_memory": lease.answered if lease else 0,
+            "revocation_lease_trusted": lease is not None and lease.trusted(),
+        }
+
     def start(self, jti: str) -> asyncio.Task[bool]:
         """Begin the check of ``jti`` now (``is_revoked`` in a task); await it later."""
         self.started_early += 1

@@ -365,6 +365,10 @@ class AuthService:
             await wait_until_applied(self.db)
         return won
 
+    def stats(self) -> dict[str, object]:
+        """Failed authentication (the throttle) and revocation checks."""
+        return {**self.throttle.stats(), **self.revocations.stats()}
+
     async def start_revocation_lease(self) -> None:
         """PostgreSQL: answer revocation checks from memory under a lease (unless
         ``SCS_REVOCATION_LEASE_S=0``). Elsewhere nothing changes."""

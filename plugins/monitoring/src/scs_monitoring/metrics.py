@@ -160,7 +160,7 @@ class Metrics:
             "database": self.app.db.stats(),
             "cpu_lane": lane_stats(),
             "http_in_flight": self.http_in_flight(),
-            "auth": self.app.auth.throttle.stats(),
+            "auth": self.app.auth.stats(),
             "cache": sections.pop("cache", None),
             "ratelimit": sections.pop("ratelimit", None),
             "retention": sections.pop("retention", None),
@@ -192,7 +192,7 @@ class StateCollector(Collector):
                 "MCP requests refused: their caller had max_calls_in_flight already",
                 in_flight["refused"],
             )
-        yield from _auth_families(self.metrics.app.auth.throttle.stats())
+        yield from _auth_families(self.metrics.app.auth.stats())
         yield from _gc_families(PAUSES.generations)
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")
@@ -327,6 +327,22 @@ def _auth_families(stats: dict[str, Any]) -> Iterable[Metric]:
     )
     yield GaugeMetricFamily(
         "scs_auth_failing_tracked", "Failing sources and credentials in memory", stats["tracked"]
+    )
+    yield CounterMetricFamily(
+        "scs_revocation_checks", "Tokens checked for revocation", stats["revocation_checks"]
+    )
+    yield CounterMetricFamily(
+        "scs_revocation_reads", "Revocation reads sent to the database", stats["revocation_reads"]
+    )
+    yield CounterMetricFamily(
+        "scs_revocation_answered_from_memory",
+        "Revocation checks answered under the revocation lease (PostgreSQL)",
+        stats["revocation_answered_from_memory"],
+    )
+    yield GaugeMetricFamily(
+        "scs_revocation_lease_trusted",
+        "1 while this replica answers revocation checks from memory (PostgreSQL)",
+        int(bool(stats["revocation_lease_trusted"])),
     )
 
 
