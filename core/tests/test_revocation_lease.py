@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from scs_server.auth.revocation_lease import MAX_CACHED
 
 from . import probe_plugin
 
@@ -191,6 +192,28 @@ async def test_a_gap_in_the_feed_makes_a_replica_reload_what_is_revoked(
     reads = a.app.auth.revocations.reads
     assert (await alice.fails("whoami")).code == "AUTH_004"
     assert a.app.auth.revocations.reads == reads  # refused from the reloaded memory
+
+
+async def test_more_revocations_than_memory_keeps_means_reads(
+    scs_factory: ServerFactory,
+) -> None:
+    a = await replica(scs_factory)
+    bob = await a.agent("bob")
+    lease = await until_trusted(a)
+    now = int(time.time())
+    await a.app.db.execute(
+        "INSERT INTO scs_revoked_tokens (jti, agent_id, expires_at, revoked_at)"
+        " SELECT 'many-' || n, 'someone', ?, ? FROM generate_series(1, ?) AS n",
+        (now + 600, now - 1, MAX_CACHED + 1),
+    )
+    feed: Any = a.app.db.changes
+    feed.gap("test")  # read them all again: too many to keep
+    assert lease._reloading is not None
+    await lease._reloading
+    assert not lease.trusted() and lease.revoked == {}
+    reads = a.app.auth.revocations.reads
+    await bob.call("whoami")
+    assert a.app.auth.revocations.reads == reads + 1
 
 
 async def test_a_lease_of_zero_reads_on_every_call(scs_factory: ServerFactory) -> None:

@@ -29,11 +29,12 @@ MIGRATION = Migration(
 _PG_NOW = "extract(epoch FROM clock_timestamp())"
 
 
-async def unexpired_revocations(db: Database) -> list[tuple[str, int, int]]:
-    """Every revocation of a token not yet expired: (jti, revoked_at, expires_at)."""
+async def unexpired_revocations(db: Database, limit: int) -> list[tuple[str, int, int]]:
+    """The revocations of tokens not yet expired, at most ``limit``: (jti, revoked_at,
+    expires_at)."""
     rows = await db.fetch_all(
-        "SELECT jti, revoked_at, expires_at FROM scs_revoked_tokens WHERE expires_at >= ?",
-        (int(time.time()),),
+        "SELECT jti, revoked_at, expires_at FROM scs_revoked_tokens WHERE expires_at >= ? LIMIT ?",
+        (int(time.time()), limit),
     )
     return [(row["jti"], int(row["revoked_at"]), int(row["expires_at"])) for row in rows]
 

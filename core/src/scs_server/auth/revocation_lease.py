@@ -120,11 +120,11 @@ class RevocationLease:
         gaps = self._gaps
         self._loading = True  # changes arriving meanwhile are remembered too
         try:
-            rows = await lease_store.unexpired_revocations(self.db)
+            rows = await lease_store.unexpired_revocations(self.db, MAX_CACHED + 1)
         finally:
             self._loading = False
         if len(rows) > MAX_CACHED:
-            self._too_many(len(rows))
+            self._too_many()
             return True
         for jti, revoked_at, expires_at in rows:
             self._remember(jti, revoked_at, expires_at)
@@ -157,14 +157,12 @@ class RevocationLease:
             if self._loaded or self._loading:  # else memory is unused (too many)
                 self._remember(jti, revoked_at, expires_at)
             if len(self.revoked) > MAX_CACHED:
-                self._too_many(len(self.revoked))
+                self._too_many()
         self._ack_soon()
 
-    def _too_many(self, count: int) -> None:
+    def _too_many(self) -> None:
         log.warning(
-            "%d unexpired revocations: more than %d to keep in memory; every call reads",
-            count,
-            MAX_CACHED,
+            "more than %d unexpired revocations to keep in memory; every call reads", MAX_CACHED
         )
         self._loaded = False
         self.revoked.clear()
