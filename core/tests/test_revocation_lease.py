@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs_server.auth.revocation_lease import MAX_CACHED
+from scs_server.testing import listeners_cut_off
 
 from . import probe_plugin
 
@@ -103,17 +104,11 @@ async def test_a_stopped_replica_gives_its_lease_back(
 async def test_a_replica_whose_listener_is_cut_off_reads_until_it_caught_up_again(
     scs_factory: ServerFactory, postgres_cluster: PostgresCluster
 ) -> None:
-    a, b, alice, probe_on_b = await pair(scs_factory)
+    _, b, alice, probe_on_b = await pair(scs_factory)
     lease = await until_trusted(b)
-    url = a.app.settings.database_url
-    assert url is not None
-    with postgres_cluster.connections_refused(url.get_secret_value()):
-        # both replicas' listeners cut off, and kept from reconnecting
-        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
-        deadline = time.monotonic() + 10
-        while b.app.db.changes.live:
-            assert time.monotonic() < deadline, "the listener never noticed"
-            await asyncio.sleep(0.01)
+    # both replicas' listeners cut off, and kept from reconnecting
+    async with listeners_cut_off(postgres_cluster, b) as ended:
+        assert ended == 2
         assert not lease.trusted()  # from the moment its listener failed
         assert (await alice.call("revoke_token", token=alice.token))["revoked"] is True
         reads = b.app.auth.revocations.reads

@@ -535,6 +535,23 @@ async def until_a_backend_waits_for_a_lock(db: Database, what: str = "the statem
     raise AssertionError(f"{what} never waited for the lock")
 
 
+@contextlib.asynccontextmanager
+async def listeners_cut_off(cluster: PostgresCluster, server: ScsServer) -> AsyncIterator[int]:
+    """PostgreSQL only: end the change listeners on ``server``'s database (every
+    replica's) and keep them from reconnecting while inside; enter once ``server``'s
+    feed is no longer live (10 s at most). Yields how many listeners were ended."""
+    url = server.app.settings.database_url
+    assert url is not None, "listeners_cut_off needs a PostgreSQL server"
+    database = url.get_secret_value()
+    with cluster.connections_refused(database):
+        ended = cluster.terminate("LISTEN%", database)
+        deadline = time.monotonic() + 10
+        while server.app.db.changes.live:
+            assert time.monotonic() < deadline, "the change listener never noticed"
+            await asyncio.sleep(0.01)
+        yield ended
+
+
 @pytest.fixture
 async def storage_db(tmp_path: Path, database_url: str | None) -> AsyncIterator[Database]:
     """An open data-API database of the engine under test, closed afterwards."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs_cache.entries import ResponseCache
+from scs_server.testing import listeners_cut_off
 
 from . import probe
 
@@ -97,15 +98,9 @@ async def test_a_replica_whose_feed_is_reconnecting_serves_no_cached_answer(
     for _ in range(2):
         assert contents(await alice.call("get_messages", session_id=session_id)) == ["one"]
     assert stats(server)["hits"] >= 1
-    url = server.app.settings.database_url
-    assert url is not None
-    with postgres_cluster.connections_refused(url.get_secret_value()):
-        # both replicas' listeners cut off, and kept off: they cannot reconnect
-        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
-        deadline = time.monotonic() + 10
-        while server.app.db.changes.live:
-            assert time.monotonic() < deadline, "the listener never noticed"
-            await asyncio.sleep(0.01)
+    # both replicas' listeners cut off, and kept from reconnecting
+    async with listeners_cut_off(postgres_cluster, server) as ended:
+        assert ended == 2
         await elsewhere.call("add_message", session_id=session_id, content="unannounced")
         # this replica never heard of that write: its cache must not answer
         page = await alice.call("get_messages", session_id=session_id)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs_search.service import Search
+from scs_server.testing import listeners_cut_off
 
 from .conftest import PLUGINS, seed
 from .corpus import rows
@@ -220,15 +221,9 @@ async def test_a_replica_whose_feed_is_reconnecting_checks_the_database(
         assert loop.time() < until, "the corpus was never built"
         await asyncio.sleep(0.02)
     assert (await team.bob.call("search_context", **queries[1]))["results"] == []
-    url = team.server.app.settings.database_url
-    assert url is not None
-    with postgres_cluster.connections_refused(url.get_secret_value()):
-        # both replicas' listeners cut off, and kept off: they cannot reconnect
-        assert postgres_cluster.terminate("LISTEN%", url.get_secret_value()) == 2
-        until = loop.time() + 10
-        while team.server.app.db.changes.live:
-            assert loop.time() < until, "the listener never noticed"
-            await asyncio.sleep(0.01)
+    # both replicas' listeners cut off, and kept from reconnecting
+    async with listeners_cut_off(postgres_cluster, team.server) as ended:
+        assert ended == 2
         added = await dave.call(
             "add_message", session_id=team.session_id, content="zebracorn sighted in the logs"
         )
