@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import time
 from pathlib import Path
 
 from _common import BENCH_DIR
-from scs_server.testing import server_env
+from scs_server.testing import free_port, server_env
 
 TARGET_RATIO = 1.2
 CLI_TARGET_S = 0.5
@@ -50,12 +49,6 @@ CLI_FLOOR = (
     "    port: int = 1\n"
     "Floor(port=2)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answers(port: int) -> bool:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
-from scs_server.testing import parse_error, parse_result, server_env
+from scs_server.testing import free_port, parse_error, parse_result, server_env
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

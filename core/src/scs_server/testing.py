@@ -41,6 +41,7 @@ from scs_server.plugins import PluginInfo, discover
 from scs_server.settings import Settings
 from scs_server.storage import Database, open_database
 from scs_server.storage.cluster import PostgresCluster, find_binaries
+from scs_server.storage.cluster import free_port as free_port  # for tests: a port to listen on
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,13 +7,13 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from scs_leases.guard import install, uninstall
+from scs_server.testing import free_port
 
 if TYPE_CHECKING:
     from scs_server.testing import ScsServer, ServerFactory
@@ -38,12 +38,6 @@ async def run(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     out, _ = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT_S)
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
@@ -134,7 +128,7 @@ async def test_server_unreachable_warns_and_allows(tmp_path: Path) -> None:
     install(repo)
     unreachable = {
         **env,
-        "SCS_URL": f"http://127.0.0.1:{closed_port()}/mcp",
+        "SCS_URL": f"http://127.0.0.1:{free_port()}/mcp",
         "SCS_TOKEN": "not-checked",
     }
     status, out = await commit(repo, unreachable, "src/app.py", "x = 1\n")

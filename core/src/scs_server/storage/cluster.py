@@ -43,7 +43,8 @@ def _version(path: Path) -> int:
 FIRST_START_ATTEMPTS = 3  # a first start that fails is tried again on another port
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a server started next)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -57,7 +58,7 @@ class PostgresCluster:
         self.binaries = binaries
         self.root = Path(tempfile.mkdtemp(prefix="scs-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             user = pwd.getpwnam("postgres")
@@ -95,7 +96,7 @@ class PostgresCluster:
                     raise
                 # another process may have taken the free port since it was picked (no
                 # URL was handed out yet, so another port is fine)
-                self.port = _free_port()
+                self.port = free_port()
             else:
                 return
 
