@@ -35,7 +35,7 @@ from scs_server.settings import ConfigError, ScsSettings, Settings, load_setting
 from scs_server.startup import StartupError, check_exposure
 from scs_server.storage import Database, MigrationError, open_database
 from scs_server.subscriptions import Subscriptions
-from scs_server.tools import ToolPolicy, permission_of
+from scs_server.tools import OPEN_OBJECT_SCHEMA, ToolPolicy, permission_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -300,7 +300,12 @@ async def _register(app: App, strict: bool) -> None:
                     f"and plugin {name!r}; disable one of them"
                 )
             owners[tool.name] = name
-            app.tools[tool.name] = ToolPolicy.from_tags(tool.name, name, set(tool.tags or ()))
+            text_only = (
+                not app.settings.structured_content and tool.output_schema == OPEN_OBJECT_SCHEMA
+            )
+            app.tools[tool.name] = ToolPolicy.from_tags(
+                tool.name, name, set(tool.tags or ()), text_only=text_only
+            )
         for resource in await child.list_resources():
             if permission_of(set(resource.tags or ())) == "none":
                 app.open_resources.add(str(resource.uri))
@@ -309,7 +314,7 @@ async def _register(app: App, strict: bool) -> None:
                 app.open_templates.append(template)
         await app.completions.adopt(child)
         app.children[name] = child
-        await _adopt(app.server, child, name)
+        await _adopt(app.server, child, name, app.tools)
 
 
 def _evaluate_annotations_once(child: FastMCP[Any]) -> None:
@@ -335,8 +340,11 @@ def _evaluate_annotations_once(child: FastMCP[Any]) -> None:
     provider.add_tool = add_evaluated  # type: ignore[method-assign]
 
 
-async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None:
-    """Copy a plugin's components onto the root server.
+async def _adopt(
+    server: FastMCP[Any], child: FastMCP[Any], plugin: str, policies: dict[str, ToolPolicy]
+) -> None:
+    """Copy a plugin's components onto the root server (a text-only tool without its
+    output schema: ``ToolPolicy.text_only``).
 
     Plugins register on their own child server (so the host knows who owns what),
     but mounting would route every call through a provider lookup: about 0.25 ms a
@@ -345,6 +353,8 @@ async def _adopt(server: FastMCP[Any], child: FastMCP[Any], plugin: str) -> None
     """
     try:
         for tool in await child.list_tools():
+            if policies[tool.name].text_only:
+                tool = tool.model_copy(update={"output_schema": None})
             server.add_tool(_typed(tool))
         for resource in await child.list_resources():
             server.add_resource(_typed(resource))

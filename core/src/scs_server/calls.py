@@ -15,6 +15,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from fastmcp.tools.base import ToolResult
+
 from scs_server.errors import ScsError
 from scs_server.identity import acting_as
 from scs_server.middleware import DirectMiddleware, error_code, internal_error, on_the_wire
@@ -156,12 +158,19 @@ class CallMiddleware(DirectMiddleware):
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
         call = current_call()
-        if call is None:
-            return await call_next(context)
         message = context.message
-        call.kind, call.name = "tool", message.name
-        call.token = presented_token(message.arguments)
-        return await self.app.calls.run(call, lambda: call_next(context))
+        if call is None:
+            result = await call_next(context)
+        else:
+            call.kind, call.name = "tool", message.name
+            call.token = presented_token(message.arguments)
+            result = await self.app.calls.run(call, lambda: call_next(context))
+        policy = self.app.tools.get(message.name)
+        if policy is not None and policy.text_only and isinstance(result, ToolResult):
+            # after every plugin's middleware (the cache keeps, the inbox notice edits,
+            # the whole result): the JSON text alone goes on the wire
+            return result.model_copy(update={"structured_content": None})
+        return result
 
     async def on_read_resource(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]

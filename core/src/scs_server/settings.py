@@ -201,6 +201,11 @@ class Settings(ScsSettings):
         "address) may have in flight; "
         "more are refused at once with RATE_LIMITED (0: no cap)",
     )
+    structured_content: bool = Field(
+        True,
+        description="Tool results carry structuredContent beside their JSON text (false: the "
+        "text only, for tools whose output schema says no more than 'an object')",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")

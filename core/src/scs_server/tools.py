@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Requirement = Literal["none", "read", "write", "admin", "debug"]
 RateClass = Literal["auth", "read", "write", "search", "admin"]
@@ -38,15 +38,25 @@ class ToolPolicy:
     plugin: str
     permission: Requirement = "read"
     rate_class: RateClass = "read"
+    text_only: bool = False  # answers without structuredContent (SCS_STRUCTURED_CONTENT=false)
 
     @classmethod
-    def from_tags(cls, name: str, plugin: str, tags: set[str]) -> ToolPolicy:
+    def from_tags(
+        cls, name: str, plugin: str, tags: set[str], *, text_only: bool = False
+    ) -> ToolPolicy:
         permission = permission_of(tags)
         rate: RateClass | None = None
         for tag in tags:
             if tag.startswith(_RATE):
                 rate = tag.removeprefix(_RATE)  # type: ignore[assignment]
-        return cls(name, plugin, permission, rate or _DEFAULT_RATE[permission])
+        return cls(name, plugin, permission, rate or _DEFAULT_RATE[permission], text_only)
+
+
+OPEN_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": True}
+"""The output schema FastMCP gives a tool returning ``dict[str, Any]``: it says no more
+than "an object", yet obliges every result to carry its data twice (structured and as
+JSON text). With ``SCS_STRUCTURED_CONTENT=false`` such tools declare none and answer in
+text only; a tool with a schema of its own keeps it."""
 
 
 def permission_of(tags: set[str]) -> Requirement:
