@@ -464,3 +464,23 @@ async def test_a_growing_wal_is_checkpointed_before_the_commit_count(
     assert db.checkpoints == 0
     await db.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 100_000,))
     await eventually(lambda: db.checkpoints == 1)
+
+
+async def test_the_wal_starts_over_under_steady_writes(
+    db: SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint in a thread never catches up with writes that go on meanwhile; once
+    the WAL holds ``wal_restart_bytes`` a pass with the writers held back completes it,
+    so the WAL starts over instead of growing until writes pause."""
+    monkeypatch.setattr(scs_server.storage.sqlite, "CHECKPOINT_COMMITS", 20)
+    db.wal_restart_bytes = 256 * 1024
+    wal = db.path.with_name(db.path.name + "-wal")
+    largest = 0
+    writes = 4000  # ~26 KiB of frames each: ~100 MiB of WAL without the second pass
+    for n in range(writes):
+        await db.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 2000 + str(n),))
+        largest = max(largest, wal.stat().st_size)
+        await asyncio.sleep(0)  # a server's writers yield between calls
+    assert db.wal_restarts >= 1
+    assert largest < 24 * 1024 * 1024  # 2-5 MiB seen, on a busy machine too
+    assert await db.fetch_value("SELECT count(*) FROM notes") == writes

@@ -89,9 +89,12 @@ async def test_metrics_parse_and_count_real_calls(scs_factory: ServerFactory) ->
             values[("scs_db_grouped_writes_total", engine)]
             == server.app.db.stats()["grouped_writes"]
         )
+        assert (
+            values[("scs_db_wal_restarts_total", engine)] == server.app.db.stats()["wal_restarts"]
+        )
     else:  # PostgreSQL reports no loop-side writes nor checkpoints: no such series
         assert not any(name.startswith(("scs_db_writes", "scs_db_reads")) for name, _ in values)
-        assert not any(name.startswith("scs_db_checkpoints") for name, _ in values)
+        assert not any(name.startswith(("scs_db_checkpoints", "scs_db_wal")) for name, _ in values)
     assert not any(
         name.startswith("scs_db_") and labels != engine for name, labels in values
     )  # every database series names its engine

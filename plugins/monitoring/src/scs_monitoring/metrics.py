@@ -289,6 +289,12 @@ DB_SERIES = (
         True,
     ),
     ("checkpoints", "scs_db_checkpoints", "WAL checkpoints run off the event loop", True),
+    (
+        "wal_restarts",
+        "scs_db_wal_restarts",
+        "Checkpoints completed with this process's writers held back (the WAL starts over)",
+        True,
+    ),
     ("changes_delivered", "scs_db_changes_delivered", "Change-feed changes delivered", True),
     (
         "changes_gaps",
