@@ -11,6 +11,7 @@ and runs one scenario at a time on command from the main process:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 import sys
@@ -87,6 +88,8 @@ class AgentSpec:
     token: str
     session_id: str
     url: str = ""  # the replica this agent calls ("" = the scenario's url)
+    label: str = ""  # samples are keyed "label:tool" when set (agents of two servers)
+    read_back: bool = True  # its writes join the lost-message check (not the no-op's)
 
 
 @dataclass
@@ -102,6 +105,9 @@ class Scenario:
     max_calls_per_agent: int | None = None
     search_queries: list[str] = field(default_factory=list)
     after_id: int = 0
+    # closed loop, one call at a time across the agents, in turn: agents of two servers
+    # then see the same moments of the machine (one worker runs them all)
+    lockstep: bool = False
 
 
 @dataclass
@@ -156,6 +162,7 @@ async def one_call(
 ) -> None:
     """Make one call; record (tool, start, latency, error code) and, for writes, the ack."""
     code: str | None = None
+    spec = state.spec
     try:
         result = await client.call_tool(
             tool, arguments, raise_on_error=False, timeout=CALL_TIMEOUT_S
@@ -168,13 +175,15 @@ async def one_call(
         elif tool == "add_message":
             body = tool_json(result)
             message_id = int(body["message_id"])
-            acks.append((message_id, arguments["session_id"], arguments["content"]))
+            if spec.read_back:
+                acks.append((message_id, arguments["session_id"], arguments["content"]))
             state.last_id = max(state.last_id, message_id)
         elif tool == "get_messages":
             body = tool_json(result)
             for message in body.get("messages") or []:
                 state.last_id = max(state.last_id, int(message["id"]))
-    samples.append((tool, started, time.monotonic() - started, code))
+    key = f"{spec.label}:{tool}" if spec.label else tool
+    samples.append((key, started, time.monotonic() - started, code))
 
 
 async def run_agent(
@@ -185,8 +194,11 @@ async def run_agent(
     index: int,
     samples: list[tuple[str, float, float, str | None]],
     acks: list[tuple[int, str, str]],
+    turn: asyncio.Lock | None = None,
 ) -> None:
-    rng = random.Random(f"{scenario.name}/{state.spec.agent_id}")
+    """One agent's calls until the deadline; with ``turn`` (lockstep), each call holds it
+    (an asyncio lock hands over in FIFO order: two agents alternate call by call)."""
+    rng = random.Random(f"{scenario.name}/{state.spec.agent_id}/{state.spec.label}")
     deadline = start_at + scenario.duration_s
     limit = scenario.max_calls_per_agent or 10_000_000
     interval = scenario.open_interval_s
@@ -197,7 +209,8 @@ async def run_agent(
                 break
             tool = scenario.mix[count % len(scenario.mix)]
             arguments = call_for(tool, state, scenario, rng)
-            await one_call(client, tool, arguments, state, time.monotonic(), samples, acks)
+            async with turn or contextlib.nullcontext():
+                await one_call(client, tool, arguments, state, time.monotonic(), samples, acks)
         return
     # open loop: calls go out on schedule whether or not the previous one answered;
     # latency is measured from the scheduled instant (no coordinated omission)
@@ -303,9 +316,10 @@ async def serve(conn: Connection, queue: Queue[Any], worker: int) -> None:
             conn.send(("ready", len(clients)))
             _, start_at = await loop.run_in_executor(None, conn.recv)
             ticker = asyncio.create_task(report_progress(queue, worker, samples))
+            turn = asyncio.Lock() if scenario.lockstep else None
             await asyncio.gather(
                 *(
-                    run_agent(c, AgentState(a), scenario, start_at, i, samples, acks)
+                    run_agent(c, AgentState(a), scenario, start_at, i, samples, acks, turn)
                     for i, (c, a) in enumerate(zip(clients, scenario.agents, strict=True))
                 )
             )

@@ -16,10 +16,14 @@ What it does, in order (see bench/README.md for how to read the figures):
    file with the server stopped (HTTP inserts would take minutes), then it is restarted.
    Tokens are minted with ``authenticate_agent``; rate limits are raised (env) so the
    limiter runs but does not refuse the bench's agents.
-4. Paired rounds: with both servers up, single-agent ``add_message`` and the 100-agent
-   closed loop run on the no-op server and on scs in alternation (ABBA order), a few
-   rounds; the targets are judged on the median of the per-round ratios, so a machine
-   that is slower during one phase (other tenants, thermal) cannot skew them.
+4. Paired rounds: with both servers up, a few rounds of single-agent ``add_message``
+   and the 100-agent closed loop; the targets are judged on the median of the per-round
+   ratios, so a machine that is slower during one phase (other tenants, thermal) cannot
+   skew them. The single agent's ratio comes from one agent per server taking turns
+   call by call (``Scenario.lockstep``): the speed of this kind of host moves between
+   seconds (the no-op's p50 2.6-7.6 ms across one run's 4-second rounds), which made
+   rounds of one server after the other disagree by 1.0-1.8x. The 100-agent loops run
+   on one server after the other (ABBA order).
 5. Every acknowledged ``message_id`` is read back with ``get_messages`` (admin token) and
    its content compared: missing, altered or duplicated messages are reported as lost.
 
@@ -44,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -195,7 +199,7 @@ class Workers:
         """Run a scenario split over the workers; samples, acks, wall, and what it used."""
         shares: list[list[AgentSpec]] = [[] for _ in self.pipes]
         for index, agent in enumerate(scenario.agents):
-            shares[index % len(shares)].append(agent)
+            shares[0 if scenario.lockstep else index % len(shares)].append(agent)
         busy = [(pipe, share) for pipe, share in zip(self.pipes, shares, strict=True) if share]
         for pipe, share in busy:
             pipe.send(Scenario(**{**asdict(scenario), "agents": share}))
@@ -712,7 +716,9 @@ def paired_rounds(
     workers: Workers,
     outcome: Outcome,
 ) -> list[tuple[int, str, str]]:
-    """Alternate the two servers (ABBA...) on the targets' scenarios; one ratio per round."""
+    """One ratio per round of each target: the single agent's p50 from one agent per
+    server taking turns call by call (both see the same moments of a machine whose speed
+    drifts from second to second), then 100 agents on each server in turn (ABBA...)."""
     acks: list[tuple[int, str, str]] = []
     columns = (
         TextColumn("[bold]{task.description:<22}"),
@@ -723,18 +729,30 @@ def paired_rounds(
     with Progress(*columns, console=console, transient=True) as progress:
         for number in range(times.rounds):
             order = ["noop", "scs"] if number % 2 == 0 else ["scs", "noop"]
+            in_turn = [
+                replace(
+                    agent_specs(servers[t][1], servers[t][2], 1, servers[t][0].urls)[0],
+                    label=t,
+                    read_back=t == "scs",
+                )
+                for t in order
+            ]
+            single = Scenario(
+                f"pair{number}.single",
+                servers["scs"][0].url,
+                in_turn,
+                ["add_message"],
+                2 * times.single_s,
+                None,
+                2000,
+                lockstep=True,
+            )
+            pids = [pid for t in order for pid in servers[t][0].pids]
+            one, one_acks, _, one_use = workers.run(single, pids, progress)
+            acks.extend(one_acks)
             figures: dict[str, dict[str, Any]] = {}
             for target in order:
                 group, tokens, sessions = servers[target]
-                single = Scenario(
-                    f"{target}.pair{number}.single",
-                    group.url,
-                    agent_specs(tokens, sessions, 1, group.urls),
-                    ["add_message"],
-                    times.single_s,
-                    None,
-                    2000,
-                )
                 closed = Scenario(
                     f"{target}.pair{number}.closed100",
                     group.url,
@@ -742,12 +760,10 @@ def paired_rounds(
                     ["add_message"],
                     times.closed_s,
                 )
-                one, one_acks, _, one_use = workers.run(single, group.pids, progress)
                 many, many_acks, wall, many_use = workers.run(closed, group.pids, progress)
                 if target == "scs":
-                    acks.extend(one_acks)
                     acks.extend(many_acks)
-                single_ms = [sample[2] * 1000 for sample in one]
+                single_ms = [s[2] * 1000 for s in one if s[0] == f"{target}:add_message"]
                 many_ms = [sample[2] * 1000 for sample in many]
                 figures[target] = {
                     "single_p50_ms": percentile(single_ms, 50),
@@ -989,7 +1005,10 @@ def show(outcome: Outcome) -> None:
     if errors:
         out.print(f"errors by code: {errors}")
     if outcome.paired:
-        pairs = Table(title="paired rounds (no-op and scs in alternation; x = scs / no-op)")
+        pairs = Table(
+            title="paired rounds (single agent: calls in turn; 100 agents: one server, then"
+            " the other; x = scs / no-op)"
+        )
         for name in (
             "round",
             "order",
