@@ -1072,9 +1072,11 @@ def show(outcome: Outcome) -> None:
                 if k in database
             }
             pauses = ", ".join(f"{ms:.1f} (gen {gen})" for gen, ms in view.get("gc_pauses_ms", []))
+            stalls = "; ".join(f"{ms:.0f} ms in {at}" for ms, at in view.get("loop_stalls", []))
             out.print(
                 f"{name} inside scs ({view['url']}): {tools}; db {waits}; cache {view['cache']}; "
-                f"longest garbage-collector pauses, ms: {pauses or 'none over 1 ms'}"
+                f"longest garbage-collector pauses, ms: {pauses or 'none over 1 ms'}; "
+                f"event-loop stalls: {stalls or 'none over the threshold'}"
             )
     out.print(f"lost check: {outcome.lost}")
     out.print(f"server: {outcome.server}")
@@ -1288,7 +1290,8 @@ async def inside_view(servers: Servers, admin: str, window_s: float) -> list[dic
     """What each scs process measured itself (get_performance_metrics): per-tool latency
     from the call's first middleware to its answer (the latest calls: the scenario just
     run), the database's waits and the garbage collector's longest pauses of the last
-    ``window_s`` seconds (each held the event loop, and every call in flight waited). The
+    ``window_s`` seconds (each held the event loop, and every call in flight waited), and
+    the event loop's longest late turns with where it was (the monitoring plugin's). The
     client's p99 minus the tool's is time spent outside the tool call (HTTP, the MCP
     session, waiting for the event loop, the load generator)."""
     views = []
@@ -1312,6 +1315,11 @@ async def inside_view(servers: Servers, admin: str, window_s: float) -> list[dic
                     (pause["generation"], pause["ms"])
                     for pause in (body.get("gc") or {}).get("longest_recent", [])
                     if pause["seconds_ago"] <= window_s
+                ],
+                "loop_stalls": [
+                    (stall["ms"], stall["where"])
+                    for stall in (body.get("loop_stalls") or {}).get("longest_recent", [])
+                    if stall["seconds_ago"] <= window_s
                 ],
                 "cache": {
                     k: (body.get("cache") or {}).get(k)

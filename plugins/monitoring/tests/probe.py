@@ -1,8 +1,10 @@
-"""A test-only plugin: tools that succeed, fail with a chosen code, take a while, or wait."""
+"""A test-only plugin: tools that succeed, fail with a chosen code, take a while (or hold
+the event loop), or wait."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,11 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     @mcp.tool(tags=requires("read"))
     async def probe_sleep(ms: int) -> dict[str, Any]:
         await asyncio.sleep(ms / 1000)
+        return {"success": True}
+
+    @mcp.tool(tags=requires("read"))
+    async def probe_block(ms: int) -> dict[str, Any]:
+        time.sleep(ms / 1000)  # holds the event loop on purpose
         return {"success": True}
 
     @mcp.tool(tags=requires("read"))

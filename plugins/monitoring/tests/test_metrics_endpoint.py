@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from scs_server.testing import ADMIN_API_KEY, API_KEY
 from . import probe
 
 if TYPE_CHECKING:
+    import pytest
     from scs_server.testing import ScsServer, ServerFactory
 
 METRICS_TOKEN = "metrics-token-" + "m" * 40
@@ -138,3 +140,35 @@ async def test_metrics_token(scs_factory: ServerFactory) -> None:
     ).status_code == 200
     assert (await get_metrics(server, {"X-API-Key": METRICS_TOKEN})).status_code == 200
     assert (await get_metrics(server, {"Authorization": "Bearer nope"})).status_code == 403
+
+
+async def test_event_loop_stalls_say_where_the_loop_was(
+    scs_factory: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="scs.monitoring.loop")
+    server = await http_server(scs_factory, env={"SCS_MONITORING_LOOP_STALL_MS": "200"})
+    alice = await server.agent("alice")
+    admin = await server.agent("root", agent_type="admin")
+    await alice.call("probe_block", ms=600)
+    figures = (await admin.call("get_performance_metrics"))["loop_stalls"]
+    assert figures["threshold_ms"] == 200
+    blocked = [s for s in figures["longest_recent"] if "probe_block" in s["where"]]
+    # a turn is late by the block less the heartbeat's period (half the threshold)
+    assert len(blocked) == 1 and blocked[0]["ms"] >= 490, figures
+    assert blocked[0]["where"].startswith("probe.py:")  # the innermost frame first
+    assert figures["max_ms"] >= 490
+    # one warning every 10 s at most: the first stall of the server's life is the one told
+    warned = [r.getMessage() for r in caplog.records if r.name == "scs.monitoring.loop"]
+    assert warned and warned[0].startswith("the event loop stalled "), warned
+    values = samples((await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})).text)
+    assert values[("scs_event_loop_stalls_total", ())] >= 1
+    assert values[("scs_event_loop_stall_max_seconds", ())] >= 0.49
+
+
+async def test_event_loop_stalls_can_go_unwatched(scs_factory: ServerFactory) -> None:
+    server = await http_server(scs_factory, env={"SCS_MONITORING_LOOP_STALL_MS": "0"})
+    admin = await server.agent("root", agent_type="admin")
+    await admin.call("probe_block", ms=300)
+    assert (await admin.call("get_performance_metrics"))["loop_stalls"] is None
+    values = samples((await get_metrics(server, {"X-API-Key": ADMIN_API_KEY})).text)
+    assert not any(name.startswith("scs_event_loop") for name, _ in values)

@@ -18,6 +18,7 @@ from scs_server.cpu import lane_stats
 
 from scs_monitoring.gcpauses import PAUSES
 from scs_monitoring.history import CallHistory
+from scs_monitoring.loopstalls import LoopStalls
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -146,6 +147,10 @@ class Metrics:
         counts = self.app.in_flight
         return counts.stats() if counts is not None else None
 
+    def loop_stalls(self) -> LoopStalls | None:
+        """The event loop's stall recorder (None when ``loop_stall_ms`` is 0)."""
+        return self.app.services.find(LoopStalls)
+
     def snapshot(self) -> dict[str, Any]:
         """The JSON answer of get_performance_metrics."""
         sections = self.plugin_stats()
@@ -165,6 +170,7 @@ class Metrics:
             "ratelimit": sections.pop("ratelimit", None),
             "retention": sections.pop("retention", None),
             "gc": PAUSES.stats(),
+            "loop_stalls": stalls.stats() if (stalls := self.loop_stalls()) else None,
             "plugins": sections,  # other plugins' scs_stats sections
         }
 
@@ -194,6 +200,9 @@ class StateCollector(Collector):
             )
         yield from _auth_families(self.metrics.app.auth.stats())
         yield from _gc_families(PAUSES.generations)
+        stalls = self.metrics.loop_stalls()
+        if stalls is not None:
+            yield from _stall_families(stalls)
         sections = self.metrics.plugin_stats()
         cache = sections.get("cache")
         if cache is not None:
@@ -212,6 +221,21 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "scs_ratelimit_buckets", "Buckets in memory", limiter["buckets"]
             )
+
+
+def _stall_families(stalls: LoopStalls) -> Iterable[Metric]:
+    """The event loop's late turns (``scs_monitoring.loopstalls``)."""
+    yield CounterMetricFamily(
+        "scs_event_loop_stalls",
+        "Event-loop turns late by SCS_MONITORING_LOOP_STALL_MS or more",
+        stalls.count,
+    )
+    yield CounterMetricFamily(
+        "scs_event_loop_stall_seconds", "Seconds of those late turns", stalls.seconds
+    )
+    yield GaugeMetricFamily(
+        "scs_event_loop_stall_max_seconds", "Longest late turn", stalls.max_seconds
+    )
 
 
 def _gc_families(generations: Sequence[Generation]) -> Iterable[Metric]:

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from scs_monitoring.calls import CallRecorder
 from scs_monitoring.gcpauses import PAUSES
+from scs_monitoring.loopstalls import LoopStalls
 from scs_monitoring.metrics import Metrics
 from scs_monitoring.routes import metrics_endpoint
 from scs_monitoring.settings import MonitoringSettings
@@ -37,13 +38,21 @@ def scs_settings() -> type[MonitoringSettings]:
 
 
 @hookimpl
-def scs_startup() -> None:
+def scs_startup(app: App) -> None:
     PAUSES.acquire()
+    settings: MonitoringSettings = app.config("monitoring")
+    if settings.loop_stall_ms > 0:
+        stalls = LoopStalls(settings.loop_stall_ms / 1000)
+        app.services.provide(LoopStalls, stalls, by="monitoring")
+        stalls.start()
 
 
 @hookimpl
-def scs_shutdown() -> None:
+def scs_shutdown(app: App) -> None:
     PAUSES.release()
+    stalls = app.services.find(LoopStalls)
+    if stalls is not None:
+        stalls.stop()
 
 
 @hookimpl
@@ -53,8 +62,8 @@ def scs_register(app: App, mcp: FastMCP[Any]) -> None:
     @mcp.tool(tags=requires("admin"))
     async def get_performance_metrics() -> dict[str, Any]:
         """Measured figures per tool (calls, errors by code, p50/p95/p99 ms), totals,
-        in-flight calls, database pool, cache, rate limiter and garbage-collector
-        pauses. Admin only."""
+        in-flight calls, database pool, cache, rate limiter, garbage-collector pauses
+        and event-loop stalls. Admin only."""
         return metrics.snapshot()
 
 

@@ -21,6 +21,12 @@ class MonitoringSettings(ScsSettings):
     reservoir_size: int = Field(
         1024, ge=16, le=1_000_000, description="latest calls per tool kept for p50/p95/p99"
     )
+    loop_stall_ms: float = Field(
+        200,
+        ge=0,
+        description="event-loop turns later than this are counted, with where the loop was"
+        " (0: not watched)",
+    )
     metrics_token: SecretStr | None = Field(
         None, description="extra credential accepted by GET /metrics (X-API-Key or Bearer)"
     )
