@@ -484,3 +484,35 @@ async def test_the_wal_starts_over_under_steady_writes(
     assert db.wal_restarts >= 1
     assert largest < 24 * 1024 * 1024  # 2-5 MiB seen, on a busy machine too
     assert await db.fetch_value("SELECT count(*) FROM notes") == writes
+
+
+async def test_a_checkpoint_that_meets_another_counts_for_nothing(db: SqliteDatabase) -> None:
+    """While another connection checkpoints (here a RESTART waiting for a reader), a
+    PASSIVE one copies nothing: it must not count as the WAL starting over."""
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("before",))
+    reader = sqlite3.connect(db.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM notes").fetchall()  # holds its snapshot
+    await db.execute("INSERT INTO notes (body) VALUES (?)", ("after",))
+    other = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
+    other.execute("PRAGMA busy_timeout=10000")
+    restart = asyncio.get_running_loop().run_in_executor(
+        None, lambda: other.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+    )
+    try:
+
+        async def met() -> bool:
+            return await db.checkpoint(hold_writers=True) == (0, -1)
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await met():  # until the RESTART holds the checkpoint lock
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        assert db.wal_restarts == 0
+    finally:
+        reader.execute("COMMIT")
+        assert (await restart)[0][0] == 0  # the RESTART completes once the reader is done
+        reader.close()
+        other.close()
+    frames, copied = await db.checkpoint(hold_writers=True)
+    assert frames == copied and db.wal_restarts == 1

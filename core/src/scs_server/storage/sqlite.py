@@ -635,7 +635,7 @@ class SqliteDatabase(Engine):
 
     async def checkpoint(self, *, hold_writers: bool = False) -> tuple[int, int]:
         """Copy the WAL into the database now (PASSIVE: waits for no reader), in a thread;
-        returns the frames in the WAL and those copied.
+        returns the frames in the WAL and those copied (-1 when another checkpoint ran).
 
         The next write after a complete checkpoint restarts the WAL (and cuts the file
         back to ``journal_size_limit``). ``hold_writers``: this process's writers wait
@@ -644,7 +644,8 @@ class SqliteDatabase(Engine):
         held = self._write_lock if hold_writers else contextlib.nullcontext()
         async with self.read() as reader, held:  # a reader first: never wait for one held
             row = await reader._run(run_fetch_one, "PRAGMA wal_checkpoint(PASSIVE)", ())
-        frames, copied = (row[1], row[2]) if row is not None else (0, 0)
+        # (1, -1, -1): another connection's checkpoint was running, nothing was copied
+        frames, copied = (row[1], row[2]) if row is not None and row[0] == 0 else (0, -1)
         if hold_writers and copied == frames:
             self.wal_restarts += 1
         return frames, copied
