@@ -51,6 +51,11 @@ def free_port() -> int:
         return port
 
 
+def database_of(url: str) -> str:
+    """The database name of a URL this cluster handed out (``.../name``)."""
+    return url.rsplit("/", 1)[1]
+
+
 class PostgresCluster:
     """``start()``, ``create_database()`` → a URL, ``stop()``; ``stop``/``start`` again to restart."""
 
@@ -144,7 +149,7 @@ class PostgresCluster:
     def terminate(self, query_like: str, url: str | None = None) -> int:
         """End the server processes whose last query matches (e.g. ``LISTEN%``), only on
         ``url``'s database when given; return how many."""
-        database = url.rsplit("/", 1)[1] if url else None
+        database = database_of(url) if url else None
         with psycopg.connect(self.url(), autocommit=True) as conn:
             cursor = conn.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -159,7 +164,7 @@ class PostgresCluster:
     def connections_refused(self, url: str) -> Iterator[None]:
         """While inside: ``url``'s database takes no new connection (open ones go on), so
         a change listener cut off with ``terminate`` cannot reconnect."""
-        database = url.rsplit("/", 1)[1]
+        database = database_of(url)
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
             try:
