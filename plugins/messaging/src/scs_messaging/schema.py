@@ -31,6 +31,22 @@ def _messages_table(id_column: str, id_type: str) -> str:
         """
 
 
+_COUNTS_TABLE = """
+        CREATE TABLE messaging_counts (
+            session_id TEXT NOT NULL REFERENCES sessions_sessions (id) ON DELETE CASCADE,
+            visibility TEXT NOT NULL,
+            sender_type TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            n {n_type} NOT NULL,
+            PRIMARY KEY (session_id, visibility, sender_type, sender)
+        );
+"""
+_COUNTS_BACKFILL = """
+        INSERT INTO messaging_counts (session_id, visibility, sender_type, sender, n)
+        SELECT session_id, visibility, sender_type, sender, COUNT(*) FROM messaging_messages
+        GROUP BY session_id, visibility, sender_type, sender;
+"""
+
 MIGRATIONS = [
     Migration(
         1,
@@ -61,5 +77,61 @@ MIGRATIONS = [
         # retention deletes the oldest messages of every session (timestamp < cut-off)
         # in batches ordered by age: without it each batch scans the whole table
         "CREATE INDEX messaging_messages_age ON messaging_messages (timestamp, id)",
+    ),
+    Migration(
+        5,
+        "visible-message counts kept per session",
+        # total_count counted every visible message of the session on each read (866 µs
+        # of PostgreSQL's CPU at 3,500 messages, 8.2 ms at 30,000; SQLite alike): now a
+        # sum over one row per (visibility, sender type, sender), kept by triggers
+        _COUNTS_TABLE.format(n_type="INTEGER")
+        + _COUNTS_BACKFILL
+        + """
+        CREATE TRIGGER messaging_counts_add AFTER INSERT ON messaging_messages BEGIN
+            INSERT INTO messaging_counts (session_id, visibility, sender_type, sender, n)
+            VALUES (NEW.session_id, NEW.visibility, NEW.sender_type, NEW.sender, 1)
+            ON CONFLICT (session_id, visibility, sender_type, sender) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER messaging_counts_remove AFTER DELETE ON messaging_messages BEGIN
+            UPDATE messaging_counts SET n = n - 1
+            WHERE session_id = OLD.session_id AND visibility = OLD.visibility
+                AND sender_type = OLD.sender_type AND sender = OLD.sender;
+        END;
+        CREATE TRIGGER messaging_counts_move
+        AFTER UPDATE OF session_id, visibility, sender_type, sender ON messaging_messages
+        BEGIN
+            UPDATE messaging_counts SET n = n - 1
+            WHERE session_id = OLD.session_id AND visibility = OLD.visibility
+                AND sender_type = OLD.sender_type AND sender = OLD.sender;
+            INSERT INTO messaging_counts (session_id, visibility, sender_type, sender, n)
+            VALUES (NEW.session_id, NEW.visibility, NEW.sender_type, NEW.sender, 1)
+            ON CONFLICT (session_id, visibility, sender_type, sender) DO UPDATE SET n = n + 1;
+        END;
+        """,
+        # writers of older replicas wait until the counts and their trigger are in place
+        postgresql="LOCK TABLE messaging_messages IN SHARE ROW EXCLUSIVE MODE;"
+        + _COUNTS_TABLE.format(n_type="BIGINT")
+        + _COUNTS_BACKFILL
+        + """
+        CREATE FUNCTION messaging_counts_track() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+            IF TG_OP IN ('DELETE', 'UPDATE') THEN
+                UPDATE messaging_counts SET n = n - 1
+                WHERE session_id = OLD.session_id AND visibility = OLD.visibility
+                    AND sender_type = OLD.sender_type AND sender = OLD.sender;
+            END IF;
+            IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                INSERT INTO messaging_counts (session_id, visibility, sender_type, sender, n)
+                VALUES (NEW.session_id, NEW.visibility, NEW.sender_type, NEW.sender, 1)
+                ON CONFLICT (session_id, visibility, sender_type, sender)
+                DO UPDATE SET n = messaging_counts.n + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $fn$;
+        CREATE TRIGGER messaging_counts_track
+        AFTER INSERT OR DELETE OR UPDATE OF session_id, visibility, sender_type, sender
+        ON messaging_messages FOR EACH ROW EXECUTE FUNCTION messaging_counts_track();
+        """,
     ),
 ]

@@ -78,12 +78,18 @@ async def insert(
     return int(row["id"]), str(row["timestamp"])
 
 
+# the visible messages of a session: a sum over its counts (schema step 5: one row per
+# visibility, sender type and sender, kept by triggers), which have the columns the
+# visibility conditions name, under the messages' alias
+VISIBLE_COUNT = "SELECT COALESCE(SUM(m.n), 0) AS total FROM messaging_counts m WHERE"
+
+
 async def count_visible(r: Executor, session_id: str, visible: tuple[str, list[Any]]) -> int | None:
     """How many messages of the session match ``visible``; None when the session does not exist."""
     condition, params = visible
     row = await r.fetch_one(
-        "SELECT (SELECT COUNT(*) FROM messaging_messages m"
-        f" WHERE m.session_id = s.id AND {condition}) FROM sessions_sessions s WHERE s.id = ?",
+        f"SELECT ({VISIBLE_COUNT} m.session_id = s.id AND {condition})"
+        " FROM sessions_sessions s WHERE s.id = ?",
         (*params, session_id),
     )
     return None if row is None else int(row[0])
@@ -130,8 +136,7 @@ async def _counted(
     sql, rows_params = rows_statement
     rows = await r.fetch_all(
         "SELECT t.total, p.* FROM sessions_sessions s"
-        " CROSS JOIN (SELECT COUNT(*) AS total FROM messaging_messages m"
-        f" WHERE m.session_id = ? AND {condition}) t"
+        f" CROSS JOIN ({VISIBLE_COUNT} m.session_id = ? AND {condition}) t"
         f" LEFT JOIN ({sql}) p ON 1 = 1 WHERE s.id = ? ORDER BY p.id {order}",
         (session_id, *params, *rows_params, session_id),
     )
