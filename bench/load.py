@@ -1211,7 +1211,10 @@ def run(args: argparse.Namespace) -> Outcome:
             search_plan = search_scenarios(scs.url, tokens["bench-agent-0"], search_sessions, times)
             run_plan("scs", search_plan, workers, scs, outcome)
 
-        console.print(f"paired rounds: no-op and scs in alternation, {times.rounds} rounds ...")
+        console.print(
+            f"paired rounds: single agents in turns, 100 agents in alternation, {times.rounds}"
+            " rounds ..."
+        )
         servers = {"noop": (noop, fake, noop_sessions), "scs": (scs, tokens, sessions)}
         acks.extend(paired_rounds(servers, times, workers, outcome))
         noop.stop()
