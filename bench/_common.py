@@ -8,6 +8,7 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,8 @@ from scs_server.testing import ServerProcess, launch, parse_error, parse_result
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+
+    from scs_server.storage import Database
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_DIR = Path(__file__).resolve().parent
@@ -114,6 +117,24 @@ def throwaway_cluster() -> Iterator[PostgresCluster | None]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+async def on_both_engines(
+    prefix: str, compare: Callable[[str, Database, Database], Awaitable[None]]
+) -> None:
+    """``compare(engine, a, b)`` on two fresh SQLite files, then on two fresh databases of
+    a throwaway PostgreSQL cluster (skipped, said on stdout, without its binaries)."""
+    from scs_server.storage.postgres import PostgresDatabase
+    from scs_server.storage.sqlite import SqliteDatabase
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    await compare("SQLite", SqliteDatabase(folder / "a.db"), SqliteDatabase(folder / "b.db"))
+    with throwaway_cluster() as cluster:
+        if cluster is None:
+            return
+        a = PostgresDatabase(cluster.create_database(), pool_size=4)
+        b = PostgresDatabase(cluster.create_database(), pool_size=4)
+        await compare("PostgreSQL", a, b)
 
 
 def rss_kib(pid: int) -> int:

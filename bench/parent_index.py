@@ -20,18 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _common import throwaway_cluster
+from _common import on_both_engines
 from scs_messaging import store
 from scs_messaging.export import GLOBAL_PURGE, purge_statement
 from scs_messaging.schema import MIGRATIONS as MESSAGING
 from scs_server.migrations import Migration
-from scs_server.storage.postgres import PostgresDatabase
-from scs_server.storage.sqlite import SqliteDatabase
 from scs_sessions.schema import MIGRATIONS as SESSIONS
 
 if TYPE_CHECKING:
@@ -164,19 +160,7 @@ async def main() -> None:
     parser.add_argument("--writes", type=int, default=1000, help="writes per round and variant")
     parser.add_argument("--purge", type=int, default=2000, help="messages per purge batch")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="scs-parent-index-"))
-    await compare(
-        "SQLite",
-        SqliteDatabase(folder / "full.db"),
-        SqliteDatabase(folder / "partial.db"),
-        args,
-    )
-    with throwaway_cluster() as cluster:
-        if cluster is None:
-            return
-        full = PostgresDatabase(cluster.create_database(), pool_size=4)
-        partial = PostgresDatabase(cluster.create_database(), pool_size=4)
-        await compare("PostgreSQL", full, partial, args)
+    await on_both_engines("scs-parent-index-", lambda engine, a, b: compare(engine, a, b, args))
 
 
 if __name__ == "__main__":

@@ -20,16 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from _common import throwaway_cluster
+from _common import on_both_engines
 from scs_messaging import store
 from scs_messaging.schema import MIGRATIONS as MESSAGING
-from scs_server.storage.postgres import PostgresDatabase
-from scs_server.storage.sqlite import SqliteDatabase
 from scs_sessions.schema import MIGRATIONS as SESSIONS
 
 if TYPE_CHECKING:
@@ -156,16 +152,7 @@ async def main() -> None:
     parser.add_argument("--reads", type=int, default=20, help="reads per round and session")
     parser.add_argument("--writes", type=int, default=500, help="writes per round and variant")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="scs-visible-count-"))
-    await compare(
-        "SQLite", SqliteDatabase(folder / "old.db"), SqliteDatabase(folder / "new.db"), args
-    )
-    with throwaway_cluster() as cluster:
-        if cluster is None:
-            return
-        old = PostgresDatabase(cluster.create_database(), pool_size=4)
-        new = PostgresDatabase(cluster.create_database(), pool_size=4)
-        await compare("PostgreSQL", old, new, args)
+    await on_both_engines("scs-visible-count-", lambda engine, a, b: compare(engine, a, b, args))
 
 
 if __name__ == "__main__":
